@@ -1,0 +1,152 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// Every Swift target of the platform compiles in the Swift 6 language mode (strict concurrency).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "swift-tenant-platform",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "auth", targets: ["Auth"]),
+        .executable(name: "provisioning", targets: ["Provisioning"]),
+        .executable(name: "realtime", targets: ["Realtime"]),
+        .executable(name: "storage", targets: ["Storage"]),
+        .executable(name: "postgres-bench", targets: ["PostgresBench"]),
+    ],
+    dependencies: [
+        // `traits: []` keeps Hummingbird's optional swift-configuration / full-Foundation features off:
+        // nothing here needs them, and a stable trait set avoids needless rebuilds (MEASURED.md).
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+    ],
+    targets: [
+        // MARK: C bindings
+        .systemLibrary(
+            name: "CLibPQ",
+            path: "Shared/CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .target(
+            name: "CCurl",
+            path: "Shared/CCurl",
+            linkerSettings: [.linkedLibrary("curl")]
+        ),
+
+        // MARK: Shared kits
+        .target(
+            name: "Contracts",
+            path: "Shared/Contracts",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Postgres",
+            dependencies: [
+                "CLibPQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Shared/Postgres",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HTTPClient",
+            dependencies: [
+                "CCurl",
+                "Contracts",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/HTTPClient",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ServiceKit",
+            dependencies: [
+                "Contracts",
+                "Postgres",
+                "HTTPClient",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/ServiceKit",
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Services (one executable each, same shape)
+        .executableTarget(
+            name: "Auth",
+            dependencies: ["ServiceKit"],
+            path: "Services/Auth",
+            resources: [.copy("Migrations")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "Provisioning",
+            dependencies: ["ServiceKit"],
+            path: "Services/Provisioning",
+            resources: [.copy("Migrations")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "Realtime",
+            dependencies: ["ServiceKit"],
+            path: "Services/Realtime",
+            resources: [.copy("Migrations")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "Storage",
+            dependencies: ["ServiceKit"],
+            path: "Services/Storage",
+            resources: [.copy("Migrations")],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Tests and benchmarks
+        .target(
+            name: "TestSupport",
+            dependencies: ["Postgres", "HTTPClient", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "PostgresTests",
+            dependencies: ["Postgres", "TestSupport"],
+            path: "Tests/PostgresTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "HTTPClientTests",
+            dependencies: [
+                "HTTPClient", "Contracts", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Tests/HTTPClientTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ServiceTests",
+            dependencies: ["ServiceKit", "TestSupport", "Contracts"],
+            path: "Tests/ServiceTests",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "PostgresBench",
+            dependencies: ["Postgres"],
+            path: "Tests/Benchmarks/PostgresBench",
+            swiftSettings: swiftSettings
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

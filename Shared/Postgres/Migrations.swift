@@ -1,0 +1,177 @@
+import Foundation
+import Logging
+
+/// One versioned SQL migration.
+public struct Migration: Sendable, Equatable {
+    public var version: Int
+    public var name: String
+    public var sql: String
+
+    public init(version: Int, name: String, sql: String) {
+        self.version = version
+        self.name = name
+        self.sql = sql
+    }
+
+    /// Loads `NNNN_name.sql` files from a directory, ordered by version. Other files are ignored;
+    /// two files with one version are refused.
+    public static func load(from directory: URL) throws -> [Migration] {
+        let files = try FileManager.default.contentsOfDirectory(at: directory, includingPropertiesForKeys: nil)
+        var migrations: [Migration] = []
+        for file in files where file.pathExtension == "sql" {
+            let stem = file.deletingPathExtension().lastPathComponent
+            guard let separator = stem.firstIndex(of: "_"), let version = Int(stem[..<separator]) else {
+                throw PostgresError(.migration, message: "migration file \(file.lastPathComponent) is not named NNNN_name.sql")
+            }
+            let sql = try String(contentsOf: file, encoding: .utf8)
+            migrations.append(Migration(version: version, name: String(stem[stem.index(after: separator)...]), sql: sql))
+        }
+        migrations.sort { $0.version < $1.version }
+        for (previous, next) in zip(migrations, migrations.dropFirst()) where previous.version == next.version {
+            throw PostgresError(.migration, message: "two migration files have version \(next.version)")
+        }
+        return migrations
+    }
+}
+
+/// What a migration run did.
+public struct MigrationReport: Sendable, Equatable {
+    public var schema: String
+    public var applied: [Int]
+    public var alreadyApplied: [Int]
+}
+
+/// Applies versioned migrations to one schema.
+///
+/// - Each migration runs in its own transaction with `search_path` set to the schema, and is
+///   recorded in `<schema>._migrations` with the SHA-256 of its text in that same transaction.
+/// - A session-level advisory lock keyed by the schema serialises runners, so processes that
+///   start at once apply each migration exactly once.
+/// - Start-up is refused when an applied migration's text no longer matches its checksum.
+/// - Versions recorded in the ledger that this binary does not know (a newer release ran) are
+///   tolerated with a warning, so a rolling deploy can run old and new side by side.
+public struct MigrationRunner: Sendable {
+    public var schema: String
+    public var migrations: [Migration]
+
+    public init(schema: String, migrations: [Migration]) {
+        self.schema = schema
+        self.migrations = migrations
+    }
+
+    @discardableResult
+    public func run(on pool: PostgresPool, logger: Logger) async throws -> MigrationReport {
+        try await pool.withConnection { connection in
+            try await run(on: connection, logger: logger)
+        }
+    }
+
+    /// Runs on a connection the caller holds (outside any transaction).
+    public func run(on connection: PostgresConnection, logger: Logger) async throws -> MigrationReport {
+        try await connection.query("SELECT pg_advisory_lock(hashtextextended(\("platform.migrations." + schema), 0))")
+        do {
+            let report = try await applyLocked(on: connection, logger: logger)
+            try await connection.query("SELECT pg_advisory_unlock(hashtextextended(\("platform.migrations." + schema), 0))")
+            return report
+        } catch {
+            // Closing the session would free the lock too; unlock so a pooled connection is clean.
+            _ = try? await connection.query("SELECT pg_advisory_unlock(hashtextextended(\("platform.migrations." + schema), 0))")
+            throw error
+        }
+    }
+
+    private func applyLocked(on connection: PostgresConnection, logger: Logger) async throws -> MigrationReport {
+        try await connection.execute(simple: """
+            CREATE SCHEMA IF NOT EXISTS \(PostgresQuery.quoteIdentifier(schema));
+            CREATE TABLE IF NOT EXISTS \(PostgresQuery.quoteIdentifier(schema))._migrations (
+                version     integer PRIMARY KEY,
+                name        text        NOT NULL,
+                checksum    text        NOT NULL,
+                applied_at  timestamptz NOT NULL DEFAULT now(),
+                duration_ms integer     NOT NULL DEFAULT 0
+            );
+            """)
+        let checksums = try await checksums(on: connection)
+        let ledger = try await connection.query(
+            "SELECT version, name, checksum FROM \(identifier: schema)._migrations ORDER BY version"
+        )
+        var applied: [Int: (name: String, checksum: String)] = [:]
+        for row in ledger {
+            applied[try row.decode("version")] = (try row.decode("name"), try row.decode("checksum"))
+        }
+        let known = Set(migrations.map(\.version))
+        for version in applied.keys.sorted() where !known.contains(version) {
+            logger.warning("schema has a migration this binary does not know; a newer release applied it",
+                           metadata: ["db.schema": "\(schema)", "migration.version": "\(version)"])
+        }
+
+        var report = MigrationReport(schema: schema, applied: [], alreadyApplied: [])
+        for migration in migrations {
+            let checksum = checksums[migration.version] ?? ""
+            if let recorded = applied[migration.version] {
+                guard recorded.checksum == checksum else {
+                    throw PostgresError(
+                        .migration,
+                        message: "migration \(migration.version)_\(migration.name) of schema \(schema) was changed after it was applied "
+                            + "(recorded checksum \(recorded.checksum.prefix(12))…, file \(checksum.prefix(12))…); "
+                            + "restore the file and add a new migration instead"
+                    )
+                }
+                report.alreadyApplied.append(migration.version)
+                continue
+            }
+            let started = ContinuousClock.now
+            do {
+                try await connection.transaction { tx in
+                    try await tx.query("SELECT set_config('search_path', \(PostgresQuery.quoteIdentifier(schema) + ", public"), true)")
+                    try await tx.execute(simple: migration.sql)
+                    let elapsed = Int((ContinuousClock.now - started).milliseconds)
+                    try await tx.query("""
+                        INSERT INTO \(identifier: schema)._migrations (version, name, checksum, duration_ms)
+                        VALUES (\(migration.version), \(migration.name), \(checksum), \(elapsed))
+                        """)
+                }
+            } catch let error as PostgresError {
+                throw PostgresError(
+                    .migration,
+                    message: "migration \(migration.version)_\(migration.name) of schema \(schema) failed: \(error.message)",
+                    sqlState: error.sqlState
+                )
+            }
+            logger.info("applied migration", metadata: [
+                "db.schema": "\(schema)", "migration.version": "\(migration.version)", "migration.name": "\(migration.name)",
+            ])
+            report.applied.append(migration.version)
+        }
+        return report
+    }
+
+    /// SHA-256 of every migration's text, computed by the server (`sha256()`, PostgreSQL 11+),
+    /// in one round trip.
+    private func checksums(on connection: PostgresConnection) async throws -> [Int: String] {
+        guard !migrations.isEmpty else { return [:] }
+        let rows = try await connection.query("""
+            SELECT v.version, encode(sha256(convert_to(s.sql, 'UTF8')), 'hex') AS checksum
+            FROM unnest(\(migrations.map(\.version))::int8[]) WITH ORDINALITY AS v(version, n)
+            JOIN unnest(\(migrations.map(\.sql))::text[]) WITH ORDINALITY AS s(sql, n) USING (n)
+            """)
+        var result: [Int: String] = [:]
+        for row in rows {
+            result[try row.decode("version")] = try row.decode("checksum")
+        }
+        return result
+    }
+
+    /// True when every migration is recorded in the schema's ledger (used by readiness checks).
+    public func isFullyApplied(on pool: PostgresPool) async throws -> Bool {
+        let rows = try await pool.query("""
+            SELECT count(*)::int8 AS n FROM pg_catalog.pg_tables
+            WHERE schemaname = \(schema) AND tablename = '_migrations'
+            """)
+        guard try rows.single().decode("n", as: Int.self) == 1 else { return false }
+        let applied = try await pool.query(
+            "SELECT count(*)::int8 AS n FROM \(identifier: schema)._migrations WHERE version = ANY(\(migrations.map(\.version)))"
+        )
+        return try applied.single().decode("n", as: Int.self) == migrations.count
+    }
+}

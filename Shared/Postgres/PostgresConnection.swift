@@ -1,0 +1,100 @@
+import CLibPQ
+import NIOPosix
+
+/// A leased connection, valid only inside the `withConnection` / `withTransaction` closure
+/// that received it.
+///
+/// Each call hops to the pool's thread pool for the blocking libpq work. Cancelling the calling
+/// task sends PostgreSQL a cancel request; the statement then fails with `.queryCanceled`.
+public struct PostgresConnection: Sendable {
+    let raw: LibPQConnection
+    let pool: PostgresPool
+
+    /// The server process serving this connection (`pg_backend_pid()`).
+    public var backendPID: Int32 { raw.backendPID }
+
+    /// Runs one statement with its bound parameters.
+    @discardableResult
+    public func query(_ query: PostgresQuery) async throws -> PostgresResult {
+        try await run { raw in try raw.execute(query) }
+    }
+
+    /// Runs SQL text that may hold several statements and takes no parameters (migration
+    /// files, DDL). Never pass input through here: use `query` with bound parameters.
+    @discardableResult
+    public func execute(simple sql: String) async throws -> PostgresResult {
+        try await run { raw in try raw.executeSimple(sql) }
+    }
+
+    private func run(_ work: @escaping @Sendable (LibPQConnection) throws -> PostgresResult) async throws -> PostgresResult {
+        try Task.checkCancellation()
+        let raw = self.raw
+        let pool = self.pool
+        return try await withTaskCancellationHandler {
+            do {
+                return try await pool.threadPool.runIfActive { try work(raw) }
+            } catch let error as PostgresError {
+                throw error
+            } catch {
+                // runIfActive only fails on its own when the pool's threads are gone.
+                throw PostgresError(.poolClosed, message: "the connection pool is closed")
+            }
+        } onCancel: {
+            pool.cancel(raw)
+        }
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` inside `BEGIN … COMMIT` on this connection (see `PostgresPool.withTransaction`).
+    @discardableResult
+    public func transaction<Result>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        try await execute(simple: "BEGIN")
+        raw.savepointCounter = 0
+        let result: Result
+        do {
+            result = try await body(self)
+        } catch {
+            await rollbackQuietly("ROLLBACK")
+            throw error
+        }
+        if raw.transactionStatus == PQTRANS_INERROR {
+            await rollbackQuietly("ROLLBACK")
+            throw PostgresError(.other, message: "the transaction failed inside its body and was rolled back")
+        }
+        try await execute(simple: "COMMIT")
+        return result
+    }
+
+    /// Runs `body` inside a savepoint of the current transaction: an error thrown by `body`
+    /// rolls back to the savepoint (keeping the outer transaction's earlier work) and is
+    /// rethrown.
+    @discardableResult
+    public func withSavepoint<Result>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: (PostgresConnection) async throws -> sending Result
+    ) async throws -> sending Result {
+        raw.savepointCounter += 1
+        let name = "platform_sp_\(raw.savepointCounter)"
+        try await execute(simple: "SAVEPOINT \(name)")
+        let result: Result
+        do {
+            result = try await body(self)
+        } catch {
+            await rollbackQuietly("ROLLBACK TO SAVEPOINT \(name)")
+            throw error
+        }
+        try await execute(simple: "RELEASE SAVEPOINT \(name)")
+        return result
+    }
+
+    /// Rolls back even when the calling task was cancelled; if this fails too, the connection
+    /// is left outside the idle state and the pool closes it instead of reusing it.
+    private func rollbackQuietly(_ statement: String) async {
+        let raw = self.raw
+        _ = try? await pool.threadPool.runIfActive { try raw.executeSimple(statement) }
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+import Logging
+import Postgres
+
+/// Where the tests find PostgreSQL: `DATABASE_URL`, as the project's test command
+/// (`deploy/scripts/test.sh`) exports it after starting a throwaway cluster.
+public enum TestDatabase {
+    public struct Missing: Error, CustomStringConvertible {
+        public var description: String {
+            "DATABASE_URL is not set: run the tests through deploy/scripts/test.sh, which starts a throwaway PostgreSQL"
+        }
+    }
+
+    public static func url() throws -> String {
+        guard let url = ProcessInfo.processInfo.environment["DATABASE_URL"], !url.isEmpty else { throw Missing() }
+        return url
+    }
+
+    public static let logger: Logger = {
+        var logger = Logger(label: "tests")
+        logger.logLevel = .warning
+        return logger
+    }()
+
+    /// A pool on the test database; close it with `close()` at the end of the test.
+    public static func pool(
+        maximumConnections: Int = 4,
+        acquireTimeout: Duration = .seconds(5),
+        statementTimeout: Duration? = .seconds(30)
+    ) throws -> PostgresPool {
+        PostgresPool(
+            configuration: PostgresConfiguration(
+                connectionString: try url(),
+                applicationName: "platform-tests",
+                maximumConnections: maximumConnections,
+                acquireTimeout: acquireTimeout,
+                statementTimeout: statementTimeout
+            ),
+            logger: logger
+        )
+    }
+
+    /// A name unique to this run, safe as an unquoted identifier: `prefix_<12 hex>`.
+    public static func uniqueName(_ prefix: String) -> String {
+        prefix + "_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").prefix(12).lowercased()
+    }
+}
+
+/// Runs `body` with a pool and closes the pool afterwards, whatever happens.
+public func withTestPool<Result: Sendable>(
+    maximumConnections: Int = 4,
+    acquireTimeout: Duration = .seconds(5),
+    statementTimeout: Duration? = .seconds(30),
+    _ body: (PostgresPool) async throws -> Result
+) async throws -> Result {
+    let pool = try TestDatabase.pool(
+        maximumConnections: maximumConnections,
+        acquireTimeout: acquireTimeout,
+        statementTimeout: statementTimeout
+    )
+    do {
+        let result = try await body(pool)
+        await pool.close()
+        return result
+    } catch {
+        await pool.close()
+        throw error
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` passes; returns whether it held.
+public func eventually(
+    timeout: Duration = .seconds(10),
+    _ condition: () async throws -> Bool
+) async rethrows -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return true }
+        try? await Task.sleep(for: .milliseconds(20))
+    }
+    return try await condition()
+}
