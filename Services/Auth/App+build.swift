@@ -1,0 +1,11 @@
+import Foundation
+import Hummingbird
+import ServiceKit
+
+/// Builds the auth service: developer accounts, tokens, API-key checks and tenants' end users.
+/// Tests call this same function, so what is tested is what runs.
+func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
+    let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module))
+    let router = runtime.makeRouter()
+    return runtime.makeApplication(router: router)
+}

@@ -1,0 +1,12 @@
+import ServiceKit
+
+/// Entry point of the `storage` service: configuration from the environment, then
+/// `buildApplication`, run until SIGTERM/SIGINT.
+@main
+struct StorageApp {
+    static func main() async {
+        await ServiceMain.run(.storage) { configuration in
+            try buildApplication(configuration)
+        }
+    }
+}

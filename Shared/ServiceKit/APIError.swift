@@ -1,0 +1,169 @@
+import Contracts
+import Foundation
+import HTTPTypes
+import Hummingbird
+
+/// An error a client is meant to see: a status, a stable code and a sentence, rendered as the
+/// platform's one error shape `{"error":{"code":"…","message":"…","field":"…"}}`.
+///
+/// Anything thrown that is not an `APIError` becomes a 500 `internal_error` whose details go
+/// to the log only (see `ErrorMiddleware`).
+public struct APIError: Error, HTTPResponseError, Sendable {
+    public var status: HTTPResponse.Status
+    public var code: String
+    public var message: String
+    public var field: String?
+    public var headers: HTTPFields
+
+    public init(_ status: HTTPResponse.Status, code: String, message: String, field: String? = nil, headers: HTTPFields = [:]) {
+        self.status = status
+        self.code = code
+        self.message = message
+        self.field = field
+        self.headers = headers
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        Self.render(status: status, envelope: ErrorEnvelope(code: code, message: message, field: field), headers: headers)
+    }
+
+    static func render(status: HTTPResponse.Status, envelope: ErrorEnvelope, headers: HTTPFields = [:]) -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        // Encoding two strings and an optional cannot fail; an empty body is the fallback.
+        let body = (try? encoder.encode(envelope)) ?? Data()
+        var fields = headers
+        fields[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    // MARK: Common errors
+
+    public static func notFound(_ what: String = "resource") -> APIError {
+        APIError(.notFound, code: "not_found", message: "The \(what) was not found.")
+    }
+
+    public static func validation(field: String, _ message: String) -> APIError {
+        APIError(.unprocessableContent, code: "validation_failed", message: message, field: field)
+    }
+
+    public static func conflict(code: String = "conflict", _ message: String) -> APIError {
+        APIError(.conflict, code: code, message: message)
+    }
+
+    public static func unauthorized(_ message: String = "Authentication is required.") -> APIError {
+        APIError(.unauthorized, code: "unauthorized", message: message)
+    }
+
+    public static func serviceUnavailable(code: String = "service_unavailable", _ message: String) -> APIError {
+        APIError(.serviceUnavailable, code: code, message: message)
+    }
+}
+
+/// Turns every error into the platform's error shape.
+///
+/// `APIError`s render as they are; Hummingbird's own `HTTPError`s (unknown route, body too
+/// large, bad method) keep their status and get a code derived from it; everything else is
+/// logged with the request id and answered with a generic 500 that reveals nothing.
+public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    public init() {}
+
+    public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            return try error.response(from: request, context: context)
+        } catch let error as HTTPError {
+            return APIError.render(
+                status: error.status,
+                envelope: ErrorEnvelope(code: Self.code(for: error.status), message: Self.message(for: error.status)),
+                headers: error.headers
+            )
+        } catch {
+            context.logger.error("unhandled error", metadata: [
+                "error.type": "\(type(of: error))",
+                "error": "\(error)",
+                "http.route": "\(context.endpointPath ?? request.uri.path)",
+            ])
+            return APIError.render(
+                status: .internalServerError,
+                envelope: ErrorEnvelope(code: "internal_error", message: "An internal error occurred. It has been logged.")
+            )
+        }
+    }
+
+    static func code(for status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 400: "bad_request"
+        case 401: "unauthorized"
+        case 403: "forbidden"
+        case 404: "not_found"
+        case 405: "method_not_allowed"
+        case 408: "request_timeout"
+        case 409: "conflict"
+        case 413: "payload_too_large"
+        case 415: "unsupported_media_type"
+        case 422: "validation_failed"
+        case 429: "rate_limited"
+        case 503: "service_unavailable"
+        default: status.code >= 500 ? "internal_error" : "request_error"
+        }
+    }
+
+    static func message(for status: HTTPResponse.Status) -> String {
+        switch status.code {
+        case 404: "No route matches this method and path."
+        case 405: "This method is not allowed on this path."
+        case 413: "The request body is too large."
+        default: status.reasonPhrase.isEmpty ? "The request failed." : status.reasonPhrase + "."
+        }
+    }
+}
+
+extension Request {
+    /// Decodes a JSON body, answering 400 `invalid_json` for malformed JSON and 422
+    /// `validation_failed` (with the field's path) for JSON of the wrong shape.
+    public func decodeJSON<Value: Decodable>(as type: Value.Type, context: some RequestContext) async throws -> Value {
+        let buffer: ByteBuffer
+        do {
+            buffer = try await body.collect(upTo: context.maxUploadSize)
+        } catch {
+            throw APIError(.contentTooLarge, code: "payload_too_large", message: "The request body is too large.")
+        }
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do {
+            return try decoder.decode(Value.self, from: Data(buffer: buffer))
+        } catch let error as DecodingError {
+            switch error {
+            case .dataCorrupted(let context) where context.codingPath.isEmpty:
+                throw APIError(.badRequest, code: "invalid_json", message: "The request body is not valid JSON.")
+            case .keyNotFound(let key, let context):
+                let path = (context.codingPath + [key]).map(\.stringValue).joined(separator: ".")
+                throw APIError.validation(field: path, "The field \(path) is required.")
+            case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+                let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+                throw APIError.validation(field: path, "The field \(path) has the wrong type or format.")
+            @unknown default:
+                throw APIError(.badRequest, code: "invalid_json", message: "The request body could not be read.")
+            }
+        } catch {
+            throw APIError(.badRequest, code: "invalid_json", message: "The request body is not valid JSON.")
+        }
+    }
+}
+
+/// Encodes a value as a JSON response with the given status.
+public func jsonResponse<Value: Encodable>(
+    _ value: Value,
+    status: HTTPResponse.Status = .ok,
+    headers: HTTPFields = [:]
+) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.dateEncodingStrategy = .iso8601
+    encoder.outputFormatting = .sortedKeys
+    let data = try encoder.encode(value)
+    var fields = headers
+    fields[.contentType] = "application/json; charset=utf-8"
+    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}

@@ -1,0 +1,117 @@
+import Foundation
+import Logging
+
+/// The four services of the platform, with their default local ports.
+public enum ServiceName: String, Sendable, CaseIterable {
+    case auth
+    case provisioning
+    case realtime
+    case storage
+
+    public var defaultPort: Int {
+        switch self {
+        case .auth: 8081
+        case .provisioning: 8082
+        case .realtime: 8083
+        case .storage: 8084
+        }
+    }
+
+    /// The environment variable that holds this service's base URL for the others.
+    public var urlVariable: String { rawValue.uppercased() + "_URL" }
+}
+
+/// A configuration value that is missing or malformed; start-up stops with this message.
+public struct ConfigurationError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// Everything a service reads from its environment (12-factor), with defaults that work for a
+/// local run. Each variable is documented in `deploy/.env.example`.
+public struct ServiceConfiguration: Sendable {
+    public var service: ServiceName
+    /// `HOST`: the address to bind (default 127.0.0.1; containers set 0.0.0.0).
+    public var host: String
+    /// `PORT`: the port to bind (default: the service's own, 8081–8084; 0 picks a free one).
+    public var port: Int
+    /// `DATABASE_URL`: libpq connection URI. Never logged.
+    public var databaseURL: String
+    /// `DB_POOL_MAX`, `DB_ACQUIRE_TIMEOUT_MS`, `DB_STATEMENT_TIMEOUT_MS`.
+    public var poolSize: Int
+    public var acquireTimeout: Duration
+    public var statementTimeout: Duration
+    /// `LOG_LEVEL` (trace … critical, default info) and `LOG_FORMAT` (json or text).
+    public var logLevel: Logger.Level
+    public var logFormat: LogFormat
+    /// `INTERNAL_SERVICE_TOKEN`: the shared secret on `/internal/...` calls. Never logged.
+    public var internalToken: String
+    /// True when `INTERNAL_SERVICE_TOKEN` was not set and the development default is in use.
+    public var usesDevelopmentToken: Bool
+    /// `AUTH_URL`, `PROVISIONING_URL`, `REALTIME_URL`, `STORAGE_URL`.
+    public var serviceURLs: [ServiceName: String]
+    /// `SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may take after SIGTERM.
+    public var shutdownGracePeriod: Duration
+    /// The raw environment, for the service's own settings.
+    public var environment: [String: String]
+
+    public enum LogFormat: String, Sendable {
+        case json
+        case text
+    }
+
+    static let developmentToken = "insecure-development-token-change-me"
+
+    public init(service: ServiceName, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        func value(_ key: String) -> String? {
+            guard let value = environment[key]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+            return value
+        }
+        func integer(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+            guard let text = value(key) else { return fallback }
+            guard let number = Int(text), range.contains(number) else {
+                throw ConfigurationError(description: "\(key) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return number
+        }
+
+        self.service = service
+        self.environment = environment
+        self.host = value("HOST") ?? "127.0.0.1"
+        self.port = try integer("PORT", default: service.defaultPort, range: 0...65535)
+        self.databaseURL = value("DATABASE_URL") ?? "postgresql://platform:platform@127.0.0.1:5432/platform"
+        self.poolSize = try integer("DB_POOL_MAX", default: 10, range: 1...500)
+        self.acquireTimeout = .milliseconds(try integer("DB_ACQUIRE_TIMEOUT_MS", default: 5000, range: 1...600_000))
+        self.statementTimeout = .milliseconds(try integer("DB_STATEMENT_TIMEOUT_MS", default: 30_000, range: 1...3_600_000))
+        self.shutdownGracePeriod = .seconds(try integer("SHUTDOWN_GRACE_SECONDS", default: 25, range: 0...3600))
+
+        let level = value("LOG_LEVEL")?.lowercased() ?? "info"
+        guard let logLevel = Logger.Level(rawValue: level) else {
+            throw ConfigurationError(description: "LOG_LEVEL must be one of trace, debug, info, notice, warning, error, critical")
+        }
+        self.logLevel = logLevel
+        guard let logFormat = LogFormat(rawValue: value("LOG_FORMAT")?.lowercased() ?? "json") else {
+            throw ConfigurationError(description: "LOG_FORMAT must be json or text")
+        }
+        self.logFormat = logFormat
+
+        if let token = value("INTERNAL_SERVICE_TOKEN") {
+            guard token.utf8.count >= 16 else {
+                throw ConfigurationError(description: "INTERNAL_SERVICE_TOKEN must be at least 16 characters")
+            }
+            self.internalToken = token
+            self.usesDevelopmentToken = false
+        } else if value("PLATFORM_ENV")?.lowercased() == "production" {
+            throw ConfigurationError(description: "INTERNAL_SERVICE_TOKEN is required when PLATFORM_ENV=production")
+        } else {
+            self.internalToken = Self.developmentToken
+            self.usesDevelopmentToken = true
+        }
+
+        var urls: [ServiceName: String] = [:]
+        for other in ServiceName.allCases {
+            let url = value(other.urlVariable) ?? "http://127.0.0.1:\(other.defaultPort)"
+            urls[other] = url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
+        self.serviceURLs = urls
+    }
+}

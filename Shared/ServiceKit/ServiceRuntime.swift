@@ -1,0 +1,233 @@
+import Contracts
+import Foundation
+import Hummingbird
+import Logging
+import Postgres
+import ServiceLifecycle
+import Synchronization
+
+/// The request context every service's routes receive.
+public struct PlatformRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+
+    public init(source: ApplicationRequestContextSource) {
+        self.coreContext = .init(source: source)
+    }
+
+    /// 1 MiB of JSON is plenty for every control-plane body; storage's object uploads stream.
+    public var maxUploadSize: Int { 1024 * 1024 }
+}
+
+/// What `/ready` reports on.
+public final class Readiness: Sendable {
+    private let migrated = Atomic<Bool>(false)
+
+    public init() {}
+
+    public var migrationsApplied: Bool { migrated.load(ordering: .acquiring) }
+    func markMigrated() { migrated.store(true, ordering: .releasing) }
+}
+
+/// What every service is built from: configuration, logger, database pool, metrics and
+/// readiness, the standard middleware and operational routes, and the background services
+/// (pool, migrations) added to the application so they start before the server and stop
+/// after it.
+public struct ServiceRuntime: Sendable {
+    public let configuration: ServiceConfiguration
+    public let logger: Logger
+    public let pool: PostgresPool
+    public let metrics: PlatformMetrics
+    public let readiness: Readiness
+    public let migrations: MigrationRunner
+
+    public init(configuration: ServiceConfiguration, migrations: [Migration]) {
+        var logger = Logger(label: "platform.\(configuration.service.rawValue)")
+        logger.logLevel = configuration.logLevel
+        self.configuration = configuration
+        self.logger = logger
+        self.pool = PostgresPool(
+            configuration: PostgresConfiguration(
+                connectionString: configuration.databaseURL,
+                applicationName: configuration.service.rawValue,
+                maximumConnections: configuration.poolSize,
+                acquireTimeout: configuration.acquireTimeout,
+                statementTimeout: configuration.statementTimeout,
+                connectTimeout: .seconds(2)
+            ),
+            logger: logger
+        )
+        self.metrics = PlatformMetrics()
+        self.readiness = Readiness()
+        self.migrations = MigrationRunner(schema: configuration.service.rawValue, migrations: migrations)
+    }
+
+    /// Loads a service's bundled `Migrations/NNNN_name.sql` files.
+    public static func bundledMigrations(in bundle: Bundle) throws -> [Migration] {
+        guard let directory = bundle.url(forResource: "Migrations", withExtension: nil) else {
+            throw ConfigurationError(description: "the service's Migrations resource folder is missing from its bundle")
+        }
+        return try Migration.load(from: directory)
+    }
+
+    /// A router with the platform's middleware (request id and access log → metrics → error
+    /// shape) and the operational routes `/health`, `/ready`, `/metrics`.
+    public func makeRouter() -> Router<PlatformRequestContext> {
+        let router = Router(context: PlatformRequestContext.self)
+        router.add(middleware: RequestIDMiddleware())
+        router.add(middleware: MetricsMiddleware(metrics: metrics))
+        router.add(middleware: ErrorMiddleware())
+        addOperationalRoutes(to: router)
+        return router
+    }
+
+    /// A route group whose routes require the internal service token.
+    public func internalRoutes(_ router: Router<PlatformRequestContext>) -> RouterGroup<PlatformRequestContext> {
+        router.group("internal").add(middleware: InternalAuthMiddleware(token: configuration.internalToken))
+    }
+
+    private func addOperationalRoutes(to router: Router<PlatformRequestContext>) {
+        let service = configuration.service.rawValue
+        router.get("/health") { _, _ in
+            try jsonResponse(HealthStatus(status: "ok", service: service))
+        }
+        router.get("/ready") { [self] _, context in
+            guard readiness.migrationsApplied else {
+                throw APIError.serviceUnavailable(code: "not_ready", "Database migrations have not been applied yet.")
+            }
+            do {
+                try await pool.query("SELECT 1")
+            } catch {
+                context.logger.warning("readiness check: database unreachable", metadata: ["error": "\(error)"])
+                throw APIError.serviceUnavailable(code: "not_ready", "The database is unreachable.")
+            }
+            return try jsonResponse(HealthStatus(status: "ready", service: service, checks: ["database": "ok", "migrations": "applied"]))
+        }
+        router.get("/metrics") { [self] _, _ in
+            let text = metrics.render(pool: pool)
+            return Response(
+                status: .ok,
+                headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: text))
+            )
+        }
+    }
+
+    /// The application: the server plus the pool and migration services.
+    public func makeApplication(
+        router: Router<PlatformRequestContext>,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) -> some ApplicationProtocol {
+        let logger = self.logger
+        let configuration = self.configuration
+        var app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "platform-\(configuration.service.rawValue)"),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? configuration.port
+                logger.info("server listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
+                await onServerRunning(port)
+            },
+            logger: logger
+        )
+        app.addServices(
+            PoolService(pool: pool),
+            MigrationService(runner: migrations, pool: pool, readiness: readiness, logger: logger)
+        )
+        return app
+    }
+}
+
+/// Keeps the pool open while the service runs and closes it after the server has stopped.
+struct PoolService: Service {
+    let pool: PostgresPool
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await pool.close()
+    }
+}
+
+/// Applies the service's migrations at start-up. While the database is unreachable it retries
+/// with capped backoff (the server is up meanwhile, and `/ready` answers 503); a migration
+/// that fails or whose file changed after it was applied stops the service with the reason.
+struct MigrationService: Service {
+    let runner: MigrationRunner
+    let pool: PostgresPool
+    let readiness: Readiness
+    let logger: Logger
+
+    func run() async throws {
+        do {
+            try await migrateUntilDone()
+        } catch is CancellationError {
+            return  // shut down before the database came back: nothing to report
+        }
+        try? await gracefulShutdown()
+    }
+
+    private func migrateUntilDone() async throws {
+        try await cancelWhenGracefulShutdown {
+            var delay = Duration.milliseconds(200)
+            while true {
+                do {
+                    let report = try await runner.run(on: pool, logger: logger)
+                    readiness.markMigrated()
+                    logger.info("migrations up to date", metadata: [
+                        "db.schema": "\(report.schema)", "migrations.applied": "\(report.applied.count)",
+                        "migrations.already_applied": "\(report.alreadyApplied.count)",
+                    ])
+                    return
+                } catch let error as PostgresError where error.kind == .migration {
+                    logger.critical("refusing to start: \(error.message)", metadata: ["db.schema": "\(runner.schema)"])
+                    throw error
+                } catch is CancellationError {
+                    return
+                } catch {
+                    logger.warning("database not reachable for migrations; retrying", metadata: [
+                        "error": "\(error)", "retry_in": "\(delay)",
+                    ])
+                    try await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(5))
+                }
+            }
+        }
+    }
+}
+
+/// The entry point every service's `main` calls: reads the configuration (exit 2 with the
+/// reason when it is invalid), sets up logging, builds the application and runs it until
+/// SIGTERM or SIGINT, then shuts down gracefully within `SHUTDOWN_GRACE_SECONDS`.
+public enum ServiceMain {
+    public static func run<App: ApplicationProtocol>(
+        _ service: ServiceName,
+        build: @Sendable (ServiceConfiguration) async throws -> App
+    ) async {
+        let configuration: ServiceConfiguration
+        do {
+            configuration = try ServiceConfiguration(service: service)
+        } catch {
+            StandardErrorWriter.write("\(service.rawValue): invalid configuration: \(error)\n")
+            exit(2)
+        }
+        PlatformLogging.bootstrap(configuration)
+        var logger = Logger(label: "platform.\(service.rawValue)")
+        logger.logLevel = configuration.logLevel
+        if configuration.usesDevelopmentToken {
+            logger.warning("INTERNAL_SERVICE_TOKEN is not set; using the development default (never do this in production)")
+        }
+        do {
+            let app = try await build(configuration)
+            var groupConfiguration = ServiceGroupConfiguration(
+                services: [app],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+            groupConfiguration.maximumGracefulShutdownDuration = configuration.shutdownGracePeriod
+            try await ServiceGroup(configuration: groupConfiguration).run()
+            logger.info("stopped")
+        } catch {
+            logger.critical("service stopped with an error", metadata: ["error": "\(error)"])
+            exit(1)
+        }
+    }
+}

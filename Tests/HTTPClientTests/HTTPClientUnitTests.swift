@@ -1,0 +1,129 @@
+import Contracts
+import HTTPClient
+import Testing
+
+@Suite("RetryPolicy")
+struct RetryPolicyTests {
+    @Test("Backoff ceilings double from baseDelay and are capped at maxDelay")
+    func ceilings() {
+        let policy = RetryPolicy(maxAttempts: 10, baseDelay: .milliseconds(100), maxDelay: .seconds(2))
+        let ceilings = (1...8).map { policy.backoffCeiling(beforeRetry: $0) }
+        #expect(ceilings == [100, 200, 400, 800, 1600, 2000, 2000, 2000].map { Duration.milliseconds($0) })
+        // No overflow for absurd retry numbers.
+        #expect(policy.backoffCeiling(beforeRetry: 10_000) == .seconds(2))
+    }
+
+    @Test("Full jitter stays within [0, ceiling] and actually varies")
+    func jitter() {
+        let policy = RetryPolicy.default
+        var generator = SystemRandomNumberGenerator()
+        for retry in 1...6 {
+            let ceiling = policy.backoffCeiling(beforeRetry: retry)
+            let samples = (0..<200).map { _ in policy.jitteredDelay(beforeRetry: retry, using: &generator) }
+            #expect(samples.allSatisfy { $0 >= .zero && $0 <= ceiling })
+            #expect(Set(samples).count > 100)
+        }
+    }
+
+    @Test("Defaults and .none")
+    func defaults() {
+        #expect(RetryPolicy.default.maxAttempts == 4)
+        #expect(RetryPolicy.default.baseDelay == .milliseconds(100))
+        #expect(RetryPolicy.default.maxDelay == .seconds(2))
+        #expect(RetryPolicy.none.maxAttempts == 1)
+        #expect(RetryPolicy(maxAttempts: 0).maxAttempts == 1)
+        let configuration = HTTPClientConfiguration()
+        #expect(configuration.connectTimeout == .seconds(2))
+        #expect(configuration.requestTimeout == .seconds(10))
+        #expect(configuration.retry == .default)
+    }
+}
+
+@Suite("HTTP message types")
+struct MessageTypeTests {
+    @Test("Header lookup is case-insensitive and keeps order and duplicates")
+    func headers() {
+        var headers: HTTPClientHeaders = [("Accept", "a/b"), ("Set-Cookie", "x=1"), ("set-cookie", "y=2")]
+        #expect(headers["accept"] == "a/b")
+        #expect(headers["ACCEPT"] == "a/b")
+        #expect(headers.values(for: "Set-Cookie") == ["x=1", "y=2"])
+        #expect(headers.contains("SET-COOKIE"))
+        #expect(!headers.contains("Accept-Encoding"))
+        headers.replaceOrAdd(name: "ACCEPT", value: "c/d")
+        #expect(headers.values(for: "accept") == ["c/d"])
+        headers.remove(name: "set-cookie")
+        #expect(headers.count == 1)
+        #expect(Array(headers.map(\.name)) == ["ACCEPT"])
+        #expect(HTTPClientHeaders([("A", "1")]) == ["A": "1"])
+    }
+
+    @Test("Header descriptions redact credentials")
+    func redaction() {
+        let headers: HTTPClientHeaders = [
+            "Authorization": "Bearer eyJhbGciOi", "X-Service-Token": "svc-secret", "Cookie": "sid=abc", "Accept": "x/y",
+        ]
+        let text = headers.description
+        #expect(!text.contains("eyJhbGciOi"))
+        #expect(!text.contains("svc-secret"))
+        #expect(!text.contains("sid=abc"))
+        #expect(text.contains("Accept: x/y"))
+        #expect(text.contains("Authorization: <redacted>"))
+    }
+
+    @Test("Idempotency is inferred from the method and Idempotency-Key, and can be overridden")
+    func idempotency() {
+        for method in [HTTPMethod.get, .head, .put, .delete, .options] {
+            #expect(HTTPClientRequest(method: method, url: "http://x").isIdempotent)
+        }
+        #expect(!HTTPClientRequest(method: .post, url: "http://x").isIdempotent)
+        #expect(!HTTPClientRequest(method: .patch, url: "http://x").isIdempotent)
+        #expect(HTTPClientRequest(method: .post, url: "http://x", headers: ["idempotency-key": "k"]).isIdempotent)
+        #expect(HTTPClientRequest(method: .patch, url: "http://x", idempotent: true).isIdempotent)
+        #expect(!HTTPClientRequest(method: .put, url: "http://x", idempotent: false).isIdempotent)
+    }
+
+    @Test("Error descriptions are readable and carry no request data")
+    func errorDescriptions() {
+        #expect(HTTPClientError.timedOut.description == "request timed out")
+        #expect(HTTPClientError.cannotConnect(url: "http://auth:8080").description == "cannot connect to http://auth:8080")
+        #expect(HTTPClientError.status(503, nil).description == "unexpected HTTP status 503")
+        #expect(HTTPClientError.shutdown.description == "HTTP client is shut down")
+        #expect(HTTPClientError.transport(code: 56, message: "Connection reset by peer").description
+            == "transport error (curl 56): Connection reset by peer")
+    }
+
+    @Test("Responses decode their body and error envelope")
+    func responseDecoding() throws {
+        let envelope = HTTPClientResponse(
+            status: 409, body: Array(#"{"error":{"code":"slug_taken","message":"Slug is taken."}}"#.utf8)
+        )
+        #expect(!envelope.isSuccess)
+        #expect(envelope.errorEnvelope == ErrorEnvelope(code: "slug_taken", message: "Slug is taken."))
+        #expect(HTTPClientResponse(status: 500, body: Array("oops".utf8)).errorEnvelope == nil)
+        #expect(try HTTPClientResponse(status: 200, body: Array("[1,2]".utf8)).decode([Int].self) == [1, 2])
+        #expect(throws: HTTPClientError.undecodableBody(type: "Array<Int>", reason: "not valid JSON")) {
+            try HTTPClientResponse(status: 200, body: Array("{".utf8)).decode([Int].self)
+        }
+    }
+}
+
+@Suite("Log safety")
+struct LogSafetyTests {
+    @Test("Request and response descriptions hide credentials, queries and bodies")
+    func descriptions() {
+        let request = HTTPClientRequest(
+            method: .post,
+            url: "https://svc:hunter2@auth.internal:8443/v1/tokens?api_key=abc#frag",
+            headers: ["Authorization": "Bearer tok-123", "Accept": "application/json"],
+            body: Array(#"{"password":"pw-456"}"#.utf8)
+        )
+        let text = request.description
+        #expect(text.hasPrefix("POST https://auth.internal:8443/v1/tokens ["))
+        #expect(text.hasSuffix(", 21 body bytes"))
+        for secret in ["hunter2", "api_key", "abc", "frag", "tok-123", "pw-456"] {
+            #expect(!text.contains(secret), "leaked \(secret)")
+        }
+        let response = HTTPClientResponse(status: 200, headers: ["Set-Cookie": "sid=s3"], body: Array("secret".utf8))
+        #expect(response.description == "200 [Set-Cookie: <redacted>], 6 body bytes")
+    }
+}

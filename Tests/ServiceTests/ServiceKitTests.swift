@@ -1,0 +1,176 @@
+import Contracts
+import Foundation
+import HTTPClient
+import HTTPTypes
+import Hummingbird
+import ServiceKit
+import TestSupport
+import Testing
+
+/// The shared service kit, exercised through a live in-process server on 127.0.0.1.
+@Suite("Service kit")
+struct ServiceKitTests {
+    struct Payload: Codable, Sendable {
+        var name: String
+        var count: Int
+    }
+
+    struct SecretFailure: Error, CustomStringConvertible {
+        var description: String { "SELECT password FROM vault -- should never reach a client" }
+    }
+
+    /// Starts an application with the standard runtime plus test routes; runs `body` with its base URL.
+    func withServer(_ body: (String, CurlHTTPClient) async throws -> Void) async throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment["PORT"] = "0"
+        environment["INTERNAL_SERVICE_TOKEN"] = TestServices.internalToken
+        environment["LOG_LEVEL"] = "critical"
+        let configuration = try ServiceConfiguration(service: .auth, environment: environment)
+        let runtime = ServiceRuntime(configuration: configuration, migrations: [])
+        let router = runtime.makeRouter()
+        router.post("/echo") { request, context in
+            let payload = try await request.decodeJSON(as: Payload.self, context: context)
+            return try jsonResponse(Payload(name: payload.name.uppercased(), count: payload.count + 1), status: .created)
+        }
+        router.get("/fail/api") { _, _ -> Response in
+            throw APIError.validation(field: "slug", "The slug must be 3 to 40 lowercase letters, digits or underscores.")
+        }
+        router.get("/fail/internal") { _, _ -> Response in throw SecretFailure() }
+        router.get("/whoami") { request, _ in
+            Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: request.headers[HTTPField.Name(PlatformHeader.requestID)!] ?? "")))
+        }
+        let client = try TestServices.client()
+        router.get("/relay") { _, _ -> Response in
+            // An outgoing call made while serving a request carries that request's id.
+            let response = try await client.execute(HTTPClientRequest(url: "\(RelayTarget.url.value)/whoami"))
+            return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: response.body)))
+        }
+        runtime.internalRoutes(router).get("/v1/ping") { _, _ in try jsonResponse(["pong": true]) }
+
+        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
+        let app = runtime.makeApplication(router: router) { port in portContinuation.yield(port) }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
+            var ports = portStream.makeAsyncIterator()
+            guard let port = await ports.next() else { throw ServiceProcessError(description: "server did not start") }
+            let base = "http://127.0.0.1:\(port)"
+            RelayTarget.url.value = base
+            do {
+                try await body(base, client)
+            } catch {
+                group.cancelAll()
+                await client.shutdown()
+                throw error
+            }
+            group.cancelAll()
+            await client.shutdown()
+        }
+    }
+
+    @Test("JSON bodies decode; malformed JSON is 400 and a wrong shape is 422 naming the field")
+    func decoding() async throws {
+        try await withServer { base, client in
+            let echoed = try await client.send(.post, base + "/echo", body: Payload(name: "ada", count: 1), as: Payload.self)
+            #expect(echoed.name == "ADA" && echoed.count == 2)
+
+            let malformed = try await client.execute(HTTPClientRequest(method: .post, url: base + "/echo", body: Array("{nope".utf8)))
+            #expect(malformed.status == 400)
+            #expect(malformed.errorEnvelope?.error.code == "invalid_json")
+
+            let missing = try await client.execute(HTTPClientRequest(method: .post, url: base + "/echo", body: Array(#"{"name":"x"}"#.utf8)))
+            #expect(missing.status == 422)
+            #expect(missing.errorEnvelope?.error.field == "count")
+
+            let wrongType = try await client.execute(HTTPClientRequest(method: .post, url: base + "/echo", body: Array(#"{"name":"x","count":"many"}"#.utf8)))
+            #expect(wrongType.status == 422)
+            #expect(wrongType.errorEnvelope?.error.field == "count")
+        }
+    }
+
+    @Test("API errors render their status, code and field; other errors are a generic 500 that leaks nothing")
+    func errorShape() async throws {
+        try await withServer { base, client in
+            let api = try await client.execute(HTTPClientRequest(url: base + "/fail/api"))
+            #expect(api.status == 422)
+            #expect(api.errorEnvelope == ErrorEnvelope(code: "validation_failed",
+                                                      message: "The slug must be 3 to 40 lowercase letters, digits or underscores.",
+                                                      field: "slug"))
+
+            let failure = try await client.execute(HTTPClientRequest(url: base + "/fail/internal"))
+            #expect(failure.status == 500)
+            #expect(failure.errorEnvelope?.error.code == "internal_error")
+            let text = String(decoding: failure.body, as: UTF8.self)
+            #expect(!text.contains("SELECT") && !text.contains("vault") && !text.contains("SecretFailure"))
+
+            let wrongMethod = try await client.execute(HTTPClientRequest(method: .delete, url: base + "/echo"))
+            #expect((400..<500).contains(wrongMethod.status))
+            #expect(wrongMethod.errorEnvelope != nil)
+        }
+    }
+
+    @Test("internal routes need the service token: 401 without, 403 with a wrong one, 200 with the right one")
+    func internalToken() async throws {
+        try await withServer { base, client in
+            let url = base + "/internal/v1/ping"
+            let anonymous = try await client.execute(HTTPClientRequest(url: url))
+            #expect(anonymous.status == 401)
+            #expect(anonymous.errorEnvelope?.error.code == "unauthorized")
+
+            let wrong = try await client.execute(HTTPClientRequest(url: url, headers: HTTPClientHeaders([(PlatformHeader.serviceToken, "not-the-token-at-all")])))
+            #expect(wrong.status == 403)
+
+            let right = try await client.execute(HTTPClientRequest(url: url, headers: HTTPClientHeaders([(PlatformHeader.serviceToken, TestServices.internalToken)])))
+            #expect(right.status == 200)
+            let bearer = try await client.execute(HTTPClientRequest(url: url, headers: HTTPClientHeaders([("Authorization", "Bearer " + TestServices.internalToken)])))
+            #expect(bearer.status == 200)
+        }
+    }
+
+    @Test("the request id travels from the inbound request through an outgoing call; hostile ids are replaced")
+    func requestIDPropagation() async throws {
+        try await withServer { base, client in
+            let relayed = try await client.execute(HTTPClientRequest(url: base + "/relay", headers: HTTPClientHeaders([(PlatformHeader.requestID, "trace-abc-123")])))
+            #expect(String(decoding: relayed.body, as: UTF8.self) == "trace-abc-123")
+            #expect(relayed.headers[PlatformHeader.requestID] == "trace-abc-123")
+
+            let hostile = try await client.execute(HTTPClientRequest(url: base + "/whoami", headers: HTTPClientHeaders([(PlatformHeader.requestID, "bad id\" injected")])))
+            let echoed = hostile.headers[PlatformHeader.requestID] ?? ""
+            #expect(!echoed.isEmpty && echoed != "bad id\" injected")
+        }
+    }
+
+    @Test("configuration errors are clear, and the internal token has a minimum length")
+    func configuration() throws {
+        #expect(throws: ConfigurationError.self) { try ServiceConfiguration(service: .auth, environment: ["PORT": "http"]) }
+        #expect(throws: ConfigurationError.self) { try ServiceConfiguration(service: .auth, environment: ["INTERNAL_SERVICE_TOKEN": "short"]) }
+        #expect(throws: ConfigurationError.self) { try ServiceConfiguration(service: .auth, environment: ["PLATFORM_ENV": "production"]) }
+        #expect(throws: ConfigurationError.self) { try ServiceConfiguration(service: .auth, environment: ["LOG_LEVEL": "loud"]) }
+        let defaults = try ServiceConfiguration(service: .storage, environment: [:])
+        #expect(defaults.port == 8084)
+        #expect(defaults.serviceURLs[.auth] == "http://127.0.0.1:8081")
+        #expect(defaults.usesDevelopmentToken)
+    }
+
+    @Test("constant-time comparison agrees with ==")
+    func constantTime() {
+        #expect(constantTimeEquals(Array("abc".utf8), Array("abc".utf8)))
+        #expect(!constantTimeEquals(Array("abc".utf8), Array("abd".utf8)))
+        #expect(!constantTimeEquals(Array("abc".utf8), Array("abcd".utf8)))
+        #expect(!constantTimeEquals([], Array("a".utf8)))
+        #expect(constantTimeEquals([], []))
+    }
+}
+
+/// Where `/relay` sends its outgoing call (the same server, learned once it is listening).
+enum RelayTarget {
+    static let url = LockedString()
+}
+
+final class LockedString: @unchecked Sendable {  // guarded by `lock`
+    private let lock = NSLock()
+    private var stored = ""
+    var value: String {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
+    }
+}

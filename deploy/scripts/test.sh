@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: installs what is missing, builds, starts a throwaway PostgreSQL
+# (unless DATABASE_URL is set), runs every test against it and the real service executables,
+# and removes the database again.
+#
+#   deploy/scripts/test.sh                 # everything
+#   deploy/scripts/test.sh --filter Pool   # extra arguments go to `swift test`
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+cd "$root"
+
+"$root/deploy/scripts/install-deps.sh"
+
+if ! command -v swift >/dev/null 2>&1; then
+  echo "error: the Swift toolchain (6.x) is not on PATH; see https://www.swift.org/install/" >&2
+  exit 1
+fi
+
+start=$(date +%s)
+swift build --build-tests
+build_seconds=$(( $(date +%s) - start ))
+echo "build finished in ${build_seconds}s" >&2
+
+export PLATFORM_BIN_DIR
+PLATFORM_BIN_DIR="$(swift build --show-bin-path)"
+
+log="$(mktemp /tmp/platform-test-output.XXXXXX)"
+trap 'rm -f "$log"' EXIT
+
+start=$(date +%s)
+set +e
+"$root/deploy/scripts/with-postgres.sh" swift test --skip-build --disable-xctest "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+test_seconds=$(( $(date +%s) - start ))
+
+# One plain closing line, whatever the runner printed last.
+passed=$(grep -cE '^✔ Test .* passed' "$log" || true)
+failed=$(grep -cE '^✘ Test .* failed' "$log" || true)
+echo "tests finished in ${test_seconds}s (build ${build_seconds}s)"
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  failed=1
+fi
+echo "${passed} passed, ${failed} failed"
+exit "$status"
