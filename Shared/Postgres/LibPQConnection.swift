@@ -1,5 +1,6 @@
 import CLibPQ
 import Foundation
+import NIOPosix
 import Synchronization
 
 #if canImport(Glibc)
@@ -42,6 +43,7 @@ final class LibPQConnection: @unchecked Sendable {
 
     /// Opens a connection (blocking). The connection string goes to libpq as is.
     static func connect(_ configuration: PostgresConfiguration) throws(PostgresError) -> LibPQConnection {
+        assertNotOnEventLoop()
         let connectTimeout = max(2, configuration.connectTimeout.milliseconds / 1000)
         let pairs: [(String, String)] = [
             ("dbname", configuration.connectionString),
@@ -110,6 +112,7 @@ final class LibPQConnection: @unchecked Sendable {
 
     /// Runs one statement with bound parameters (blocking). Results come in text format.
     func execute(_ query: PostgresQuery) throws(PostgresError) -> PostgresResult {
+        assertNotOnEventLoop()
         guard let handle else { throw PostgresError(.connectionFailed, message: "connection is closed") }
         let count = query.binds.count
         var types = [Oid](repeating: 0, count: count)
@@ -149,6 +152,7 @@ final class LibPQConnection: @unchecked Sendable {
     /// (migration files, `BEGIN`, `LISTEN`). Only the last statement's result is returned.
     @discardableResult
     func executeSimple(_ sql: String) throws(PostgresError) -> PostgresResult {
+        assertNotOnEventLoop()
         guard let handle else { throw PostgresError(.connectionFailed, message: "connection is closed") }
         return try consume(PQexec(handle, sql))
     }
@@ -280,6 +284,13 @@ final class LibPQConnection: @unchecked Sendable {
             self.handle = nil
         }
     }
+}
+
+/// Debug builds (and so every test run) trap when a blocking libpq call is made on a SwiftNIO
+/// event loop thread.
+@inline(__always)
+private func assertNotOnEventLoop() {
+    assert(MultiThreadedEventLoopGroup.currentEventLoop == nil, "a blocking libpq call ran on a SwiftNIO event loop thread")
 }
 
 /// One `NOTIFY` delivered to a listener.

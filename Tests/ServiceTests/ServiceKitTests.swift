@@ -21,7 +21,12 @@ struct ServiceKitTests {
 
     /// Starts an application with the standard runtime plus test routes; runs `body` with its base URL.
     func withServer(_ body: (String, CurlHTTPClient) async throws -> Void) async throws {
+        try await withScratchDatabase { url in try await withServer(databaseURL: url, body) }
+    }
+
+    func withServer(databaseURL: String, _ body: (String, CurlHTTPClient) async throws -> Void) async throws {
         var environment = ProcessInfo.processInfo.environment
+        environment["DATABASE_URL"] = databaseURL
         environment["PORT"] = "0"
         environment["INTERNAL_SERVICE_TOKEN"] = TestServices.internalToken
         environment["LOG_LEVEL"] = "critical"

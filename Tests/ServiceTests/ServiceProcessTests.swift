@@ -7,15 +7,20 @@ import Testing
 
 /// The four real executables, started as processes against the real database.
 ///
-/// Serialized: the services own fixed schemas (`auth`, `provisioning`, …), and one test here
-/// tampers with a migration ledger, which must not race with another start-up.
+/// Each test runs its services against a database of its own (the services own fixed schema
+/// names), so tests neither collide nor touch the schemas of `DATABASE_URL`'s database.
+/// Serialized to keep the machine's two cores for the processes under test.
 @Suite("Service executables", .serialized)
 struct ServiceProcessTests {
     static let services = ["auth", "provisioning", "realtime", "storage"]
 
     @Test("each service starts, applies its migrations, is ready, serves metrics, and exits 0 on SIGTERM", arguments: services)
     func startsAndServes(name: String) async throws {
-        let service = try ServiceProcess(name)
+        try await withScratchDatabase { url in try await startsAndServes(name: name, databaseURL: url) }
+    }
+
+    func startsAndServes(name: String, databaseURL: String) async throws {
+        let service = try ServiceProcess(name, environment: ["DATABASE_URL": databaseURL])
         let client = try TestServices.client()
         do {
             try await service.waitUntil(path: "/ready", status: 200)
@@ -27,7 +32,7 @@ struct ServiceProcessTests {
             #expect(ready.checks?["database"] == "ok")
 
             // Its own schema and ledger exist.
-            try await withTestPool(maximumConnections: 1) { pool in
+            try await withPool(url: databaseURL) { pool in
                 let applied = try await pool.query("SELECT count(*)::int8 AS n FROM \(identifier: name)._migrations").single()
                 #expect(try applied.decode("n", as: Int.self) >= 1)
             }
@@ -90,40 +95,46 @@ struct ServiceProcessTests {
 
     @Test("a service refuses to start when an applied migration no longer matches its file")
     func changedMigrationRefused() async throws {
-        // Bring the schema up to date first, then tamper with the recorded checksum.
-        let first = try ServiceProcess("realtime")
-        try await first.waitUntil()
-        #expect(await first.stop() == 0)
+        try await withScratchDatabase { url in
+            // Bring the schema up to date first, then tamper with the recorded checksum.
+            let first = try ServiceProcess("realtime", environment: ["DATABASE_URL": url])
+            try await first.waitUntil()
+            #expect(await first.stop() == 0)
 
-        try await withTestPool(maximumConnections: 1) { pool in
-            let original = try await pool.query("SELECT checksum FROM realtime._migrations WHERE version = 1").single().decode("checksum", as: String.self)
-            try await pool.query("UPDATE realtime._migrations SET checksum = \(String(repeating: "0", count: 64)) WHERE version = 1")
-            let refused = try ServiceProcess("realtime")
-            let status = await refused.waitForExit(timeout: .seconds(20))
-            try await pool.query("UPDATE realtime._migrations SET checksum = \(original) WHERE version = 1")
-            #expect(status != 0)
-            #expect(refused.log.contains("refusing to start"))
-            #expect(refused.log.contains("was changed after it was applied"))
+            try await withPool(url: url) { pool in
+                let original = try await pool.query("SELECT checksum FROM realtime._migrations WHERE version = 1")
+                    .single().decode("checksum", as: String.self)
+                try await pool.query("UPDATE realtime._migrations SET checksum = \(String(repeating: "0", count: 64)) WHERE version = 1")
+                let refused = try ServiceProcess("realtime", environment: ["DATABASE_URL": url])
+                let status = await refused.waitForExit(timeout: .seconds(20))
+                #expect(status != 0)
+                #expect(refused.log.contains("refusing to start"))
+                #expect(refused.log.contains("was changed after it was applied"))
+                try await pool.query("UPDATE realtime._migrations SET checksum = \(original) WHERE version = 1")
+            }
+
+            // Restored, it starts again.
+            let again = try ServiceProcess("realtime", environment: ["DATABASE_URL": url])
+            try await again.waitUntil()
+            #expect(await again.stop() == 0)
         }
-
-        // Restored, it starts again.
-        let again = try ServiceProcess("realtime")
-        try await again.waitUntil()
-        #expect(await again.stop() == 0)
     }
 
     @Test("two instances of one service starting at once apply its migrations once and both become ready")
     func concurrentStartUp() async throws {
-        try await withTestPool(maximumConnections: 1) { pool in
-            try await pool.query("DROP SCHEMA IF EXISTS storage CASCADE")
+        try await withScratchDatabase { url in
+            let a = try ServiceProcess("storage", environment: ["DATABASE_URL": url])
+            let b = try ServiceProcess("storage", environment: ["DATABASE_URL": url])
+            try await a.waitUntil()
+            try await b.waitUntil()
+            #expect(await a.stop() == 0)
+            #expect(await b.stop() == 0)
+            let applied = [a.log, b.log].map { $0.components(separatedBy: "\"applied migration\"").count - 1 }.reduce(0, +)
+            #expect(applied == 1)
+            try await withPool(url: url) { pool in
+                let ledger = try await pool.query("SELECT count(*)::int8 AS n FROM storage._migrations").single()
+                #expect(try ledger.decode("n", as: Int.self) == 1)
+            }
         }
-        let a = try ServiceProcess("storage")
-        let b = try ServiceProcess("storage")
-        try await a.waitUntil()
-        try await b.waitUntil()
-        #expect(await a.stop() == 0)
-        #expect(await b.stop() == 0)
-        let applied = [a.log, b.log].map { $0.components(separatedBy: "\"applied migration\"").count - 1 }.reduce(0, +)
-        #expect(applied == 1)
     }
 }

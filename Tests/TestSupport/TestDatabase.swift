@@ -47,6 +47,7 @@ public enum TestDatabase {
 }
 
 /// Runs `body` with a pool and closes the pool afterwards, whatever happens.
+@discardableResult
 public func withTestPool<Result: Sendable>(
     maximumConnections: Int = 4,
     acquireTimeout: Duration = .seconds(5),
@@ -58,6 +59,11 @@ public func withTestPool<Result: Sendable>(
         acquireTimeout: acquireTimeout,
         statementTimeout: statementTimeout
     )
+    return try await using(pool, body)
+}
+
+/// Runs `body` with `pool`, then closes the pool whatever happens.
+private func using<Result: Sendable>(_ pool: PostgresPool, _ body: (PostgresPool) async throws -> Result) async throws -> Result {
     do {
         let result = try await body(pool)
         await pool.close()
@@ -79,4 +85,45 @@ public func eventually(
         try? await Task.sleep(for: .milliseconds(20))
     }
     return try await condition()
+}
+
+/// Runs `body` with the URL of a database created for it (and dropped afterwards), on the same
+/// server as `DATABASE_URL`. Tests that start the real services use one each: the services own
+/// fixed schema names (`auth`, `storage`, …), so a database per test keeps them apart and
+/// never touches the schemas of the database `DATABASE_URL` names.
+public func withScratchDatabase<Result: Sendable>(_ body: (String) async throws -> Result) async throws -> Result {
+    let base = try TestDatabase.url()
+    guard var components = URLComponents(string: base) else {
+        throw TestDatabase.Missing()
+    }
+    let name = TestDatabase.uniqueName("platform_t")
+    components.path = "/" + name
+    guard let url = components.string else { throw TestDatabase.Missing() }
+    try await withTestPool(maximumConnections: 1) { pool in
+        try await pool.withConnection { try await $0.execute(simple: "CREATE DATABASE \(name)") }
+    }
+    do {
+        let result = try await body(url)
+        try await dropScratchDatabase(name)
+        return result
+    } catch {
+        try? await dropScratchDatabase(name)
+        throw error
+    }
+}
+
+private func dropScratchDatabase(_ name: String) async throws {
+    try await withTestPool(maximumConnections: 1) { pool in
+        try await pool.withConnection { try await $0.execute(simple: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+    }
+}
+
+/// A pool on a given database URL (a scratch database).
+@discardableResult
+public func withPool<Result: Sendable>(url: String, _ body: (PostgresPool) async throws -> Result) async throws -> Result {
+    let pool = PostgresPool(
+        configuration: PostgresConfiguration(connectionString: url, applicationName: "platform-tests", maximumConnections: 2),
+        logger: TestDatabase.logger
+    )
+    return try await using(pool, body)
 }

@@ -36,8 +36,9 @@ set -e
 test_seconds=$(( $(date +%s) - start ))
 
 # One plain closing line, whatever the runner printed last.
-passed=$(grep -cE '^✔ Test .* passed' "$log" || true)
-failed=$(grep -cE '^✘ Test .* failed' "$log" || true)
+total=$(grep -Eo 'Test run with [0-9]+ test' "$log" | tail -n 1 | grep -Eo '[0-9]+' || true)
+failed=$(grep -cE '^✘ Test ".*" .*failed after' "$log" || true)
+passed=$(( ${total:-0} - failed ))
 echo "tests finished in ${test_seconds}s (build ${build_seconds}s)"
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1

@@ -77,7 +77,7 @@ if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir/sock"; fi
   || { cat "$dir/server.log" >&2; exit 1; }
 
 "${as_db[@]}" psql -X -q -v ON_ERROR_STOP=1 -h "$dir/sock" -p "$port" -U postgres -d postgres <<SQL >/dev/null
-CREATE ROLE platform LOGIN CREATEROLE PASSWORD '$password';
+CREATE ROLE platform LOGIN CREATEROLE CREATEDB PASSWORD '$password';
 CREATE DATABASE platform OWNER platform;
 SQL
 
