@@ -88,9 +88,7 @@ final class LibPQConnection: @unchecked Sendable {
     /// must be idle, and anything the server sent while it sat in the pool (the FATAL message
     /// and EOF of `pg_terminate_backend` or a server restart) is read first.
     func isReusable() -> Bool {
-        guard let handle, PQstatus(handle) == CONNECTION_OK, PQtransactionStatus(handle) == PQTRANS_IDLE,
-              !cancelRequested.load(ordering: .relaxed)
-        else { return false }
+        guard isIdle, let handle else { return false }
         // A terminated backend sends a FATAL message and then closes: the first read takes the
         // message, a later one sees the end of the stream. Read until nothing is left.
         for _ in 0..<8 {
@@ -102,6 +100,14 @@ final class LibPQConnection: @unchecked Sendable {
             guard PQconsumeInput(handle) == 1, PQstatus(handle) == CONNECTION_OK else { return false }
         }
         return false
+    }
+
+    /// Connected, outside any transaction, and never sent a cancel: fit to go back to the pool.
+    /// (The socket is checked when the connection is handed out again, by `isReusable`.)
+    var isIdle: Bool {
+        guard let handle else { return false }
+        return PQstatus(handle) == CONNECTION_OK && PQtransactionStatus(handle) == PQTRANS_IDLE
+            && !cancelRequested.load(ordering: .relaxed)
     }
 
     /// True while the connection sits inside a transaction block (ok or failed).

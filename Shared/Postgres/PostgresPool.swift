@@ -204,7 +204,7 @@ public final class PostgresPool: Sendable {
     /// Returns a leased connection: back to a waiter or the idle list when it is healthy,
     /// closed (and its slot passed on) when not.
     func release(_ connection: LibPQConnection) {
-        let reusable = connection.isReusable()
+        let reusable = connection.isIdle
         enum Next { case handOver(Waiter), pooled, discard }
         let next: Next = state.withLock { state in
             guard reusable, !state.closed else { return .discard }

@@ -32,7 +32,7 @@ public struct RequestIDMiddleware<Context: RequestContext>: RouterMiddleware {
             "http.method": "\(request.method)",
             "http.route": "\(context.endpointPath ?? "unmatched")",
             "http.status": "\(response.status.code)",
-            "duration_ms": "\(Double(elapsed.components.attoseconds / 1_000_000_000_000) / 1000 + Double(elapsed.components.seconds) * 1000)",
+            "duration_ms": "\(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)",
         ])
         return response
     }
