@@ -51,6 +51,10 @@ struct ServiceKitTests {
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: response.body)))
         }
         runtime.internalRoutes(router).get("/v1/ping") { _, _ in try jsonResponse(["pong": true]) }
+        router.get("/slow-db") { _, _ -> Response in
+            try await runtime.pool.query("SELECT pg_sleep(0.5)")
+            return Response(status: .noContent)
+        }
 
         let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
         let app = runtime.makeApplication(router: router) { port in portContinuation.yield(port) }
@@ -141,6 +145,34 @@ struct ServiceKitTests {
             let hostile = try await client.execute(HTTPClientRequest(url: base + "/whoami", headers: HTTPClientHeaders([(PlatformHeader.requestID, "bad id\" injected")])))
             let echoed = hostile.headers[PlatformHeader.requestID] ?? ""
             #expect(!echoed.isEmpty && echoed != "bad id\" injected")
+        }
+    }
+
+    @Test("slow database work never stalls other requests: /health stays fast while queries sleep")
+    func noBlockingUnderDatabaseLoad() async throws {
+        try await withServer { base, client in
+            // More sleeping queries than the machine has cores (and than Swift's cooperative pool
+            // has threads): if libpq calls blocked those threads, /health would wait for them.
+            let slow = Task {
+                try await withThrowingTaskGroup(of: Int.self) { group in
+                    for _ in 0..<6 {
+                        group.addTask { try await client.execute(HTTPClientRequest(url: base + "/slow-db")).status }
+                    }
+                    return try await group.reduce(into: [Int]()) { $0.append($1) }
+                }
+            }
+            try await Task.sleep(for: .milliseconds(150))
+            var worst = Duration.zero
+            for _ in 0..<10 {
+                let started = ContinuousClock.now
+                let health = try await client.execute(HTTPClientRequest(url: base + "/health"))
+                #expect(health.status == 200)
+                worst = max(worst, ContinuousClock.now - started)
+            }
+            let statuses = try await slow.value
+            #expect(statuses.allSatisfy { $0 == 204 })
+            print("health under database load: worst of 10 = \(worst)")
+            #expect(worst < .milliseconds(250), "worst /health latency while 6 queries slept: \(worst)")
         }
     }
 
