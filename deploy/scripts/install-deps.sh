@@ -7,6 +7,7 @@ packages=(
   pkg-config          # SwiftPM finds libpq through it
   libpq-dev           # PostgreSQL client library (the Postgres kit)
   libcurl4-openssl-dev  # libcurl (the HTTP client kit)
+  libargon2-dev       # argon2id password hashing
   postgresql          # a server for the local run and the tests
   curl                # readiness probes in the scripts
   ca-certificates

@@ -1,0 +1,181 @@
+import Foundation
+
+// MARK: - Registration (developer → auth)
+
+/// `POST /v1/register` on auth.
+public struct RegisterRequest: Codable, Sendable, Equatable {
+    public var email: String
+    public var password: String
+    public var projectName: String
+    /// Optional; derived from the project name when absent.
+    public var slug: String?
+
+    public init(email: String, password: String, projectName: String, slug: String? = nil) {
+        self.email = email
+        self.password = password
+        self.projectName = projectName
+        self.slug = slug
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case email, password, slug
+        case projectName = "project_name"
+    }
+}
+
+/// `202 Accepted` answer of `POST /v1/register` (and of provisioning's project creation).
+public struct ProjectAccepted: Codable, Sendable, Equatable {
+    public var developerId: UUID?
+    public var projectId: UUID
+    public var workflowId: UUID
+    public var slug: String
+    public var status: ProjectState
+    /// Where to follow the project: provisioning's `GET /v1/projects/{id}`.
+    public var statusUrl: String
+
+    public init(developerId: UUID? = nil, projectId: UUID, workflowId: UUID, slug: String, status: ProjectState, statusUrl: String) {
+        self.developerId = developerId
+        self.projectId = projectId
+        self.workflowId = workflowId
+        self.slug = slug
+        self.status = status
+        self.statusUrl = statusUrl
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case slug, status
+        case developerId = "developer_id"
+        case projectId = "project_id"
+        case workflowId = "workflow_id"
+        case statusUrl = "status_url"
+    }
+}
+
+// MARK: - Provisioning (auth → provisioning, operators → provisioning)
+
+/// `POST /internal/v1/projects` on provisioning: create a project and start provisioning it.
+public struct CreateProjectRequest: Codable, Sendable, Equatable {
+    public var ownerId: UUID
+    public var name: String
+    public var slug: String
+
+    public init(ownerId: UUID, name: String, slug: String) {
+        self.ownerId = ownerId
+        self.name = name
+        self.slug = slug
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, slug
+        case ownerId = "owner_id"
+    }
+}
+
+/// A project's lifecycle: `pending → running → ready`, or `→ failed` after compensation;
+/// `deprovisioning → deleted` when it is removed.
+public enum ProjectState: String, Codable, Sendable, CaseIterable {
+    case pending, running, ready, failed, deprovisioning, deleted
+}
+
+/// `GET /v1/projects/{id}` on provisioning.
+public struct ProjectStatus: Codable, Sendable, Equatable {
+    public var id: UUID
+    public var slug: String
+    public var name: String
+    public var ownerId: UUID
+    public var status: ProjectState
+    public var isActive: Bool
+    public var createdAt: Date
+    public var updatedAt: Date
+    /// The latest workflow execution, with its steps.
+    public var workflow: WorkflowStatus?
+    /// The tenant's API keys, present in exactly one answer: the first read after they were
+    /// minted. They are not stored in readable form anywhere after that.
+    public var apiKeys: IssuedAPIKeys?
+
+    public init(id: UUID, slug: String, name: String, ownerId: UUID, status: ProjectState, isActive: Bool,
+                createdAt: Date, updatedAt: Date, workflow: WorkflowStatus?, apiKeys: IssuedAPIKeys?) {
+        self.id = id
+        self.slug = slug
+        self.name = name
+        self.ownerId = ownerId
+        self.status = status
+        self.isActive = isActive
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+        self.workflow = workflow
+        self.apiKeys = apiKeys
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, slug, name, status, workflow
+        case ownerId = "owner_id"
+        case isActive = "is_active"
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+        case apiKeys = "api_keys"
+    }
+}
+
+public struct WorkflowStatus: Codable, Sendable, Equatable {
+    public var id: UUID
+    public var kind: String
+    public var status: String
+    public var attempt: Int
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var error: String?
+    public var steps: [StepStatus]
+
+    public init(id: UUID, kind: String, status: String, attempt: Int, startedAt: Date?, finishedAt: Date?, error: String?, steps: [StepStatus]) {
+        self.id = id
+        self.kind = kind
+        self.status = status
+        self.attempt = attempt
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.error = error
+        self.steps = steps
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, status, attempt, error, steps
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+    }
+}
+
+public struct StepStatus: Codable, Sendable, Equatable {
+    public var name: String
+    public var status: String
+    public var attempts: Int
+    public var lastError: String?
+    public var startedAt: Date?
+    public var finishedAt: Date?
+
+    public init(name: String, status: String, attempts: Int, lastError: String?, startedAt: Date?, finishedAt: Date?) {
+        self.name = name
+        self.status = status
+        self.attempts = attempts
+        self.lastError = lastError
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, status, attempts
+        case lastError = "last_error"
+        case startedAt = "started_at"
+        case finishedAt = "finished_at"
+    }
+}
+
+public struct IssuedAPIKeys: Codable, Sendable, Equatable {
+    public var publishable: String
+    public var secret: String
+
+    public init(publishable: String, secret: String) {
+        self.publishable = publishable
+        self.secret = secret
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+// MARK: - Tenant registration (provisioning → auth, realtime, storage)
+//
+// `PUT /internal/v1/tenants/{id}` with a `TenantRegistration` registers (or updates) a tenant in
+// the callee's own schema: 201 and the record when it was created, 200 when it already existed
+// (same or updated settings). `GET` answers 200 with the record or 404; `DELETE` answers 204,
+// and 404 `not_found` when it was already gone (callers treat that as done).
+
+/// What provisioning tells a service about a tenant.
+public struct TenantRegistration: Codable, Sendable, Equatable {
+    /// The project's slug (`^[a-z][a-z0-9_]{2,39}$`).
+    public var slug: String
+    /// The tenant's PostgreSQL schema, `tenant_<slug>`.
+    public var schema: String
+    /// The tenant's PostgreSQL role (owns the schema; can use nothing else).
+    public var role: String
+
+    public init(slug: String, schema: String, role: String) {
+        self.slug = slug
+        self.schema = schema
+        self.role = role
+    }
+}
+
+/// A tenant as a service has stored it.
+public struct RegisteredTenant: Codable, Sendable, Equatable {
+    public var id: UUID
+    public var slug: String
+    public var schema: String
+    public var role: String
+    public var createdAt: Date
+    public var updatedAt: Date
+
+    public init(id: UUID, slug: String, schema: String, role: String, createdAt: Date, updatedAt: Date) {
+        self.id = id
+        self.slug = slug
+        self.schema = schema
+        self.role = role
+        self.createdAt = createdAt
+        self.updatedAt = updatedAt
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, slug, schema, role
+        case createdAt = "created_at"
+        case updatedAt = "updated_at"
+    }
+}
+
+// MARK: - API keys (provisioning → auth)
+//
+// `PUT /internal/v1/tenants/{id}/api-keys` with an `APIKeySet` stores the tenant's keys, as
+// hashes only: 201 when stored, 200 when this exact set is already stored (a re-run), 409
+// `keys_exist` when a different set is active (keys are never silently replaced).
+// `DELETE` revokes every key of the tenant: 204 (also when there were none).
+
+/// One key, as auth stores it: never the key itself.
+public struct APIKeyHash: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable {
+        case publishable
+        case secret
+    }
+
+    public var id: UUID
+    public var kind: Kind
+    /// The key's first characters (`pk_…`/`sk_…` plus a few), to recognise it in lists.
+    public var prefix: String
+    /// Hex SHA-256 of the whole key.
+    public var sha256: String
+
+    public init(id: UUID, kind: Kind, prefix: String, sha256: String) {
+        self.id = id
+        self.kind = kind
+        self.prefix = prefix
+        self.sha256 = sha256
+    }
+}
+
+public struct APIKeySet: Codable, Sendable, Equatable {
+    public var keys: [APIKeyHash]
+
+    public init(keys: [APIKeyHash]) {
+        self.keys = keys
+    }
+}
