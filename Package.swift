@@ -105,7 +105,7 @@ let package = Package(
             name: "Provisioning",
             dependencies: ["ServiceKit"],
             path: "Services/Provisioning",
-            resources: [.copy("Migrations")],
+            resources: [.copy("Migrations"), .copy("TenantMigrations")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

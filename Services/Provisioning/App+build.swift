@@ -1,11 +1,49 @@
 import Foundation
+import HTTPClient
 import Hummingbird
+import Postgres
 import ServiceKit
 
 /// Builds the provisioning service: projects and the durable saga that provisions them.
 /// Tests call this same function, so what is tested is what runs.
 func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
     let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module))
+    let settings = try ProvisioningSettings(configuration)
+    guard let tenantDirectory = Bundle.module.url(forResource: "TenantMigrations", withExtension: nil) else {
+        throw ConfigurationError(description: "the TenantMigrations resource folder is missing from the bundle")
+    }
+    // The saga does its own recorded retries, so the client does not retry underneath it.
+    let client = try CurlHTTPClient(
+        configuration: HTTPClientConfiguration(connectTimeout: .seconds(2), requestTimeout: .seconds(10), retry: .none),
+        logger: runtime.logger
+    )
+    let store = ProjectStore(pool: runtime.pool)
+    let doorbell = Doorbell()
+    let runner = SagaRunner(
+        store: store,
+        tenants: TenantDatabase(pool: runtime.pool, migrations: try Migration.load(from: tenantDirectory), logger: runtime.logger),
+        registrar: ServiceRegistrar(client: client, urls: configuration.serviceURLs, token: configuration.internalToken),
+        settings: settings,
+        logger: runtime.logger
+    )
+    let orchestrator = Orchestrator(
+        store: store,
+        runner: runner,
+        settings: settings,
+        listener: PostgresListener(
+            configuration: PostgresConfiguration(connectionString: configuration.databaseURL, applicationName: "provisioning"),
+            logger: runtime.logger
+        ),
+        doorbell: doorbell,
+        readiness: runtime.readiness,
+        logger: runtime.logger
+    )
+
     let router = runtime.makeRouter()
-    return runtime.makeApplication(router: router)
+    let operatorRoutes = router.group("v1/projects").add(middleware: InternalAuthMiddleware(token: configuration.internalToken))
+    ProjectsController(store: store, doorbell: doorbell, publicURL: settings.publicURL)
+        .addRoutes(internal: runtime.internalRoutes(router), operator: operatorRoutes)
+    // Stopped in reverse: the orchestrator hands its executions back before the client and
+    // the pool go away.
+    return runtime.makeApplication(router: router, services: [HTTPClientService(client: client), orchestrator])
 }

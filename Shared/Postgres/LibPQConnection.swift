@@ -89,17 +89,12 @@ final class LibPQConnection: @unchecked Sendable {
     /// and EOF of `pg_terminate_backend` or a server restart) is read first.
     func isReusable() -> Bool {
         guard isIdle, let handle else { return false }
-        // A terminated backend sends a FATAL message and then closes: the first read takes the
-        // message, a later one sees the end of the stream. Read until nothing is left.
-        for _ in 0..<8 {
-            var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
-            let ready = poll(&descriptor, 1, 0)
-            if ready == 0 { return PQstatus(handle) == CONNECTION_OK }
-            if ready < 0 { return false }
-            // libpq keeps its socket non-blocking, so this reads what is there and returns.
-            guard PQconsumeInput(handle) == 1, PQstatus(handle) == CONNECTION_OK else { return false }
-        }
-        return false
+        // Nothing legitimate arrives on an idle pooled connection (it never LISTENs). Anything
+        // readable is a terminated backend's FATAL message, its end of stream, or a server
+        // going away: the message may arrive before the stream closes, so reading it and
+        // checking the status could still pass a dead connection. Any input disqualifies it.
+        var descriptor = pollfd(fd: PQsocket(handle), events: Int16(POLLIN), revents: 0)
+        return poll(&descriptor, 1, 0) == 0
     }
 
     /// Connected, outside any transaction, and never sent a cancel: fit to go back to the pool.

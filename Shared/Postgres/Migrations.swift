@@ -53,10 +53,14 @@ public struct MigrationReport: Sendable, Equatable {
 public struct MigrationRunner: Sendable {
     public var schema: String
     public var migrations: [Migration]
+    /// When set, each migration's SQL runs under this role (`SET LOCAL ROLE`), so what it
+    /// creates belongs to that role; the ledger stays the caller's, out of the role's reach.
+    public var role: String?
 
-    public init(schema: String, migrations: [Migration]) {
+    public init(schema: String, migrations: [Migration], role: String? = nil) {
         self.schema = schema
         self.migrations = migrations
+        self.role = role
     }
 
     @discardableResult
@@ -124,7 +128,13 @@ public struct MigrationRunner: Sendable {
             do {
                 try await connection.transaction { tx in
                     try await tx.query("SELECT set_config('search_path', \(PostgresQuery.quoteIdentifier(schema) + ", public"), true)")
+                    if let role {
+                        try await tx.execute(simple: "SET LOCAL ROLE \(PostgresQuery.quoteIdentifier(role))")
+                    }
                     try await tx.execute(simple: migration.sql)
+                    if role != nil {
+                        try await tx.execute(simple: "RESET ROLE")
+                    }
                     let elapsed = Int((ContinuousClock.now - started).milliseconds)
                     try await tx.query("""
                         INSERT INTO \(identifier: schema)._migrations (version, name, checksum, duration_ms)

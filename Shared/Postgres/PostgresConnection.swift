@@ -35,6 +35,9 @@ public struct PostgresConnection: Sendable {
                 return try await pool.threadPool.runIfActive { try work(raw) }
             } catch let error as PostgresError {
                 throw error
+            } catch let error as CancellationError {
+                // Cancelled before the thread pool ran the work: nothing reached the server.
+                throw error
             } catch {
                 // runIfActive only fails on its own when the pool's threads are gone.
                 throw PostgresError(.poolClosed, message: "the connection pool is closed")

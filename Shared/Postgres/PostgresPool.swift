@@ -263,8 +263,10 @@ public final class PostgresPool: Sendable {
         for connection in idle {
             _ = try? await threadPool.runIfActive { connection.close() }
         }
+        // Leased connections close as they come back. A cancelled caller does not wait for them
+        // (Task.sleep would return at once, and the loop would spin).
         let deadline = ContinuousClock.now + gracePeriod
-        while state.withLock({ $0.open }) > 0, ContinuousClock.now < deadline {
+        while state.withLock({ $0.open }) > 0, ContinuousClock.now < deadline, !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(10))
         }
         try? await threadPool.shutdownGracefully()

@@ -24,6 +24,10 @@ public enum ServiceName: String, Sendable, CaseIterable {
 /// A configuration value that is missing or malformed; start-up stops with this message.
 public struct ConfigurationError: Error, CustomStringConvertible {
     public var description: String
+
+    public init(description: String) {
+        self.description = description
+    }
 }
 
 /// Everything a service reads from its environment (12-factor), with defaults that work for a
@@ -62,16 +66,9 @@ public struct ServiceConfiguration: Sendable {
     static let developmentToken = "insecure-development-token-change-me"
 
     public init(service: ServiceName, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
-        func value(_ key: String) -> String? {
-            guard let value = environment[key]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
-            return value
-        }
+        func value(_ key: String) -> String? { Self.value(key, in: environment) }
         func integer(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
-            guard let text = value(key) else { return fallback }
-            guard let number = Int(text), range.contains(number) else {
-                throw ConfigurationError(description: "\(key) must be an integer in \(range.lowerBound)...\(range.upperBound)")
-            }
-            return number
+            try Self.integer(key, in: environment, default: fallback, range: range)
         }
 
         self.service = service
@@ -113,5 +110,28 @@ public struct ServiceConfiguration: Sendable {
             urls[other] = url.hasSuffix("/") ? String(url.dropLast()) : url
         }
         self.serviceURLs = urls
+    }
+
+    /// A service's own setting: the trimmed value, or nil when unset or empty.
+    public func value(_ key: String) -> String? {
+        Self.value(key, in: environment)
+    }
+
+    /// A service's own integer setting, checked against `range` (start-up stops with the reason).
+    public func integer(_ key: String, default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+        try Self.integer(key, in: environment, default: fallback, range: range)
+    }
+
+    private static func value(_ key: String, in environment: [String: String]) -> String? {
+        guard let value = environment[key]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        return value
+    }
+
+    private static func integer(_ key: String, in environment: [String: String], default fallback: Int, range: ClosedRange<Int>) throws -> Int {
+        guard let text = value(key, in: environment) else { return fallback }
+        guard let number = Int(text), range.contains(number) else {
+            throw ConfigurationError(description: "\(key) must be an integer in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return number
     }
 }

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import HTTPClient
 import Hummingbird
 import Logging
 import Postgres
@@ -112,9 +113,11 @@ public struct ServiceRuntime: Sendable {
         }
     }
 
-    /// The application: the server plus the pool and migration services.
+    /// The application: the server plus the pool and migration services, then `services`
+    /// (started after the pool and migrations; stopped after the server, before the pool).
     public func makeApplication(
         router: Router<PlatformRequestContext>,
+        services: [any Service] = [],
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
         let logger = self.logger
@@ -133,7 +136,22 @@ public struct ServiceRuntime: Sendable {
             PoolService(pool: pool),
             MigrationService(runner: migrations, pool: pool, readiness: readiness, logger: logger)
         )
+        app.addServices(services)
         return app
+    }
+}
+
+/// Keeps an HTTP client's engine running while the service runs; shuts it down afterwards.
+public struct HTTPClientService: Service {
+    let client: CurlHTTPClient
+
+    public init(client: CurlHTTPClient) {
+        self.client = client
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        await client.shutdown()
     }
 }
 

@@ -121,8 +121,18 @@ struct PoolTests {
     func taskCancellation() async throws {
         try await withTestPool(maximumConnections: 2) { pool in
             let started = ContinuousClock.now
-            let task = Task { try await pool.query("SELECT pg_sleep(10)") }
-            try await Task.sleep(for: .milliseconds(200))
+            let marker = TestDatabase.uniqueName("cancel_me")
+            let task = Task { try await pool.query("SELECT pg_sleep(10), \(marker)::text") }
+            // Cancel only once the statement is running on the server.
+            try await withTestPool(maximumConnections: 1) { observer in
+                let running = try await eventually {
+                    try await observer.query("""
+                        SELECT count(*)::int8 AS n FROM pg_stat_activity WHERE state = 'active' AND query LIKE 'SELECT pg_sleep(10)%'
+                          AND pid <> pg_backend_pid()
+                        """).single().decode("n", as: Int.self) >= 1
+                }
+                #expect(running)
+            }
             task.cancel()
             let outcome = await task.result
             #expect(throws: PostgresError.self) { try outcome.get() }

@@ -70,7 +70,7 @@ public final class ServiceProcess: @unchecked Sendable {  // `process` is only t
         let client = try TestServices.client()
         let deadline = ContinuousClock.now + timeout
         var last = "no answer"
-        while ContinuousClock.now < deadline {
+        while ContinuousClock.now < deadline, !Task.isCancelled {
             guard process.isRunning else {
                 await client.shutdown()
                 throw ServiceProcessError(description: "\(name) exited with status \(process.terminationStatus):\n\(logTail())")
@@ -102,7 +102,7 @@ public final class ServiceProcess: @unchecked Sendable {  // `process` is only t
     /// Waits for the process to exit by itself; SIGKILL after `timeout`.
     public func waitForExit(timeout: Duration) async -> Int32 {
         let deadline = ContinuousClock.now + timeout
-        while process.isRunning, ContinuousClock.now < deadline {
+        while process.isRunning, ContinuousClock.now < deadline, !Task.isCancelled {
             try? await Task.sleep(for: .milliseconds(20))
         }
         if process.isRunning {

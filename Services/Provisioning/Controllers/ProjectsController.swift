@@ -1,0 +1,80 @@
+import Contracts
+import Foundation
+import Hummingbird
+import ServiceKit
+
+/// Projects: created by auth (internal), read, retried and deleted by operators.
+///
+/// - `POST /internal/v1/projects` — create a project and start provisioning it (202).
+/// - `GET /v1/projects/{id}` — status, `is_active`, the latest execution with its steps
+///   (attempts, errors), and the API keys in the first answer after they were minted.
+/// - `POST /v1/projects/{id}/retry` — start a new provisioning attempt of a failed project (202).
+/// - `DELETE /v1/projects/{id}` — deprovision: the saga in reverse, `deprovisioning → deleted` (202).
+///
+/// The operator routes take the platform's service token until developer tokens arrive (auth).
+struct ProjectsController: Sendable {
+    let store: ProjectStore
+    let doorbell: Doorbell
+    let publicURL: String
+
+    func addRoutes(internal internalGroup: RouterGroup<PlatformRequestContext>, operator operatorGroup: RouterGroup<PlatformRequestContext>) {
+        internalGroup.post("/v1/projects", use: create)
+        operatorGroup.get("/{id}", use: show)
+        operatorGroup.post("/{id}/retry", use: retry)
+        operatorGroup.delete("/{id}", use: delete)
+    }
+
+    @Sendable func create(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let input = try await request.decodeJSON(as: CreateProjectRequest.self, context: context)
+        let name = input.name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...200).contains(name.count) else {
+            throw APIError.validation(field: "name", "The project name must be 1 to 200 characters.")
+        }
+        guard ProjectSlug.isValid(input.slug) else {
+            throw APIError.validation(field: "slug", "The slug must be \(ProjectSlug.rule).")
+        }
+        let created = try await store.createProject(ownerID: input.ownerId, name: name, slug: input.slug)
+        doorbell.ring()
+        context.logger.info("project accepted", metadata: ["project.id": "\(created.project)", "tenant.slug": "\(input.slug)"])
+        return try jsonResponse(accepted(project: created.project, execution: created.execution, slug: input.slug, status: .pending), status: .accepted)
+    }
+
+    @Sendable func show(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let id = try projectID(context)
+        guard let status = try await store.status(of: id) else { throw APIError.notFound("project") }
+        return try jsonResponse(status)
+    }
+
+    @Sendable func retry(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let id = try projectID(context)
+        let execution = try await store.retry(projectID: id)
+        doorbell.ring()
+        let slug = try await store.status(of: id)?.slug ?? ""
+        return try jsonResponse(accepted(project: id, execution: execution, slug: slug, status: .pending), status: .accepted)
+    }
+
+    @Sendable func delete(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let id = try projectID(context)
+        let execution = try await store.deprovision(projectID: id)
+        doorbell.ring()
+        let status = try await store.status(of: id)
+        return try jsonResponse(
+            accepted(project: id, execution: execution, slug: status?.slug ?? "", status: status?.status ?? .deprovisioning),
+            status: .accepted
+        )
+    }
+
+    private func projectID(_ context: PlatformRequestContext) throws -> UUID {
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
+            throw APIError.validation(field: "id", "The project id must be a UUID.")
+        }
+        return id
+    }
+
+    private func accepted(project: UUID, execution: UUID, slug: String, status: ProjectState) -> ProjectAccepted {
+        ProjectAccepted(
+            projectId: project, workflowId: execution, slug: slug, status: status,
+            statusUrl: "\(publicURL)/v1/projects/\(project.uuidString.lowercased())"
+        )
+    }
+}

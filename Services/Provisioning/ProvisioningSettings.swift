@@ -1,0 +1,42 @@
+import ServiceKit
+
+/// The orchestrator's own settings, from the environment (documented in the README).
+struct ProvisioningSettings: Sendable {
+    /// `PROVISIONING_WORKERS`: executions run at once by this instance.
+    var workers: Int
+    /// `PROVISIONING_LEASE_SECONDS`: how long a claimed execution stays claimed without a
+    /// heartbeat; after a crash, another instance resumes it once this has passed.
+    var lease: Duration
+    /// `PROVISIONING_STEP_MAX_ATTEMPTS`: attempts per step (and per compensation) within one run
+    /// before a transient failure counts as permanent.
+    var maxAttempts: Int
+    /// `PROVISIONING_RETRY_BASE_MS` / `PROVISIONING_RETRY_MAX_MS`: capped exponential backoff
+    /// (full jitter) between attempts.
+    var retryBase: Duration
+    var retryMax: Duration
+    /// `PROVISIONING_POLL_MS`: how often idle workers look for work they were not told about.
+    var pollInterval: Duration
+    /// `PROVISIONING_PUBLIC_URL`: the base of the status URLs handed to developers.
+    var publicURL: String
+
+    init(_ configuration: ServiceConfiguration) throws {
+        workers = try configuration.integer("PROVISIONING_WORKERS", default: 4, range: 1...64)
+        lease = .seconds(try configuration.integer("PROVISIONING_LEASE_SECONDS", default: 15, range: 2...3600))
+        maxAttempts = try configuration.integer("PROVISIONING_STEP_MAX_ATTEMPTS", default: 6, range: 1...100)
+        retryBase = .milliseconds(try configuration.integer("PROVISIONING_RETRY_BASE_MS", default: 200, range: 1...60_000))
+        retryMax = .milliseconds(try configuration.integer("PROVISIONING_RETRY_MAX_MS", default: 5000, range: 1...600_000))
+        pollInterval = .milliseconds(try configuration.integer("PROVISIONING_POLL_MS", default: 1000, range: 10...60_000))
+        let publicURL = configuration.value("PROVISIONING_PUBLIC_URL")
+            ?? configuration.serviceURLs[.provisioning] ?? "http://127.0.0.1:\(ServiceName.provisioning.defaultPort)"
+        self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+    }
+
+    /// The delay before attempt `attempt + 1` (attempt counts from 1): full jitter under a
+    /// capped exponential ceiling.
+    func backoff(afterAttempt attempt: Int) -> Duration {
+        let exponent = min(attempt - 1, 20)
+        let ceiling = min(retryMax, retryBase * (1 << exponent))
+        let ceilingMs = max(1, ceiling.components.seconds * 1000 + ceiling.components.attoseconds / 1_000_000_000_000_000)
+        return .milliseconds(Int64.random(in: 0...ceilingMs))
+    }
+}

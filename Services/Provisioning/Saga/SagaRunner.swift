@@ -1,0 +1,234 @@
+import Contracts
+import Foundation
+import HTTPClient
+import Logging
+import Postgres
+import ServiceKit
+
+/// A step that failed for good: a permanent error, or a transient one that kept failing.
+struct StepFailure: Error {
+    var step: String
+    var message: String
+}
+
+/// Runs one claimed execution to its end (or until the lease is lost or the task cancelled).
+///
+/// Provision: each step not yet `succeeded` runs in order; its row is written before the side
+/// effect (`running`, attempts + 1) and after it (`succeeded`, or the error). Transient
+/// failures (connection errors, timeouts, 5xx, 429, lost database connections) are retried with
+/// capped exponential backoff and full jitter up to `maxAttempts`; a permanent failure, or
+/// retries exhausted, marks the step `failed` and compensates, in reverse, every step that
+/// may have acted (`succeeded`, `running`, `failed`), each compensation idempotent; then the
+/// execution and the project end `failed`, inactive. A resumed execution (after a crash) picks
+/// up where the rows say it stopped: steps are idempotent, so re-running a `running` one is safe.
+///
+/// Deprovision: the compensations of every step, in reverse, as steps of their own; then the
+/// project is `deleted`. A compensation that keeps failing leaves its execution open and
+/// releases it for a later retry rather than pretending it is done.
+struct SagaRunner: Sendable {
+    let store: ProjectStore
+    let tenants: TenantDatabase
+    let registrar: ServiceRegistrar
+    let settings: ProvisioningSettings
+    let logger: Logger
+
+    func run(_ execution: ClaimedExecution, owner: String) async throws {
+        var logger = self.logger
+        logger[metadataKey: "workflow.id"] = "\(execution.id)"
+        logger[metadataKey: "project.id"] = "\(execution.projectID)"
+        logger[metadataKey: "tenant.slug"] = "\(execution.tenant.slug)"
+        switch (execution.kind, execution.status) {
+        case (.provision, "compensating"):
+            logger.info("resuming compensation")
+            try await compensate(execution, owner: owner, logger: logger)
+        case (.provision, _):
+            try await provision(execution, owner: owner, logger: logger)
+        case (.deprovision, _):
+            try await deprovision(execution, owner: owner, logger: logger)
+        }
+    }
+
+    // MARK: Provision
+
+    private func provision(_ execution: ClaimedExecution, owner: String, logger: Logger) async throws {
+        let steps = try await store.steps(of: execution.id)
+        for step in SagaStep.allCases where steps[step.rawValue]?.status != "succeeded" {
+            do {
+                try await attempt(step.rawValue, of: execution, owner: owner, running: "running", done: "succeeded", logger: logger) {
+                    try await perform(step, execution, owner: owner)
+                }
+            } catch let failure as StepFailure {
+                logger.warning("step failed; compensating", metadata: ["step": "\(failure.step)", "error": "\(failure.message)"])
+                try await store.beginCompensation(execution, owner: owner, error: "\(failure.step): \(failure.message)")
+                try await compensate(execution, owner: owner, logger: logger)
+                return
+            }
+        }
+        try await store.finish(execution, owner: owner, succeeded: true)
+        logger.info("project provisioned")
+    }
+
+    /// The side effect of one step; returns the JSON output recorded on the step, if any.
+    private func perform(_ step: SagaStep, _ execution: ClaimedExecution, owner: String) async throws -> String? {
+        let tenant = execution.tenant
+        switch step {
+        case .createTenantSchema:
+            try await tenants.createSchemaAndRole(tenant)
+            return #"{"schema":"\#(tenant.schema)","role":"\#(tenant.role)"}"#
+        case .createTenantTables:
+            try await tenants.migrate(tenant)
+            return nil
+        case .registerAuth:
+            try await registrar.register(.auth, tenantID: execution.projectID, tenant: tenant)
+            return nil
+        case .registerRealtime:
+            try await registrar.register(.realtime, tenantID: execution.projectID, tenant: tenant)
+            return nil
+        case .registerStorage:
+            try await registrar.register(.storage, tenantID: execution.projectID, tenant: tenant)
+            return nil
+        case .generateAPIKeys:
+            let keys = try await store.keepKeys(APIKeyMinter.mint(), for: execution.projectID)
+            try await registrar.storeAPIKeys(keys.hashes, tenantID: execution.projectID)
+            let ids = keys.hashes.keys.map { #""\#($0.kind.rawValue)":"\#($0.id.uuidString.lowercased())""# }
+            return "{" + ids.joined(separator: ",") + "}"
+        case .activate:
+            try await store.activate(execution, owner: owner)
+            return nil
+        }
+    }
+
+    /// Undoes one step. Every branch is idempotent.
+    private func undo(_ step: SagaStep, _ execution: ClaimedExecution, owner: String) async throws {
+        let tenant = execution.tenant
+        switch step {
+        case .createTenantSchema:
+            try await tenants.dropSchemaAndRole(tenant)
+        case .createTenantTables:
+            try await tenants.dropTables(tenant)
+        case .registerAuth:
+            try await registrar.deregister(.auth, tenantID: execution.projectID)
+        case .registerRealtime:
+            try await registrar.deregister(.realtime, tenantID: execution.projectID)
+        case .registerStorage:
+            try await registrar.deregister(.storage, tenantID: execution.projectID)
+        case .generateAPIKeys:
+            try await registrar.revokeAPIKeys(tenantID: execution.projectID)
+            try await store.forgetKeys(for: execution.projectID)
+        case .activate:
+            try await store.deactivate(execution, owner: owner)
+        }
+    }
+
+    // MARK: Compensation
+
+    private func compensate(_ execution: ClaimedExecution, owner: String, logger: Logger) async throws {
+        let steps = try await store.steps(of: execution.id)
+        let acted: Set<String> = ["succeeded", "running", "failed", "compensating"]
+        for step in SagaStep.allCases.reversed() {
+            guard let row = steps[step.rawValue], acted.contains(row.status) else { continue }
+            do {
+                try await attempt(step.rawValue, of: execution, owner: owner, running: "compensating", done: "compensated",
+                                  keepFailedStatus: true, logger: logger) {
+                    try await undo(step, execution, owner: owner)
+                    return nil
+                }
+            } catch let failure as StepFailure {
+                logger.error("compensation failed; will retry later", metadata: ["step": "\(failure.step)", "error": "\(failure.message)"])
+                try await store.release(execution.id, owner: owner, after: settings.retryMax)
+                return
+            }
+        }
+        try await store.finish(execution, owner: owner, succeeded: false)
+        logger.info("provisioning failed and was fully compensated")
+    }
+
+    // MARK: Deprovision
+
+    private func deprovision(_ execution: ClaimedExecution, owner: String, logger: Logger) async throws {
+        let steps = try await store.steps(of: execution.id)
+        for step in SagaStep.allCases.reversed() where steps[step.undoName]?.status != "succeeded" {
+            do {
+                try await attempt(step.undoName, of: execution, owner: owner, running: "running", done: "succeeded", logger: logger) {
+                    try await undo(step, execution, owner: owner)
+                    return nil
+                }
+            } catch let failure as StepFailure {
+                logger.error("deprovisioning step failed; will retry later", metadata: ["step": "\(failure.step)", "error": "\(failure.message)"])
+                try await store.release(execution.id, owner: owner, after: settings.retryMax)
+                return
+            }
+        }
+        try await store.finish(execution, owner: owner, succeeded: true)
+        logger.info("project deprovisioned")
+    }
+
+    // MARK: Attempts
+
+    /// Runs `action` for one step row with the retry policy, recording every attempt.
+    private func attempt(
+        _ step: String,
+        of execution: ClaimedExecution,
+        owner: String,
+        running: String,
+        done: String,
+        keepFailedStatus: Bool = false,
+        logger: Logger,
+        _ action: () async throws -> String?
+    ) async throws {
+        var attempts = 0
+        while true {
+            attempts += 1
+            try await store.begin(step, of: execution, owner: owner, status: running)
+            do {
+                let output = try await action()
+                try await store.succeed(step, of: execution, owner: owner, status: done, output: output)
+                return
+            } catch let error where error is LeaseLost || error is CancellationError {
+                throw error
+            } catch {
+                let message = Self.describe(error)
+                let retry = Self.isTransient(error) && attempts < settings.maxAttempts
+                // A failed compensation stays `compensating` (it is retried later); a failed
+                // step becomes `failed`.
+                let finalStatus: String? = retry ? nil : (keepFailedStatus ? nil : "failed")
+                try await store.recordError(step, of: execution, owner: owner, message: message, final: finalStatus)
+                guard retry else { throw StepFailure(step: step, message: message) }
+                let delay = settings.backoff(afterAttempt: attempts)
+                logger.info("transient failure; retrying", metadata: [
+                    "step": "\(step)", "attempt": "\(attempts)", "retry_in": "\(delay)", "error": "\(message)",
+                ])
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    /// Connection failures, timeouts, 5xx and 429 may pass; anything else will not.
+    static func isTransient(_ error: any Error) -> Bool {
+        switch error {
+        case let error as HTTPClientError:
+            switch error {
+            case .cannotConnect, .timedOut, .transport: return true
+            case .status(let code, _): return code == 429 || code >= 500
+            default: return false
+            }
+        case let error as PostgresError:
+            return error.isTransient
+        default:
+            return false
+        }
+    }
+
+    /// A description fit for the step's `last_error`: the kits' descriptions carry no secrets;
+    /// anything else is named by its type only.
+    static func describe(_ error: any Error) -> String {
+        let text: String
+        switch error {
+        case let error as HTTPClientError: text = error.description
+        case let error as PostgresError: text = error.description
+        case let error as APIError: text = "\(error.code): \(error.message)"
+        default: text = "unexpected error (\(type(of: error)))"
+        }
+        return String(text.prefix(500))
+    }
+}
