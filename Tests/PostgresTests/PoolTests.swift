@@ -121,9 +121,20 @@ struct PoolTests {
     func taskCancellation() async throws {
         try await withTestPool(maximumConnections: 2) { pool in
             let started = ContinuousClock.now
-            let task = Task { try await pool.query("SELECT pg_sleep(10)") }
-            try await Task.sleep(for: .milliseconds(200))
+            // Cancel only once the statement is running on the server: a fixed sleep raced the
+            // connection being opened when the whole suite loads the machine, and the task was
+            // then cancelled before its statement began (a CancellationError, not this test's case).
+            let marker = TestDatabase.uniqueName("cancel_me")
+            let task = Task { try await pool.query(PostgresQuery(unsafeSQL: "SELECT pg_sleep(10) /* \(marker) */")) }
+            let running = try await eventually(timeout: .seconds(5)) {
+                let rows = try await pool.query("""
+                    SELECT count(*)::int8 AS n FROM pg_stat_activity
+                    WHERE state = 'active' AND pid <> pg_backend_pid() AND strpos(query, \(marker)) > 0
+                    """)
+                return try rows.single().decode("n", as: Int.self) == 1
+            }
             task.cancel()
+            try #require(running, "the sleeping statement never showed up in pg_stat_activity")
             let outcome = await task.result
             #expect(throws: PostgresError.self) { try outcome.get() }
             if case .failure(let error as PostgresError) = outcome {
