@@ -32,6 +32,9 @@ public enum PlatformHeader {
     public static let serviceToken = "X-Service-Token"
     /// Makes a POST safe to repeat (Stripe-style idempotency keys).
     public static let idempotencyKey = "Idempotency-Key"
+    /// Set to `true` on a response that repeats the stored answer to an earlier request with
+    /// the same `Idempotency-Key`.
+    public static let idempotentReplayed = "Idempotent-Replayed"
 }
 
 /// Small answers shared by every service's operational endpoints.

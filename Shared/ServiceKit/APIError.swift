@@ -28,14 +28,22 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     }
 
     static func render(status: HTTPResponse.Status, envelope: ErrorEnvelope, headers: HTTPFields = [:]) -> Response {
+        var fields = headers
+        fields[.contentType] = jsonContentType
+        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: encoded(envelope))))
+    }
+
+    /// The envelope's JSON bytes, exactly as `render` sends them (idempotency keys store them
+    /// to replay the same answer later).
+    static func encoded(_ envelope: ErrorEnvelope) -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
         // Encoding two strings and an optional cannot fail; an empty body is the fallback.
-        let body = (try? encoder.encode(envelope)) ?? Data()
-        var fields = headers
-        fields[.contentType] = "application/json; charset=utf-8"
-        return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        return Array((try? encoder.encode(envelope)) ?? Data())
     }
+
+    /// This error's body, as `response(from:context:)` renders it.
+    var encodedBody: [UInt8] { Self.encoded(ErrorEnvelope(code: code, message: message, field: field)) }
 
     // MARK: Common errors
 
@@ -120,36 +128,49 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     }
 }
 
+/// The Content-Type of every JSON answer.
+let jsonContentType = "application/json; charset=utf-8"
+
 extension Request {
     /// Decodes a JSON body, answering 400 `invalid_json` for malformed JSON and 422
     /// `validation_failed` (with the field's path) for JSON of the wrong shape.
     public func decodeJSON<Value: Decodable>(as type: Value.Type, context: some RequestContext) async throws -> Value {
-        let buffer: ByteBuffer
+        try ServiceKit.decodeJSON(Value.self, from: try await collectBody(context: context))
+    }
+
+    /// The whole body, or 413 `payload_too_large` when it exceeds the context's upload limit.
+    public func collectBody(context: some RequestContext) async throws -> ByteBuffer {
         do {
-            buffer = try await body.collect(upTo: context.maxUploadSize)
+            return try await body.collect(upTo: context.maxUploadSize)
         } catch {
             throw APIError(.contentTooLarge, code: "payload_too_large", message: "The request body is too large.")
         }
+    }
+}
+
+/// Decodes a JSON body already collected (as `IdempotencyStore` hands it to its operation),
+/// with the same answers as `Request.decodeJSON`: 400 `invalid_json` for malformed JSON and
+/// 422 `validation_failed` (with the field's path) for JSON of the wrong shape.
+public func decodeJSON<Value: Decodable>(_ type: Value.Type, from buffer: ByteBuffer) throws -> Value {
+    do {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        do {
-            return try decoder.decode(Value.self, from: Data(buffer: buffer))
-        } catch let error as DecodingError {
-            switch error {
-            case .dataCorrupted(let context) where context.codingPath.isEmpty:
-                throw APIError(.badRequest, code: "invalid_json", message: "The request body is not valid JSON.")
-            case .keyNotFound(let key, let context):
-                let path = (context.codingPath + [key]).map(\.stringValue).joined(separator: ".")
-                throw APIError.validation(field: path, "The field \(path) is required.")
-            case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-                let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-                throw APIError.validation(field: path, "The field \(path) has the wrong type or format.")
-            @unknown default:
-                throw APIError(.badRequest, code: "invalid_json", message: "The request body could not be read.")
-            }
-        } catch {
+        return try decoder.decode(Value.self, from: Data(buffer: buffer))
+    } catch let error as DecodingError {
+        switch error {
+        case .dataCorrupted(let context) where context.codingPath.isEmpty:
             throw APIError(.badRequest, code: "invalid_json", message: "The request body is not valid JSON.")
+        case .keyNotFound(let key, let context):
+            let path = (context.codingPath + [key]).map(\.stringValue).joined(separator: ".")
+            throw APIError.validation(field: path, "The field \(path) is required.")
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw APIError.validation(field: path, "The field \(path) has the wrong type or format.")
+        @unknown default:
+            throw APIError(.badRequest, code: "invalid_json", message: "The request body could not be read.")
         }
+    } catch {
+        throw APIError(.badRequest, code: "invalid_json", message: "The request body is not valid JSON.")
     }
 }
 
@@ -159,11 +180,16 @@ public func jsonResponse<Value: Encodable>(
     status: HTTPResponse.Status = .ok,
     headers: HTTPFields = [:]
 ) throws -> Response {
+    let data = try jsonEncoder().encode(value)
+    var fields = headers
+    fields[.contentType] = jsonContentType
+    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+/// How every JSON answer is encoded: ISO 8601 dates, sorted keys (stable bytes).
+func jsonEncoder() -> JSONEncoder {
     let encoder = JSONEncoder()
     encoder.dateEncodingStrategy = .iso8601
     encoder.outputFormatting = .sortedKeys
-    let data = try encoder.encode(value)
-    var fields = headers
-    fields[.contentType] = "application/json; charset=utf-8"
-    return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    return encoder
 }
