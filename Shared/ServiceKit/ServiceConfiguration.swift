@@ -24,6 +24,11 @@ public enum ServiceName: String, Sendable, CaseIterable {
 /// A configuration value that is missing or malformed; start-up stops with this message.
 public struct ConfigurationError: Error, CustomStringConvertible {
     public var description: String
+
+    /// Services validate their own settings (`STORAGE_ROOT`, …) with the same error.
+    public init(description: String) {
+        self.description = description
+    }
 }
 
 /// Everything a service reads from its environment (12-factor), with defaults that work for a
