@@ -117,7 +117,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "Storage",
-            dependencies: ["ServiceKit"],
+            dependencies: ["ServiceKit", .product(name: "NIOPosix", package: "swift-nio")],
             path: "Services/Storage",
             resources: [.copy("Migrations")],
             swiftSettings: swiftSettings

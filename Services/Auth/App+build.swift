@@ -7,5 +7,6 @@ import ServiceKit
 func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
     let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module))
     let router = runtime.makeRouter()
+    TenantRegistryController(registry: runtime.tenantRegistry()).addRoutes(to: runtime.internalRoutes(router))
     return runtime.makeApplication(router: router)
 }
