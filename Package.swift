@@ -147,7 +147,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ServiceTests",
-            dependencies: ["ServiceKit", "TestSupport", "Contracts"],
+            dependencies: ["ServiceKit", "TestSupport", "Contracts", .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/ServiceTests",
             swiftSettings: swiftSettings
         ),
