@@ -117,7 +117,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "Storage",
-            dependencies: ["ServiceKit"],
+            dependencies: ["ServiceKit", .product(name: "NIOPosix", package: "swift-nio")],
             path: "Services/Storage",
             resources: [.copy("Migrations")],
             swiftSettings: swiftSettings
@@ -147,7 +147,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ServiceTests",
-            dependencies: ["ServiceKit", "TestSupport", "Contracts"],
+            dependencies: ["ServiceKit", "TestSupport", "Contracts", .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/ServiceTests",
             swiftSettings: swiftSettings
         ),

@@ -7,5 +7,9 @@ import ServiceKit
 func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
     let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module))
     let router = runtime.makeRouter()
+    let internalRoutes = runtime.internalRoutes(router)
+    // Deregistering a tenant removes its API keys with it (ON DELETE CASCADE).
+    TenantRegistryController(registry: runtime.tenantRegistry()).addRoutes(to: internalRoutes)
+    APIKeysController(store: APIKeyStore(pool: runtime.pool)).addRoutes(to: internalRoutes)
     return runtime.makeApplication(router: router)
 }

@@ -7,5 +7,7 @@ import ServiceKit
 func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
     let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module))
     let router = runtime.makeRouter()
+    // Tenants get the table's default limits when registered; the limits are realtime's own.
+    TenantRegistryController(registry: runtime.tenantRegistry()).addRoutes(to: runtime.internalRoutes(router))
     return runtime.makeApplication(router: router)
 }

@@ -6,6 +6,19 @@ import ServiceKit
 /// Tests call this same function, so what is tested is what runs.
 func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
     let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module))
+    let settings = try StorageSettings(environment: configuration.environment)
+    runtime.logger.info("tenant objects stored on local disk", metadata: ["storage.root": "\(settings.root.path)"])
     let router = runtime.makeRouter()
+
+    // A tenant's directory is made with its registration (again on every PUT, so a missing one
+    // comes back) and removed with it; both inside the registry's transaction.
+    let directories = TenantDirectories(root: settings.root)
+    let registry = runtime.tenantRegistry(insertValues: [.init(column: "quota_bytes", value: settings.defaultQuotaBytes)])
+    TenantRegistryController(
+        registry: registry,
+        afterRegister: { tenant in try await directories.create(for: tenant.id) },
+        afterRemove: { id in try await directories.remove(for: id) }
+    ).addRoutes(to: runtime.internalRoutes(router))
+
     return runtime.makeApplication(router: router)
 }

@@ -25,6 +25,7 @@ public enum ServiceName: String, Sendable, CaseIterable {
 public struct ConfigurationError: Error, CustomStringConvertible {
     public var description: String
 
+    /// Services validate their own settings (`STORAGE_ROOT`, …) with the same error.
     public init(description: String) {
         self.description = description
     }

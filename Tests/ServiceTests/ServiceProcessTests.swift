@@ -129,11 +129,13 @@ struct ServiceProcessTests {
             try await b.waitUntil()
             #expect(await a.stop() == 0)
             #expect(await b.stop() == 0)
+            // Every migration in the ledger was applied by exactly one of the two.
             let applied = [a.log, b.log].map { $0.components(separatedBy: "\"applied migration\"").count - 1 }.reduce(0, +)
-            #expect(applied == 1)
             try await withPool(url: url) { pool in
                 let ledger = try await pool.query("SELECT count(*)::int8 AS n FROM storage._migrations").single()
-                #expect(try ledger.decode("n", as: Int.self) == 1)
+                let recorded = try ledger.decode("n", as: Int.self)
+                #expect(recorded >= 2)
+                #expect(applied == recorded)
             }
         }
     }
