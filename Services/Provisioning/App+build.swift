@@ -41,7 +41,10 @@ func buildApplication(_ configuration: ServiceConfiguration) throws -> some Appl
 
     let router = runtime.makeRouter()
     let operatorRoutes = router.group("v1/projects").add(middleware: InternalAuthMiddleware(token: configuration.internalToken))
-    ProjectsController(store: store, doorbell: doorbell, publicURL: settings.publicURL)
+    ProjectsController(
+        store: store, idempotency: IdempotencyStore(pool: runtime.pool, schema: "provisioning"),
+        doorbell: doorbell, publicURL: settings.publicURL
+    )
         .addRoutes(internal: runtime.internalRoutes(router), operator: operatorRoutes)
     // Stopped in reverse: the orchestrator hands its executions back before the client and
     // the pool go away.

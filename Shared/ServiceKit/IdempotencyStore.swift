@@ -183,14 +183,23 @@ public struct IdempotencyStore: Sendable {
     }
 
     /// Hex SHA-256 of method, path (with query) and body, NUL-separated (neither method nor
-    /// path can hold a NUL, so no two requests share an input).
+    /// path can hold a NUL, so no two requests share an input). A JSON object body is hashed in
+    /// canonical form (keys sorted, no insignificant white space), so the same parameters in
+    /// another key order — which JSON encoders do not promise to keep — count as the same
+    /// request, as Stripe compares parameters rather than bytes.
     static func fingerprint(request: Request, body: ByteBuffer) -> String {
         var hash = SHA256()
         hash.update(data: Array(request.method.rawValue.utf8) + [0])
         var target = request.uri.path
         if let query = request.uri.query { target += "?" + query }
         hash.update(data: Array(target.utf8) + [0])
-        body.withUnsafeReadableBytes { hash.update(bufferPointer: $0) }
+        let raw = Data(buffer: body)
+        if let object = try? JSONSerialization.jsonObject(with: raw),
+           let canonical = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .fragmentsAllowed]) {
+            hash.update(data: canonical)
+        } else {
+            hash.update(data: raw)
+        }
         let digits = Array("0123456789abcdef".utf8)
         var hex: [UInt8] = []
         hex.reserveCapacity(64)

@@ -31,16 +31,16 @@ public final class ServiceProcess: @unchecked Sendable {  // `process` is only t
 
     /// Starts `name` (auth, provisioning, realtime, storage) with the test database and the
     /// given extra environment.
-    public init(_ name: String, environment extra: [String: String] = [:]) throws {
+    public init(_ name: String, port: Int? = nil, environment extra: [String: String] = [:]) throws {
         self.name = name
-        self.port = try freePort()
+        self.port = try port ?? freePort()
         let logs = FileManager.default.temporaryDirectory.appendingPathComponent("platform-test-logs", isDirectory: true)
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         self.logFile = logs.appendingPathComponent("\(name)-\(port)-\(UUID().uuidString.prefix(8)).log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
 
         var environment = ProcessInfo.processInfo.environment
-        environment["PORT"] = String(port)
+        environment["PORT"] = String(self.port)
         environment["HOST"] = "127.0.0.1"
         environment["LOG_LEVEL"] = environment["TEST_SERVICE_LOG_LEVEL"] ?? "info"
         environment["INTERNAL_SERVICE_TOKEN"] = TestServices.internalToken
@@ -59,10 +59,15 @@ public final class ServiceProcess: @unchecked Sendable {  // `process` is only t
     }
 
     deinit {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
     }
 
     public var isRunning: Bool { process.isRunning }
+
+    /// SIGKILL, as a crash would.
+    public func kill() {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGKILL) }
+    }
     public var pid: Int32 { process.processIdentifier }
 
     /// Waits until `path` answers `status` (default: `/ready` answers 200).
@@ -95,7 +100,7 @@ public final class ServiceProcess: @unchecked Sendable {  // `process` is only t
     @discardableResult
     public func stop(timeout: Duration = .seconds(30)) async -> Int32 {
         guard process.isRunning else { return process.terminationStatus }
-        kill(process.processIdentifier, SIGTERM)
+        Glibc.kill(process.processIdentifier, SIGTERM)
         return await waitForExit(timeout: timeout)
     }
 
@@ -106,7 +111,7 @@ public final class ServiceProcess: @unchecked Sendable {  // `process` is only t
             try? await Task.sleep(for: .milliseconds(20))
         }
         if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
+            Glibc.kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
         return process.terminationStatus

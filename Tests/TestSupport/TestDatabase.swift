@@ -127,3 +127,16 @@ public func withPool<Result: Sendable>(url: String, _ body: (PostgresPool) async
     )
     return try await using(pool, body)
 }
+
+extension TestDatabase {
+    /// The superuser URL (`DATABASE_ADMIN_URL`, exported by the test harness) for the database
+    /// `url` names: for tests that must act as an operator would (tampering, role checks).
+    public static func adminURL(for url: String) throws -> String {
+        guard let admin = ProcessInfo.processInfo.environment["DATABASE_ADMIN_URL"], var components = URLComponents(string: admin),
+              let target = URLComponents(string: url)
+        else { throw Missing() }
+        components.path = target.path
+        guard let result = components.string else { throw Missing() }
+        return result
+    }
+}

@@ -14,6 +14,7 @@ import ServiceKit
 /// The operator routes take the platform's service token until developer tokens arrive (auth).
 struct ProjectsController: Sendable {
     let store: ProjectStore
+    let idempotency: IdempotencyStore
     let doorbell: Doorbell
     let publicURL: String
 
@@ -24,19 +25,23 @@ struct ProjectsController: Sendable {
         operatorGroup.delete("/{id}", use: delete)
     }
 
+    /// Honours `Idempotency-Key`: auth sends the developer's id, so a repeated call (a retry
+    /// after a timeout) answers with the project the first call created.
     @Sendable func create(_ request: Request, context: PlatformRequestContext) async throws -> Response {
-        let input = try await request.decodeJSON(as: CreateProjectRequest.self, context: context)
-        let name = input.name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...200).contains(name.count) else {
-            throw APIError.validation(field: "name", "The project name must be 1 to 200 characters.")
+        try await idempotency.respond(to: request, context: context, scope: "POST /internal/v1/projects") { body in
+            let input = try decodeJSON(CreateProjectRequest.self, from: body)
+            let name = input.name.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard (1...200).contains(name.count) else {
+                throw APIError.validation(field: "name", "The project name must be 1 to 200 characters.")
+            }
+            guard ProjectSlug.isValid(input.slug) else {
+                throw APIError.validation(field: "slug", "The slug must be \(ProjectSlug.rule).")
+            }
+            let created = try await store.createProject(ownerID: input.ownerId, name: name, slug: input.slug)
+            doorbell.ring()
+            context.logger.info("project accepted", metadata: ["project.id": "\(created.project)", "tenant.slug": "\(input.slug)"])
+            return try .json(accepted(project: created.project, execution: created.execution, slug: input.slug, status: .pending), status: .accepted)
         }
-        guard ProjectSlug.isValid(input.slug) else {
-            throw APIError.validation(field: "slug", "The slug must be \(ProjectSlug.rule).")
-        }
-        let created = try await store.createProject(ownerID: input.ownerId, name: name, slug: input.slug)
-        doorbell.ring()
-        context.logger.info("project accepted", metadata: ["project.id": "\(created.project)", "tenant.slug": "\(input.slug)"])
-        return try jsonResponse(accepted(project: created.project, execution: created.execution, slug: input.slug, status: .pending), status: .accepted)
     }
 
     @Sendable func show(_ request: Request, context: PlatformRequestContext) async throws -> Response {

@@ -22,6 +22,8 @@ struct StepRow: Sendable {
     var name: String
     var status: String
     var attempts: Int
+    /// Failed without any attempt having acted (see `noEffectOutput`).
+    var hadNoEffect: Bool
 }
 
 /// Everything provisioning stores: projects, workflow executions and their steps, and the
@@ -184,11 +186,13 @@ struct ProjectStore: Sendable {
 
     func steps(of execution: UUID) async throws -> [String: StepRow] {
         let rows = try await pool.query("""
-            SELECT step, status, attempts::int8 AS attempts FROM provisioning.provisioning_steps WHERE execution_id = \(execution)
+            SELECT step, status, attempts::int8 AS attempts, coalesce(output->>'effect' = 'none', false) AS no_effect
+            FROM provisioning.provisioning_steps WHERE execution_id = \(execution)
             """)
         var steps: [String: StepRow] = [:]
         for row in rows {
-            let step = StepRow(name: try row.decode("step"), status: try row.decode("status"), attempts: try row.decode("attempts"))
+            let step = StepRow(name: try row.decode("step"), status: try row.decode("status"), attempts: try row.decode("attempts"),
+                               hadNoEffect: try row.decode("no_effect"))
             steps[step.name] = step
         }
         return steps
@@ -216,11 +220,12 @@ struct ProjectStore: Sendable {
     }
 
     /// Records a failed attempt; `final` marks the step failed.
-    func recordError(_ step: String, of execution: ClaimedExecution, owner: String, message: String, final status: String?) async throws {
+    func recordError(_ step: String, of execution: ClaimedExecution, owner: String, message: String, final status: String?,
+                     output: String? = nil) async throws {
         try await guarded(execution, owner: owner) { tx in
             try await tx.query("""
                 UPDATE provisioning.provisioning_steps
-                SET last_error = \(message), status = coalesce(\(status)::text, status),
+                SET last_error = \(message), status = coalesce(\(status)::text, status), output = coalesce(\(output)::jsonb, output),
                     finished_at = CASE WHEN \(status)::text IS NULL THEN finished_at ELSE now() END
                 WHERE execution_id = \(execution.id) AND step = \(step)
                 """)
@@ -296,27 +301,45 @@ struct ProjectStore: Sendable {
 
     // MARK: API keys awaiting their reveal
 
-    /// The project's minted keys: the stored ones when a previous attempt minted them already
-    /// (so a re-run never mints a second set), else `fresh` after storing it.
-    func keepKeys(_ fresh: MintedKeys, for projectID: UUID) async throws -> MintedKeys {
-        try await pool.query("""
-            INSERT INTO provisioning.api_key_reveals (project_id, publishable_id, publishable, secret_id, secret)
-            VALUES (\(projectID), \(fresh.publishableID), \(fresh.publishable), \(fresh.secretID), \(fresh.secret))
-            ON CONFLICT (project_id) DO NOTHING
-            """)
-        let row = try await pool.query("""
-            SELECT publishable_id, publishable, secret_id, secret FROM provisioning.api_key_reveals WHERE project_id = \(projectID)
-            """).single()
-        return MintedKeys(
-            publishableID: try row.decode("publishable_id"),
-            publishable: try row.decode("publishable"),
-            secretID: try row.decode("secret_id"),
-            secret: try row.decode("secret")
-        )
+    /// The project's key set, as hashes: the one recorded by an earlier attempt when there is
+    /// one (a re-run never mints a second set), else `mint()`'s, recorded together with the
+    /// readable keys awaiting their one reveal.
+    func keySet(for projectID: UUID, mint: @Sendable () -> MintedKeys) async throws -> APIKeySet {
+        try await pool.withTransaction { tx in
+            try await tx.query("SELECT pg_advisory_xact_lock(hashtextextended(\(projectID.uuidString), 0))")
+            if let row = try await tx.query("SELECT * FROM provisioning.api_key_sets WHERE project_id = \(projectID)").first {
+                return APIKeySet(keys: [
+                    APIKeyHash(id: try row.decode("publishable_id"), kind: .publishable,
+                               prefix: try row.decode("publishable_prefix"), sha256: try row.decode("publishable_sha256")),
+                    APIKeyHash(id: try row.decode("secret_id"), kind: .secret,
+                               prefix: try row.decode("secret_prefix"), sha256: try row.decode("secret_sha256")),
+                ])
+            }
+            let keys = mint()
+            let set = keys.hashes
+            let publishable = set.keys[0]
+            let secret = set.keys[1]
+            try await tx.query("""
+                INSERT INTO provisioning.api_key_sets
+                    (project_id, publishable_id, publishable_prefix, publishable_sha256, secret_id, secret_prefix, secret_sha256)
+                VALUES (\(projectID), \(publishable.id), \(publishable.prefix), \(publishable.sha256),
+                        \(secret.id), \(secret.prefix), \(secret.sha256))
+                """)
+            try await tx.query("""
+                INSERT INTO provisioning.api_key_reveals (project_id, publishable_id, publishable, secret_id, secret)
+                VALUES (\(projectID), \(keys.publishableID), \(keys.publishable), \(keys.secretID), \(keys.secret))
+                ON CONFLICT (project_id) DO NOTHING
+                """)
+            return set
+        }
     }
 
+    /// Forgets the key set (after auth revoked it), so a later attempt mints a fresh one.
     func forgetKeys(for projectID: UUID) async throws {
-        try await pool.query("DELETE FROM provisioning.api_key_reveals WHERE project_id = \(projectID)")
+        try await pool.withTransaction { tx in
+            try await tx.query("DELETE FROM provisioning.api_key_reveals WHERE project_id = \(projectID)")
+            try await tx.query("DELETE FROM provisioning.api_key_sets WHERE project_id = \(projectID)")
+        }
     }
 
     // MARK: Reading

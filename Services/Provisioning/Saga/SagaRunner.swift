@@ -11,6 +11,11 @@ struct StepFailure: Error {
     var message: String
 }
 
+/// The output recorded on a failed step none of whose attempts can have acted (every one was
+/// refused before anything was sent): compensation leaves such a step alone, so a service
+/// that is down does not block compensating the steps before it.
+let noEffectOutput = #"{"effect":"none"}"#
+
 /// Runs one claimed execution to its end (or until the lease is lost or the task cancelled).
 ///
 /// Provision: each step not yet `succeeded` runs in order; its row is written before the side
@@ -88,9 +93,9 @@ struct SagaRunner: Sendable {
             try await registrar.register(.storage, tenantID: execution.projectID, tenant: tenant)
             return nil
         case .generateAPIKeys:
-            let keys = try await store.keepKeys(APIKeyMinter.mint(), for: execution.projectID)
-            try await registrar.storeAPIKeys(keys.hashes, tenantID: execution.projectID)
-            let ids = keys.hashes.keys.map { #""\#($0.kind.rawValue)":"\#($0.id.uuidString.lowercased())""# }
+            let keys = try await store.keySet(for: execution.projectID, mint: APIKeyMinter.mint)
+            try await registrar.storeAPIKeys(keys, tenantID: execution.projectID)
+            let ids = keys.keys.map { #""\#($0.kind.rawValue)":"\#($0.id.uuidString.lowercased())""# }
             return "{" + ids.joined(separator: ",") + "}"
         case .activate:
             try await store.activate(execution, owner: owner)
@@ -126,7 +131,7 @@ struct SagaRunner: Sendable {
         let steps = try await store.steps(of: execution.id)
         let acted: Set<String> = ["succeeded", "running", "failed", "compensating"]
         for step in SagaStep.allCases.reversed() {
-            guard let row = steps[step.rawValue], acted.contains(row.status) else { continue }
+            guard let row = steps[step.rawValue], acted.contains(row.status), !(row.status == "failed" && row.hadNoEffect) else { continue }
             do {
                 try await attempt(step.rawValue, of: execution, owner: owner, running: "compensating", done: "compensated",
                                   keepFailedStatus: true, logger: logger) {
@@ -177,6 +182,7 @@ struct SagaRunner: Sendable {
         _ action: () async throws -> String?
     ) async throws {
         var attempts = 0
+        var mayHaveActed = false
         while true {
             attempts += 1
             try await store.begin(step, of: execution, owner: owner, status: running)
@@ -188,11 +194,13 @@ struct SagaRunner: Sendable {
                 throw error
             } catch {
                 let message = Self.describe(error)
+                mayHaveActed = mayHaveActed || !Self.neverSent(error)
                 let retry = Self.isTransient(error) && attempts < settings.maxAttempts
                 // A failed compensation stays `compensating` (it is retried later); a failed
                 // step becomes `failed`.
                 let finalStatus: String? = retry ? nil : (keepFailedStatus ? nil : "failed")
-                try await store.recordError(step, of: execution, owner: owner, message: message, final: finalStatus)
+                try await store.recordError(step, of: execution, owner: owner, message: message, final: finalStatus,
+                                            output: finalStatus != nil && !mayHaveActed ? noEffectOutput : nil)
                 guard retry else { throw StepFailure(step: step, message: message) }
                 let delay = settings.backoff(afterAttempt: attempts)
                 logger.info("transient failure; retrying", metadata: [
@@ -201,6 +209,12 @@ struct SagaRunner: Sendable {
                 try await Task.sleep(for: delay)
             }
         }
+    }
+
+    /// True when the request provably never reached the other side (the connection was refused).
+    static func neverSent(_ error: any Error) -> Bool {
+        if case HTTPClientError.cannotConnect = error { return true }
+        return false
     }
 
     /// Connection failures, timeouts, 5xx and 429 may pass; anything else will not.

@@ -1,0 +1,331 @@
+import Contracts
+import Crypto
+import Foundation
+import HTTPClient
+import Postgres
+import TestSupport
+import Testing
+
+/// The provisioning saga end to end: the four real executables on a scratch database.
+@Suite("Provisioning saga", .serialized)
+struct ProvisioningTests {
+    /// Runs `body` with all four services up on a fresh database.
+    func withPlatform(provisioning extra: [String: String] = [:], _ body: (TestPlatform, String) async throws -> Void) async throws {
+        try await withScratchDatabase { url in
+            let platform = try TestPlatform(databaseURL: url, provisioning: extra)
+            do {
+                try await platform.start()
+                try await body(platform, url)
+            } catch {
+                await platform.shutdown()
+                throw error
+            }
+            await platform.shutdown()
+        }
+    }
+
+    func count(_ pool: PostgresPool, _ query: PostgresQuery) async throws -> Int {
+        try await pool.query(query).single().decode(at: 0, as: Int.self)
+    }
+
+    func accepted(_ response: HTTPClientResponse) throws -> ProjectAccepted {
+        #expect(response.status == 202, "body: \(String(decoding: response.body, as: UTF8.self))")
+        return try response.decode(ProjectAccepted.self)
+    }
+
+    /// What every service and the database hold for one tenant.
+    struct Footprint: Equatable {
+        var schema = 0, role = 0, authTenant = 0, realtimeTenant = 0, storageTenant = 0, activeKeys = 0
+        var storageDirectory = false
+    }
+
+    func footprint(_ pool: PostgresPool, _ platform: TestPlatform, project: UUID, slug: String) async throws -> Footprint {
+        let name = "tenant_" + slug
+        return Footprint(
+            schema: try await count(pool, "SELECT count(*)::int8 FROM pg_namespace WHERE nspname = \(name)"),
+            role: try await count(pool, "SELECT count(*)::int8 FROM pg_roles WHERE rolname = \(name)"),
+            authTenant: try await count(pool, "SELECT count(*)::int8 FROM auth.tenants WHERE id = \(project)"),
+            realtimeTenant: try await count(pool, "SELECT count(*)::int8 FROM realtime.tenants WHERE id = \(project)"),
+            storageTenant: try await count(pool, "SELECT count(*)::int8 FROM storage.tenants WHERE id = \(project)"),
+            activeKeys: try await count(pool, "SELECT count(*)::int8 FROM auth.api_keys WHERE tenant_id = \(project) AND revoked_at IS NULL"),
+            storageDirectory: FileManager.default.fileExists(atPath: platform.storageRoot.appendingPathComponent(project.uuidString.lowercased()).path)
+        )
+    }
+
+    static let present = Footprint(schema: 1, role: 1, authTenant: 1, realtimeTenant: 1, storageTenant: 1, activeKeys: 2, storageDirectory: true)
+    static let absent = Footprint()
+
+    @Test("full flow: a project becomes a ready tenant everywhere, with its schema, role, tables and hashed keys")
+    func fullFlow() async throws {
+        try await withPlatform { platform, url in
+            let slug = TestDatabase.uniqueName("full")
+            let created = try accepted(try await platform.createProject(name: "Full Flow", slug: slug))
+            #expect(created.status == .pending)
+            #expect(created.statusUrl.hasSuffix("/v1/projects/" + created.projectId.uuidString.lowercased()))
+
+            let ready = try await platform.waitForProject(created.projectId, in: [.ready, .failed])
+            #expect(ready.status == .ready)
+            #expect(ready.isActive)
+            let workflow = try #require(ready.workflow)
+            #expect(workflow.status == "succeeded" && workflow.kind == "provision" && workflow.finishedAt != nil)
+            #expect(workflow.steps.map(\.name) == ["create_tenant_schema", "create_tenant_tables", "register_auth",
+                                                   "register_realtime", "register_storage", "generate_api_keys", "activate"])
+            #expect(workflow.steps.allSatisfy { $0.status == "succeeded" && $0.attempts == 1 && $0.finishedAt != nil })
+
+            // The keys come once, and only their hashes are stored.
+            let keys = try #require(ready.apiKeys)
+            #expect(keys.publishable.hasPrefix("pk_") && keys.secret.hasPrefix("sk_"))
+            let again = try await platform.project(created.projectId).decode(ProjectStatus.self)
+            #expect(again.apiKeys == nil)
+
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                #expect(try await footprint(pool, platform, project: created.projectId, slug: slug) == Self.present)
+                let hashes = try await pool.query("SELECT sha256 FROM auth.api_keys WHERE tenant_id = \(created.projectId)")
+                    .map { try $0.decode("sha256", as: String.self) }.sorted()
+                let expected = [keys.publishable, keys.secret].map { SHA256.hash(data: Data($0.utf8)).map { String(format: "%02x", $0) }.joined() }.sorted()
+                #expect(hashes == expected)
+                let leaked = try await count(pool, """
+                    SELECT count(*)::int8 FROM auth.api_keys WHERE row_to_json(api_keys)::text LIKE '%' || \(keys.secret) || '%'
+                    """)
+                #expect(leaked == 0)
+                #expect(try await count(pool, "SELECT count(*)::int8 FROM provisioning.api_key_reveals WHERE project_id = \(created.projectId)") == 0)
+
+                // The tenant's tables, owned by the tenant's role, recorded in its own ledger.
+                let schema = "tenant_" + slug
+                let tables = try await pool.query("""
+                    SELECT tablename, tableowner FROM pg_tables WHERE schemaname = \(schema) ORDER BY tablename
+                    """).map { (try $0.decode("tablename", as: String.self), try $0.decode("tableowner", as: String.self)) }
+                #expect(tables.map(\.0) == ["_migrations", "audit_log", "users"])
+                #expect(tables.filter { $0.0 != "_migrations" }.allSatisfy { $0.1 == schema })
+                let userColumns = try await pool.query("""
+                    SELECT column_name FROM information_schema.columns WHERE table_schema = \(schema) AND table_name = 'users'
+                    """).map { try $0.decode("column_name", as: String.self) }
+                #expect(Set(["id", "email", "password_hash", "created_at", "updated_at"]).isSubset(of: Set(userColumns)))
+                #expect(try await count(pool, "SELECT count(*)::int8 FROM \(identifier: schema)._migrations") == 1)
+                #expect(try await count(pool, "SELECT count(*)::int8 FROM provisioning.workflow_executions WHERE project_id = \(created.projectId)") == 1)
+            }
+        }
+    }
+
+    @Test("the audit log is append-only and hash-chained; tampering is found; tenants are isolated by role")
+    func auditLogAndIsolation() async throws {
+        try await withPlatform { platform, url in
+            let a = TestDatabase.uniqueName("iso_a")
+            let b = TestDatabase.uniqueName("iso_b")
+            let projectA = try accepted(try await platform.createProject(name: "A", slug: a)).projectId
+            let projectB = try accepted(try await platform.createProject(name: "B", slug: b)).projectId
+            #expect(try await platform.waitForProject(projectA, in: [.ready, .failed]).status == .ready)
+            #expect(try await platform.waitForProject(projectB, in: [.ready, .failed]).status == .ready)
+            let schemaA = "tenant_" + a
+            let schemaB = "tenant_" + b
+
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                try await pool.withTransaction { tx in
+                    try await tx.execute(simple: "SET LOCAL ROLE \(schemaA)")
+                    try await tx.query("INSERT INTO \(identifier: schemaA).users (email, email_normalized) VALUES ('x@a.test', 'x@a.test')")
+                    try await tx.query("INSERT INTO \(identifier: schemaA).audit_log (actor, action, target) VALUES ('test', 'user.created', 'x@a.test')")
+                    try await tx.query("INSERT INTO \(identifier: schemaA).audit_log (actor, action, details) VALUES ('test', 'user.updated', '{\"n\": 1}')")
+                }
+                // Tenant B's role can read neither A's rows nor any platform schema.
+                for target in ["\(schemaA).users", "auth.developers", "provisioning.projects"] {
+                    await #expect(throws: PostgresError.self, "tenant B must not read \(target)") {
+                        try await pool.withTransaction { tx in
+                            try await tx.execute(simple: "SET LOCAL ROLE \(schemaB)")
+                            try await tx.execute(simple: "SELECT * FROM \(target)")
+                        }
+                    }
+                }
+                // Append-only, even for the owner.
+                for statement in ["UPDATE \(schemaA).audit_log SET actor = 'mallory'", "DELETE FROM \(schemaA).audit_log"] {
+                    await #expect(throws: PostgresError.self) {
+                        try await pool.withConnection { try await $0.execute(simple: statement) }
+                    }
+                }
+                let intact = try await pool.query("SELECT \(identifier: schemaA).audit_log_verify() AS broken").single()
+                #expect(try intact.decode("broken", as: Int?.self) == nil)
+            }
+
+            // A superuser who bypasses the trigger to rewrite history is caught by the chain.
+            try await withPool(url: try TestDatabase.adminURL(for: url)) { admin in
+                try await admin.withTransaction { tx in
+                    try await tx.execute(simple: "SET LOCAL session_replication_role = replica")
+                    try await tx.query("UPDATE \(identifier: schemaA).audit_log SET target = 'someone-else' WHERE seq = 2")
+                }
+                let broken = try await admin.query("SELECT \(identifier: schemaA).audit_log_verify() AS broken").single()
+                let brokenID = try #require(try broken.decode("broken", as: Int?.self))
+                let seq = try await admin.query("SELECT seq::int8 FROM \(identifier: schemaA).audit_log WHERE id = \(brokenID)").single().decode(at: 0, as: Int.self)
+                #expect(seq == 2)
+            }
+        }
+    }
+
+    @Test("a failing service: transient errors are retried, then every completed step is compensated and nothing remains")
+    func compensation() async throws {
+        try await withPlatform { platform, url in
+            await platform.stop("storage")
+            let slug = TestDatabase.uniqueName("comp")
+            let project = try accepted(try await platform.createProject(name: "Compensated", slug: slug)).projectId
+            let failed = try await platform.waitForProject(project, in: [.failed, .ready])
+            #expect(failed.status == .failed)
+            #expect(!failed.isActive)
+            let workflow = try #require(failed.workflow)
+            #expect(workflow.status == "failed")
+            #expect(workflow.error?.hasPrefix("register_storage") == true)
+            let steps = Dictionary(uniqueKeysWithValues: workflow.steps.map { ($0.name, $0) })
+            #expect(steps["register_storage"]?.attempts == 4)  // PROVISIONING_STEP_MAX_ATTEMPTS
+            #expect(steps["register_storage"]?.lastError?.contains("connect") == true)
+            // Storage never received anything (every connection was refused): nothing to undo there.
+            #expect(steps["register_storage"]?.status == "failed")
+            for done in ["create_tenant_schema", "create_tenant_tables", "register_auth", "register_realtime"] {
+                #expect(steps[done]?.status == "compensated", "\(done)")
+            }
+            for untouched in ["generate_api_keys", "activate"] {
+                #expect(steps[untouched]?.status == "pending" && steps[untouched]?.attempts == 0, "\(untouched)")
+            }
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                var expected = Self.absent
+                expected.storageDirectory = false
+                #expect(try await footprint(pool, platform, project: project, slug: slug) == expected)
+                #expect(try await count(pool, "SELECT count(*)::int8 FROM provisioning.projects WHERE id = \(project) AND status = 'failed' AND NOT is_active") == 1)
+            }
+
+            // The fault gone, a retry provisions it.
+            try await platform.start(["storage"])
+            let retried = try await platform.client.execute(HTTPClientRequest(
+                method: .post, url: platform.url("provisioning") + "/v1/projects/\(project.uuidString.lowercased())/retry",
+                headers: platform.tokenHeaders
+            ))
+            #expect(retried.status == 202)
+            let ready = try await platform.waitForProject(project, in: [.ready, .failed])
+            #expect(ready.status == .ready && ready.isActive)
+            #expect(ready.workflow?.attempt == 2)
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                #expect(try await footprint(pool, platform, project: project, slug: slug) == Self.present)
+            }
+        }
+    }
+
+    @Test("SIGKILL of the orchestrator mid-run: the restarted one resumes and the project ends ready")
+    func crashAndResume() async throws {
+        try await withPlatform(provisioning: ["PROVISIONING_STEP_MAX_ATTEMPTS": "100", "PROVISIONING_RETRY_MAX_MS": "200"]) { platform, url in
+            await platform.stop("storage")  // the saga will sit retrying register_storage
+            let slug = TestDatabase.uniqueName("crash")
+            let project = try accepted(try await platform.createProject(name: "Crash", slug: slug)).projectId
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                #expect(try await eventually(timeout: .seconds(30)) {
+                    try await count(pool, """
+                        SELECT count(*)::int8 FROM provisioning.provisioning_steps s JOIN provisioning.workflow_executions e ON e.id = s.execution_id
+                        WHERE e.project_id = \(project) AND s.step = 'register_storage' AND s.attempts >= 2
+                        """) == 1
+                })
+            }
+            await platform.kill("provisioning")
+            try await platform.start(["storage", "provisioning"])
+            let ready = try await platform.waitForProject(project, in: [.ready, .failed])
+            #expect(ready.status == .ready && ready.isActive)
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                #expect(try await footprint(pool, platform, project: project, slug: slug) == Self.present)
+                #expect(try await count(pool, "SELECT count(*)::int8 FROM provisioning.workflow_executions WHERE project_id = \(project)") == 1)
+            }
+        }
+    }
+
+    @Test("deprovisioning removes everything: deprovisioning → deleted")
+    func deprovision() async throws {
+        try await withPlatform { platform, url in
+            let slug = TestDatabase.uniqueName("gone")
+            let project = try accepted(try await platform.createProject(name: "Gone", slug: slug)).projectId
+            #expect(try await platform.waitForProject(project, in: [.ready, .failed]).status == .ready)
+            let deleted = try await platform.client.execute(HTTPClientRequest(
+                method: .delete, url: platform.url("provisioning") + "/v1/projects/\(project.uuidString.lowercased())", headers: platform.tokenHeaders
+            ))
+            #expect(deleted.status == 202)
+            let gone = try await platform.waitForProject(project, in: [.deleted])
+            #expect(!gone.isActive)
+            #expect(gone.workflow?.kind == "deprovision" && gone.workflow?.status == "succeeded")
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                #expect(try await footprint(pool, platform, project: project, slug: slug) == Self.absent)
+                #expect(try await count(pool, "SELECT count(*)::int8 FROM provisioning.api_key_sets WHERE project_id = \(project)") == 0)
+            }
+        }
+    }
+
+    @Test("steps are idempotent: re-running every step of a ready project changes nothing and mints no second key set")
+    func rerunIsIdempotent() async throws {
+        try await withPlatform { platform, url in
+            let slug = TestDatabase.uniqueName("rerun")
+            let project = try accepted(try await platform.createProject(name: "Rerun", slug: slug)).projectId
+            let first = try await platform.waitForProject(project, in: [.ready, .failed])
+            #expect(first.status == .ready)
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                let keysBefore = try await pool.query("SELECT id, sha256 FROM auth.api_keys WHERE tenant_id = \(project) ORDER BY id")
+                    .map { try $0.decode("sha256", as: String.self) }
+                // Put the execution back as if every step had been interrupted mid-way.
+                try await pool.withTransaction { tx in
+                    try await tx.query("""
+                        UPDATE provisioning.workflow_executions SET status = 'running', lease_owner = NULL, lease_expires_at = NULL, finished_at = NULL
+                        WHERE project_id = \(project)
+                        """)
+                    try await tx.query("""
+                        UPDATE provisioning.provisioning_steps SET status = 'running' WHERE execution_id IN
+                            (SELECT id FROM provisioning.workflow_executions WHERE project_id = \(project))
+                        """)
+                    try await tx.query("SELECT pg_notify('provisioning_work', '')")
+                }
+                #expect(try await eventually(timeout: .seconds(30)) {
+                    try await count(pool, "SELECT count(*)::int8 FROM provisioning.workflow_executions WHERE project_id = \(project) AND status = 'succeeded'") == 1
+                })
+                let steps = try await pool.query("""
+                    SELECT attempts::int8 FROM provisioning.provisioning_steps s JOIN provisioning.workflow_executions e ON e.id = s.execution_id
+                    WHERE e.project_id = \(project)
+                    """).map { try $0.decode(at: 0, as: Int.self) }
+                #expect(steps == Array(repeating: 2, count: 7))
+                #expect(try await footprint(pool, platform, project: project, slug: slug) == Self.present)
+                let keysAfter = try await pool.query("SELECT id, sha256 FROM auth.api_keys WHERE tenant_id = \(project) ORDER BY id")
+                    .map { try $0.decode("sha256", as: String.self) }
+                #expect(keysAfter == keysBefore)
+                #expect(try await count(pool, "SELECT count(*)::int8 FROM \(identifier: "tenant_" + slug)._migrations") == 1)
+            }
+        }
+    }
+
+    @Test("errors: unknown project 404, invalid slug 422, taken slug 409, Idempotency-Key replays, 50 racing creations of 10 slugs make 10 projects")
+    func errorsAndRaces() async throws {
+        try await withPlatform { platform, url in
+            let unknown = try await platform.project(UUID())
+            #expect(unknown.status == 404 && unknown.errorEnvelope?.error.code == "not_found")
+            let malformed = try await platform.client.execute(HTTPClientRequest(url: platform.url("provisioning") + "/v1/projects/not-a-uuid", headers: platform.tokenHeaders))
+            #expect(malformed.status == 422)
+            let anonymous = try await platform.client.execute(HTTPClientRequest(url: platform.url("provisioning") + "/v1/projects/\(UUID())"))
+            #expect(anonymous.status == 401)
+
+            for bad in ["Bad-Slug", "ab", "9lives", "tenant slug", String(repeating: "a", count: 41)] {
+                let response = try await platform.createProject(name: "Bad", slug: bad)
+                #expect(response.status == 422 && response.errorEnvelope?.error.field == "slug", "\(bad)")
+            }
+
+            let slug = TestDatabase.uniqueName("dup")
+            let key = UUID().uuidString
+            let owner = UUID()
+            let first = try accepted(try await platform.createProject(owner: owner, name: "Dup", slug: slug, idempotencyKey: key))
+            let replay = try await platform.createProject(owner: owner, name: "Dup", slug: slug, idempotencyKey: key)
+            #expect(try accepted(replay) == first)
+            #expect(replay.headers["Idempotent-Replayed"] == "true")
+            let taken = try await platform.createProject(name: "Dup again", slug: slug)
+            #expect(taken.status == 409 && taken.errorEnvelope?.error.code == "slug_taken")
+
+            let slugs = (0..<10).map { _ in TestDatabase.uniqueName("race") }
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for index in 0..<50 {
+                    group.addTask { try await platform.createProject(name: "Race", slug: slugs[index % 10]).status }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses.filter { $0 == 202 }.count == 10)
+            #expect(statuses.filter { $0 == 409 }.count == 40)
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                #expect(try await count(pool, "SELECT count(*)::int8 FROM provisioning.projects WHERE slug = ANY(\(slugs))") == 10)
+            }
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Contracts
+import Foundation
+import HTTPClient
+
+/// All four services, started as real processes on one scratch database and wired to each
+/// other, with the provisioning saga's timings shortened for tests.
+public final class TestPlatform: @unchecked Sendable {  // used by one test at a time
+    public let databaseURL: String
+    public let storageRoot: URL
+    public private(set) var services: [String: ServiceProcess] = [:]
+    private let ports: [String: Int]
+    private let environment: [String: String]
+    public let client: CurlHTTPClient
+
+    public static let names = ["auth", "provisioning", "realtime", "storage"]
+
+    public init(databaseURL: String, provisioning extra: [String: String] = [:]) throws {
+        self.databaseURL = databaseURL
+        storageRoot = FileManager.default.temporaryDirectory.appendingPathComponent(TestDatabase.uniqueName("storage"))
+        var ports: [String: Int] = [:]
+        for name in Self.names { ports[name] = try freePort() }
+        self.ports = ports
+        var environment = [
+            "DATABASE_URL": databaseURL,
+            "STORAGE_ROOT": storageRoot.path,
+            "PROVISIONING_LEASE_SECONDS": "3",
+            "PROVISIONING_STEP_MAX_ATTEMPTS": "4",
+            "PROVISIONING_RETRY_BASE_MS": "50",
+            "PROVISIONING_RETRY_MAX_MS": "300",
+            "PROVISIONING_POLL_MS": "200",
+        ]
+        for name in Self.names { environment[name.uppercased() + "_URL"] = "http://127.0.0.1:\(ports[name] ?? 0)" }
+        for (key, value) in extra { environment[key] = value }
+        self.environment = environment
+        client = try TestServices.client()
+    }
+
+    public func url(_ name: String) -> String { "http://127.0.0.1:\(ports[name] ?? 0)" }
+
+    /// Starts the named services (all by default) and waits until each is ready.
+    public func start(_ names: [String] = TestPlatform.names) async throws {
+        for name in names {
+            var environment = self.environment
+            environment["PORT"] = String(ports[name] ?? 0)
+            services[name] = try ServiceProcess(name, port: ports[name] ?? 0, environment: environment)
+        }
+        for name in names { try await services[name]?.waitUntil() }
+    }
+
+    /// Stops one service gracefully (SIGTERM) and returns its exit status.
+    @discardableResult
+    public func stop(_ name: String) async -> Int32? {
+        await services.removeValue(forKey: name)?.stop()
+    }
+
+    /// Kills one service with SIGKILL, as a crash would.
+    public func kill(_ name: String) async {
+        guard let service = services.removeValue(forKey: name) else { return }
+        service.kill()
+        _ = await service.waitForExit(timeout: .seconds(10))
+    }
+
+    /// Stops everything and removes the storage directory.
+    public func shutdown() async {
+        for name in Self.names { await stop(name) }
+        await client.shutdown()
+        try? FileManager.default.removeItem(at: storageRoot)
+    }
+
+    /// The service token header for internal and operator calls.
+    public var tokenHeaders: HTTPClientHeaders {
+        HTTPClientHeaders([(PlatformHeader.serviceToken, TestServices.internalToken)])
+    }
+
+    /// Creates a project the way auth does; returns the raw response.
+    public func createProject(owner: UUID = UUID(), name: String, slug: String, idempotencyKey: String? = nil) async throws -> HTTPClientResponse {
+        var headers = tokenHeaders
+        headers.add(name: "Content-Type", value: "application/json")
+        if let idempotencyKey { headers.add(name: PlatformHeader.idempotencyKey, value: idempotencyKey) }
+        let body = try JSONEncoder().encode(CreateProjectRequest(ownerId: owner, name: name, slug: slug))
+        return try await client.execute(HTTPClientRequest(method: .post, url: url("provisioning") + "/internal/v1/projects", headers: headers, body: Array(body)))
+    }
+
+    /// `GET /v1/projects/{id}`.
+    public func project(_ id: UUID) async throws -> HTTPClientResponse {
+        try await client.execute(HTTPClientRequest(url: url("provisioning") + "/v1/projects/" + id.uuidString.lowercased(), headers: tokenHeaders))
+    }
+
+    /// Polls the project until its status is one of `states`; returns the last status read.
+    public func waitForProject(_ id: UUID, in states: Set<ProjectState>, timeout: Duration = .seconds(60)) async throws -> ProjectStatus {
+        let deadline = ContinuousClock.now + timeout
+        var last: ProjectStatus?
+        while ContinuousClock.now < deadline {
+            let response = try await project(id)
+            if response.status == 200 {
+                let status = try response.decode(ProjectStatus.self)
+                last = status
+                if states.contains(status.status) { return status }
+            }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw ServiceProcessError(description: "project \(id) did not reach \(states) (last: \(String(describing: last?.status)), workflow: \(String(describing: last?.workflow)))\n\(services["provisioning"]?.logTail() ?? "")")
+    }
+}
