@@ -96,14 +96,18 @@ let package = Package(
         // MARK: Services (one executable each, same shape)
         .executableTarget(
             name: "Auth",
-            dependencies: ["ServiceKit"],
+            dependencies: ["ServiceKit", "Contracts", "Postgres", "HTTPClient"],
             path: "Services/Auth",
             resources: [.copy("Migrations")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "Provisioning",
-            dependencies: ["ServiceKit"],
+            dependencies: [
+                "ServiceKit", "Contracts", "Postgres", "HTTPClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Services/Provisioning",
             resources: [.copy("Migrations"), .copy("TenantMigrations")],
             swiftSettings: swiftSettings

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPClient
 import Hummingbird
 import ServiceKit
 
@@ -11,5 +12,19 @@ func buildApplication(_ configuration: ServiceConfiguration) throws -> some Appl
     // Deregistering a tenant removes its API keys with it (ON DELETE CASCADE).
     TenantRegistryController(registry: runtime.tenantRegistry()).addRoutes(to: internalRoutes)
     APIKeysController(store: APIKeyStore(pool: runtime.pool)).addRoutes(to: internalRoutes)
-    return runtime.makeApplication(router: router)
+
+    let hasher = PasswordHasher()
+    // POSTs to provisioning carry an Idempotency-Key, so the client may retry them.
+    let client = try CurlHTTPClient(
+        configuration: HTTPClientConfiguration(connectTimeout: .seconds(2), requestTimeout: .seconds(10)),
+        logger: runtime.logger
+    )
+    RegistrationController(
+        pool: runtime.pool, hasher: hasher, client: client,
+        provisioningURL: configuration.serviceURLs[.provisioning] ?? "", serviceToken: configuration.internalToken
+    ).addRoutes(to: router)
+    return runtime.makeApplication(router: router, services: [
+        ShutdownAction { await client.shutdown() },
+        ShutdownAction { await hasher.shutdown() },
+    ])
 }

@@ -48,5 +48,5 @@ func buildApplication(_ configuration: ServiceConfiguration) throws -> some Appl
         .addRoutes(internal: runtime.internalRoutes(router), operator: operatorRoutes)
     // Stopped in reverse: the orchestrator hands its executions back before the client and
     // the pool go away.
-    return runtime.makeApplication(router: router, services: [HTTPClientService(client: client), orchestrator])
+    return runtime.makeApplication(router: router, services: [ShutdownAction { await client.shutdown() }, orchestrator])
 }

@@ -1,6 +1,5 @@
 import Contracts
 import Foundation
-import HTTPClient
 import Hummingbird
 import Logging
 import Postgres
@@ -141,17 +140,18 @@ public struct ServiceRuntime: Sendable {
     }
 }
 
-/// Keeps an HTTP client's engine running while the service runs; shuts it down afterwards.
-public struct HTTPClientService: Service {
-    let client: CurlHTTPClient
+/// Runs a clean-up (shut an HTTP client's engine, a hasher's threads, …) once the service
+/// stops: started after the pool, stopped after the server.
+public struct ShutdownAction: Service {
+    let action: @Sendable () async -> Void
 
-    public init(client: CurlHTTPClient) {
-        self.client = client
+    public init(_ action: @escaping @Sendable () async -> Void) {
+        self.action = action
     }
 
     public func run() async throws {
         try? await gracefulShutdown()
-        await client.shutdown()
+        await action()
     }
 }
 

@@ -1,0 +1,110 @@
+import Contracts
+import Foundation
+import HTTPClient
+import Hummingbird
+import Logging
+import Postgres
+import ServiceKit
+
+/// `POST /v1/register`: a developer account and their first project, in one step.
+///
+/// The password is hashed (argon2id, on the hasher's own threads, holding no database
+/// connection); then, in one transaction, the developer is inserted and provisioning is asked
+/// to create the project (with the developer's id as `Idempotency-Key`, so a retried call
+/// cannot create two). The transaction commits only when provisioning accepted the project:
+/// a taken slug (409), a refused project (422) or an unreachable provisioning service (503)
+/// leaves no developer behind. Answers `202 Accepted` with the ids and the status URL.
+struct RegistrationController: Sendable {
+    let pool: PostgresPool
+    let hasher: PasswordHasher
+    let client: CurlHTTPClient
+    let provisioningURL: String
+    let serviceToken: String
+
+    static let minimumPasswordLength = 12
+
+    func addRoutes(to router: Router<PlatformRequestContext>) {
+        router.post("/v1/register", use: register)
+    }
+
+    @Sendable func register(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let input = try await request.decodeJSON(as: RegisterRequest.self, context: context)
+        let email = input.email.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard Self.isPlausibleEmail(email) else {
+            throw APIError.validation(field: "email", "The email address is not valid.")
+        }
+        guard input.password.count >= Self.minimumPasswordLength else {
+            throw APIError.validation(field: "password", "The password must be at least \(Self.minimumPasswordLength) characters.")
+        }
+        guard input.password.utf8.count <= PasswordHasher.maximumPasswordBytes else {
+            throw APIError.validation(field: "password", "The password must be at most \(PasswordHasher.maximumPasswordBytes) bytes.")
+        }
+        let projectName = input.projectName.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...200).contains(projectName.count) else {
+            throw APIError.validation(field: "project_name", "The project name must be 1 to 200 characters.")
+        }
+        let slug: String
+        if let given = input.slug {
+            guard ProjectSlug.isValid(given) else { throw APIError.validation(field: "slug", "The slug must be \(ProjectSlug.rule).") }
+            slug = given
+        } else if let derived = ProjectSlug.derive(from: projectName) {
+            slug = derived
+        } else {
+            throw APIError.validation(field: "slug", "No slug can be made from this project name; give one (\(ProjectSlug.rule)).")
+        }
+
+        let passwordHash = try await hasher.hash(input.password)
+        let developerID = UUID()
+        let accepted: ProjectAccepted
+        do {
+            accepted = try await pool.withTransaction { tx in
+                try await tx.query("""
+                    INSERT INTO auth.developers (id, email, email_normalized, password_hash)
+                    VALUES (\(developerID), \(email), \(email.lowercased()), \(passwordHash))
+                    """)
+                return try await createProject(owner: developerID, name: projectName, slug: slug, logger: context.logger)
+            }
+        } catch let error as PostgresError where error.kind == .uniqueViolation && error.constraint == "developers_email_normalized_key" {
+            throw APIError.conflict(code: "email_taken", "An account with this email address already exists.")
+        }
+        context.logger.info("developer registered", metadata: ["developer.id": "\(developerID)", "project.id": "\(accepted.projectId)"])
+        var answer = accepted
+        answer.developerId = developerID
+        return try jsonResponse(answer, status: .accepted)
+    }
+
+    /// Asks provisioning for the project, translating its answers into this endpoint's.
+    private func createProject(owner: UUID, name: String, slug: String, logger: Logger) async throws -> ProjectAccepted {
+        let headers = HTTPClientHeaders([
+            (PlatformHeader.serviceToken, serviceToken),
+            (PlatformHeader.idempotencyKey, owner.uuidString.lowercased()),
+        ])
+        do {
+            return try await client.send(
+                .post, provisioningURL + "/internal/v1/projects",
+                body: CreateProjectRequest(ownerId: owner, name: name, slug: slug),
+                as: ProjectAccepted.self, headers: headers
+            )
+        } catch HTTPClientError.status(409, let envelope) {
+            throw APIError.conflict(code: envelope?.error.code ?? "slug_taken", envelope?.error.message ?? "The slug \(slug) is already taken.")
+        } catch HTTPClientError.status(422, let envelope) {
+            throw APIError(.unprocessableContent, code: envelope?.error.code ?? "validation_failed",
+                           message: envelope?.error.message ?? "The project was refused.", field: envelope?.error.field)
+        } catch let error as HTTPClientError {
+            logger.warning("provisioning did not accept the project", metadata: ["error": "\(error)"])
+            throw APIError.serviceUnavailable(code: "provisioning_unavailable",
+                                              "Projects cannot be created right now; nothing was saved. Try again shortly.")
+        }
+    }
+
+    /// A deliberately loose check (one `@`, something before it, a dotted domain after it): the
+    /// real proof of an address is a confirmation email.
+    static func isPlausibleEmail(_ email: String) -> Bool {
+        guard (3...254).contains(email.utf8.count), !email.contains(where: \.isWhitespace) else { return false }
+        let parts = email.split(separator: "@", omittingEmptySubsequences: false)
+        guard parts.count == 2, (1...64).contains(parts[0].utf8.count) else { return false }
+        let domain = parts[1]
+        let labels = domain.split(separator: ".", omittingEmptySubsequences: false)
+        return labels.count >= 2 && labels.allSatisfy { !$0.isEmpty }
+    }
+}
