@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "realtime", targets: ["Realtime"]),
         .executable(name: "storage", targets: ["Storage"]),
         .executable(name: "postgres-bench", targets: ["PostgresBench"]),
+        .executable(name: "provisioning-bench", targets: ["ProvisioningBench"]),
     ],
     dependencies: [
         // `traits: []` keeps Hummingbird's optional swift-configuration / full-Foundation features off:
@@ -159,6 +160,12 @@ let package = Package(
             name: "PostgresBench",
             dependencies: ["Postgres"],
             path: "Tests/Benchmarks/PostgresBench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "ProvisioningBench",
+            dependencies: ["HTTPClient", "Contracts"],
+            path: "Tests/Benchmarks/ProvisioningBench",
             swiftSettings: swiftSettings
         ),
     ],
