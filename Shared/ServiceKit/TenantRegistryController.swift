@@ -77,26 +77,14 @@ extension TenantRegistration {
     /// The saga's naming rules, checked before anything is stored: a slug of 3 to 40 characters
     /// `[a-z][a-z0-9_]*`, the schema `tenant_<slug>`, and a role named after the schema.
     public func validate() throws {
-        guard Self.isValidSlug(slug) else {
-            throw APIError.validation(field: "slug", "The slug must be 3 to 40 lowercase letters, digits or underscores, starting with a letter.")
+        guard ProjectSlug.isValid(slug) else {
+            throw APIError.validation(field: "slug", "The slug must be \(ProjectSlug.rule).")
         }
         guard schema == "tenant_" + slug else {
             throw APIError.validation(field: "schema", "The schema must be tenant_<slug>.")
         }
         guard !role.isEmpty, role == schema else {
             throw APIError.validation(field: "role", "The role must be named after the schema.")
-        }
-    }
-
-    /// `^[a-z][a-z0-9_]{2,39}$`.
-    public static func isValidSlug(_ slug: String) -> Bool {
-        let bytes = Array(slug.utf8)
-        guard (3...40).contains(bytes.count), let first = bytes.first, (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(first) else {
-            return false
-        }
-        return bytes.allSatisfy { byte in
-            (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(byte) || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte)
-                || byte == UInt8(ascii: "_")
         }
     }
 }

@@ -113,27 +113,19 @@ struct IdempotencyTests {
             }
 
             let client = try TestServices.client()
-            let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
-            let app = runtime.makeApplication(router: router) { port in portContinuation.yield(port) }
-            try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask { try await app.runService(gracefulShutdownSignals: []) }
-                do {
-                    var ports = portStream.makeAsyncIterator()
-                    guard let port = await ports.next() else { throw ServiceProcessError(description: "server did not start") }
-                    let base = "http://127.0.0.1:\(port)"
+            do {
+                try await withRunningApplication(runtime: runtime, router: router) { base in
                     let ready = try await eventually {
                         try await client.execute(HTTPClientRequest(url: base + "/ready")).status == 200
                     }
                     try #require(ready, "migrations were not applied")
                     try await body(Harness(base: base, client: client, counters: counters, databaseURL: url))
-                } catch {
-                    group.cancelAll()
-                    await client.shutdown()
-                    throw error
                 }
-                group.cancelAll()
+            } catch {
                 await client.shutdown()
+                throw error
             }
+            await client.shutdown()
         }
     }
 

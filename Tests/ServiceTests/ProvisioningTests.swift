@@ -10,24 +10,6 @@ import Testing
 @Suite("Provisioning saga", .serialized)
 struct ProvisioningTests {
     /// Runs `body` with all four services up on a fresh database.
-    func withPlatform(provisioning extra: [String: String] = [:], _ body: (TestPlatform, String) async throws -> Void) async throws {
-        try await withScratchDatabase { url in
-            let platform = try TestPlatform(databaseURL: url, provisioning: extra)
-            do {
-                try await platform.start()
-                try await body(platform, url)
-            } catch {
-                await platform.shutdown()
-                throw error
-            }
-            await platform.shutdown()
-        }
-    }
-
-    func count(_ pool: PostgresPool, _ query: PostgresQuery) async throws -> Int {
-        try await pool.query(query).single().decode(at: 0, as: Int.self)
-    }
-
     func accepted(_ response: HTTPClientResponse) throws -> ProjectAccepted {
         #expect(response.status == 202, "body: \(String(decoding: response.body, as: UTF8.self))")
         return try response.decode(ProjectAccepted.self)
@@ -42,12 +24,12 @@ struct ProvisioningTests {
     func footprint(_ pool: PostgresPool, _ platform: TestPlatform, project: UUID, slug: String) async throws -> Footprint {
         let name = "tenant_" + slug
         return Footprint(
-            schema: try await count(pool, "SELECT count(*)::int8 FROM pg_namespace WHERE nspname = \(name)"),
-            role: try await count(pool, "SELECT count(*)::int8 FROM pg_roles WHERE rolname = \(name)"),
-            authTenant: try await count(pool, "SELECT count(*)::int8 FROM auth.tenants WHERE id = \(project)"),
-            realtimeTenant: try await count(pool, "SELECT count(*)::int8 FROM realtime.tenants WHERE id = \(project)"),
-            storageTenant: try await count(pool, "SELECT count(*)::int8 FROM storage.tenants WHERE id = \(project)"),
-            activeKeys: try await count(pool, "SELECT count(*)::int8 FROM auth.api_keys WHERE tenant_id = \(project) AND revoked_at IS NULL"),
+            schema: try await pool.scalar("SELECT count(*)::int8 FROM pg_namespace WHERE nspname = \(name)"),
+            role: try await pool.scalar("SELECT count(*)::int8 FROM pg_roles WHERE rolname = \(name)"),
+            authTenant: try await pool.scalar("SELECT count(*)::int8 FROM auth.tenants WHERE id = \(project)"),
+            realtimeTenant: try await pool.scalar("SELECT count(*)::int8 FROM realtime.tenants WHERE id = \(project)"),
+            storageTenant: try await pool.scalar("SELECT count(*)::int8 FROM storage.tenants WHERE id = \(project)"),
+            activeKeys: try await pool.scalar("SELECT count(*)::int8 FROM auth.api_keys WHERE tenant_id = \(project) AND revoked_at IS NULL"),
             storageDirectory: FileManager.default.fileExists(atPath: platform.storageRoot.appendingPathComponent(project.uuidString.lowercased()).path)
         )
     }
@@ -57,7 +39,7 @@ struct ProvisioningTests {
 
     @Test("full flow: a project becomes a ready tenant everywhere, with its schema, role, tables and hashed keys")
     func fullFlow() async throws {
-        try await withPlatform { platform, url in
+        try await withTestPlatform { platform, url in
             let slug = TestDatabase.uniqueName("full")
             let created = try accepted(try await platform.createProject(name: "Full Flow", slug: slug))
             #expect(created.status == .pending)
@@ -84,11 +66,11 @@ struct ProvisioningTests {
                     .map { try $0.decode("sha256", as: String.self) }.sorted()
                 let expected = [keys.publishable, keys.secret].map { SHA256.hash(data: Data($0.utf8)).map { String(format: "%02x", $0) }.joined() }.sorted()
                 #expect(hashes == expected)
-                let leaked = try await count(pool, """
+                let leaked = try await pool.scalar("""
                     SELECT count(*)::int8 FROM auth.api_keys WHERE row_to_json(api_keys)::text LIKE '%' || \(keys.secret) || '%'
                     """)
                 #expect(leaked == 0)
-                #expect(try await count(pool, "SELECT count(*)::int8 FROM provisioning.api_key_reveals WHERE project_id = \(created.projectId)") == 0)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.api_key_reveals WHERE project_id = \(created.projectId)") == 0)
 
                 // The tenant's tables, owned by the tenant's role, recorded in its own ledger.
                 let schema = "tenant_" + slug
@@ -101,15 +83,15 @@ struct ProvisioningTests {
                     SELECT column_name FROM information_schema.columns WHERE table_schema = \(schema) AND table_name = 'users'
                     """).map { try $0.decode("column_name", as: String.self) }
                 #expect(Set(["id", "email", "password_hash", "created_at", "updated_at"]).isSubset(of: Set(userColumns)))
-                #expect(try await count(pool, "SELECT count(*)::int8 FROM \(identifier: schema)._migrations") == 1)
-                #expect(try await count(pool, "SELECT count(*)::int8 FROM provisioning.workflow_executions WHERE project_id = \(created.projectId)") == 1)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM \(identifier: schema)._migrations") == 1)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.workflow_executions WHERE project_id = \(created.projectId)") == 1)
             }
         }
     }
 
     @Test("the audit log is append-only and hash-chained; tampering is found; tenants are isolated by role")
     func auditLogAndIsolation() async throws {
-        try await withPlatform { platform, url in
+        try await withTestPlatform { platform, url in
             let a = TestDatabase.uniqueName("iso_a")
             let b = TestDatabase.uniqueName("iso_b")
             let projectA = try accepted(try await platform.createProject(name: "A", slug: a)).projectId
@@ -161,7 +143,7 @@ struct ProvisioningTests {
 
     @Test("a failing service: transient errors are retried, then every completed step is compensated and nothing remains")
     func compensation() async throws {
-        try await withPlatform { platform, url in
+        try await withTestPlatform { platform, url in
             await platform.stop("storage")
             let slug = TestDatabase.uniqueName("comp")
             let project = try accepted(try await platform.createProject(name: "Compensated", slug: slug)).projectId
@@ -186,7 +168,7 @@ struct ProvisioningTests {
                 var expected = Self.absent
                 expected.storageDirectory = false
                 #expect(try await footprint(pool, platform, project: project, slug: slug) == expected)
-                #expect(try await count(pool, "SELECT count(*)::int8 FROM provisioning.projects WHERE id = \(project) AND status = 'failed' AND NOT is_active") == 1)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.projects WHERE id = \(project) AND status = 'failed' AND NOT is_active") == 1)
             }
 
             // The fault gone, a retry provisions it.
@@ -207,13 +189,13 @@ struct ProvisioningTests {
 
     @Test("SIGKILL of the orchestrator mid-run: the restarted one resumes and the project ends ready")
     func crashAndResume() async throws {
-        try await withPlatform(provisioning: ["PROVISIONING_STEP_MAX_ATTEMPTS": "100", "PROVISIONING_RETRY_MAX_MS": "200"]) { platform, url in
+        try await withTestPlatform(provisioning: ["PROVISIONING_STEP_MAX_ATTEMPTS": "100", "PROVISIONING_RETRY_MAX_MS": "200"]) { platform, url in
             await platform.stop("storage")  // the saga will sit retrying register_storage
             let slug = TestDatabase.uniqueName("crash")
             let project = try accepted(try await platform.createProject(name: "Crash", slug: slug)).projectId
             try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
                 #expect(try await eventually(timeout: .seconds(30)) {
-                    try await count(pool, """
+                    try await pool.scalar("""
                         SELECT count(*)::int8 FROM provisioning.provisioning_steps s JOIN provisioning.workflow_executions e ON e.id = s.execution_id
                         WHERE e.project_id = \(project) AND s.step = 'register_storage' AND s.attempts >= 2
                         """) == 1
@@ -225,14 +207,44 @@ struct ProvisioningTests {
             #expect(ready.status == .ready && ready.isActive)
             try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
                 #expect(try await footprint(pool, platform, project: project, slug: slug) == Self.present)
-                #expect(try await count(pool, "SELECT count(*)::int8 FROM provisioning.workflow_executions WHERE project_id = \(project)") == 1)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.workflow_executions WHERE project_id = \(project)") == 1)
+            }
+        }
+    }
+
+    @Test("two orchestrator processes share the work and never run one execution twice at once")
+    func twoOrchestrators() async throws {
+        try await withTestPlatform { platform, url in
+            // A second provisioning process on the same database: its own port, same settings.
+            let port = try freePort()
+            let second = try ServiceProcess("provisioning", port: port, environment: platform.environment(for: "provisioning", port: port))
+            try await second.waitUntil()
+            let projects = try await withThrowingTaskGroup(of: UUID.self) { group in
+                for index in 0..<12 {
+                    group.addTask {
+                        try accepted(try await platform.createProject(name: "Shared \(index)", slug: TestDatabase.uniqueName("two"))).projectId
+                    }
+                }
+                return try await group.reduce(into: [UUID]()) { $0.append($1) }
+            }
+            for project in projects {
+                #expect(try await platform.waitForProject(project, in: [.ready, .failed]).status == .ready)
+            }
+            #expect(await second.stop() == 0)
+            let bySecond = second.log.components(separatedBy: "\"project provisioned\"").count - 1
+            print("two orchestrators: the second instance provisioned \(bySecond) of 12 projects")
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                // Every step ran exactly once: no execution was run by both instances.
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.provisioning_steps WHERE attempts <> 1") == 0)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.provisioning_steps") == 12 * 7)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM auth.api_keys") == 24)
             }
         }
     }
 
     @Test("deprovisioning removes everything: deprovisioning → deleted")
     func deprovision() async throws {
-        try await withPlatform { platform, url in
+        try await withTestPlatform { platform, url in
             let slug = TestDatabase.uniqueName("gone")
             let project = try accepted(try await platform.createProject(name: "Gone", slug: slug)).projectId
             #expect(try await platform.waitForProject(project, in: [.ready, .failed]).status == .ready)
@@ -245,14 +257,14 @@ struct ProvisioningTests {
             #expect(gone.workflow?.kind == "deprovision" && gone.workflow?.status == "succeeded")
             try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
                 #expect(try await footprint(pool, platform, project: project, slug: slug) == Self.absent)
-                #expect(try await count(pool, "SELECT count(*)::int8 FROM provisioning.api_key_sets WHERE project_id = \(project)") == 0)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.api_key_sets WHERE project_id = \(project)") == 0)
             }
         }
     }
 
     @Test("steps are idempotent: re-running every step of a ready project changes nothing and mints no second key set")
     func rerunIsIdempotent() async throws {
-        try await withPlatform { platform, url in
+        try await withTestPlatform { platform, url in
             let slug = TestDatabase.uniqueName("rerun")
             let project = try accepted(try await platform.createProject(name: "Rerun", slug: slug)).projectId
             let first = try await platform.waitForProject(project, in: [.ready, .failed])
@@ -273,7 +285,7 @@ struct ProvisioningTests {
                     try await tx.query("SELECT pg_notify('provisioning_work', '')")
                 }
                 #expect(try await eventually(timeout: .seconds(30)) {
-                    try await count(pool, "SELECT count(*)::int8 FROM provisioning.workflow_executions WHERE project_id = \(project) AND status = 'succeeded'") == 1
+                    try await pool.scalar("SELECT count(*)::int8 FROM provisioning.workflow_executions WHERE project_id = \(project) AND status = 'succeeded'") == 1
                 })
                 let steps = try await pool.query("""
                     SELECT attempts::int8 FROM provisioning.provisioning_steps s JOIN provisioning.workflow_executions e ON e.id = s.execution_id
@@ -284,14 +296,14 @@ struct ProvisioningTests {
                 let keysAfter = try await pool.query("SELECT id, sha256 FROM auth.api_keys WHERE tenant_id = \(project) ORDER BY id")
                     .map { try $0.decode("sha256", as: String.self) }
                 #expect(keysAfter == keysBefore)
-                #expect(try await count(pool, "SELECT count(*)::int8 FROM \(identifier: "tenant_" + slug)._migrations") == 1)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM \(identifier: "tenant_" + slug)._migrations") == 1)
             }
         }
     }
 
     @Test("errors: unknown project 404, invalid slug 422, taken slug 409, Idempotency-Key replays, 50 racing creations of 10 slugs make 10 projects")
     func errorsAndRaces() async throws {
-        try await withPlatform { platform, url in
+        try await withTestPlatform { platform, url in
             let unknown = try await platform.project(UUID())
             #expect(unknown.status == 404 && unknown.errorEnvelope?.error.code == "not_found")
             let malformed = try await platform.client.execute(HTTPClientRequest(url: platform.url("provisioning") + "/v1/projects/not-a-uuid", headers: platform.tokenHeaders))
@@ -324,7 +336,7 @@ struct ProvisioningTests {
             #expect(statuses.filter { $0 == 202 }.count == 10)
             #expect(statuses.filter { $0 == 409 }.count == 40)
             try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
-                #expect(try await count(pool, "SELECT count(*)::int8 FROM provisioning.projects WHERE slug = ANY(\(slugs))") == 10)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.projects WHERE slug = ANY(\(slugs))") == 10)
             }
         }
     }

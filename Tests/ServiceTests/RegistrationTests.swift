@@ -8,20 +8,6 @@ import Testing
 /// `POST /v1/register` on auth, through provisioning, on the four real executables.
 @Suite("Registration", .serialized)
 struct RegistrationTests {
-    func withPlatform(_ body: (TestPlatform, String) async throws -> Void) async throws {
-        try await withScratchDatabase { url in
-            let platform = try TestPlatform(databaseURL: url)
-            do {
-                try await platform.start()
-                try await body(platform, url)
-            } catch {
-                await platform.shutdown()
-                throw error
-            }
-            await platform.shutdown()
-        }
-    }
-
     func register(_ platform: TestPlatform, email: String, password: String = "correct horse battery", name: String = "My App", slug: String?) async throws -> HTTPClientResponse {
         let body = try JSONEncoder().encode(RegisterRequest(email: email, password: password, projectName: name, slug: slug))
         return try await platform.client.execute(HTTPClientRequest(
@@ -30,13 +16,9 @@ struct RegistrationTests {
         ))
     }
 
-    func count(_ pool: PostgresPool, _ query: PostgresQuery) async throws -> Int {
-        try await pool.query(query).single().decode(at: 0, as: Int.self)
-    }
-
     @Test("register → 202 with ids and a status URL → the project becomes ready; the password is stored as argon2id only")
     func registerToReady() async throws {
-        try await withPlatform { platform, url in
+        try await withTestPlatform { platform, url in
             let email = TestDatabase.uniqueName("dev") + "@example.test"
             let slug = TestDatabase.uniqueName("reg")
             let response = try await register(platform, email: email, slug: slug)
@@ -58,7 +40,7 @@ struct RegistrationTests {
 
     @Test("a slug is derived from the project name when none is given")
     func derivedSlug() async throws {
-        try await withPlatform { platform, _ in
+        try await withTestPlatform { platform, _ in
             let name = "Shop " + TestDatabase.uniqueName("x")
             let response = try await register(platform, email: TestDatabase.uniqueName("d") + "@example.test", name: name, slug: nil)
             #expect(response.status == 202)
@@ -68,7 +50,7 @@ struct RegistrationTests {
 
     @Test("invalid input is 422 naming the field; a taken email or slug is 409; nothing half-made remains")
     func validationAndConflicts() async throws {
-        try await withPlatform { platform, url in
+        try await withTestPlatform { platform, url in
             let cases: [(String, String, String?, String)] = [
                 ("not-an-email", "correct horse battery", "ok_slug", "email"),
                 ("a@b", "correct horse battery", "ok_slug", "email"),
@@ -92,27 +74,27 @@ struct RegistrationTests {
             let sameSlug = try await register(platform, email: otherEmail, slug: slug)
             #expect(sameSlug.status == 409 && sameSlug.errorEnvelope?.error.code == "slug_taken")
             try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
-                #expect(try await count(pool, "SELECT count(*)::int8 FROM auth.developers WHERE email_normalized = \(otherEmail)") == 0)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM auth.developers WHERE email_normalized = \(otherEmail)") == 0)
             }
         }
     }
 
     @Test("with provisioning unreachable, registration answers 503 and creates no developer")
     func provisioningDown() async throws {
-        try await withPlatform { platform, url in
+        try await withTestPlatform { platform, url in
             await platform.stop("provisioning")
             let email = TestDatabase.uniqueName("dev") + "@example.test"
             let response = try await register(platform, email: email, slug: TestDatabase.uniqueName("down"))
             #expect(response.status == 503 && response.errorEnvelope?.error.code == "provisioning_unavailable")
             try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
-                #expect(try await count(pool, "SELECT count(*)::int8 FROM auth.developers") == 0)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM auth.developers") == 0)
             }
         }
     }
 
     @Test("50 concurrent registrations of 10 slugs make exactly 10 projects and 10 developers")
     func racingRegistrations() async throws {
-        try await withPlatform { platform, url in
+        try await withTestPlatform { platform, url in
             let slugs = (0..<10).map { _ in TestDatabase.uniqueName("race") }
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for index in 0..<50 {
@@ -125,8 +107,8 @@ struct RegistrationTests {
             #expect(statuses.filter { $0 == 202 }.count == 10)
             #expect(statuses.filter { $0 == 409 }.count == 40)
             try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
-                #expect(try await count(pool, "SELECT count(*)::int8 FROM provisioning.projects WHERE slug = ANY(\(slugs))") == 10)
-                #expect(try await count(pool, "SELECT count(*)::int8 FROM auth.developers") == 10)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.projects WHERE slug = ANY(\(slugs))") == 10)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM auth.developers") == 10)
             }
         }
     }

@@ -56,24 +56,16 @@ struct ServiceKitTests {
             return Response(status: .noContent)
         }
 
-        let (portStream, portContinuation) = AsyncStream<Int>.makeStream()
-        let app = runtime.makeApplication(router: router) { port in portContinuation.yield(port) }
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await app.runService(gracefulShutdownSignals: []) }
-            var ports = portStream.makeAsyncIterator()
-            guard let port = await ports.next() else { throw ServiceProcessError(description: "server did not start") }
-            let base = "http://127.0.0.1:\(port)"
-            RelayTarget.url.value = base
-            do {
+        do {
+            try await withRunningApplication(runtime: runtime, router: router) { base in
+                RelayTarget.url.value = base
                 try await body(base, client)
-            } catch {
-                group.cancelAll()
-                await client.shutdown()
-                throw error
             }
-            group.cancelAll()
+        } catch {
             await client.shutdown()
+            throw error
         }
+        await client.shutdown()
     }
 
     @Test("JSON bodies decode; malformed JSON is 400 and a wrong shape is 422 naming the field")

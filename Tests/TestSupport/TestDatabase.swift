@@ -140,3 +140,10 @@ extension TestDatabase {
         return result
     }
 }
+
+extension PostgresPool {
+    /// The single integer a query returns (`SELECT count(*)::int8 …`).
+    public func scalar(_ query: PostgresQuery) async throws -> Int {
+        try await self.query(query).single().decode(at: 0, as: Int.self)
+    }
+}

@@ -37,12 +37,18 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
 
     public func url(_ name: String) -> String { "http://127.0.0.1:\(ports[name] ?? 0)" }
 
+    /// The environment a service of this platform runs with, on `port`.
+    public func environment(for name: String, port: Int) -> [String: String] {
+        var environment = self.environment
+        environment["PORT"] = String(port)
+        return environment
+    }
+
     /// Starts the named services (all by default) and waits until each is ready.
     public func start(_ names: [String] = TestPlatform.names) async throws {
         for name in names {
-            var environment = self.environment
-            environment["PORT"] = String(ports[name] ?? 0)
-            services[name] = try ServiceProcess(name, port: ports[name] ?? 0, environment: environment)
+            let port = ports[name] ?? 0
+            services[name] = try ServiceProcess(name, port: port, environment: environment(for: name, port: port))
         }
         for name in names { try await services[name]?.waitUntil() }
     }
@@ -100,5 +106,24 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
             try await Task.sleep(for: .milliseconds(50))
         }
         throw ServiceProcessError(description: "project \(id) did not reach \(states) (last: \(String(describing: last?.status)), workflow: \(String(describing: last?.workflow)))\n\(services["provisioning"]?.logTail() ?? "")")
+    }
+}
+
+/// Runs `body` with all four services up on a scratch database (given to `body` too), and
+/// stops them afterwards whatever happens.
+public func withTestPlatform(
+    provisioning extra: [String: String] = [:],
+    _ body: (TestPlatform, String) async throws -> Void
+) async throws {
+    try await withScratchDatabase { url in
+        let platform = try TestPlatform(databaseURL: url, provisioning: extra)
+        do {
+            try await platform.start()
+            try await body(platform, url)
+        } catch {
+            await platform.shutdown()
+            throw error
+        }
+        await platform.shutdown()
     }
 }

@@ -61,9 +61,10 @@ echo "registrations=$count failures=$failures cores=$(nproc)"
   grep -v '^--' Services/Provisioning/TenantMigrations/0001_users_and_audit_log.sql
   echo 'COMMIT;'
 } > "$work/ddl.sql"
-(cd "$work" && "$pg_bin/pgbench" -n -f ddl.sql -t "$count" -c 1 -l --log-prefix=ddl "$DATABASE_URL" >/dev/null 2>&1)
-cat "$work"/ddl.* | awk '{print $3/1000}' | sort -n | awk '{a[NR]=$1} END {
-  printf "bare DDL (pgbench) n=%d p50_ms=%.1f p99_ms=%.1f max_ms=%.1f\n", NR, a[int(NR*0.5)+1], a[int(NR*0.99)+1 > NR ? NR : int(NR*0.99)+1], a[NR] }'
+(cd "$work" && "$pg_bin/pgbench" -n -f ddl.sql -t "$count" -c 1 -l --log-prefix=ddllog "$DATABASE_URL" >/dev/null 2>&1)
+cat "$work"/ddllog.* | awk '{print $3/1000}' | sort -n | awk '{a[NR]=$1} END {
+  p50 = int(NR*0.5)+1; p99 = int(NR*0.99)+1; if (p99 > NR) p99 = NR
+  printf "bare DDL (pgbench) n=%d p50_ms=%.1f p99_ms=%.1f max_ms=%.1f\n", NR, a[p50], a[p99], a[NR] }'
 
 kill -TERM "${pids[storage]}"; wait "${pids[storage]}" 2>/dev/null || true; unset 'pids[storage]'
 "$bin/provisioning-bench" "$AUTH_URL" "$PROVISIONING_URL" "$token" "$failures" failed

@@ -50,12 +50,15 @@ struct ProjectsController: Sendable {
         return try jsonResponse(status)
     }
 
+    /// Honours `Idempotency-Key` too: a repeated retry answers with the execution it started.
     @Sendable func retry(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         let id = try projectID(context)
-        let execution = try await store.retry(projectID: id)
-        doorbell.ring()
-        let slug = try await store.status(of: id)?.slug ?? ""
-        return try jsonResponse(accepted(project: id, execution: execution, slug: slug, status: .pending), status: .accepted)
+        return try await idempotency.respond(to: request, context: context, scope: "POST /v1/projects/{id}/retry") { _ in
+            let execution = try await store.retry(projectID: id)
+            doorbell.ring()
+            let slug = try await store.status(of: id)?.slug ?? ""
+            return try .json(accepted(project: id, execution: execution, slug: slug, status: .pending), status: .accepted)
+        }
     }
 
     @Sendable func delete(_ request: Request, context: PlatformRequestContext) async throws -> Response {
