@@ -134,7 +134,9 @@ extension TestDatabase {
     public static func adminURL(for url: String) throws -> String {
         guard let admin = ProcessInfo.processInfo.environment["DATABASE_ADMIN_URL"], var components = URLComponents(string: admin),
               let target = URLComponents(string: url)
-        else { throw Missing() }
+        else {
+            throw ServiceProcessError(description: "DATABASE_ADMIN_URL (a superuser URL on the same server) is not set; deploy/scripts/with-postgres.sh sets it")
+        }
         components.path = target.path
         guard let result = components.string else { throw Missing() }
         return result
