@@ -36,7 +36,7 @@ public final class ServiceProcess: @unchecked Sendable {  // `process` is only t
         self.port = try port ?? freePort()
         let logs = FileManager.default.temporaryDirectory.appendingPathComponent("platform-test-logs", isDirectory: true)
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
-        self.logFile = logs.appendingPathComponent("\(name)-\(port)-\(UUID().uuidString.prefix(8)).log")
+        self.logFile = logs.appendingPathComponent("\(name)-\(self.port)-\(UUID().uuidString.prefix(8)).log")
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
 
         var environment = ProcessInfo.processInfo.environment
@@ -94,6 +94,12 @@ public final class ServiceProcess: @unchecked Sendable {  // `process` is only t
         }
         await client.shutdown()
         throw ServiceProcessError(description: "\(name) did not answer \(status) on \(path) in time (last: \(last)):\n\(logTail())")
+    }
+
+    /// Sends SIGTERM and returns at once, as an orchestrator's stop does; `waitForExit` reads
+    /// the status.
+    public func terminate() {
+        if process.isRunning { Glibc.kill(process.processIdentifier, SIGTERM) }
     }
 
     /// Sends SIGTERM and returns the exit status (SIGKILL after `timeout`).

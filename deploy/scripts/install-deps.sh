@@ -11,6 +11,8 @@ packages=(
   postgresql          # a server for the local run and the tests
   curl                # readiness probes in the scripts
   ca-certificates
+  python3             # the offline deployment checks (check-deploy.sh) …
+  python3-venv        # … install their tools from PyPI into a virtualenv
 )
 
 missing=()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what is missing, builds, starts a throwaway PostgreSQL
 # (unless DATABASE_URL is set), runs every test against it and the real service executables,
-# and removes the database again.
+# and removes the database again. Before the Swift tests it checks the deployment files offline
+# (deploy/scripts/check-deploy.sh).
 #
 #   deploy/scripts/test.sh                 # everything
 #   deploy/scripts/test.sh --filter Pool   # extra arguments go to `swift test`
@@ -15,6 +16,15 @@ cd "$root"
 if ! command -v swift >/dev/null 2>&1; then
   echo "error: the Swift toolchain (6.x) is not on PATH; see https://www.swift.org/install/" >&2
   exit 1
+fi
+
+# The deployment files, checked offline (Dockerfile, compose, Kubernetes manifests, environment
+# variables; deploy/scripts/check-deploy.sh). They count as one test in the closing line.
+# PLATFORM_SKIP_DEPLOY_CHECKS=1 skips them (quick loops with --filter).
+deploy_passed=0
+deploy_failed=0
+if [ "${PLATFORM_SKIP_DEPLOY_CHECKS:-0}" != 1 ]; then
+  if "$root/deploy/scripts/check-deploy.sh"; then deploy_passed=1; else deploy_failed=1; fi
 fi
 
 start=$(date +%s)
@@ -43,5 +53,13 @@ echo "tests finished in ${test_seconds}s (build ${build_seconds}s)"
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1
 fi
+if [ "$deploy_failed" -ne 0 ]; then
+  echo "deployment checks FAILED (see the output of check-deploy.sh above)"
+  [ "$status" -ne 0 ] || status=1
+elif [ "$deploy_passed" -ne 0 ]; then
+  echo "deployment checks passed"
+fi
+passed=$(( passed + deploy_passed ))
+failed=$(( failed + deploy_failed ))
 echo "${passed} passed, ${failed} failed"
 exit "$status"
