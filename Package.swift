@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // SHA-256 for API-key hashes; jwt-kit (tokens, later) needs the same 4.x line.
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        // ES256 access tokens and the JWKS (developer sessions).
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
     ],
     targets: [
         // MARK: C bindings
@@ -97,7 +99,10 @@ let package = Package(
         // MARK: Services (one executable each, same shape)
         .executableTarget(
             name: "Auth",
-            dependencies: ["ServiceKit", "Contracts", "Postgres", "HTTPClient"],
+            dependencies: [
+                "ServiceKit", "Contracts", "Postgres", "HTTPClient",
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
             path: "Services/Auth",
             resources: [.copy("Migrations")],
             swiftSettings: swiftSettings
@@ -152,7 +157,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ServiceTests",
-            dependencies: ["ServiceKit", "TestSupport", "Contracts", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ServiceKit", "TestSupport", "Contracts", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/ServiceTests",
             swiftSettings: swiftSettings
         ),

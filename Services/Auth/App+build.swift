@@ -23,6 +23,12 @@ func buildApplication(_ configuration: ServiceConfiguration) throws -> some Appl
         pool: runtime.pool, hasher: hasher, client: client,
         provisioningURL: configuration.serviceURLs[.provisioning] ?? "", serviceToken: configuration.internalToken
     ).addRoutes(to: router)
+    let tokenSettings = try TokenSettings(configuration)
+    TokenController(
+        sessions: SessionStore(pool: runtime.pool, reuseGrace: tokenSettings.refreshReuseGrace),
+        keys: SigningKeys(pool: runtime.pool, accessTTL: tokenSettings.accessTokenTTL),
+        hasher: hasher, settings: tokenSettings
+    ).addRoutes(to: router, internal: internalRoutes)
     return runtime.makeApplication(router: router, services: [
         ShutdownAction { await client.shutdown() },
         ShutdownAction { await hasher.shutdown() },

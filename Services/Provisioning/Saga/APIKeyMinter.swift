@@ -1,6 +1,6 @@
 import Contracts
-import Crypto
 import Foundation
+import ServiceKit
 
 /// A tenant's two API keys, as minted (readable: shown to the owner once).
 struct MintedKeys: Sendable, Equatable {
@@ -18,7 +18,7 @@ struct MintedKeys: Sendable, Equatable {
     }
 
     static func sha256(_ key: String) -> String {
-        SHA256.hash(data: Data(key.utf8)).map { String(format: "%02x", $0) }.joined()
+        SecureToken.sha256Hex(key)
     }
 }
 
@@ -26,15 +26,6 @@ struct MintedKeys: Sendable, Equatable {
 /// behind a kind prefix (`pk_` publishable, `sk_` secret) so a leaked key is recognisable.
 enum APIKeyMinter {
     static func mint() -> MintedKeys {
-        MintedKeys(publishableID: UUID(), publishable: "pk_" + randomToken(), secretID: UUID(), secret: "sk_" + randomToken())
-    }
-
-    private static func randomToken() -> String {
-        var generator = SystemRandomNumberGenerator()
-        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
-        return Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        MintedKeys(publishableID: UUID(), publishable: "pk_" + SecureToken.random(), secretID: UUID(), secret: "sk_" + SecureToken.random())
     }
 }

@@ -1,0 +1,128 @@
+import Contracts
+import Foundation
+import HTTPTypes
+import Hummingbird
+import JWTKit
+import ServiceKit
+
+/// Developer sessions:
+/// - `POST /v1/token?grant_type=password` `{email, password}` → tokens; an unknown email costs
+///   the same argon2id work as a wrong password, and both answer the same 400 `invalid_grant`;
+///   every sign-in opens its own session.
+/// - `POST /v1/token?grant_type=refresh_token` `{refresh_token}` → new tokens; the refresh token
+///   rotates, and reuse of a rotated one outside the grace window revokes its whole session.
+/// - `POST /v1/logout?scope=local|global` (bearer) → 204; `local` ends this session, `global`
+///   every session of the developer.
+/// - `GET /v1/me` (bearer) → the developer.
+/// - `GET /.well-known/jwks.json` → the public keys that verify access tokens.
+/// - `POST /internal/v1/signing-keys/rotate` (service token) → a new signing key; the old one
+///   keeps verifying until its tokens expire.
+struct TokenController: Sendable {
+    let sessions: SessionStore
+    let keys: SigningKeys
+    let hasher: PasswordHasher
+    let settings: TokenSettings
+
+    func addRoutes(to router: Router<PlatformRequestContext>, internal internalGroup: RouterGroup<PlatformRequestContext>) {
+        router.post("/v1/token", use: token)
+        router.post("/v1/logout", use: logout)
+        router.get("/v1/me", use: me)
+        router.get("/.well-known/jwks.json", use: jwks)
+        internalGroup.post("/v1/signing-keys/rotate", use: rotate)
+    }
+
+    @Sendable func token(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        switch request.uri.queryParameters.get("grant_type") {
+        case "password":
+            let grant = try await request.decodeJSON(as: PasswordGrant.self, context: context)
+            let developer = try await sessions.developer(email: grant.email.trimmingCharacters(in: .whitespacesAndNewlines))
+            guard let developer else {
+                await hasher.verifyDummy(grant.password)
+                throw Self.invalidCredentials
+            }
+            guard await hasher.verify(grant.password, against: developer.passwordHash) else { throw Self.invalidCredentials }
+            let opened = try await sessions.open(developer: developer.id)
+            return try await issue(developer: developer, session: opened.session, refreshToken: opened.refreshToken)
+        case "refresh_token":
+            let grant = try await request.decodeJSON(as: RefreshGrant.self, context: context)
+            switch try await sessions.refresh(grant.refreshToken) {
+            case .rotated(let session, let developerID, let refreshToken):
+                guard let developer = try await sessions.developer(id: developerID) else { throw Self.invalidRefresh }
+                return try await issue(developer: developer, session: session, refreshToken: refreshToken)
+            case .rejected(let reused):
+                if reused { context.logger.warning("refresh token reused; its session was revoked") }
+                throw reused
+                    ? APIError(.badRequest, code: "refresh_token_reused", message: "This refresh token was already used; the session has been ended.")
+                    : Self.invalidRefresh
+            }
+        default:
+            throw APIError.validation(field: "grant_type", "grant_type must be password or refresh_token.")
+        }
+    }
+
+    @Sendable func logout(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let claims = try await authenticate(request)
+        let scope = request.uri.queryParameters.get("scope") ?? "local"
+        guard scope == "local" || scope == "global", let session = UUID(uuidString: claims.sid) else {
+            throw APIError.validation(field: "scope", "scope must be local or global.")
+        }
+        try await sessions.revoke(session: session, everywhere: scope == "global")
+        return Response(status: .noContent)
+    }
+
+    @Sendable func me(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let claims = try await authenticate(request)
+        guard let id = UUID(uuidString: claims.sub.value), let developer = try await sessions.developer(id: id) else {
+            throw APIError.unauthorized("The token does not name a developer.")
+        }
+        return try jsonResponse(DeveloperProfile(id: developer.id, email: developer.email, createdAt: developer.createdAt))
+    }
+
+    @Sendable func jwks(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        try jsonResponse(try await keys.jwks(), headers: [.cacheControl: "public, max-age=60"])
+    }
+
+    @Sendable func rotate(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let kid = try await keys.rotate()
+        context.logger.info("signing key rotated", metadata: ["jwt.kid": "\(kid)"])
+        return try jsonResponse(["kid": kid], status: .created)
+    }
+
+    /// A verified access token of a live session, or 401.
+    func authenticate(_ request: Request) async throws -> AccessClaims {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            throw APIError.unauthorized("A bearer access token is required.")
+        }
+        let token = String(header.dropFirst("bearer ".count))
+        let claims: AccessClaims
+        do {
+            claims = try await keys.verify(token)
+        } catch {
+            throw APIError.unauthorized("The access token is invalid or expired.")
+        }
+        guard let session = UUID(uuidString: claims.sid), try await sessions.isLive(session) else {
+            throw APIError.unauthorized("The session has ended.")
+        }
+        return claims
+    }
+
+    private func issue(developer: SessionStore.Developer, session: UUID, refreshToken: String) async throws -> Response {
+        let now = Date()
+        let claims = AccessClaims(
+            sub: SubjectClaim(value: developer.id.uuidString.lowercased()),
+            sid: session.uuidString.lowercased(),
+            iat: IssuedAtClaim(value: now),
+            exp: ExpirationClaim(value: now.addingTimeInterval(Double(settings.accessTokenTTL.components.seconds))),
+            iss: IssuerClaim(value: TokenSettings.issuer),
+            aud: AudienceClaim(value: [TokenSettings.audience])
+        )
+        let access = try await keys.sign(claims)
+        return try jsonResponse(TokenResponse(
+            accessToken: access, expiresIn: Int(settings.accessTokenTTL.components.seconds), refreshToken: refreshToken,
+            user: DeveloperProfile(id: developer.id, email: developer.email, createdAt: developer.createdAt)
+        ), headers: [.cacheControl: "no-store"])
+    }
+
+    static let invalidCredentials = APIError(.badRequest, code: "invalid_grant", message: "Invalid login credentials.")
+    static let invalidRefresh = APIError(.badRequest, code: "invalid_grant", message: "The refresh token is invalid or has been revoked.")
+}

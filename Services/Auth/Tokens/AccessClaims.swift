@@ -1,0 +1,18 @@
+import Foundation
+import JWTKit
+
+/// The claims of a developer's access token: who (`sub`), which session (`sid`), until when.
+struct AccessClaims: JWTPayload {
+    var sub: SubjectClaim
+    var sid: String
+    var iat: IssuedAtClaim
+    var exp: ExpirationClaim
+    var iss: IssuerClaim
+    var aud: AudienceClaim
+
+    func verify(using algorithm: some JWTAlgorithm) async throws {
+        try exp.verifyNotExpired()
+        guard iss.value == TokenSettings.issuer else { throw JWTError.claimVerificationFailure(failedClaim: iss, reason: "wrong issuer") }
+        try aud.verifyIntendedAudience(includes: TokenSettings.audience)
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Postgres
+import ServiceKit
+
+/// Sessions and their rotating refresh tokens (stored as SHA-256 only).
+struct SessionStore: Sendable {
+    let pool: PostgresPool
+    let reuseGrace: Duration
+
+    struct Developer: Sendable {
+        var id: UUID
+        var email: String
+        var passwordHash: String
+        var createdAt: Date
+    }
+
+    enum RefreshOutcome: Sendable {
+        case rotated(session: UUID, developer: UUID, refreshToken: String)
+        /// Unknown, revoked, or reused outside the grace window (the family is now revoked).
+        case rejected(reused: Bool)
+    }
+
+    func developer(email: String) async throws -> Developer? {
+        try await pool.query("""
+            SELECT id, email, password_hash, created_at FROM auth.developers WHERE email_normalized = \(email.lowercased())
+            """).first.map(Self.developer)
+    }
+
+    func developer(id: UUID) async throws -> Developer? {
+        try await pool.query("SELECT id, email, password_hash, created_at FROM auth.developers WHERE id = \(id)").first.map(Self.developer)
+    }
+
+    private static func developer(_ row: PostgresRow) throws -> Developer {
+        Developer(id: try row.decode("id"), email: try row.decode("email"), passwordHash: try row.decode("password_hash"),
+                  createdAt: try row.decode("created_at"))
+    }
+
+    /// A new session (every sign-in gets its own) with its first refresh token.
+    func open(developer: UUID) async throws -> (session: UUID, refreshToken: String) {
+        let session = UUID()
+        let token = Self.newToken()
+        try await pool.withTransaction { tx in
+            try await tx.query("INSERT INTO auth.sessions (id, developer_id) VALUES (\(session), \(developer))")
+            try await tx.query("INSERT INTO auth.refresh_tokens (session_id, token_sha256) VALUES (\(session), \(Self.sha256(token)))")
+        }
+        return (session, token)
+    }
+
+    /// Uses a refresh token: marks it used and issues its child. A token used before is
+    /// accepted again only inside the grace window (concurrent refreshes); otherwise its whole
+    /// family (the session) is revoked.
+    func refresh(_ token: String) async throws -> RefreshOutcome {
+        try await pool.withTransaction { tx -> RefreshOutcome in
+            let rows = try await tx.query("""
+                SELECT r.id, r.session_id, s.developer_id, s.revoked_at IS NOT NULL AS revoked,
+                       r.used_at IS NOT NULL AS used,
+                       coalesce(r.used_at > now() - make_interval(secs => \(Double(reuseGrace.components.seconds))), false) AS in_grace
+                FROM auth.refresh_tokens r JOIN auth.sessions s ON s.id = r.session_id
+                WHERE r.token_sha256 = \(Self.sha256(token))
+                FOR UPDATE OF r, s
+                """)
+            guard let row = rows.first else { return .rejected(reused: false) }
+            let session: UUID = try row.decode("session_id")
+            guard try !row.decode("revoked", as: Bool.self) else { return .rejected(reused: false) }
+            if try row.decode("used", as: Bool.self), try !row.decode("in_grace", as: Bool.self) {
+                try await tx.query("""
+                    UPDATE auth.sessions SET revoked_at = now(), revoked_reason = 'refresh_token_reused' WHERE id = \(session)
+                    """)
+                return .rejected(reused: true)
+            }
+            let id: Int = try row.decode("id")
+            let child = Self.newToken()
+            try await tx.query("UPDATE auth.refresh_tokens SET used_at = coalesce(used_at, now()) WHERE id = \(id)")
+            try await tx.query("""
+                INSERT INTO auth.refresh_tokens (session_id, token_sha256, parent_id) VALUES (\(session), \(Self.sha256(child)), \(id))
+                """)
+            return .rotated(session: session, developer: try row.decode("developer_id"), refreshToken: child)
+        }
+    }
+
+    /// True while the session has not been revoked.
+    func isLive(_ session: UUID) async throws -> Bool {
+        try await pool.query("SELECT 1 FROM auth.sessions WHERE id = \(session) AND revoked_at IS NULL").count == 1
+    }
+
+    /// Revokes one session, or every session of its developer.
+    func revoke(session: UUID, everywhere: Bool) async throws {
+        if everywhere {
+            try await pool.query("""
+                UPDATE auth.sessions SET revoked_at = now(), revoked_reason = 'logout_global'
+                WHERE revoked_at IS NULL AND developer_id = (SELECT developer_id FROM auth.sessions WHERE id = \(session))
+                """)
+        } else {
+            try await pool.query("UPDATE auth.sessions SET revoked_at = now(), revoked_reason = 'logout' WHERE id = \(session) AND revoked_at IS NULL")
+        }
+    }
+
+    static func newToken() -> String { SecureToken.random() }
+
+    static func sha256(_ token: String) -> String { SecureToken.sha256Hex(token) }
+}

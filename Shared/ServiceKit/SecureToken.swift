@@ -1,0 +1,20 @@
+import Crypto
+import Foundation
+
+/// Random secrets (API keys, refresh tokens) and their stored form.
+public enum SecureToken {
+    /// `byteCount` bytes from the system CSPRNG (getrandom), base64url without padding.
+    public static func random(byteCount: Int = 32) -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<byteCount).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Lowercase hex SHA-256 of the token's UTF-8: what is stored instead of the token.
+    public static func sha256Hex(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,181 @@
+import Contracts
+import Foundation
+import HTTPClient
+import JWTKit
+import Postgres
+import TestSupport
+import Testing
+
+/// Developer sessions on the real auth executable: ES256 access tokens, JWKS, rotating refresh
+/// tokens with reuse detection, logout, key rotation.
+@Suite("Developer tokens", .serialized)
+struct TokenTests {
+    static let password = "correct horse battery"
+
+    struct Claims: JWTPayload {
+        var sub: SubjectClaim
+        var sid: String
+        var iat: IssuedAtClaim
+        var exp: ExpirationClaim
+        var iss: IssuerClaim
+        var aud: AudienceClaim
+        func verify(using algorithm: some JWTAlgorithm) async throws { try exp.verifyNotExpired() }
+    }
+
+    /// Registers a developer through the platform; returns their email.
+    func registerDeveloper(_ platform: TestPlatform) async throws -> String {
+        let email = TestDatabase.uniqueName("dev") + "@example.test"
+        let body = try JSONEncoder().encode(RegisterRequest(email: email, password: Self.password, projectName: "Tokens", slug: TestDatabase.uniqueName("tok")))
+        let response = try await platform.client.execute(HTTPClientRequest(method: .post, url: platform.url("auth") + "/v1/register", body: Array(body)))
+        #expect(response.status == 202)
+        return email
+    }
+
+    func post(_ platform: TestPlatform, _ path: String, _ body: some Encodable, bearer: String? = nil) async throws -> HTTPClientResponse {
+        var headers = HTTPClientHeaders([("Content-Type", "application/json")])
+        if let bearer { headers.add(name: "Authorization", value: "Bearer " + bearer) }
+        return try await platform.client.execute(HTTPClientRequest(
+            method: .post, url: platform.url("auth") + path, headers: headers, body: Array(try JSONEncoder().encode(body))))
+    }
+
+    func login(_ platform: TestPlatform, _ email: String, _ password: String = TokenTests.password) async throws -> HTTPClientResponse {
+        try await post(platform, "/v1/token?grant_type=password", PasswordGrant(email: email, password: password))
+    }
+
+    func refresh(_ platform: TestPlatform, _ token: String) async throws -> HTTPClientResponse {
+        try await post(platform, "/v1/token?grant_type=refresh_token", RefreshGrant(refreshToken: token))
+    }
+
+    func me(_ platform: TestPlatform, _ access: String) async throws -> Int {
+        try await platform.client.execute(HTTPClientRequest(
+            url: platform.url("auth") + "/v1/me", headers: HTTPClientHeaders([("Authorization", "Bearer " + access)]))).status
+    }
+
+    func jwks(_ platform: TestPlatform) async throws -> String {
+        String(decoding: try await platform.client.execute(HTTPClientRequest(url: platform.url("auth") + "/.well-known/jwks.json")).body, as: UTF8.self)
+    }
+
+    @Test("login issues an ES256 token that the JWKS verifies; /v1/me answers; bad credentials are one 400 for both cases")
+    func loginAndJWKS() async throws {
+        try await withTestPlatform { platform, _ in
+            let email = try await registerDeveloper(platform)
+            let tokens = try await login(platform, email).decode(TokenResponse.self)
+            #expect(tokens.tokenType == "bearer" && tokens.expiresIn == 900)
+            let keys = try await JWTKeyCollection().add(jwksJSON: try await jwks(platform))
+            let claims = try await keys.verify(tokens.accessToken, as: Claims.self)
+            #expect(claims.sub.value == tokens.user.id.uuidString.lowercased())
+            #expect(claims.iss.value == "platform-auth")
+            let header = try JSONSerialization.jsonObject(with: Data(base64URL: String(tokens.accessToken.split(separator: ".")[0]))) as? [String: Any]
+            #expect(header?["alg"] as? String == "ES256" && header?["kid"] is String)
+            #expect(try await me(platform, tokens.accessToken) == 200)
+
+            let wrong = try await login(platform, email, "a wrong password")
+            let unknown = try await login(platform, "nobody_" + email)
+            #expect(wrong.status == 400 && unknown.status == 400)
+            #expect(wrong.errorEnvelope == unknown.errorEnvelope)
+            #expect(wrong.errorEnvelope?.error.code == "invalid_grant")
+        }
+    }
+
+    @Test("refresh rotates; a rotated token reused after the grace window revokes the whole session")
+    func refreshRotationAndReuse() async throws {
+        try await withTestPlatform(provisioning: ["REFRESH_REUSE_GRACE_SECONDS": "0"]) { platform, _ in
+            let email = try await registerDeveloper(platform)
+            let first = try await login(platform, email).decode(TokenResponse.self)
+            let second = try await refresh(platform, first.refreshToken).decode(TokenResponse.self)
+            #expect(second.refreshToken != first.refreshToken)
+            #expect(try await me(platform, second.accessToken) == 200)
+
+            try await Task.sleep(for: .milliseconds(1100))
+            let reused = try await refresh(platform, first.refreshToken)
+            #expect(reused.status == 400 && reused.errorEnvelope?.error.code == "refresh_token_reused")
+            // The whole family is gone: the newer refresh token and the session's access tokens.
+            #expect(try await refresh(platform, second.refreshToken).status == 400)
+            #expect(try await me(platform, second.accessToken) == 401)
+            // Another sign-in is a new session and works.
+            let other = try await login(platform, email).decode(TokenResponse.self)
+            #expect(try await me(platform, other.accessToken) == 200)
+        }
+    }
+
+    @Test("concurrent refreshes with one token inside the grace window all succeed and keep the session")
+    func concurrentRefreshInGrace() async throws {
+        try await withTestPlatform { platform, _ in
+            let email = try await registerDeveloper(platform)
+            let first = try await login(platform, email).decode(TokenResponse.self)
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<3 { group.addTask { try await refresh(platform, first.refreshToken).status } }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses == [200, 200, 200])
+            #expect(try await me(platform, first.accessToken) == 200)
+        }
+    }
+
+    @Test("logout: local ends one session, global ends all")
+    func logoutScopes() async throws {
+        try await withTestPlatform { platform, _ in
+            let email = try await registerDeveloper(platform)
+            let a = try await login(platform, email).decode(TokenResponse.self)
+            let b = try await login(platform, email).decode(TokenResponse.self)
+            let c = try await login(platform, email).decode(TokenResponse.self)
+            #expect(try await post(platform, "/v1/logout", [String: String](), bearer: a.accessToken).status == 204)
+            #expect(try await me(platform, a.accessToken) == 401)
+            #expect(try await refresh(platform, a.refreshToken).status == 400)
+            #expect(try await me(platform, b.accessToken) == 200)
+            #expect(try await post(platform, "/v1/logout?scope=global", [String: String](), bearer: b.accessToken).status == 204)
+            #expect(try await me(platform, b.accessToken) == 401)
+            #expect(try await me(platform, c.accessToken) == 401)
+            #expect(try await post(platform, "/v1/logout", [String: String]()).status == 401)
+        }
+    }
+
+    @Test("a token signed by another key, a malformed one and an expired one are 401")
+    func rejectedTokens() async throws {
+        try await withTestPlatform(provisioning: ["ACCESS_TOKEN_TTL_SECONDS": "1"]) { platform, _ in
+            let email = try await registerDeveloper(platform)
+            let tokens = try await login(platform, email).decode(TokenResponse.self)
+            #expect(try await me(platform, tokens.accessToken) == 200)
+
+            let forger = JWTKeyCollection()
+            await forger.add(ecdsa: ES256PrivateKey(), kid: "forged")
+            let claims = try await JWTKeyCollection().add(jwksJSON: try await jwks(platform)).verify(tokens.accessToken, as: Claims.self)
+            let forged = try await forger.sign(claims, kid: "forged")
+            #expect(try await me(platform, forged) == 401)
+            #expect(try await me(platform, "not.a.token") == 401)
+
+            try await Task.sleep(for: .milliseconds(2100))
+            #expect(try await me(platform, tokens.accessToken) == 401)
+        }
+    }
+
+    @Test("rotating the signing key: new tokens use the new key, old tokens still verify")
+    func keyRotation() async throws {
+        try await withTestPlatform { platform, _ in
+            let email = try await registerDeveloper(platform)
+            let before = try await login(platform, email).decode(TokenResponse.self)
+            let rotated = try await platform.client.execute(HTTPClientRequest(
+                method: .post, url: platform.url("auth") + "/internal/v1/signing-keys/rotate", headers: platform.tokenHeaders))
+            #expect(rotated.status == 201)
+            let newKID = try #require(try JSONSerialization.jsonObject(with: Data(rotated.body)) as? [String: String])["kid"]
+            let set = try JSONSerialization.jsonObject(with: Data(try await jwks(platform).utf8)) as? [String: [[String: String]]]
+            #expect(set?["keys"]?.count == 2)
+            #expect(try await me(platform, before.accessToken) == 200)
+            let after = try await login(platform, email).decode(TokenResponse.self)
+            let header = try JSONSerialization.jsonObject(with: Data(base64URL: String(after.accessToken.split(separator: ".")[0]))) as? [String: Any]
+            #expect(header?["kid"] as? String == newKID)
+            #expect(try await me(platform, after.accessToken) == 200)
+            let anonymous = try await platform.client.execute(HTTPClientRequest(method: .post, url: platform.url("auth") + "/internal/v1/signing-keys/rotate"))
+            #expect(anonymous.status == 401)
+        }
+    }
+}
+
+extension Data {
+    /// Decodes unpadded base64url (JWT segments).
+    init(base64URL text: String) {
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        self = Data(base64Encoded: base64) ?? Data()
+    }
+}
