@@ -168,7 +168,7 @@ struct ProjectStore: Sendable {
         let result = try await pool.query("""
             UPDATE provisioning.workflow_executions
             SET lease_expires_at = now() + make_interval(secs => \(Double(lease.components.seconds)))
-            WHERE id = \(execution) AND lease_owner = \(owner) AND status IN ('pending', 'running', 'compensating')
+            WHERE id = \(execution) AND lease_owner = \(owner)
             """)
         return result.affectedRows == 1
     }
@@ -254,11 +254,20 @@ struct ProjectStore: Sendable {
         }
     }
 
-    /// Sets the project ready and active (the `activate` step).
+    /// Sets the project ready and active (the `activate` step). The step and the execution are
+    /// marked succeeded in the same transaction, so nobody sees a ready project whose workflow
+    /// is still running. (The lease stays held; `finish` releases it.)
     func activate(_ execution: ClaimedExecution, owner: String) async throws {
         try await guarded(execution, owner: owner) { tx in
             try await tx.query("""
                 UPDATE provisioning.projects SET status = 'ready', is_active = true, updated_at = now() WHERE id = \(execution.projectID)
+                """)
+            try await tx.query("""
+                UPDATE provisioning.provisioning_steps SET status = 'succeeded', finished_at = now()
+                WHERE execution_id = \(execution.id) AND step = \(SagaStep.activate.rawValue)
+                """)
+            try await tx.query("""
+                UPDATE provisioning.workflow_executions SET status = 'succeeded', finished_at = now() WHERE id = \(execution.id)
                 """)
         }
     }
