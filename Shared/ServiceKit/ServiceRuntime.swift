@@ -9,9 +9,12 @@ import Synchronization
 /// The request context every service's routes receive.
 public struct PlatformRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
+    /// The peer's IP address (the direct peer: no proxy header is trusted).
+    public let clientAddress: String
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
+        self.clientAddress = source.channel.remoteAddress?.ipAddress ?? "unknown"
     }
 
     /// 1 MiB of JSON is plenty for every control-plane body; storage's object uploads stream.

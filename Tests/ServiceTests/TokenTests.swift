@@ -149,6 +149,50 @@ struct TokenTests {
         }
     }
 
+    @Test("rate limits: the attempt past the per-account limit gets 429 with Retry-After and X-RateLimit headers")
+    func rateLimit() async throws {
+        try await withTestPlatform(provisioning: ["TOKEN_RATE_LIMIT_PER_ACCOUNT": "3", "TOKEN_RATE_LIMIT_PER_IP": "5"]) { platform, _ in
+            let email = try await registerDeveloper(platform)
+            for _ in 0..<3 {
+                let allowed = try await login(platform, email, "a wrong password")
+                #expect(allowed.status == 400)
+                #expect(allowed.headers["X-RateLimit-Limit"] == "5")
+            }
+            let limited = try await login(platform, email)
+            #expect(limited.status == 429 && limited.errorEnvelope?.error.code == "rate_limited")
+            let retryAfter = Int(limited.headers["Retry-After"] ?? "") ?? 0
+            #expect((1...60).contains(retryAfter))
+            #expect(limited.headers["X-RateLimit-Remaining"] == "0")
+            // Another account from the same address: one attempt left on the address limit, then 429.
+            #expect(try await login(platform, "other_" + email).status == 400)
+            #expect(try await login(platform, "third_" + email).status == 429)
+        }
+    }
+
+    @Test("timing: an unknown email costs what a wrong password costs (medians over 50 tries each)")
+    func timingGap() async throws {
+        try await withTestPlatform(provisioning: ["TOKEN_RATE_LIMIT_PER_ACCOUNT": "1000", "TOKEN_RATE_LIMIT_PER_IP": "1000"]) { platform, _ in
+            let email = try await registerDeveloper(platform)
+            var unknown: [Double] = []
+            var wrong: [Double] = []
+            for index in 0..<50 {
+                for (target, isUnknown) in [("nobody\(index)_" + email, true), (email, false)] {
+                    let started = ContinuousClock.now
+                    let response = try await login(platform, target, "a wrong password \(index)")
+                    let elapsed = ContinuousClock.now - started
+                    #expect(response.status == 400)
+                    let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+                    if isUnknown { unknown.append(ms) } else { wrong.append(ms) }
+                }
+            }
+            let medianUnknown = unknown.sorted()[unknown.count / 2]
+            let medianWrong = wrong.sorted()[wrong.count / 2]
+            print(String(format: "login timing: unknown email median %.2f ms, wrong password median %.2f ms, gap %.2f ms",
+                         medianUnknown, medianWrong, abs(medianUnknown - medianWrong)))
+            #expect(abs(medianUnknown - medianWrong) < 5)
+        }
+    }
+
     @Test("rotating the signing key: new tokens use the new key, old tokens still verify")
     func keyRotation() async throws {
         try await withTestPlatform { platform, _ in

@@ -22,6 +22,17 @@ struct TokenController: Sendable {
     let keys: SigningKeys
     let hasher: PasswordHasher
     let settings: TokenSettings
+    let perAddress: RateLimiter
+    let perAccount: RateLimiter
+
+    init(sessions: SessionStore, keys: SigningKeys, hasher: PasswordHasher, settings: TokenSettings) {
+        self.sessions = sessions
+        self.keys = keys
+        self.hasher = hasher
+        self.settings = settings
+        self.perAddress = RateLimiter(limit: settings.perAddressPerMinute, per: .seconds(60))
+        self.perAccount = RateLimiter(limit: settings.perAccountPerMinute, per: .seconds(60))
+    }
 
     func addRoutes(to router: Router<PlatformRequestContext>, internal internalGroup: RouterGroup<PlatformRequestContext>) {
         router.post("/v1/token", use: token)
@@ -31,10 +42,26 @@ struct TokenController: Sendable {
         internalGroup.post("/v1/signing-keys/rotate", use: rotate)
     }
 
+    /// Rate-limited per client address, and password sign-ins also per account (email), before
+    /// any hashing: 429 with `Retry-After` and `X-RateLimit-*` once a limit is spent.
     @Sendable func token(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let addressDecision = perAddress.check("ip:" + context.clientAddress)
+        try addressDecision.enforce()
+        do {
+            var response = try await grant(request, context: context)
+            response.headers.append(contentsOf: addressDecision.headers)
+            return response
+        } catch var error as APIError where error.status != .tooManyRequests {
+            error.headers.append(contentsOf: addressDecision.headers)
+            throw error
+        }
+    }
+
+    private func grant(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         switch request.uri.queryParameters.get("grant_type") {
         case "password":
             let grant = try await request.decodeJSON(as: PasswordGrant.self, context: context)
+            try perAccount.check("email:" + grant.email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()).enforce()
             let developer = try await sessions.developer(email: grant.email.trimmingCharacters(in: .whitespacesAndNewlines))
             guard let developer else {
                 await hasher.verifyDummy(grant.password)
