@@ -19,16 +19,23 @@ func buildApplication(_ configuration: ServiceConfiguration) throws -> some Appl
         configuration: HTTPClientConfiguration(connectTimeout: .seconds(2), requestTimeout: .seconds(10)),
         logger: runtime.logger
     )
+    let tokenSettings = try TokenSettings(configuration)
+    let sessions = SessionStore(pool: runtime.pool, reuseGrace: tokenSettings.refreshReuseGrace)
+    let keys = SigningKeys(pool: runtime.pool, accessTTL: tokenSettings.accessTokenTTL)
+    let invites = InviteStore(pool: runtime.pool, lifetime: .seconds(3600 * (try configuration.integer("INVITE_TTL_HOURS", default: 72, range: 1...8760))))
+    let mode = configuration.value("REGISTRATION_MODE") ?? "open"
+    guard mode == "open" || mode == "invite_only" else {
+        throw ConfigurationError(description: "REGISTRATION_MODE must be open or invite_only")
+    }
     RegistrationController(
         pool: runtime.pool, hasher: hasher, client: client,
-        provisioningURL: configuration.serviceURLs[.provisioning] ?? "", serviceToken: configuration.internalToken
+        provisioningURL: configuration.serviceURLs[.provisioning] ?? "", serviceToken: configuration.internalToken,
+        invites: invites, inviteOnly: mode == "invite_only"
     ).addRoutes(to: router)
-    let tokenSettings = try TokenSettings(configuration)
-    TokenController(
-        sessions: SessionStore(pool: runtime.pool, reuseGrace: tokenSettings.refreshReuseGrace),
-        keys: SigningKeys(pool: runtime.pool, accessTTL: tokenSettings.accessTokenTTL),
-        hasher: hasher, settings: tokenSettings
-    ).addRoutes(to: router, internal: internalRoutes)
+    TokenController(sessions: sessions, keys: keys, hasher: hasher, settings: tokenSettings)
+        .addRoutes(to: router, internal: internalRoutes)
+    InvitesController(store: invites, authenticator: BearerAuthenticator(keys: keys, sessions: sessions))
+        .addRoutes(to: router, internal: internalRoutes)
     return runtime.makeApplication(router: router, services: [
         ShutdownAction { await client.shutdown() },
         ShutdownAction { await hasher.shutdown() },

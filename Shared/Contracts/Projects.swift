@@ -9,17 +9,21 @@ public struct RegisterRequest: Codable, Sendable, Equatable {
     public var projectName: String
     /// Optional; derived from the project name when absent.
     public var slug: String?
+    /// Required when registration is invite-only: the token of an invite for this email.
+    public var inviteToken: String?
 
-    public init(email: String, password: String, projectName: String, slug: String? = nil) {
+    public init(email: String, password: String, projectName: String, slug: String? = nil, inviteToken: String? = nil) {
         self.email = email
         self.password = password
         self.projectName = projectName
         self.slug = slug
+        self.inviteToken = inviteToken
     }
 
     enum CodingKeys: String, CodingKey {
         case email, password, slug
         case projectName = "project_name"
+        case inviteToken = "invite_token"
     }
 }
 

@@ -20,6 +20,9 @@ struct RegistrationController: Sendable {
     let client: CurlHTTPClient
     let provisioningURL: String
     let serviceToken: String
+    let invites: InviteStore
+    /// `REGISTRATION_MODE=invite_only`: registering needs a valid invite for the email.
+    let inviteOnly: Bool
 
     static let minimumPasswordLength = 12
 
@@ -53,6 +56,13 @@ struct RegistrationController: Sendable {
             throw APIError.validation(field: "slug", "No slug can be made from this project name; give one (\(ProjectSlug.rule)).")
         }
 
+        // Invites are checked before any work; accepted below, in the developer's transaction.
+        if let token = input.inviteToken {
+            try await invites.check(token, email: email)
+        } else if inviteOnly {
+            throw APIError(.forbidden, code: "invite_required", message: "Registration is by invite only.")
+        }
+
         let passwordHash = try await hasher.hash(input.password)
         let developerID = UUID()
         let accepted: ProjectAccepted
@@ -62,6 +72,9 @@ struct RegistrationController: Sendable {
                     INSERT INTO auth.developers (id, email, email_normalized, password_hash)
                     VALUES (\(developerID), \(email), \(email.lowercased()), \(passwordHash))
                     """)
+                if let token = input.inviteToken {
+                    try await invites.accept(token, email: email, developer: developerID, on: tx)
+                }
                 return try await createProject(owner: developerID, name: projectName, slug: slug, logger: context.logger)
             }
         } catch let error as PostgresError where error.kind == .uniqueViolation && error.constraint == "developers_email_normalized_key" {

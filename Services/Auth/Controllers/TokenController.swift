@@ -115,22 +115,8 @@ struct TokenController: Sendable {
         return try jsonResponse(["kid": kid], status: .created)
     }
 
-    /// A verified access token of a live session, or 401.
     func authenticate(_ request: Request) async throws -> AccessClaims {
-        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
-            throw APIError.unauthorized("A bearer access token is required.")
-        }
-        let token = String(header.dropFirst("bearer ".count))
-        let claims: AccessClaims
-        do {
-            claims = try await keys.verify(token)
-        } catch {
-            throw APIError.unauthorized("The access token is invalid or expired.")
-        }
-        guard let session = UUID(uuidString: claims.sid), try await sessions.isLive(session) else {
-            throw APIError.unauthorized("The session has ended.")
-        }
-        return claims
+        try await BearerAuthenticator(keys: keys, sessions: sessions).authenticate(request)
     }
 
     private func issue(developer: SessionStore.Developer, session: UUID, refreshToken: String) async throws -> Response {

@@ -1,0 +1,35 @@
+import Foundation
+import Hummingbird
+import ServiceKit
+
+/// Turns `Authorization: Bearer <access token>` into the verified claims of a live session, or a
+/// 401: for every route a signed-in developer calls.
+struct BearerAuthenticator: Sendable {
+    let keys: SigningKeys
+    let sessions: SessionStore
+
+    func authenticate(_ request: Request) async throws -> AccessClaims {
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            throw APIError.unauthorized("A bearer access token is required.")
+        }
+        let token = String(header.dropFirst("bearer ".count))
+        let claims: AccessClaims
+        do {
+            claims = try await keys.verify(token)
+        } catch {
+            throw APIError.unauthorized("The access token is invalid or expired.")
+        }
+        guard let session = UUID(uuidString: claims.sid), try await sessions.isLive(session) else {
+            throw APIError.unauthorized("The session has ended.")
+        }
+        return claims
+    }
+
+    /// The signed-in developer's id.
+    func developerID(_ request: Request) async throws -> UUID {
+        guard let id = UUID(uuidString: try await authenticate(request).sub.value) else {
+            throw APIError.unauthorized("The token does not name a developer.")
+        }
+        return id
+    }
+}
