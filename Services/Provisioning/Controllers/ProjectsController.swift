@@ -54,22 +54,17 @@ struct ProjectsController: Sendable {
     @Sendable func retry(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         let id = try projectID(context)
         return try await idempotency.respond(to: request, context: context, scope: "POST /v1/projects/{id}/retry") { _ in
-            let execution = try await store.retry(projectID: id)
+            let started = try await store.retry(projectID: id)
             doorbell.ring()
-            let slug = try await store.status(of: id)?.slug ?? ""
-            return try .json(accepted(project: id, execution: execution, slug: slug, status: .pending), status: .accepted)
+            return try .json(accepted(project: id, execution: started.execution, slug: started.slug, status: .pending), status: .accepted)
         }
     }
 
     @Sendable func delete(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         let id = try projectID(context)
-        let execution = try await store.deprovision(projectID: id)
+        let started = try await store.deprovision(projectID: id)
         doorbell.ring()
-        let status = try await store.status(of: id)
-        return try jsonResponse(
-            accepted(project: id, execution: execution, slug: status?.slug ?? "", status: status?.status ?? .deprovisioning),
-            status: .accepted
-        )
+        return try jsonResponse(accepted(project: id, execution: started.execution, slug: started.slug, status: started.status), status: .accepted)
     }
 
     private func projectID(_ context: PlatformRequestContext) throws -> UUID {

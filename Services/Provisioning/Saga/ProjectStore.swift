@@ -68,7 +68,7 @@ struct ProjectStore: Sendable {
 
     /// Starts a new provisioning attempt of a failed project. 404 when unknown, 409 when the
     /// project is not `failed`.
-    func retry(projectID: UUID) async throws -> UUID {
+    func retry(projectID: UUID) async throws -> (execution: UUID, slug: String) {
         try await pool.withTransaction { tx in
             let project = try await lockProject(tx, projectID)
             guard project.status == "failed" else {
@@ -81,14 +81,14 @@ struct ProjectStore: Sendable {
             let executionID = UUID()
             try await tx.query("UPDATE provisioning.projects SET status = 'pending', updated_at = now() WHERE id = \(projectID)")
             try await insertExecution(tx, id: executionID, project: projectID, kind: .provision, attempt: attempt + 1)
-            return executionID
+            return (executionID, project.slug)
         }
     }
 
     /// Starts deprovisioning: the project leaves service at once (`deprovisioning`, inactive)
     /// and an execution undoes every step. 404 when unknown; 409 while another execution is
     /// open; a project already deleted or being deleted answers with its current execution.
-    func deprovision(projectID: UUID) async throws -> UUID {
+    func deprovision(projectID: UUID) async throws -> (execution: UUID, slug: String, status: ProjectState) {
         try await pool.withTransaction { tx in
             let project = try await lockProject(tx, projectID)
             if project.status == "deprovisioning" || project.status == "deleted" {
@@ -96,7 +96,9 @@ struct ProjectStore: Sendable {
                     SELECT id FROM provisioning.workflow_executions
                     WHERE project_id = \(projectID) AND kind = 'deprovision' ORDER BY created_at DESC LIMIT 1
                     """)
-                if let row = latest.first { return try row.decode("id", as: UUID.self) }
+                if let row = latest.first {
+                    return (try row.decode("id", as: UUID.self), project.slug, ProjectState(rawValue: project.status) ?? .deprovisioning)
+                }
             }
             let open = try await tx.query("""
                 SELECT count(*)::int8 AS n FROM provisioning.workflow_executions
@@ -112,7 +114,7 @@ struct ProjectStore: Sendable {
                 """)
             try await tx.query("DELETE FROM provisioning.api_key_reveals WHERE project_id = \(projectID)")
             try await insertExecution(tx, id: executionID, project: projectID, kind: .deprovision, attempt: 1)
-            return executionID
+            return (executionID, project.slug, .deprovisioning)
         }
     }
 

@@ -130,20 +130,13 @@ struct SagaRunner: Sendable {
     private func compensate(_ execution: ClaimedExecution, owner: String, logger: Logger) async throws {
         let steps = try await store.steps(of: execution.id)
         let acted: Set<String> = ["succeeded", "running", "failed", "compensating"]
-        for step in SagaStep.allCases.reversed() {
-            guard let row = steps[step.rawValue], acted.contains(row.status), !(row.status == "failed" && row.hadNoEffect) else { continue }
-            do {
-                try await attempt(step.rawValue, of: execution, owner: owner, running: "compensating", done: "compensated",
-                                  keepFailedStatus: true, logger: logger) {
-                    try await undo(step, execution, owner: owner)
-                    return nil
-                }
-            } catch let failure as StepFailure {
-                logger.error("compensation failed; will retry later", metadata: ["step": "\(failure.step)", "error": "\(failure.message)"])
-                try await store.release(execution.id, owner: owner, after: settings.retryMax)
-                return
-            }
+        let toUndo = SagaStep.allCases.reversed().filter { step in
+            guard let row = steps[step.rawValue] else { return false }
+            return acted.contains(row.status) && !(row.status == "failed" && row.hadNoEffect)
         }
+        guard try await undo(toUndo, recordedAs: \.rawValue, running: "compensating", done: "compensated",
+                             keepFailedStatus: true, execution, owner: owner, logger: logger)
+        else { return }
         try await store.finish(execution, owner: owner, succeeded: false)
         logger.info("provisioning failed and was fully compensated")
     }
@@ -152,20 +145,41 @@ struct SagaRunner: Sendable {
 
     private func deprovision(_ execution: ClaimedExecution, owner: String, logger: Logger) async throws {
         let steps = try await store.steps(of: execution.id)
-        for step in SagaStep.allCases.reversed() where steps[step.undoName]?.status != "succeeded" {
+        let toUndo = SagaStep.allCases.reversed().filter { steps[$0.undoName]?.status != "succeeded" }
+        guard try await undo(toUndo, recordedAs: \.undoName, running: "running", done: "succeeded",
+                             keepFailedStatus: false, execution, owner: owner, logger: logger)
+        else { return }
+        try await store.finish(execution, owner: owner, succeeded: true)
+        logger.info("project deprovisioned")
+    }
+
+    /// Undoes `steps` in the order given, each recorded on the step row `recordedAs` names.
+    /// Returns false when one kept failing: the execution is then released to be retried later
+    /// (an undo is never abandoned half-way).
+    private func undo(
+        _ steps: [SagaStep],
+        recordedAs rowName: (SagaStep) -> String,
+        running: String,
+        done: String,
+        keepFailedStatus: Bool,
+        _ execution: ClaimedExecution,
+        owner: String,
+        logger: Logger
+    ) async throws -> Bool {
+        for step in steps {
             do {
-                try await attempt(step.undoName, of: execution, owner: owner, running: "running", done: "succeeded", logger: logger) {
+                try await attempt(rowName(step), of: execution, owner: owner, running: running, done: done,
+                                  keepFailedStatus: keepFailedStatus, logger: logger) {
                     try await undo(step, execution, owner: owner)
                     return nil
                 }
             } catch let failure as StepFailure {
-                logger.error("deprovisioning step failed; will retry later", metadata: ["step": "\(failure.step)", "error": "\(failure.message)"])
+                logger.error("undoing a step failed; will retry later", metadata: ["step": "\(failure.step)", "error": "\(failure.message)"])
                 try await store.release(execution.id, owner: owner, after: settings.retryMax)
-                return
+                return false
             }
         }
-        try await store.finish(execution, owner: owner, succeeded: true)
-        logger.info("project deprovisioned")
+        return true
     }
 
     // MARK: Attempts
