@@ -52,7 +52,7 @@ struct ServiceKitTests {
         }
         runtime.internalRoutes(router).get("/v1/ping") { _, _ in try jsonResponse(["pong": true]) }
         router.get("/slow-db") { _, _ -> Response in
-            try await runtime.pool.query("SELECT pg_sleep(0.5)")
+            try await runtime.pool.query("SELECT pg_sleep(2)")
             return Response(status: .noContent)
         }
 
@@ -153,7 +153,7 @@ struct ServiceKitTests {
                     return try await group.reduce(into: [Int]()) { $0.append($1) }
                 }
             }
-            try await Task.sleep(for: .milliseconds(150))
+            try await Task.sleep(for: .milliseconds(300))
             var worst = Duration.zero
             for _ in 0..<10 {
                 let started = ContinuousClock.now
@@ -164,7 +164,9 @@ struct ServiceKitTests {
             let statuses = try await slow.value
             #expect(statuses.allSatisfy { $0 == 204 })
             print("health under database load: worst of 10 = \(worst)")
-            #expect(worst < .milliseconds(250), "worst /health latency while 6 queries slept: \(worst)")
+            // Blocked threads would hold /health for the queries' remaining ~1.7 s; the bound sits
+            // well below that and well above scheduling noise when the whole suite shares 2 cores.
+            #expect(worst < .seconds(1), "worst /health latency while 6 queries slept: \(worst)")
         }
     }
 
