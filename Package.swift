@@ -104,7 +104,9 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             path: "Services/Auth",
-            resources: [.copy("Migrations")],
+            // Resources/README.md says where the common-password list comes from (and its licence).
+            exclude: ["Resources/README.md"],
+            resources: [.copy("Migrations"), .copy("Resources/common-passwords.txt")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
