@@ -14,6 +14,8 @@ func buildApplication(_ configuration: ServiceConfiguration) throws -> some Appl
     APIKeysController(store: APIKeyStore(pool: runtime.pool)).addRoutes(to: internalRoutes)
 
     let hasher = PasswordHasher()
+    let passwords = try PasswordPolicy.bundled()
+    runtime.logger.info("password policy loaded", metadata: ["passwords.common": "\(passwords.commonPasswords.count)"])
     // POSTs to provisioning carry an Idempotency-Key, so the client may retry them.
     let client = try CurlHTTPClient(
         configuration: HTTPClientConfiguration(connectTimeout: .seconds(2), requestTimeout: .seconds(10)),
@@ -30,7 +32,7 @@ func buildApplication(_ configuration: ServiceConfiguration) throws -> some Appl
     RegistrationController(
         pool: runtime.pool, hasher: hasher, client: client,
         provisioningURL: configuration.serviceURLs[.provisioning] ?? "", serviceToken: configuration.internalToken,
-        invites: invites, inviteOnly: mode == "invite_only"
+        invites: invites, inviteOnly: mode == "invite_only", passwords: passwords
     ).addRoutes(to: router)
     TokenController(sessions: sessions, keys: keys, hasher: hasher, settings: tokenSettings)
         .addRoutes(to: router, internal: internalRoutes)

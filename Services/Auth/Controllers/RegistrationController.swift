@@ -23,8 +23,8 @@ struct RegistrationController: Sendable {
     let invites: InviteStore
     /// `REGISTRATION_MODE=invite_only`: registering needs a valid invite for the email.
     let inviteOnly: Bool
-
-    static let minimumPasswordLength = 12
+    /// Length limits, the common-password list, not the email (`PasswordPolicy`).
+    let passwords: PasswordPolicy
 
     func addRoutes(to router: Router<PlatformRequestContext>) {
         router.post("/v1/register", use: register)
@@ -36,12 +36,7 @@ struct RegistrationController: Sendable {
         guard Self.isPlausibleEmail(email) else {
             throw APIError.validation(field: "email", "The email address is not valid.")
         }
-        guard input.password.count >= Self.minimumPasswordLength else {
-            throw APIError.validation(field: "password", "The password must be at least \(Self.minimumPasswordLength) characters.")
-        }
-        guard input.password.utf8.count <= PasswordHasher.maximumPasswordBytes else {
-            throw APIError.validation(field: "password", "The password must be at most \(PasswordHasher.maximumPasswordBytes) bytes.")
-        }
+        try passwords.validate(input.password, email: email)
         let projectName = input.projectName.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...200).contains(projectName.count) else {
             throw APIError.validation(field: "project_name", "The project name must be 1 to 200 characters.")
