@@ -79,6 +79,53 @@ struct RegistrationTests {
         }
     }
 
+    /// The common-password list auth ships, read from the source tree (the Auth module is an
+    /// executable, so tests reach its `PasswordPolicy` through HTTP only).
+    static func shippedCommonPasswords() throws -> [String] {
+        let file = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Services/Auth/Resources/common-passwords.txt")
+        return try String(contentsOf: file, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
+    }
+
+    @Test("a password on the shipped common list (any case, padded, its last long entry) or the email as password: 422 on password, no developer")
+    func commonPasswordsAndEmail() async throws {
+        let list = try Self.shippedCommonPasswords()
+        #expect(Set(list).count >= 10_000, "the shipped list has \(Set(list).count) distinct entries")
+        #expect(list.contains("qwerty123456"))
+        // The last entry long enough to pass the length check: refusing it shows the service
+        // loaded the whole file, not a prefix.
+        let last = try #require(list.last { $0.count >= 12 && !$0.hasPrefix("$hex[") })
+        try await withTestPlatform { platform, url in
+            let localPart = TestDatabase.uniqueName("developer")
+            let email = localPart + "@example.test"
+            let refused: [(password: String, reason: String)] = [
+                ("qwerty123456", "too common"),
+                ("QWERTY123456", "too common"),
+                (" Qwerty123456 ", "too common"),
+                (last, "too common"),
+                (last.uppercased(), "too common"),
+                (localPart, "email"),
+                (localPart.uppercased(), "email"),
+                (email, "email"),
+            ]
+            for (password, reason) in refused {
+                let response = try await register(platform, email: email, password: password, slug: TestDatabase.uniqueName("pw"))
+                let error = response.errorEnvelope?.error
+                #expect(response.status == 422 && error?.code == "validation_failed" && error?.field == "password",
+                        "\(password): \(String(decoding: response.body, as: UTF8.self))")
+                #expect(error?.message.contains(reason) == true, "\(password): \(error?.message ?? "")")
+                #expect(error?.message.lowercased().contains(password.lowercased()) == false, "the message must not repeat the password")
+            }
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM auth.developers") == 0)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.projects") == 0)
+            }
+            // The same email with an uncommon password registers.
+            #expect(try await register(platform, email: email, slug: TestDatabase.uniqueName("pw")).status == 202)
+        }
+    }
+
     @Test("with provisioning unreachable, registration answers 503 and creates no developer")
     func provisioningDown() async throws {
         try await withTestPlatform { platform, url in
