@@ -28,7 +28,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // SHA-256 for API-key hashes; jwt-kit (tokens, later) needs the same 4.x line.
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
-        // ES256 access tokens and the JWKS (developer sessions).
+        // ES256 access tokens and the JWKS: developer sessions, tenant users' tokens, and their
+        // offline verification in realtime and storage (ServiceKit).
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
     ],
     targets: [
@@ -86,6 +87,7 @@ let package = Package(
                 "Postgres",
                 "HTTPClient",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

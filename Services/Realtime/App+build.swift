@@ -8,6 +8,12 @@ func buildApplication(_ configuration: ServiceConfiguration) throws -> some Appl
     let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module))
     let router = runtime.makeRouter()
     // Tenants get the table's default limits when registered; the limits are realtime's own.
-    TenantRegistryController(registry: runtime.tenantRegistry()).addRoutes(to: runtime.internalRoutes(router))
-    return runtime.makeApplication(router: router)
+    let registry = runtime.tenantRegistry()
+    TenantRegistryController(registry: registry).addRoutes(to: runtime.internalRoutes(router))
+    // Tenant credentials are checked against auth's answers, cached (ServiceKit).
+    let (authenticator, closeClient) = try runtime.remoteTenantAuthenticator()
+    TenantLimitsController(registry: registry, authenticator: authenticator, columns: [
+        "max_concurrent_users", "max_events_per_second", "max_channels_per_client", "max_joins_per_second",
+    ]).addRoutes(to: router)
+    return runtime.makeApplication(router: router, services: [closeClient])
 }

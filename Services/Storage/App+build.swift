@@ -19,6 +19,9 @@ func buildApplication(_ configuration: ServiceConfiguration) throws -> some Appl
         afterRegister: { tenant in try await directories.create(for: tenant.id) },
         afterRemove: { id in try await directories.remove(for: id) }
     ).addRoutes(to: runtime.internalRoutes(router))
+    // Tenant credentials are checked against auth's answers, cached (ServiceKit).
+    let (authenticator, closeClient) = try runtime.remoteTenantAuthenticator()
+    TenantLimitsController(registry: registry, authenticator: authenticator, columns: ["quota_bytes"]).addRoutes(to: router)
 
-    return runtime.makeApplication(router: router)
+    return runtime.makeApplication(router: router, services: [closeClient])
 }

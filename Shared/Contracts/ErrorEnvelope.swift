@@ -35,6 +35,8 @@ public enum PlatformHeader {
     /// Set to `true` on a response that repeats the stored answer to an earlier request with
     /// the same `Idempotency-Key`.
     public static let idempotentReplayed = "Idempotent-Replayed"
+    /// Carries a tenant's publishable or secret API key on every tenant-facing request.
+    public static let apiKey = "apikey"
 }
 
 /// Small answers shared by every service's operational endpoints.

@@ -43,15 +43,15 @@ public struct DeveloperProfile: Codable, Sendable, Equatable {
 }
 
 /// The answer of both grants: a short-lived ES256 access token and an opaque refresh token
-/// that rotates on every use.
-public struct TokenResponse: Codable, Sendable, Equatable {
+/// that rotates on every use, with the signed-in user (a developer, or a tenant's end user).
+public struct SessionTokens<User: Codable & Sendable & Equatable>: Codable, Sendable, Equatable {
     public var accessToken: String
     public var tokenType: String
     public var expiresIn: Int
     public var refreshToken: String
-    public var user: DeveloperProfile
+    public var user: User
 
-    public init(accessToken: String, tokenType: String = "bearer", expiresIn: Int, refreshToken: String, user: DeveloperProfile) {
+    public init(accessToken: String, tokenType: String = "bearer", expiresIn: Int, refreshToken: String, user: User) {
         self.accessToken = accessToken
         self.tokenType = tokenType
         self.expiresIn = expiresIn
@@ -67,3 +67,6 @@ public struct TokenResponse: Codable, Sendable, Equatable {
         case refreshToken = "refresh_token"
     }
 }
+
+/// A developer's tokens (`POST /v1/token`).
+public typealias TokenResponse = SessionTokens<DeveloperProfile>

@@ -131,6 +131,11 @@ public struct TenantRegistry: Sendable {
             .first.map(Self.tenant(from:))
     }
 
+    public func tenant(slug: String) async throws -> RegisteredTenant? {
+        try await pool.query("SELECT \(unescaped: Self.columns) FROM \(unescaped: table) WHERE slug = \(slug)")
+            .first.map(Self.tenant(from:))
+    }
+
     static func tenant(from row: PostgresRow) throws -> RegisteredTenant {
         RegisteredTenant(
             id: try row.decode("id"),

@@ -1,0 +1,165 @@
+import Contracts
+import Foundation
+import HTTPClient
+import JWTKit
+import Logging
+import Synchronization
+
+/// Tenant credentials as realtime and storage check them, without calling auth on every
+/// request:
+///
+/// - **API keys**: `GET {AUTH_URL}/internal/v1/api-keys/{sha256}` (the key's hash, never the
+///   key), answer cached for `API_KEY_CACHE_SECONDS` (default 30), found or not. A revoked key
+///   therefore stops working here at most that long after auth revoked it; with 0, every
+///   request asks auth.
+/// - **User tokens**: verified offline with the tenant's public keys, fetched from
+///   `GET {AUTH_URL}/v1/tenants/{slug}/.well-known/jwks.json` and cached for
+///   `JWKS_CACHE_SECONDS` (default 300); a token naming a key id the cached set lacks (a key
+///   rotated in since) refetches it, at most once a second per tenant (callers wait for the
+///   next slot, so a new key is accepted within a second of its first token). Offline checks cannot
+///   see a logout: a user token is accepted here until it expires (`ACCESS_TOKEN_TTL_SECONDS`
+///   on auth).
+///
+/// When auth cannot be reached for an answer that is not cached, the request fails closed with
+/// 503 `auth_unavailable`.
+public final class RemoteTenantCredentials: TenantCredentialResolver {
+    private let client: CurlHTTPClient
+    private let authURL: String
+    private let serviceToken: String
+    private let logger: Logger
+    private let keys: ExpiringCache<String, APIKeyIdentity?>
+    private let jwks: ExpiringCache<String, PublicKeys>
+    private let refetchInterval: Duration = .seconds(1)
+    private let inflight = Mutex<[String: Task<(PublicKeys, ContinuousClock.Instant), any Error>]>([:])
+
+    public init(client: CurlHTTPClient, authURL: String, serviceToken: String, apiKeyTTL: Duration, jwksTTL: Duration, logger: Logger) {
+        self.client = client
+        self.authURL = authURL
+        self.serviceToken = serviceToken
+        self.logger = logger
+        keys = ExpiringCache(ttl: apiKeyTTL)
+        jwks = ExpiringCache(ttl: jwksTTL, capacity: 1_000)
+    }
+
+    /// Reads `API_KEY_CACHE_SECONDS` and `JWKS_CACHE_SECONDS` and calls auth at its `AUTH_URL`.
+    public convenience init(configuration: ServiceConfiguration, client: CurlHTTPClient, logger: Logger) throws {
+        self.init(
+            client: client,
+            authURL: configuration.serviceURLs[.auth] ?? "",
+            serviceToken: configuration.internalToken,
+            apiKeyTTL: .seconds(try configuration.integer("API_KEY_CACHE_SECONDS", default: 30, range: 0...3600)),
+            jwksTTL: .seconds(try configuration.integer("JWKS_CACHE_SECONDS", default: 300, range: 0...86_400)),
+            logger: logger
+        )
+    }
+
+    public func apiKey(sha256: String) async throws -> APIKeyIdentity? {
+        if let cached = keys.get(sha256) { return cached.value }
+        let response = try await call("/internal/v1/api-keys/" + sha256, headers: [(PlatformHeader.serviceToken, serviceToken)])
+        let identity: APIKeyIdentity?
+        switch response.status {
+        case 200: identity = try response.decode(APIKeyIdentity.self)
+        case 404: identity = nil
+        default: throw unavailable("api key check answered \(response.status)")
+        }
+        keys.set(sha256, identity)
+        return identity
+    }
+
+    public func userClaims(_ token: String) async throws -> TenantUserClaims? {
+        guard let slug = await TenantUserClaims.unverifiedTenant(of: token), ProjectSlug.isValid(slug),
+              let kid = JWTKeyID.of(token)
+        else { return nil }
+        var (keys, fetchedAt) = try await publicKeys(slug)
+        if !keys.kids.contains(kid) {
+            // Perhaps rotated in since the set was fetched.
+            (keys, fetchedAt) = try await refreshedKeys(slug, after: fetchedAt)
+            guard keys.kids.contains(kid) else { return nil }
+        }
+        return try? await keys.collection.verify(token, as: TenantUserClaims.self)
+    }
+
+    /// A tenant's public keys and their ids.
+    struct PublicKeys: Sendable {
+        var collection: JWTKeyCollection
+        var kids: Set<String>
+    }
+
+    private func publicKeys(_ slug: String) async throws -> (PublicKeys, ContinuousClock.Instant) {
+        if let cached = jwks.get(slug) { return cached }
+        return try await fetchPublicKeys(slug)
+    }
+
+    /// The tenant's keys fetched after `seen`: a key id the set lacks may have been rotated in
+    /// since. Fetches happen at most once per `refetchInterval` per tenant (a caller waits for
+    /// the next slot), so made-up key ids cannot turn requests into calls to auth.
+    private func refreshedKeys(_ slug: String, after seen: ContinuousClock.Instant) async throws -> (PublicKeys, ContinuousClock.Instant) {
+        if let cached = jwks.get(slug), cached.storedAt > seen { return cached }
+        let wait = refetchInterval - (ContinuousClock.now - seen)
+        if wait > .zero { try await Task.sleep(for: wait) }
+        if let cached = jwks.get(slug), cached.storedAt > seen { return cached }
+        return try await fetchPublicKeys(slug)
+    }
+
+    /// One fetch per tenant at a time: concurrent callers share it.
+    private func fetchPublicKeys(_ slug: String) async throws -> (PublicKeys, ContinuousClock.Instant) {
+        let task = inflight.withLock { running in
+            if let task = running[slug] { return task }
+            let task = Task { [self] in
+                defer { _ = inflight.withLock { $0.removeValue(forKey: slug) } }
+                return try await fetchUncached(slug)
+            }
+            running[slug] = task
+            return task
+        }
+        return try await task.value
+    }
+
+    private func fetchUncached(_ slug: String) async throws -> (PublicKeys, ContinuousClock.Instant) {
+        let response = try await call("/v1/tenants/\(slug)/.well-known/jwks.json", headers: [])
+        var keys = PublicKeys(collection: JWTKeyCollection(), kids: [])
+        switch response.status {
+        case 200:
+            do {
+                let jwks = try JSONDecoder().decode(JWKS.self, from: Data(response.body))
+                try await keys.collection.add(jwks: jwks)
+                keys.kids = Set(jwks.keys.compactMap { $0.keyIdentifier?.string })
+            } catch {
+                throw unavailable("the tenant's JWKS could not be read: \(error)")
+            }
+        case 404:
+            break  // no such tenant: nothing verifies
+        default:
+            throw unavailable("JWKS answered \(response.status)")
+        }
+        let now = ContinuousClock.now
+        jwks.set(slug, keys, now: now)
+        return (keys, now)
+    }
+
+    private func call(_ path: String, headers: [(String, String)]) async throws -> HTTPClientResponse {
+        do {
+            return try await client.execute(HTTPClientRequest(url: authURL + path, headers: HTTPClientHeaders(headers), timeout: .seconds(3)))
+        } catch {
+            throw unavailable("auth unreachable: \(error)")
+        }
+    }
+
+    private func unavailable(_ reason: String) -> APIError {
+        logger.error("tenant credential check failed", metadata: ["reason": "\(reason)"])
+        return APIError.serviceUnavailable(code: "auth_unavailable", "Credentials cannot be checked right now; try again shortly.")
+    }
+}
+
+extension ServiceRuntime {
+    /// The authenticator realtime and storage check tenant credentials with: auth's answers,
+    /// cached (`RemoteTenantCredentials`). The returned action shuts its HTTP client down.
+    public func remoteTenantAuthenticator() throws -> (TenantAuthenticator, ShutdownAction) {
+        let client = try CurlHTTPClient(
+            configuration: HTTPClientConfiguration(connectTimeout: .seconds(1), requestTimeout: .seconds(3)),
+            logger: logger
+        )
+        let credentials = try RemoteTenantCredentials(configuration: configuration, client: client, logger: logger)
+        return (TenantAuthenticator(resolver: credentials), ShutdownAction { await client.shutdown() })
+    }
+}

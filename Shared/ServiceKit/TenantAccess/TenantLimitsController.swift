@@ -1,0 +1,42 @@
+import Contracts
+import Foundation
+import Hummingbird
+import Postgres
+
+/// `GET /v1/tenants/{slug}/limits`: the limits this service keeps for the tenant (realtime's
+/// connection and message limits, storage's quota), for any valid credential of the tenant
+/// (publishable or secret key, or a user's token); 401/403 as `TenantAuthenticator` decides.
+public struct TenantLimitsController: Sendable {
+    let registry: TenantRegistry
+    let authenticator: TenantAuthenticator
+    /// The integer columns of `<schema>.tenants` to show.
+    let columns: [String]
+
+    public init(registry: TenantRegistry, authenticator: TenantAuthenticator, columns: [String]) {
+        self.registry = registry
+        self.authenticator = authenticator
+        self.columns = columns
+    }
+
+    public struct Limits: Codable, Sendable, Equatable {
+        public var slug: String
+        public var limits: [String: Int]
+    }
+
+    public func addRoutes(to router: Router<PlatformRequestContext>) {
+        router.get("/v1/tenants/:slug/limits") { request, context in
+            let slug = try context.parameters.require("slug")
+            _ = try await authenticator.authenticate(request, slug: slug)
+            let list = columns.map(PostgresQuery.quoteIdentifier).joined(separator: ", ")
+            guard let row = try await registry.pool.query(
+                "SELECT \(unescaped: list) FROM \(identifier: registry.schema).tenants WHERE slug = \(slug)"
+            ).first else {
+                // Valid credentials of a project this service does not know (yet): not registered here.
+                throw APIError.notFound("project")
+            }
+            var limits: [String: Int] = [:]
+            for column in columns { limits[column] = try row.decode(column) }
+            return try jsonResponse(Limits(slug: slug, limits: limits))
+        }
+    }
+}
