@@ -9,9 +9,14 @@ func buildApplication(_ configuration: ServiceConfiguration) throws -> some Appl
     let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module))
     let router = runtime.makeRouter()
     let internalRoutes = runtime.internalRoutes(router)
-    // Deregistering a tenant removes its API keys with it (ON DELETE CASCADE).
-    TenantRegistryController(registry: runtime.tenantRegistry()).addRoutes(to: internalRoutes)
-    APIKeysController(store: APIKeyStore(pool: runtime.pool)).addRoutes(to: internalRoutes)
+    let tokenSettings = try TokenSettings(configuration)
+    let keyring = SigningKeyring(pool: runtime.pool, accessTTL: tokenSettings.accessTokenTTL)
+    // Deregistering a tenant removes its API keys, signing keys and users' sessions with it
+    // (ON DELETE CASCADE); the tenant's users go with its schema.
+    let registry = runtime.tenantRegistry()
+    TenantRegistryController(registry: registry, afterRemove: { id in keyring.forget(id) }).addRoutes(to: internalRoutes)
+    let apiKeys = APIKeyStore(pool: runtime.pool)
+    APIKeysController(store: apiKeys).addRoutes(to: internalRoutes)
 
     let hasher = PasswordHasher()
     let passwords = try PasswordPolicy.bundled()
@@ -21,9 +26,9 @@ func buildApplication(_ configuration: ServiceConfiguration) throws -> some Appl
         configuration: HTTPClientConfiguration(connectTimeout: .seconds(2), requestTimeout: .seconds(10)),
         logger: runtime.logger
     )
-    let tokenSettings = try TokenSettings(configuration)
     let sessions = SessionStore(pool: runtime.pool, reuseGrace: tokenSettings.refreshReuseGrace)
-    let keys = SigningKeys(pool: runtime.pool, accessTTL: tokenSettings.accessTokenTTL)
+    let keys = keyring.developers
+    let limits = TokenRateLimits(tokenSettings)
     let invites = InviteStore(pool: runtime.pool, lifetime: .seconds(3600 * (try configuration.integer("INVITE_TTL_HOURS", default: 72, range: 1...8760))))
     let mode = configuration.value("REGISTRATION_MODE") ?? "open"
     guard mode == "open" || mode == "invite_only" else {
@@ -34,8 +39,13 @@ func buildApplication(_ configuration: ServiceConfiguration) throws -> some Appl
         provisioningURL: configuration.serviceURLs[.provisioning] ?? "", serviceToken: configuration.internalToken,
         invites: invites, inviteOnly: mode == "invite_only", passwords: passwords
     ).addRoutes(to: router)
-    TokenController(sessions: sessions, keys: keys, hasher: hasher, settings: tokenSettings)
+    TokenController(sessions: sessions, keys: keys, hasher: hasher, settings: tokenSettings, limits: limits)
         .addRoutes(to: router, internal: internalRoutes)
+    TenantUsersController(
+        users: TenantUserStore(pool: runtime.pool), registry: registry,
+        authenticator: TenantAuthenticator(resolver: LocalTenantCredentials(apiKeys: apiKeys, registry: registry, keyring: keyring, sessions: sessions)),
+        keyring: keyring, sessions: sessions, hasher: hasher, passwords: passwords, settings: tokenSettings, limits: limits
+    ).addRoutes(to: router, internal: internalRoutes)
     InvitesController(store: invites, authenticator: BearerAuthenticator(keys: keys, sessions: sessions))
         .addRoutes(to: router, internal: internalRoutes)
     return runtime.makeApplication(router: router, services: [

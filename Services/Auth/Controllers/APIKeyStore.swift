@@ -59,6 +59,17 @@ struct APIKeyStore: Sendable {
         ).affectedRows
     }
 
+    /// The active key with this SHA-256 (lowercase hex) and its tenant; nil when there is none
+    /// (unknown, or revoked: revocation takes effect here at once).
+    func identity(sha256: String) async throws -> APIKeyIdentity? {
+        guard let row = try await pool.query("""
+            SELECT k.id, k.tenant_id, k.kind, t.slug FROM auth.api_keys k JOIN auth.tenants t ON t.id = k.tenant_id
+            WHERE k.sha256 = \(sha256) AND k.revoked_at IS NULL
+            """).first else { return nil }
+        return APIKeyIdentity(keyId: try row.decode("id"), tenantId: try row.decode("tenant_id"), slug: try row.decode("slug"),
+                              kind: try Self.kind(row))
+    }
+
     func activeKeys(tenantID: UUID) async throws -> [APIKeyHash] {
         try await pool.withConnection { try await Self.activeKeys(tenantID: tenantID, on: $0) }
     }
@@ -69,11 +80,15 @@ struct APIKeyStore: Sendable {
             WHERE tenant_id = \(tenantID) AND revoked_at IS NULL
             ORDER BY kind
             """).map { row in
-            guard let kind = APIKeyHash.Kind(rawValue: try row.decode("kind", as: String.self)) else {
-                throw PostgresError(.decoding, message: "column \"kind\" holds an unknown key kind", column: "kind")
-            }
-            return APIKeyHash(id: try row.decode("id"), kind: kind, prefix: try row.decode("prefix"), sha256: try row.decode("sha256"))
+            APIKeyHash(id: try row.decode("id"), kind: try kind(row), prefix: try row.decode("prefix"), sha256: try row.decode("sha256"))
         }
+    }
+
+    private static func kind(_ row: PostgresRow) throws -> APIKeyHash.Kind {
+        guard let kind = APIKeyHash.Kind(rawValue: try row.decode("kind", as: String.self)) else {
+            throw PostgresError(.decoding, message: "column \"kind\" holds an unknown key kind", column: "kind")
+        }
+        return kind
     }
 
     /// Same keys, whatever the order.

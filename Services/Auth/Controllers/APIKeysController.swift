@@ -5,6 +5,8 @@ import ServiceKit
 
 /// `PUT` / `DELETE /internal/v1/tenants/{id}/api-keys`: provisioning stores a tenant's API keys
 /// (hashes only) and revokes them when it compensates or deprovisions.
+/// `GET /internal/v1/api-keys/{sha256}`: realtime and storage ask whose active key this is
+/// (200 `APIKeyIdentity`, or 404 when unknown or revoked).
 ///
 /// - `PUT` → 201 + the stored `APIKeySet` when stored; 200 when this exact set is already active;
 ///   409 `keys_exist` when a different set is active (or a key id or hash was stored before);
@@ -39,6 +41,15 @@ struct APIKeysController: Sendable {
             }
             let active = APIKeySet(keys: try await store.activeKeys(tenantID: tenantID))
             return try jsonResponse(active, status: outcome == .stored ? .created : .ok)
+        }
+        // Realtime and storage check a presented key by its hash (they cache the answer).
+        group.get("/v1/api-keys/:sha256") { _, context in
+            let sha256 = try context.parameters.require("sha256")
+            guard sha256.utf8.count == 64, sha256.utf8.allSatisfy(\.isLowercaseHexDigit) else {
+                throw APIError.validation(field: "sha256", "The key hash must be 64 lowercase hexadecimal digits (SHA-256).")
+            }
+            guard let identity = try await store.identity(sha256: sha256) else { throw APIError.notFound("API key") }
+            return try jsonResponse(identity)
         }
         group.delete("/v1/tenants/:id/api-keys") { _, context in
             let tenantID = try TenantRegistryController.tenantID(context)

@@ -22,17 +22,7 @@ struct TokenController: Sendable {
     let keys: SigningKeys
     let hasher: PasswordHasher
     let settings: TokenSettings
-    let perAddress: RateLimiter
-    let perAccount: RateLimiter
-
-    init(sessions: SessionStore, keys: SigningKeys, hasher: PasswordHasher, settings: TokenSettings) {
-        self.sessions = sessions
-        self.keys = keys
-        self.hasher = hasher
-        self.settings = settings
-        self.perAddress = RateLimiter(limit: settings.perAddressPerMinute, per: .seconds(60))
-        self.perAccount = RateLimiter(limit: settings.perAccountPerMinute, per: .seconds(60))
-    }
+    let limits: TokenRateLimits
 
     func addRoutes(to router: Router<PlatformRequestContext>, internal internalGroup: RouterGroup<PlatformRequestContext>) {
         router.post("/v1/token", use: token)
@@ -45,42 +35,33 @@ struct TokenController: Sendable {
     /// Rate-limited per client address, and password sign-ins also per account (email), before
     /// any hashing: 429 with `Retry-After` and `X-RateLimit-*` once a limit is spent.
     @Sendable func token(_ request: Request, context: PlatformRequestContext) async throws -> Response {
-        let addressDecision = perAddress.check("ip:" + context.clientAddress)
-        try addressDecision.enforce()
-        do {
-            var response = try await grant(request, context: context)
-            response.headers.append(contentsOf: addressDecision.headers)
-            return response
-        } catch var error as APIError where error.status != .tooManyRequests {
-            error.headers.append(contentsOf: addressDecision.headers)
-            throw error
-        }
+        try await limits.limited(context) { try await grant(request, context: context) }
     }
 
     private func grant(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         switch request.uri.queryParameters.get("grant_type") {
         case "password":
             let grant = try await request.decodeJSON(as: PasswordGrant.self, context: context)
-            try perAccount.check("email:" + grant.email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()).enforce()
+            try limits.checkAccount("email:" + grant.email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased())
             let developer = try await sessions.developer(email: grant.email.trimmingCharacters(in: .whitespacesAndNewlines))
             guard let developer else {
                 await hasher.verifyDummy(grant.password)
                 throw Self.invalidCredentials
             }
             guard await hasher.verify(grant.password, against: developer.passwordHash) else { throw Self.invalidCredentials }
-            let opened = try await sessions.open(developer: developer.id)
+            let opened = try await sessions.open(.developer(developer.id))
             return try await issue(developer: developer, session: opened.session, refreshToken: opened.refreshToken)
         case "refresh_token":
             let grant = try await request.decodeJSON(as: RefreshGrant.self, context: context)
             switch try await sessions.refresh(grant.refreshToken) {
-            case .rotated(let session, let developerID, let refreshToken):
-                guard let developer = try await sessions.developer(id: developerID) else { throw Self.invalidRefresh }
+            case .rotated(let session, let subject, let refreshToken):
+                guard let developerID = subject.developer, let developer = try await sessions.developer(id: developerID) else {
+                    throw Self.invalidRefresh
+                }
                 return try await issue(developer: developer, session: session, refreshToken: refreshToken)
             case .rejected(let reused):
                 if reused { context.logger.warning("refresh token reused; its session was revoked") }
-                throw reused
-                    ? APIError(.badRequest, code: "refresh_token_reused", message: "This refresh token was already used; the session has been ended.")
-                    : Self.invalidRefresh
+                throw reused ? Self.refreshReused : Self.invalidRefresh
             }
         default:
             throw APIError.validation(field: "grant_type", "grant_type must be password or refresh_token.")
@@ -138,4 +119,5 @@ struct TokenController: Sendable {
 
     static let invalidCredentials = APIError(.badRequest, code: "invalid_grant", message: "Invalid login credentials.")
     static let invalidRefresh = APIError(.badRequest, code: "invalid_grant", message: "The refresh token is invalid or has been revoked.")
+    static let refreshReused = APIError(.badRequest, code: "refresh_token_reused", message: "This refresh token was already used; the session has been ended.")
 }

@@ -2,8 +2,19 @@ import Foundation
 import Postgres
 import ServiceKit
 
-/// Sessions and their rotating refresh tokens (stored as SHA-256 only).
+/// Sessions and their rotating refresh tokens (stored as SHA-256 only), for developers and for
+/// tenants' end users alike.
 struct SessionStore: Sendable {
+    /// Whose session it is.
+    enum Subject: Sendable, Equatable {
+        case developer(UUID)
+        case tenantUser(tenant: UUID, user: UUID)
+
+        var developer: UUID? { if case .developer(let id) = self { id } else { nil } }
+        var tenant: UUID? { if case .tenantUser(let tenant, _) = self { tenant } else { nil } }
+        var user: UUID? { if case .tenantUser(_, let user) = self { user } else { nil } }
+    }
+
     let pool: PostgresPool
     let reuseGrace: Duration
 
@@ -15,7 +26,7 @@ struct SessionStore: Sendable {
     }
 
     enum RefreshOutcome: Sendable {
-        case rotated(session: UUID, developer: UUID, refreshToken: String)
+        case rotated(session: UUID, subject: Subject, refreshToken: String)
         /// Unknown, revoked, or reused outside the grace window (the family is now revoked).
         case rejected(reused: Bool)
     }
@@ -36,11 +47,14 @@ struct SessionStore: Sendable {
     }
 
     /// A new session (every sign-in gets its own) with its first refresh token.
-    func open(developer: UUID) async throws -> (session: UUID, refreshToken: String) {
+    func open(_ subject: Subject) async throws -> (session: UUID, refreshToken: String) {
         let session = UUID()
         let token = Self.newToken()
         try await pool.withTransaction { tx in
-            try await tx.query("INSERT INTO auth.sessions (id, developer_id) VALUES (\(session), \(developer))")
+            try await tx.query("""
+                INSERT INTO auth.sessions (id, developer_id, tenant_id, user_id)
+                VALUES (\(session), \(subject.developer), \(subject.tenant), \(subject.user))
+                """)
             try await tx.query("INSERT INTO auth.refresh_tokens (session_id, token_sha256) VALUES (\(session), \(Self.sha256(token)))")
         }
         return (session, token)
@@ -48,15 +62,16 @@ struct SessionStore: Sendable {
 
     /// Uses a refresh token: marks it used and issues its child. A token used before is
     /// accepted again only inside the grace window (concurrent refreshes); otherwise its whole
-    /// family (the session) is revoked.
-    func refresh(_ token: String) async throws -> RefreshOutcome {
+    /// family (the session) is revoked. Only tokens of `tenant`'s sessions (nil: developers')
+    /// count: another tenant's token is unknown here, and is left untouched.
+    func refresh(_ token: String, tenant: UUID? = nil) async throws -> RefreshOutcome {
         try await pool.withTransaction { tx -> RefreshOutcome in
             let rows = try await tx.query("""
-                SELECT r.id, r.session_id, s.developer_id, s.revoked_at IS NOT NULL AS revoked,
+                SELECT r.id, r.session_id, s.developer_id, s.tenant_id, s.user_id, s.revoked_at IS NOT NULL AS revoked,
                        r.used_at IS NOT NULL AS used,
                        coalesce(r.used_at > now() - make_interval(secs => \(Double(reuseGrace.components.seconds))), false) AS in_grace
                 FROM auth.refresh_tokens r JOIN auth.sessions s ON s.id = r.session_id
-                WHERE r.token_sha256 = \(Self.sha256(token))
+                WHERE r.token_sha256 = \(Self.sha256(token)) AND s.tenant_id IS NOT DISTINCT FROM \(tenant)
                 FOR UPDATE OF r, s
                 """)
             guard let row = rows.first else { return .rejected(reused: false) }
@@ -74,7 +89,13 @@ struct SessionStore: Sendable {
             try await tx.query("""
                 INSERT INTO auth.refresh_tokens (session_id, token_sha256, parent_id) VALUES (\(session), \(Self.sha256(child)), \(id))
                 """)
-            return .rotated(session: session, developer: try row.decode("developer_id"), refreshToken: child)
+            let subject: Subject
+            if let developer: UUID = try row.decode("developer_id") {
+                subject = .developer(developer)
+            } else {
+                subject = .tenantUser(tenant: try row.decode("tenant_id"), user: try row.decode("user_id"))
+            }
+            return .rotated(session: session, subject: subject, refreshToken: child)
         }
     }
 
@@ -83,16 +104,27 @@ struct SessionStore: Sendable {
         try await pool.query("SELECT 1 FROM auth.sessions WHERE id = \(session) AND revoked_at IS NULL").count == 1
     }
 
-    /// Revokes one session, or every session of its developer.
+    /// Revokes one session, or every session of its subject.
     func revoke(session: UUID, everywhere: Bool) async throws {
         if everywhere {
             try await pool.query("""
-                UPDATE auth.sessions SET revoked_at = now(), revoked_reason = 'logout_global'
-                WHERE revoked_at IS NULL AND developer_id = (SELECT developer_id FROM auth.sessions WHERE id = \(session))
+                UPDATE auth.sessions s SET revoked_at = now(), revoked_reason = 'logout_global'
+                FROM auth.sessions this
+                WHERE this.id = \(session) AND s.revoked_at IS NULL
+                  AND (s.developer_id = this.developer_id OR (s.tenant_id = this.tenant_id AND s.user_id = this.user_id))
                 """)
         } else {
             try await pool.query("UPDATE auth.sessions SET revoked_at = now(), revoked_reason = 'logout' WHERE id = \(session) AND revoked_at IS NULL")
         }
+    }
+
+    /// Ends every live session of a tenant's user (deleted, banned, or a new password), inside
+    /// the caller's transaction when one is given.
+    static func revokeAll(tenant: UUID, user: UUID, except keep: UUID?, reason: String, on connection: PostgresConnection) async throws {
+        try await connection.query("""
+            UPDATE auth.sessions SET revoked_at = now(), revoked_reason = \(reason)
+            WHERE tenant_id = \(tenant) AND user_id = \(user) AND revoked_at IS NULL AND id IS DISTINCT FROM \(keep)
+            """)
     }
 
     static func newToken() -> String { SecureToken.random() }

@@ -1,9 +1,12 @@
 import Foundation
 import JWTKit
 import Postgres
+import ServiceKit
 import Synchronization
 
-/// The ES256 keys that sign and verify developers' access tokens.
+/// The ES256 keys that sign and verify access tokens: developers' (`tenant` nil), or one
+/// tenant's end users' (each tenant has its own keys and JWKS, so one tenant's keys can never
+/// vouch for another's users).
 ///
 /// The active key (one row without `retired_at`) signs; retired keys keep verifying until the
 /// tokens they signed have expired (`retired_at + access TTL`), so rotation never logs anyone
@@ -15,34 +18,39 @@ final class SigningKeys: Sendable {
         var keys: JWTKeyCollection
         var activeKID: String
         var publicKeys: [(kid: String, x: String, y: String)]
+        var kids: Set<String>
         var loadedAt: ContinuousClock.Instant
     }
 
     private let pool: PostgresPool
     private let accessTTL: Duration
+    let tenant: UUID?
     private let reloadInterval: Duration = .seconds(30)
     private let snapshot = Mutex<Snapshot?>(nil)
 
-    init(pool: PostgresPool, accessTTL: Duration) {
+    init(pool: PostgresPool, accessTTL: Duration, tenant: UUID? = nil) {
         self.pool = pool
         self.accessTTL = accessTTL
+        self.tenant = tenant
     }
 
     /// Signs `claims` with the active key; its id goes in the header.
-    func sign(_ claims: AccessClaims) async throws -> String {
+    func sign(_ claims: some JWTPayload) async throws -> String {
         let current = try await current()
         return try await current.keys.sign(claims, kid: JWKIdentifier(string: current.activeKID))
     }
 
     /// Verifies a token's signature (by its `kid`) and claims.
-    func verify(_ token: String) async throws -> AccessClaims {
-        let current = try await current()
-        do {
-            return try await current.keys.verify(token, as: AccessClaims.self)
-        } catch let error as JWTError where error.errorType == .unknownKID {
+    /// The token must name (`kid`) a key of this owner: jwt-kit alone would try its default key.
+    func verify<Claims: JWTPayload>(_ token: String, as type: Claims.Type = AccessClaims.self) async throws -> Claims {
+        guard let kid = JWTKeyID.of(token) else { throw JWTError.missingKIDHeader }
+        var current = try await current()
+        if !current.kids.contains(kid) {
             // A key made (or rotated in) by another replica since the last load.
-            return try await reload().keys.verify(token, as: AccessClaims.self)
+            current = try await reload()
+            guard current.kids.contains(kid) else { throw JWTError.unknownKID(JWKIdentifier(string: kid)) }
         }
+        return try await current.keys.verify(token, as: Claims.self)
     }
 
     /// The public keys as a JWKS document (`/.well-known/jwks.json`).
@@ -57,8 +65,8 @@ final class SigningKeys: Sendable {
     /// until they expire). Returns the new key id.
     func rotate() async throws -> String {
         let kid = try await pool.withTransaction { tx in
-            try await tx.query("SELECT pg_advisory_xact_lock(hashtextextended('auth.signing_keys', 0))")
-            try await tx.query("UPDATE auth.signing_keys SET retired_at = now() WHERE retired_at IS NULL")
+            try await lock(tx)
+            try await tx.query("UPDATE auth.signing_keys SET retired_at = now() WHERE retired_at IS NULL AND tenant_id IS NOT DISTINCT FROM \(tenant)")
             return try await insertKey(tx)
         }
         _ = try await reload()
@@ -76,7 +84,7 @@ final class SigningKeys: Sendable {
         let rows = try await pool.withTransaction { tx in
             let live = try await loadRows(tx)
             if live.contains(where: { $0.retired == false }) { return live }
-            try await tx.query("SELECT pg_advisory_xact_lock(hashtextextended('auth.signing_keys', 0))")
+            try await lock(tx)
             let again = try await loadRows(tx)
             if again.contains(where: { $0.retired == false }) { return again }
             _ = try await insertKey(tx)
@@ -93,7 +101,7 @@ final class SigningKeys: Sendable {
             }
             if !row.retired { active = row.kid }
         }
-        let fresh = Snapshot(keys: keys, activeKID: active, publicKeys: publicKeys, loadedAt: .now)
+        let fresh = Snapshot(keys: keys, activeKID: active, publicKeys: publicKeys, kids: Set(rows.map(\.kid)), loadedAt: .now)
         snapshot.withLock { $0 = fresh }
         return fresh
     }
@@ -102,7 +110,8 @@ final class SigningKeys: Sendable {
         let seconds = Double(accessTTL.components.seconds)
         return try await tx.query("""
             SELECT kid, private_key_pem, retired_at IS NOT NULL AS retired FROM auth.signing_keys
-            WHERE retired_at IS NULL OR retired_at > now() - make_interval(secs => \(seconds))
+            WHERE tenant_id IS NOT DISTINCT FROM \(tenant)
+              AND (retired_at IS NULL OR retired_at > now() - make_interval(secs => \(seconds)))
             ORDER BY created_at
             """).map { (try $0.decode("kid"), try $0.decode("private_key_pem"), try $0.decode("retired")) }
     }
@@ -110,7 +119,43 @@ final class SigningKeys: Sendable {
     private func insertKey(_ tx: PostgresConnection) async throws -> String {
         let key = ES256PrivateKey()
         let kid = UUID().uuidString.lowercased()
-        try await tx.query("INSERT INTO auth.signing_keys (kid, private_key_pem) VALUES (\(kid), \(key.pemRepresentation))")
+        try await tx.query("""
+            INSERT INTO auth.signing_keys (kid, private_key_pem, tenant_id) VALUES (\(kid), \(key.pemRepresentation), \(tenant))
+            """)
         return kid
+    }
+
+    /// Serialises key creation and rotation for this owner (developers, or one tenant).
+    private func lock(_ tx: PostgresConnection) async throws {
+        let key = "auth.signing_keys." + (tenant?.uuidString.lowercased() ?? "developers")
+        try await tx.query("SELECT pg_advisory_xact_lock(hashtextextended(\(key), 0))")
+    }
+}
+
+/// The developers' keys and, made on first use, each tenant's.
+final class SigningKeyring: Sendable {
+    let developers: SigningKeys
+    private let pool: PostgresPool
+    private let accessTTL: Duration
+    private let tenants = Mutex<[UUID: SigningKeys]>([:])
+
+    init(pool: PostgresPool, accessTTL: Duration) {
+        self.pool = pool
+        self.accessTTL = accessTTL
+        developers = SigningKeys(pool: pool, accessTTL: accessTTL)
+    }
+
+    func tenant(_ id: UUID) -> SigningKeys {
+        tenants.withLock { tenants in
+            if let keys = tenants[id] { return keys }
+            let keys = SigningKeys(pool: pool, accessTTL: accessTTL, tenant: id)
+            tenants[id] = keys
+            return keys
+        }
+    }
+
+    /// Forgets a removed tenant's cached keys (its rows went with it).
+    func forget(_ id: UUID) {
+        _ = tenants.withLock { $0.removeValue(forKey: id) }
     }
 }

@@ -1,0 +1,28 @@
+import Contracts
+import Foundation
+import ServiceKit
+
+/// Tenant credentials as auth checks them: from its own tables and keys, with no cache, so a
+/// revoked key, a logout or a deleted user takes effect at once on auth's own routes.
+struct LocalTenantCredentials: TenantCredentialResolver {
+    let apiKeys: APIKeyStore
+    let registry: TenantRegistry
+    let keyring: SigningKeyring
+    let sessions: SessionStore
+
+    func apiKey(sha256: String) async throws -> APIKeyIdentity? {
+        try await apiKeys.identity(sha256: sha256)
+    }
+
+    /// Verified with the keys of the tenant the token names, then checked against a live session.
+    func userClaims(_ token: String) async throws -> TenantUserClaims? {
+        guard let slug = await TenantUserClaims.unverifiedTenant(of: token), ProjectSlug.isValid(slug),
+              let tenant = try await registry.tenant(slug: slug)
+        else { return nil }
+        guard let claims = try? await keyring.tenant(tenant.id).verify(token, as: TenantUserClaims.self),
+              claims.tid == tenant.id.uuidString.lowercased(),
+              let session = claims.sessionID, try await sessions.isLive(session)
+        else { return nil }
+        return claims
+    }
+}
