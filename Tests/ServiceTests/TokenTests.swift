@@ -193,11 +193,21 @@ struct TokenTests {
         }
     }
 
-    @Test("rotating the signing key: new tokens use the new key, old tokens still verify")
+    @Test("rotating the signing key: new tokens use the new key, old tokens still verify, on another replica too")
     func keyRotation() async throws {
         try await withTestPlatform { platform, _ in
             let email = try await registerDeveloper(platform)
             let before = try await login(platform, email).decode(TokenResponse.self)
+            // A second auth replica, which has loaded the keys before the rotation.
+            let port = try freePort()
+            let replica = try ServiceProcess("auth", port: port, environment: platform.environment(for: "auth", port: port))
+            defer { replica.kill() }
+            try await replica.waitUntil()
+            let replicaMe = { (token: String) async throws -> Int in
+                try await platform.client.execute(HTTPClientRequest(
+                    url: "http://127.0.0.1:\(port)/v1/me", headers: HTTPClientHeaders([("Authorization", "Bearer " + token)]))).status
+            }
+            #expect(try await replicaMe(before.accessToken) == 200)
             let rotated = try await platform.client.execute(HTTPClientRequest(
                 method: .post, url: platform.url("auth") + "/internal/v1/signing-keys/rotate", headers: platform.tokenHeaders))
             #expect(rotated.status == 201)
@@ -209,6 +219,9 @@ struct TokenTests {
             let header = try JSONSerialization.jsonObject(with: Data(base64URL: String(after.accessToken.split(separator: ".")[0]))) as? [String: Any]
             #expect(header?["kid"] as? String == newKID)
             #expect(try await me(platform, after.accessToken) == 200)
+            // The replica has not seen the new key: it reloads for the unknown key id.
+            #expect(try await replicaMe(after.accessToken) == 200)
+            #expect(try await replicaMe(before.accessToken) == 200)
             let anonymous = try await platform.client.execute(HTTPClientRequest(method: .post, url: platform.url("auth") + "/internal/v1/signing-keys/rotate"))
             #expect(anonymous.status == 401)
         }

@@ -127,3 +127,42 @@ public func withTestPlatform(
         await platform.shutdown()
     }
 }
+
+/// A project provisioned to `ready`, with its API keys (readable only in the first answer).
+public struct ProvisionedTenant: Sendable {
+    public var id: UUID
+    public var slug: String
+    public var keys: IssuedAPIKeys
+}
+
+extension TestPlatform {
+    /// Creates a project and waits until it is a ready tenant; fails the test otherwise.
+    public func provisionTenant(_ prefix: String = "tn") async throws -> ProvisionedTenant {
+        let slug = TestDatabase.uniqueName(prefix)
+        let response = try await createProject(name: "Tenant " + slug, slug: slug)
+        guard response.status == 202 else { throw ServiceProcessError(description: "project not accepted: \(response)") }
+        let accepted = try response.decode(ProjectAccepted.self)
+        let ready = try await waitForProject(accepted.projectId, in: [.ready, .failed])
+        guard ready.status == .ready, let keys = ready.apiKeys else {
+            throw ServiceProcessError(description: "project \(slug) ended \(ready.status) without keys")
+        }
+        return ProvisionedTenant(id: accepted.projectId, slug: slug, keys: keys)
+    }
+
+    /// A request to a tenant route of `service`, with an `apikey` and/or a bearer token and an
+    /// optional JSON body.
+    public func tenantCall(
+        _ method: HTTPMethod = .get, _ service: String = "auth", _ path: String,
+        apikey: String? = nil, bearer: String? = nil, json: (any Encodable & Sendable)? = nil
+    ) async throws -> HTTPClientResponse {
+        var headers = HTTPClientHeaders()
+        if let apikey { headers.add(name: PlatformHeader.apiKey, value: apikey) }
+        if let bearer { headers.add(name: "Authorization", value: "Bearer " + bearer) }
+        var body: [UInt8]?
+        if let json {
+            headers.add(name: "Content-Type", value: "application/json")
+            body = Array(try JSONEncoder().encode(json))
+        }
+        return try await client.execute(HTTPClientRequest(method: method, url: url(service) + path, headers: headers, body: body))
+    }
+}
