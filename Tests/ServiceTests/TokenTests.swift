@@ -169,14 +169,16 @@ struct TokenTests {
         }
     }
 
-    @Test("timing: an unknown email costs what a wrong password costs (medians over 50 tries each)")
+    @Test("timing: an unknown email costs what a wrong password costs (medians over 100 tries each)")
     func timingGap() async throws {
         try await withTestPlatform(provisioning: ["TOKEN_RATE_LIMIT_PER_ACCOUNT": "1000", "TOKEN_RATE_LIMIT_PER_IP": "1000"]) { platform, _ in
             let email = try await registerDeveloper(platform)
             var unknown: [Double] = []
             var wrong: [Double] = []
-            for index in 0..<50 {
-                for (target, isUnknown) in [("nobody\(index)_" + email, true), (email, false)] {
+            // 100 pairs (the issue asks for at least 50), each pair in random order, so load from
+            // suites running beside this one on 2 cores falls on both kinds alike.
+            for index in 0..<100 {
+                for (target, isUnknown) in [("nobody\(index)_" + email, true), (email, false)].shuffled() {
                     let started = ContinuousClock.now
                     let response = try await login(platform, target, "a wrong password \(index)")
                     let elapsed = ContinuousClock.now - started
