@@ -16,6 +16,7 @@ let package = Package(
         .executable(name: "storage", targets: ["Storage"]),
         .executable(name: "postgres-bench", targets: ["PostgresBench"]),
         .executable(name: "provisioning-bench", targets: ["ProvisioningBench"]),
+        .executable(name: "auth-bench", targets: ["AuthBench"]),
     ],
     dependencies: [
         // `traits: []` keeps Hummingbird's optional swift-configuration / full-Foundation features off:
@@ -175,6 +176,12 @@ let package = Package(
             name: "ProvisioningBench",
             dependencies: ["HTTPClient", "Contracts"],
             path: "Tests/Benchmarks/ProvisioningBench",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "AuthBench",
+            dependencies: ["ServiceKit", "HTTPClient", "Contracts", .product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/Benchmarks/AuthBench",
             swiftSettings: swiftSettings
         ),
     ],
