@@ -28,7 +28,7 @@ func buildApplication(_ configuration: ServiceConfiguration) throws -> some Appl
     )
     let sessions = SessionStore(pool: runtime.pool, reuseGrace: tokenSettings.refreshReuseGrace)
     let keys = keyring.developers
-    let limits = TokenRateLimits(tokenSettings)
+    let limits = TokenRateLimits(tokenSettings, proxies: try TrustedProxies(configuration: configuration))
     let invites = InviteStore(pool: runtime.pool, lifetime: .seconds(3600 * (try configuration.integer("INVITE_TTL_HOURS", default: 72, range: 1...8760))))
     let mode = configuration.value("REGISTRATION_MODE") ?? "open"
     guard mode == "open" || mode == "invite_only" else {

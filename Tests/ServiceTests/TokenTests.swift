@@ -169,6 +169,25 @@ struct TokenTests {
         }
     }
 
+    @Test("behind a trusted proxy, the per-address limit counts X-Forwarded-For's client, which a client cannot forge")
+    func rateLimitBehindProxy() async throws {
+        try await withTestPlatform(provisioning: ["TOKEN_RATE_LIMIT_PER_IP": "2", "TRUSTED_PROXIES": "127.0.0.1, 10.0.0.0/8"]) { (platform: TestPlatform, _: String) async throws -> Void in
+            func attempt(_ forwardedFor: String) async throws -> Int {
+                try await platform.client.execute(HTTPClientRequest(
+                    method: .post, url: platform.url("auth") + "/v1/token?grant_type=password",
+                    headers: HTTPClientHeaders([("Content-Type", "application/json"), ("X-Forwarded-For", forwardedFor)]),
+                    body: Array(try JSONEncoder().encode(PasswordGrant(email: "nobody@example.test", password: "a wrong password"))))).status
+            }
+            #expect(try await attempt("203.0.113.1") == 400)
+            #expect(try await attempt("203.0.113.1, 10.1.2.3") == 400)  // through a second trusted hop
+            #expect(try await attempt("203.0.113.1") == 429)
+            // Another client behind the same proxy has its own allowance.
+            #expect(try await attempt("203.0.113.2") == 400)
+            // A client prepending a fake address is still counted as itself.
+            #expect(try await attempt("198.51.100.7, 203.0.113.1") == 429)
+        }
+    }
+
     @Test("timing: an unknown email costs what a wrong password costs (medians over 100 tries each)")
     func timingGap() async throws {
         try await withTestPlatform(provisioning: ["TOKEN_RATE_LIMIT_PER_ACCOUNT": "1000", "TOKEN_RATE_LIMIT_PER_IP": "1000"]) { platform, _ in

@@ -35,7 +35,7 @@ struct TokenController: Sendable {
     /// Rate-limited per client address, and password sign-ins also per account (email), before
     /// any hashing: 429 with `Retry-After` and `X-RateLimit-*` once a limit is spent.
     @Sendable func token(_ request: Request, context: PlatformRequestContext) async throws -> Response {
-        try await limits.limited(context) { try await grant(request, context: context) }
+        try await limits.limited(request, context) { try await grant(request, context: context) }
     }
 
     private func grant(_ request: Request, context: PlatformRequestContext) async throws -> Response {

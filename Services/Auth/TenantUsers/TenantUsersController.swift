@@ -78,7 +78,7 @@ struct TenantUsersController: Sendable {
     }
 
     @Sendable func token(_ request: Request, context: PlatformRequestContext) async throws -> Response {
-        try await limits.limited(context) {
+        try await limits.limited(request, context) {
             let (_, tenant) = try await authenticate(request, context, requiring: .apiKey)
             switch request.uri.queryParameters.get("grant_type") {
             case "password":

@@ -8,16 +8,19 @@ import ServiceKit
 struct TokenRateLimits: Sendable {
     let perAddress: RateLimiter
     let perAccount: RateLimiter
+    /// Whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    let proxies: TrustedProxies
 
-    init(_ settings: TokenSettings) {
+    init(_ settings: TokenSettings, proxies: TrustedProxies) {
         perAddress = RateLimiter(limit: settings.perAddressPerMinute, per: .seconds(60))
         perAccount = RateLimiter(limit: settings.perAccountPerMinute, per: .seconds(60))
+        self.proxies = proxies
     }
 
     /// Runs `grant` if the client's address is within its limit, adding the limit's headers to
     /// the answer (error answers included).
-    func limited(_ context: PlatformRequestContext, _ grant: () async throws -> Response) async throws -> Response {
-        let decision = perAddress.check("ip:" + context.clientAddress)
+    func limited(_ request: Request, _ context: PlatformRequestContext, _ grant: () async throws -> Response) async throws -> Response {
+        let decision = perAddress.check("ip:" + proxies.clientAddress(request, context: context))
         try decision.enforce()
         do {
             var response = try await grant()
