@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import JWTKit
 import ServiceKit
 
 /// Tenant credentials as auth checks them: from its own tables and keys, with no cache, so a
@@ -19,8 +20,13 @@ struct LocalTenantCredentials: TenantCredentialResolver {
         guard let slug = await TenantUserClaims.unverifiedTenant(of: token), ProjectSlug.isValid(slug),
               let tenant = try await registry.tenant(slug: slug)
         else { return nil }
-        guard let claims = try? await keyring.tenant(tenant.id).verify(token, as: TenantUserClaims.self),
-              claims.tid == tenant.id.uuidString.lowercased(),
+        let claims: TenantUserClaims
+        do {
+            claims = try await keyring.tenant(tenant.id).verify(token, as: TenantUserClaims.self)
+        } catch is JWTError {
+            return nil  // a bad token; a database error is not, and propagates
+        }
+        guard claims.tid == tenant.id.uuidString.lowercased(),
               let session = claims.sessionID, try await sessions.isLive(session)
         else { return nil }
         return claims

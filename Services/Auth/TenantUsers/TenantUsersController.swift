@@ -9,7 +9,7 @@ import ServiceKit
 ///
 /// | route | needs |
 /// |---|---|
-/// | `POST signup` `{email, password, metadata?}` → 201 tokens | API key |
+/// | `POST signup` `{email, password, metadata?}` → 201 tokens (per-address rate limit) | API key |
 /// | `POST token?grant_type=password` / `refresh_token` → tokens | API key |
 /// | `GET user`, `PUT user` `{email?, password?, metadata?}` | API key + user token |
 /// | `POST logout?scope=local\|global` → 204 | API key + user token |
@@ -58,7 +58,13 @@ struct TenantUsersController: Sendable {
         return try jsonResponse(try await keyring.tenant(tenant.id).jwks(), headers: [.cacheControl: "public, max-age=60"])
     }
 
+    /// Counted against the per-address token limit: the publishable key is public, so signups
+    /// (each an argon2id hash) must not be free to repeat.
     @Sendable func signup(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        try await limits.limited(request, context) { try await createSignedUpUser(request, context) }
+    }
+
+    private func createSignedUpUser(_ request: Request, _ context: PlatformRequestContext) async throws -> Response {
         let (principal, tenant) = try await authenticate(request, context, requiring: .apiKey)
         let input = try await request.decodeJSON(as: TenantSignup.self, context: context)
         let email = try Self.validEmail(input.email)
