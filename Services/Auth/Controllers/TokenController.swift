@@ -53,16 +53,11 @@ struct TokenController: Sendable {
             return try await issue(developer: developer, session: opened.session, refreshToken: opened.refreshToken)
         case "refresh_token":
             let grant = try await request.decodeJSON(as: RefreshGrant.self, context: context)
-            switch try await sessions.refresh(grant.refreshToken) {
-            case .rotated(let session, let subject, let refreshToken):
-                guard let developerID = subject.developer, let developer = try await sessions.developer(id: developerID) else {
-                    throw Self.invalidRefresh
-                }
-                return try await issue(developer: developer, session: session, refreshToken: refreshToken)
-            case .rejected(let reused):
-                if reused { context.logger.warning("refresh token reused; its session was revoked") }
-                throw reused ? Self.refreshReused : Self.invalidRefresh
+            let (session, subject, refreshToken) = try await Self.rotate(grant, sessions: sessions, tenant: nil, context: context)
+            guard let developerID = subject.developer, let developer = try await sessions.developer(id: developerID) else {
+                throw Self.invalidRefresh
             }
+            return try await issue(developer: developer, session: session, refreshToken: refreshToken)
         default:
             throw APIError.validation(field: "grant_type", "grant_type must be password or refresh_token.")
         }
@@ -115,6 +110,19 @@ struct TokenController: Sendable {
             accessToken: access, expiresIn: Int(settings.accessTokenTTL.components.seconds), refreshToken: refreshToken,
             user: DeveloperProfile(id: developer.id, email: developer.email, createdAt: developer.createdAt)
         ), headers: [.cacheControl: "no-store"])
+    }
+
+    /// Uses a refresh token of `tenant`'s sessions (nil: developers'): the rotated session, or
+    /// 400 `invalid_grant` / `refresh_token_reused` (which has ended the session).
+    static func rotate(_ grant: RefreshGrant, sessions: SessionStore, tenant: UUID?,
+                       context: PlatformRequestContext) async throws -> (UUID, SessionStore.Subject, String) {
+        switch try await sessions.refresh(grant.refreshToken, tenant: tenant) {
+        case .rotated(let session, let subject, let refreshToken):
+            return (session, subject, refreshToken)
+        case .rejected(let reused):
+            if reused { context.logger.warning("refresh token reused; its session was revoked") }
+            throw reused ? refreshReused : invalidRefresh
+        }
     }
 
     static let invalidCredentials = APIError(.badRequest, code: "invalid_grant", message: "Invalid login credentials.")

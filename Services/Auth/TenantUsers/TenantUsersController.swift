@@ -104,15 +104,10 @@ struct TenantUsersController: Sendable {
                 return try await issue(user, tenant: tenant)
             case "refresh_token":
                 let grant = try await request.decodeJSON(as: RefreshGrant.self, context: context)
-                switch try await sessions.refresh(grant.refreshToken, tenant: tenant.id) {
-                case .rotated(let session, let subject, let refreshToken):
-                    guard let id = subject.user, let user = try await users.user(tenant, id: id) else { throw TokenController.invalidRefresh }
-                    try Self.checkNotBanned(user)
-                    return try await issue(user, tenant: tenant, session: (session, refreshToken))
-                case .rejected(let reused):
-                    if reused { context.logger.warning("tenant user's refresh token reused; its session was revoked") }
-                    throw reused ? TokenController.refreshReused : TokenController.invalidRefresh
-                }
+                let (session, subject, refreshToken) = try await TokenController.rotate(grant, sessions: sessions, tenant: tenant.id, context: context)
+                guard let id = subject.user, let user = try await users.user(tenant, id: id) else { throw TokenController.invalidRefresh }
+                try Self.checkNotBanned(user)
+                return try await issue(user, tenant: tenant, session: (session, refreshToken))
             default:
                 throw APIError.validation(field: "grant_type", "grant_type must be password or refresh_token.")
             }
