@@ -79,6 +79,14 @@ let package = Package(
             path: "Shared/HTTPClient",
             swiftSettings: swiftSettings
         ),
+        // The clients of other services' internal endpoints (tenant registry, API keys, projects),
+        // in a library so contract tests can drive the very code the services call with.
+        .target(
+            name: "ServiceClients",
+            dependencies: ["Contracts", "HTTPClient"],
+            path: "Shared/ServiceClients",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ServiceKit",
             dependencies: [
@@ -102,7 +110,7 @@ let package = Package(
         .executableTarget(
             name: "Auth",
             dependencies: [
-                "ServiceKit", "Contracts", "Postgres", "HTTPClient",
+                "ServiceKit", "ServiceClients", "Contracts", "Postgres", "HTTPClient",
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             path: "Services/Auth",
@@ -114,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "Provisioning",
             dependencies: [
-                "ServiceKit", "Contracts", "Postgres", "HTTPClient",
+                "ServiceKit", "ServiceClients", "Contracts", "Postgres", "HTTPClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
