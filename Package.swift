@@ -173,6 +173,18 @@ let package = Package(
             path: "Tests/ServiceTests",
             swiftSettings: swiftSettings
         ),
+        // Consumer-driven contracts (Pact v3): consumer tests against a stub, writing contracts/pacts.
+        .testTarget(
+            name: "ContractTests",
+            dependencies: [
+                "ServiceClients", "ServiceKit", "HTTPClient", "Contracts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/ContractTests",
+            swiftSettings: swiftSettings
+        ),
         .executableTarget(
             name: "PostgresBench",
             dependencies: ["Postgres"],
