@@ -29,8 +29,8 @@ struct AuthConsumerPacts {
     /// What registration hands on to the developer: the ids, the slug, `pending`, and where to
     /// follow the project.
     static let acceptedBody: PactValue = [
-        "project_id": .uuid(Fixtures.projectID.uuidString.lowercased()),
-        "workflow_id": .uuid(Fixtures.workflowID.uuidString.lowercased()),
+        "project_id": .uuid(Fixtures.projectID.uuidString),
+        "workflow_id": .uuid(Fixtures.workflowID.uuidString),
         "slug": .string(Fixtures.projectSlug),
         "status": "pending",
         "status_url": .term(

@@ -39,7 +39,7 @@ struct ProvisioningConsumerPacts {
     /// What the saga reads back: the stored record (`RegisteredTenant`), the same names, and
     /// timestamps its decoder can read.
     static let registeredBody: PactValue = [
-        "id": .string(Fixtures.tenantID.uuidString.lowercased()),
+        "id": .uuid(Fixtures.tenantID.uuidString),
         "slug": .string(Fixtures.slug),
         "schema": .string("tenant_" + Fixtures.slug),
         "role": .string("tenant_" + Fixtures.slug),
@@ -142,7 +142,7 @@ struct ProvisioningConsumerPacts {
     /// Auth answers with the tenant's active keys: one publishable and one secret, hashes only.
     static let activeKeysBody: PactValue = [
         "keys": .eachLike([
-            "id": .uuid(Fixtures.publishableKeyID.uuidString.lowercased()),
+            "id": .uuid(Fixtures.publishableKeyID.uuidString),
             "kind": .term(regex: "^(publishable|secret)$", example: "publishable"),
             "prefix": .like(.string(String(Fixtures.publishableKey.prefix(12)))),
             "sha256": .term(regex: "^[0-9a-f]{64}$", example: Fixtures.keySet.keys[0].sha256),

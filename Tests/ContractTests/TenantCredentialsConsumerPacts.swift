@@ -47,8 +47,8 @@ struct TenantCredentialsConsumerPacts {
                            headers: [("X-Service-Token", Fixtures.serviceTokenHeader)]),
             response: .init(status: 200, headers: [("Content-Type", Fixtures.jsonContentType)], body: [
                 // Which tenant the key belongs to and what it may do: the tenant check rests on these.
-                "key_id": .uuid(Self.publishable.id.uuidString.lowercased()),
-                "tenant_id": .string(Fixtures.tenantID.uuidString.lowercased()),
+                "key_id": .uuid(Self.publishable.id.uuidString),
+                "tenant_id": .uuid(Fixtures.tenantID.uuidString),
                 "slug": .string(Fixtures.slug),
                 "kind": "publishable",
             ])
