@@ -80,6 +80,14 @@ let package = Package(
             path: "Shared/HTTPClient",
             swiftSettings: swiftSettings
         ),
+        // The clients of other services' internal endpoints (tenant registry, API keys, projects),
+        // in a library so contract tests can drive the very code the services call with.
+        .target(
+            name: "ServiceClients",
+            dependencies: ["Contracts", "HTTPClient"],
+            path: "Shared/ServiceClients",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ServiceKit",
             dependencies: [
@@ -103,7 +111,7 @@ let package = Package(
         .executableTarget(
             name: "Auth",
             dependencies: [
-                "ServiceKit", "Contracts", "Postgres", "HTTPClient",
+                "ServiceKit", "ServiceClients", "Contracts", "Postgres", "HTTPClient",
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             path: "Services/Auth",
@@ -115,7 +123,7 @@ let package = Package(
         .executableTarget(
             name: "Provisioning",
             dependencies: [
-                "ServiceKit", "Contracts", "Postgres", "HTTPClient",
+                "ServiceKit", "ServiceClients", "Contracts", "Postgres", "HTTPClient",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -164,6 +172,18 @@ let package = Package(
             name: "ServiceTests",
             dependencies: ["ServiceKit", "TestSupport", "Contracts", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/ServiceTests",
+            swiftSettings: swiftSettings
+        ),
+        // Consumer-driven contracts (Pact v3): consumer tests against a stub, writing contracts/pacts.
+        .testTarget(
+            name: "ContractTests",
+            dependencies: [
+                "ServiceClients", "ServiceKit", "HTTPClient", "Contracts",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Tests/ContractTests",
             swiftSettings: swiftSettings
         ),
         .executableTarget(

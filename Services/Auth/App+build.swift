@@ -1,6 +1,7 @@
 import Foundation
 import HTTPClient
 import Hummingbird
+import ServiceClients
 import ServiceKit
 
 /// Builds the auth service: developer accounts, tokens, API-key checks and tenants' end users.
@@ -35,8 +36,8 @@ func buildApplication(_ configuration: ServiceConfiguration) throws -> some Appl
         throw ConfigurationError(description: "REGISTRATION_MODE must be open or invite_only")
     }
     RegistrationController(
-        pool: runtime.pool, hasher: hasher, client: client,
-        provisioningURL: configuration.serviceURLs[.provisioning] ?? "", serviceToken: configuration.internalToken,
+        pool: runtime.pool, hasher: hasher,
+        projects: ProjectsClient(http: client, provisioningURL: configuration.serviceURLs[.provisioning] ?? "", serviceToken: configuration.internalToken),
         invites: invites, inviteOnly: mode == "invite_only", passwords: passwords
     ).addRoutes(to: router)
     TokenController(sessions: sessions, keys: keys, hasher: hasher, settings: tokenSettings, limits: limits)

@@ -2,7 +2,8 @@
 # Runs the whole test suite: installs what is missing, builds, starts a throwaway PostgreSQL
 # (unless DATABASE_URL is set), runs every test against it and the real service executables,
 # and removes the database again. Before the Swift tests it checks the deployment files offline
-# (deploy/scripts/check-deploy.sh).
+# (deploy/scripts/check-deploy.sh); after them it verifies the consumer-driven contracts the
+# Swift consumer tests wrote against the real providers (deploy/scripts/contracts.sh).
 #
 #   deploy/scripts/test.sh                 # everything
 #   deploy/scripts/test.sh --filter Pool   # extra arguments go to `swift test`
@@ -45,6 +46,15 @@ status=${PIPESTATUS[0]}
 set -e
 test_seconds=$(( $(date +%s) - start ))
 
+# Provider verification of the Pact files in contracts/pacts (the consumer tests above wrote
+# them), with the official Pact verifier on a throwaway PostgreSQL of its own. One test in the
+# closing line. PLATFORM_SKIP_CONTRACTS=1 skips it.
+contracts_passed=0
+contracts_failed=0
+if [ "${PLATFORM_SKIP_CONTRACTS:-0}" != 1 ]; then
+  if "$root/deploy/scripts/contracts.sh"; then contracts_passed=1; else contracts_failed=1; fi
+fi
+
 # One plain closing line, whatever the runner printed last.
 total=$(grep -Eo 'Test run with [0-9]+ test' "$log" | tail -n 1 | grep -Eo '[0-9]+' || true)
 failed=$(grep -cE '^✘ Test ".*" .*failed after' "$log" || true)
@@ -59,7 +69,13 @@ if [ "$deploy_failed" -ne 0 ]; then
 elif [ "$deploy_passed" -ne 0 ]; then
   echo "deployment checks passed"
 fi
-passed=$(( passed + deploy_passed ))
-failed=$(( failed + deploy_failed ))
+if [ "$contracts_failed" -ne 0 ]; then
+  echo "contract verification FAILED (see the output of contracts.sh above)"
+  [ "$status" -ne 0 ] || status=1
+elif [ "$contracts_passed" -ne 0 ]; then
+  echo "contract verification passed"
+fi
+passed=$(( passed + deploy_passed + contracts_passed ))
+failed=$(( failed + deploy_failed + contracts_failed ))
 echo "${passed} passed, ${failed} failed"
 exit "$status"

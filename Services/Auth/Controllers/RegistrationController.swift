@@ -1,9 +1,9 @@
 import Contracts
 import Foundation
-import HTTPClient
 import Hummingbird
 import Logging
 import Postgres
+import ServiceClients
 import ServiceKit
 
 /// `POST /v1/register`: a developer account and their first project, in one step.
@@ -17,9 +17,8 @@ import ServiceKit
 struct RegistrationController: Sendable {
     let pool: PostgresPool
     let hasher: PasswordHasher
-    let client: CurlHTTPClient
-    let provisioningURL: String
-    let serviceToken: String
+    /// Provisioning's `POST /internal/v1/projects`.
+    let projects: ProjectsClient
     let invites: InviteStore
     /// `REGISTRATION_MODE=invite_only`: registering needs a valid invite for the email.
     let inviteOnly: Bool
@@ -81,24 +80,24 @@ struct RegistrationController: Sendable {
         return try jsonResponse(answer, status: .accepted)
     }
 
-    /// Asks provisioning for the project, translating its answers into this endpoint's.
+    /// Asks provisioning for the project (`ProjectsClient`, with the developer's id as
+    /// `Idempotency-Key`), translating its answers into this endpoint's.
     private func createProject(owner: UUID, name: String, slug: String, logger: Logger) async throws -> ProjectAccepted {
-        let headers = HTTPClientHeaders([
-            (PlatformHeader.serviceToken, serviceToken),
-            (PlatformHeader.idempotencyKey, owner.uuidString.lowercased()),
-        ])
         do {
-            return try await client.send(
-                .post, provisioningURL + "/internal/v1/projects",
-                body: CreateProjectRequest(ownerId: owner, name: name, slug: slug),
-                as: ProjectAccepted.self, headers: headers
+            let accepted = try await projects.create(
+                CreateProjectRequest(ownerId: owner, name: name, slug: slug),
+                idempotencyKey: owner.uuidString.lowercased()
             )
-        } catch HTTPClientError.status(409, let envelope) {
+            if accepted.replayed {
+                logger.info("provisioning answered from an earlier call with the same idempotency key")
+            }
+            return accepted.project
+        } catch ProjectsClient.Failure.conflict(let envelope) {
             throw APIError.conflict(code: envelope?.error.code ?? "slug_taken", envelope?.error.message ?? "The slug \(slug) is already taken.")
-        } catch HTTPClientError.status(422, let envelope) {
+        } catch ProjectsClient.Failure.refused(let envelope) {
             throw APIError(.unprocessableContent, code: envelope?.error.code ?? "validation_failed",
                            message: envelope?.error.message ?? "The project was refused.", field: envelope?.error.field)
-        } catch let error as HTTPClientError {
+        } catch ProjectsClient.Failure.unavailable(let error) {
             logger.warning("provisioning did not accept the project", metadata: ["error": "\(error)"])
             throw APIError.serviceUnavailable(code: "provisioning_unavailable",
                                               "Projects cannot be created right now; nothing was saved. Try again shortly.")
