@@ -194,6 +194,7 @@ struct OpenAPITests {
         try Self.check(document, "AuditEntry", entry)
         try Self.check(document, "AuditPage", AuditPage(entries: [entry], nextAfterSeq: 1))
         try Self.check(document, "AuditVerification", AuditVerification(valid: false, entries: 3, firstBrokenId: 2))
+        try Self.check(document, "RotatedSigningKey", RotatedSigningKey(kid: "2f1c"))
         // Optional fields left out still validate (they are absent, never null).
         try Self.check(document, "TenantUser", TenantUser(id: UUID(), email: "a@example.com", role: "authenticated", metadata: .emptyObject,
                                                           createdAt: Self.now, updatedAt: Self.now, lastSignInAt: nil, bannedUntil: nil), allKeys: false)
@@ -234,5 +235,10 @@ struct OpenAPITests {
         try Self.check(document, "TenantRegistration", TenantRegistration(slug: "my_app", schema: "tenant_my_app", role: "tenant_my_app"))
         try Self.check(document, "RegisteredTenant", RegisteredTenant(id: UUID(), slug: "my_app", schema: "tenant_my_app", role: "tenant_my_app",
                                                                       createdAt: Self.now, updatedAt: Self.now))
+        let limits = service == "storage" ? ["quota_bytes": 1_073_741_824]
+            : ["max_concurrent_users": 200, "max_events_per_second": 100, "max_channels_per_client": 100, "max_joins_per_second": 100]
+        try Self.check(document, "TenantLimits", TenantLimits(slug: "my_app", limits: limits))
+        #expect(Set(limits.keys) == document.propertyNames(of: document.resolve("#/components/schemas/TenantLimits/properties/limits") as Any),
+                "\(service): the documented limits are not the ones the service keeps")
     }
 }
