@@ -267,6 +267,10 @@ echo "fuzz project $slug ($project) is ready; developers and tenant users signed
 configure() {
   local file="$work/$1.toml"
   cat >"$file" <<TOML
+# No state kept between runs (crash replays would make runs depend on earlier ones).
+[cache]
+enabled = false
+
 [generation]
 max-examples = $max_examples
 database = "none"
