@@ -25,6 +25,13 @@ struct OpenAPITests {
         for reference in document.references {
             #expect(document.resolve(reference.target) != nil, "\(service): \(reference.at) points at \(reference.target), which does not exist")
         }
+        // And every component is used (security schemes are used by name, not by reference).
+        let referenced = Set(document.references.map(\.target))
+        for (kind, entries) in document.root["components"] as? [String: Any] ?? [:] where kind != "securitySchemes" {
+            for name in (entries as? [String: Any] ?? [:]).keys {
+                #expect(referenced.contains("#/components/\(kind)/\(name)"), "\(service): #/components/\(kind)/\(name) is never used")
+            }
+        }
 
         let schemes = Set(((document.root["components"] as? [String: Any])?["securitySchemes"] as? [String: Any] ?? [:]).keys)
         var operationIDs = Set<String>()
