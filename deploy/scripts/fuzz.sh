@@ -314,12 +314,13 @@ TOML
 
 declare -A requests outcome
 failures=0
+all_phases=examples,coverage,fuzzing,stateful
 
-# fuzz_run LABEL SERVICE CONFIG [schemathesis arguments…]: one schemathesis run; adds the
-# requests it made to its service's count and records the outcome.
+# fuzz_run LABEL SERVICE CONFIG PHASES [schemathesis arguments…]: one schemathesis run; adds
+# the requests it made to its service's count and records the outcome.
 fuzz_run() {
-  local label="$1" name="$2" config="$3"
-  shift 3
+  local label="$1" name="$2" config="$3" phases="$4"
+  shift 4
   local base="http://127.0.0.1:${port[$name]}"
   echo
   echo "== schemathesis: $label ($base/openapi.json, at most $max_examples cases per operation)"
@@ -327,7 +328,7 @@ fuzz_run() {
   "$schemathesis" --no-color --config-file "$config" run "$base/openapi.json" \
     --url "$base" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
-    --phases examples,coverage,fuzzing,stateful \
+    --phases "$phases" \
     --seed "$seed" \
     --workers 1 \
     --request-timeout 30 \
@@ -364,11 +365,13 @@ PY
 for name in "${services[@]}"; do
   case "$name" in
     auth)
-      fuzz_run auth auth "$(configure auth auth "$developer_token" "$user_token")" --exclude-path-regex 'logout$'
-      fuzz_run auth-logout auth "$(configure auth-logout auth "$developer_logout_token" "$user_logout_token")" --include-path-regex 'logout$'
+      fuzz_run auth auth "$(configure auth auth "$developer_token" "$user_token")" "$all_phases" --exclude-path-regex 'logout$'
+      # No links lead to or from the logout routes: no stateful phase for them alone.
+      fuzz_run auth-logout auth "$(configure auth-logout auth "$developer_logout_token" "$user_logout_token")" \
+        examples,coverage,fuzzing --include-path-regex 'logout$'
       ;;
     provisioning | realtime | storage)
-      fuzz_run "$name" "$name" "$(configure "$name" "$name" "" "$user_token")"
+      fuzz_run "$name" "$name" "$(configure "$name" "$name" "" "$user_token")" "$all_phases"
       ;;
     *) echo "error: unknown service $name" >&2; exit 1 ;;
   esac
