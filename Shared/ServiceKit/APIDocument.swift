@@ -77,6 +77,20 @@ public final class RouteTable: Sendable {
         routes.withLock { $0 = list.sorted() }
     }
 
+    /// The methods routed for a concrete request path (a `{name}` component matches any one
+    /// non-empty component), sorted; empty when no route has this path.
+    public func allowedMethods(forPath path: String) -> [String] {
+        let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        let methods = all.filter { route in
+            let pattern = route.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+            guard pattern.count == components.count else { return false }
+            return zip(pattern, components).allSatisfy { expected, actual in
+                (expected.hasPrefix("{") && expected.hasSuffix("}") && !actual.isEmpty) || expected == actual
+            }
+        }.map(\.method)
+        return Array(Set(methods)).sorted()
+    }
+
     /// Hummingbird prints a captured component as `{name}` already; a `:name` (older forms) is
     /// rewritten the same way, so either spelling compares equal to the document's paths.
     static func openAPIPath(_ path: String) -> String {

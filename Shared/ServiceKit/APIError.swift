@@ -71,10 +71,17 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 /// Turns every error into the platform's error shape.
 ///
 /// `APIError`s render as they are; Hummingbird's own `HTTPError`s (unknown route, body too
-/// large, bad method) keep their status and get a code derived from it; everything else is
-/// logged with the request id and answered with a generic 500 that reveals nothing.
+/// large, bad method) keep their status and get a code derived from it — except that a path
+/// some route serves, asked with a method none does, is 405 `method_not_allowed` with `Allow`
+/// (Hummingbird answers 404 there); everything else is logged with the request id and answered
+/// with a generic 500 that reveals nothing.
 public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    public init() {}
+    /// The router's routes (recorded when the application is made), for 405's `Allow`.
+    let routes: RouteTable?
+
+    public init(routes: RouteTable? = nil) {
+        self.routes = routes
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -82,6 +89,14 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             return try error.response(from: request, context: context)
         } catch let error as HTTPError {
+            if error.status == .notFound, let allowed = routes?.allowedMethods(forPath: request.uri.path),
+               !allowed.isEmpty, !allowed.contains(request.method.rawValue) {
+                return APIError.render(
+                    status: .methodNotAllowed,
+                    envelope: ErrorEnvelope(code: Self.code(for: .methodNotAllowed), message: Self.message(for: .methodNotAllowed)),
+                    headers: [.allow: allowed.joined(separator: ", ")]
+                )
+            }
             return APIError.render(
                 status: error.status,
                 envelope: ErrorEnvelope(code: Self.code(for: error.status), message: Self.message(for: error.status)),

@@ -85,7 +85,7 @@ public struct ServiceRuntime: Sendable {
         let router = Router(context: PlatformRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: MetricsMiddleware(metrics: metrics))
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware(routes: routeTable))
         addOperationalRoutes(to: router)
         return router
     }

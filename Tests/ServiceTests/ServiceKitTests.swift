@@ -115,9 +115,16 @@ struct ServiceKitTests {
             let text = String(decoding: failure.body, as: UTF8.self)
             #expect(!text.contains("SELECT") && !text.contains("vault") && !text.contains("SecretFailure"))
 
+            // A path that is routed, with a method that is not: 405 with Allow (found by
+            // schemathesis' unsupported_method check; Hummingbird itself answers 404).
             let wrongMethod = try await client.execute(HTTPClientRequest(method: .delete, url: base + "/echo"))
-            #expect((400..<500).contains(wrongMethod.status))
-            #expect(wrongMethod.errorEnvelope != nil)
+            #expect(wrongMethod.status == 405)
+            #expect(wrongMethod.headers["Allow"] == "POST")
+            #expect(wrongMethod.errorEnvelope?.error.code == "method_not_allowed")
+            let captured = try await client.execute(HTTPClientRequest(method: .post, url: base + "/internal/v1/ping"))
+            #expect(captured.status == 405 && captured.headers["Allow"] == "GET")
+            let unknown = try await client.execute(HTTPClientRequest(method: .delete, url: base + "/no/such/path"))
+            #expect(unknown.status == 404 && unknown.errorEnvelope?.error.code == "not_found")
         }
     }
 
