@@ -13,9 +13,11 @@
 #     (apikey) for tenant routes, a developer's and a tenant user's access tokens as bearers,
 #     and the provisioned project's slug for every {slug}; the logout routes, which end sessions,
 #     run separately with a second developer and a second user;
-#   - the checks not_a_server_error, status_code_conformance, content_type_conformance and
-#     response_schema_conformance, in the examples, coverage, fuzzing and stateful phases
-#     (stateful: the links schemathesis infers between operations);
+#   - the checks not_a_server_error, status_code_conformance, content_type_conformance,
+#     response_schema_conformance and response_headers_conformance, plus unsupported_method and
+#     allow_header_conformance (an undocumented method on a documented path is 405 with Allow),
+#     in the examples, coverage, fuzzing and stateful phases (stateful: the documents' links
+#     and those schemathesis infers);
 #   - at most FUZZ_MAX_EXAMPLES cases per operation (default 300) and a fixed seed
 #     (FUZZ_SEED), so a run takes two or three minutes on two cores and can be repeated; one
 #     worker (hypothesis parsing lambdas in several threads trips CPython 3.11's "AST constructor
@@ -31,6 +33,7 @@
 #
 #   deploy/scripts/fuzz.sh
 #   FUZZ_MAX_EXAMPLES=50 deploy/scripts/fuzz.sh auth     # fewer cases, only the named services
+#   FUZZ_CHECKS=all deploy/scripts/fuzz.sh               # every schemathesis check (exploring)
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -45,6 +48,7 @@ tools="${FUZZ_TOOLS_DIR:-$root/.tmp/fuzz-tools}"
 output="${FUZZ_OUTPUT_DIR:-$root/.tmp/fuzz}"
 max_examples="${FUZZ_MAX_EXAMPLES:-300}"
 seed="${FUZZ_SEED:-20250101}"
+checks="${FUZZ_CHECKS:-not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance,unsupported_method,allow_header_conformance}"
 services=(auth realtime storage provisioning)
 if [ $# -gt 0 ]; then services=("$@"); fi
 
@@ -327,7 +331,7 @@ fuzz_run() {
   set +e
   "$schemathesis" --no-color --config-file "$config" run "$base/openapi.json" \
     --url "$base" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
+    --checks "$checks" \
     --phases "$phases" \
     --seed "$seed" \
     --workers 1 \
