@@ -117,7 +117,7 @@ let package = Package(
             path: "Services/Auth",
             // Resources/README.md says where the common-password list comes from (and its licence).
             exclude: ["Resources/README.md"],
-            resources: [.copy("Migrations"), .copy("Resources/common-passwords.txt")],
+            resources: [.copy("Migrations"), .copy("Resources/common-passwords.txt"), .copy("openapi.json")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -128,21 +128,21 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Services/Provisioning",
-            resources: [.copy("Migrations"), .copy("TenantMigrations")],
+            resources: [.copy("Migrations"), .copy("TenantMigrations"), .copy("openapi.json")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "Realtime",
             dependencies: ["ServiceKit"],
             path: "Services/Realtime",
-            resources: [.copy("Migrations")],
+            resources: [.copy("Migrations"), .copy("openapi.json")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "Storage",
             dependencies: ["ServiceKit", .product(name: "NIOPosix", package: "swift-nio")],
             path: "Services/Storage",
-            resources: [.copy("Migrations")],
+            resources: [.copy("Migrations"), .copy("openapi.json")],
             swiftSettings: swiftSettings
         ),
 

@@ -7,7 +7,8 @@ import ServiceKit
 /// Builds the provisioning service: projects and the durable saga that provisions them.
 /// Tests call this same function, so what is tested is what runs.
 func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
-    let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module))
+    let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module),
+                                 apiDocument: try APIDocument.bundled(in: .module))
     let settings = try ProvisioningSettings(configuration)
     guard let tenantDirectory = Bundle.module.url(forResource: "TenantMigrations", withExtension: nil) else {
         throw ConfigurationError(description: "the TenantMigrations resource folder is missing from the bundle")

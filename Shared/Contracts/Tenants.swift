@@ -84,3 +84,28 @@ public struct APIKeySet: Codable, Sendable, Equatable {
         self.keys = keys
     }
 }
+
+// MARK: - Limits and signing keys (clients → realtime, storage; operators → auth)
+
+/// `GET /v1/tenants/{slug}/limits` on realtime and storage: the limits the service keeps for
+/// the project (realtime's `max_concurrent_users`, `max_events_per_second`,
+/// `max_channels_per_client`, `max_joins_per_second`; storage's `quota_bytes`).
+public struct TenantLimits: Codable, Sendable, Equatable {
+    public var slug: String
+    public var limits: [String: Int]
+
+    public init(slug: String, limits: [String: Int]) {
+        self.slug = slug
+        self.limits = limits
+    }
+}
+
+/// `201` answer of auth's `POST /internal/v1/signing-keys/rotate` and
+/// `POST /internal/v1/tenants/{id}/signing-keys/rotate`: the new signing key's id.
+public struct RotatedSigningKey: Codable, Sendable, Equatable {
+    public var kid: String
+
+    public init(kid: String) {
+        self.kid = kid
+    }
+}

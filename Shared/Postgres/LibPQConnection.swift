@@ -127,6 +127,11 @@ final class LibPQConnection: @unchecked Sendable {
             case .null:
                 values[index] = nil
             case .text(let text):
+                // A C string ends at the first NUL: binding it would silently cut the value
+                // short. PostgreSQL's text cannot hold U+0000 anyway.
+                guard !text.utf8.contains(0) else {
+                    throw PostgresError(.dataException, message: "parameter $\(index + 1) contains a NUL character, which PostgreSQL text cannot hold")
+                }
                 values[index] = strdup(text)
             case .binary(let bytes):
                 guard let raw = malloc(max(1, bytes.count)) else {

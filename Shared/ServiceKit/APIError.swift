@@ -71,10 +71,17 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 /// Turns every error into the platform's error shape.
 ///
 /// `APIError`s render as they are; Hummingbird's own `HTTPError`s (unknown route, body too
-/// large, bad method) keep their status and get a code derived from it; everything else is
-/// logged with the request id and answered with a generic 500 that reveals nothing.
+/// large, bad method) keep their status and get a code derived from it — except that a path
+/// some route serves, asked with a method none does, is 405 `method_not_allowed` with `Allow`
+/// (Hummingbird answers 404 there); everything else is logged with the request id and answered
+/// with a generic 500 that reveals nothing.
 public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
-    public init() {}
+    /// The router's routes (recorded when the application is made), for 405's `Allow`.
+    let routes: RouteTable?
+
+    public init(routes: RouteTable? = nil) {
+        self.routes = routes
+    }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
@@ -82,6 +89,14 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch let error as APIError {
             return try error.response(from: request, context: context)
         } catch let error as HTTPError {
+            if error.status == .notFound, let allowed = routes?.allowedMethods(forPath: request.uri.path),
+               !allowed.isEmpty, !allowed.contains(request.method.rawValue) {
+                return APIError.render(
+                    status: .methodNotAllowed,
+                    envelope: ErrorEnvelope(code: Self.code(for: .methodNotAllowed), message: Self.message(for: .methodNotAllowed)),
+                    headers: [.allow: allowed.joined(separator: ", ")]
+                )
+            }
             return APIError.render(
                 status: error.status,
                 envelope: ErrorEnvelope(code: Self.code(for: error.status), message: Self.message(for: error.status)),
@@ -150,12 +165,15 @@ extension Request {
 
 /// Decodes a JSON body already collected (as `IdempotencyStore` hands it to its operation),
 /// with the same answers as `Request.decodeJSON`: 400 `invalid_json` for malformed JSON and
-/// 422 `validation_failed` (with the field's path) for JSON of the wrong shape.
+/// 422 `validation_failed` (with the field's path) for JSON of the wrong shape, or for a string
+/// or key holding a NUL character (`\u0000`), which PostgreSQL's text and jsonb cannot store.
 public func decodeJSON<Value: Decodable>(_ type: Value.Type, from buffer: ByteBuffer) throws -> Value {
+    let data = Data(buffer: buffer)
+    let value: Value
     do {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        return try decoder.decode(Value.self, from: Data(buffer: buffer))
+        value = try decoder.decode(Value.self, from: data)
     } catch let error as DecodingError {
         switch error {
         case .dataCorrupted(let context) where context.codingPath.isEmpty:
@@ -171,6 +189,53 @@ public func decodeJSON<Value: Decodable>(_ type: Value.Type, from buffer: ByteBu
         }
     } catch {
         throw APIError(.badRequest, code: "invalid_json", message: "The request body is not valid JSON.")
+    }
+    if let path = JSONNulScan.firstPath(in: data) {
+        let field = path.isEmpty ? "body" : path
+        throw APIError.validation(field: field, "The field \(field) must not contain NUL characters (\\u0000).")
+    }
+    return value
+}
+
+/// Finds strings and keys holding U+0000 in a JSON document.
+enum JSONNulScan {
+    /// The dotted path of the first string with a NUL character, or of the object holding a key
+    /// with one; nil when there is none. Only documents whose bytes spell `\u0000` are parsed.
+    static func firstPath(in data: Data) -> String? {
+        guard mayHoldNul(data), let object = try? JSONSerialization.jsonObject(with: data, options: .fragmentsAllowed) else {
+            return nil
+        }
+        return search(object, path: [])
+    }
+
+    /// `\u0000` appears in the bytes (an escaped backslash before `u0000` is a false positive,
+    /// which the parse that follows rules out).
+    static func mayHoldNul(_ data: Data) -> Bool {
+        let pattern = Array(#"\u0000"#.utf8)
+        let bytes = [UInt8](data)
+        guard bytes.count >= pattern.count else { return false }
+        for start in 0...(bytes.count - pattern.count) where bytes[start] == pattern[0] {
+            if bytes[start..<(start + pattern.count)].elementsEqual(pattern) { return true }
+        }
+        return false
+    }
+
+    private static func search(_ node: Any, path: [String]) -> String? {
+        if let string = node as? String {
+            return string.unicodeScalars.contains("\0") ? path.joined(separator: ".") : nil
+        }
+        if let object = node as? [String: Any] {
+            for key in object.keys.sorted() {
+                if key.unicodeScalars.contains("\0") { return path.joined(separator: ".") }
+                if let found = search(object[key] as Any, path: path + [key]) { return found }
+            }
+        }
+        if let array = node as? [Any] {
+            for (index, element) in array.enumerated() {
+                if let found = search(element, path: path + [String(index)]) { return found }
+            }
+        }
+        return nil
     }
 }
 

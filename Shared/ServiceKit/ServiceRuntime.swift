@@ -42,8 +42,13 @@ public struct ServiceRuntime: Sendable {
     public let metrics: PlatformMetrics
     public let readiness: Readiness
     public let migrations: MigrationRunner
+    /// The service's OpenAPI document, served at `GET /openapi.json` (nil in tests that build a
+    /// bare runtime: the route then answers 404).
+    public let apiDocument: APIDocument?
+    /// The router's routes, recorded by `makeApplication`, listed at `GET /internal/v1/routes`.
+    public let routeTable = RouteTable()
 
-    public init(configuration: ServiceConfiguration, migrations: [Migration]) {
+    public init(configuration: ServiceConfiguration, migrations: [Migration], apiDocument: APIDocument? = nil) {
         var logger = Logger(label: "platform.\(configuration.service.rawValue)")
         logger.logLevel = configuration.logLevel
         self.configuration = configuration
@@ -62,6 +67,7 @@ public struct ServiceRuntime: Sendable {
         self.metrics = PlatformMetrics()
         self.readiness = Readiness()
         self.migrations = MigrationRunner(schema: configuration.service.rawValue, migrations: migrations)
+        self.apiDocument = apiDocument
     }
 
     /// Loads a service's bundled `Migrations/NNNN_name.sql` files.
@@ -73,12 +79,13 @@ public struct ServiceRuntime: Sendable {
     }
 
     /// A router with the platform's middleware (request id and access log → metrics → error
-    /// shape) and the operational routes `/health`, `/ready`, `/metrics`.
+    /// shape) and the operational routes `/health`, `/ready`, `/metrics`, `/openapi.json` and
+    /// `/internal/v1/routes`.
     public func makeRouter() -> Router<PlatformRequestContext> {
         let router = Router(context: PlatformRequestContext.self)
         router.add(middleware: RequestIDMiddleware())
         router.add(middleware: MetricsMiddleware(metrics: metrics))
-        router.add(middleware: ErrorMiddleware())
+        router.add(middleware: ErrorMiddleware(routes: routeTable))
         addOperationalRoutes(to: router)
         return router
     }
@@ -113,6 +120,17 @@ public struct ServiceRuntime: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: text))
             )
         }
+        router.get("/openapi.json") { [self] _, _ in
+            guard let apiDocument else { throw APIError.notFound("API document") }
+            return Response(
+                status: .ok,
+                headers: [.contentType: "application/json", .cacheControl: "public, max-age=300"],
+                body: .init(byteBuffer: ByteBuffer(bytes: apiDocument.bytes))
+            )
+        }
+        internalRoutes(router).get("/v1/routes") { [self] _, _ in
+            try jsonResponse(ServiceRoutes(service: service, routes: routeTable.all))
+        }
     }
 
     /// The application: the server plus the pool and migration services, then `services`
@@ -124,6 +142,16 @@ public struct ServiceRuntime: Sendable {
     ) -> some ApplicationProtocol {
         let logger = self.logger
         let configuration = self.configuration
+        routeTable.record(router)
+        if let apiDocument {
+            let (undocumented, unrouted) = apiDocument.differences(from: routeTable.all)
+            if !undocumented.isEmpty || !unrouted.isEmpty {
+                logger.error("the OpenAPI document and the router disagree", metadata: [
+                    "openapi.undocumented_routes": "\(undocumented.map(\.description).joined(separator: ", "))",
+                    "openapi.unrouted_operations": "\(unrouted.map(\.description).joined(separator: ", "))",
+                ])
+            }
+        }
         var app = Application(
             router: router,
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "platform-\(configuration.service.rawValue)"),

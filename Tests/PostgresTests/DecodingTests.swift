@@ -100,6 +100,20 @@ struct DecodingTests {
         }
     }
 
+    @Test("a text parameter holding NUL is refused, never cut short at it (a C string ends there)")
+    func nulInText() async throws {
+        try await withTestPool { pool in
+            await #expect {
+                try await pool.query("SELECT \("before\u{0}after")::text AS t")
+            } throws: { error in
+                (error as? PostgresError)?.kind == .dataException
+            }
+            // The pool is still fine, and text without NUL goes through whole.
+            let row = try await pool.query("SELECT \("before after")::text AS t").single()
+            #expect(try row.decode("t", as: String.self) == "before after")
+        }
+    }
+
     @Test("affected rows are reported for writes")
     func affectedRows() async throws {
         try await withTestPool { pool in

@@ -85,6 +85,18 @@ struct ServiceKitTests {
             let wrongType = try await client.execute(HTTPClientRequest(method: .post, url: base + "/echo", body: Array(#"{"name":"x","count":"many"}"#.utf8)))
             #expect(wrongType.status == 422)
             #expect(wrongType.errorEnvelope?.error.field == "count")
+
+            // PostgreSQL's text and jsonb cannot hold U+0000: refused up front, naming the field.
+            let nul = try await client.execute(HTTPClientRequest(method: .post, url: base + "/echo", body: Array(#"{"name":"a\u0000b","count":1}"#.utf8)))
+            #expect(nul.status == 422)
+            #expect(nul.errorEnvelope?.error.field == "name")
+            let nulKey = try await client.execute(HTTPClientRequest(method: .post, url: base + "/echo",
+                                                                    body: Array(#"{"name":"x","count":1,"extra":{"k\u0000":1}}"#.utf8)))
+            #expect(nulKey.status == 422)
+            #expect(nulKey.errorEnvelope?.error.field == "extra")
+            // An escaped backslash before `u0000` is no NUL.
+            let escaped = try await client.send(.post, base + "/echo", body: Payload(name: "\\u0000", count: 1), as: Payload.self)
+            #expect(escaped.name == "\\U0000")
         }
     }
 
@@ -103,9 +115,16 @@ struct ServiceKitTests {
             let text = String(decoding: failure.body, as: UTF8.self)
             #expect(!text.contains("SELECT") && !text.contains("vault") && !text.contains("SecretFailure"))
 
+            // A path that is routed, with a method that is not: 405 with Allow (found by
+            // schemathesis' unsupported_method check; Hummingbird itself answers 404).
             let wrongMethod = try await client.execute(HTTPClientRequest(method: .delete, url: base + "/echo"))
-            #expect((400..<500).contains(wrongMethod.status))
-            #expect(wrongMethod.errorEnvelope != nil)
+            #expect(wrongMethod.status == 405)
+            #expect(wrongMethod.headers["Allow"] == "POST")
+            #expect(wrongMethod.errorEnvelope?.error.code == "method_not_allowed")
+            let captured = try await client.execute(HTTPClientRequest(method: .post, url: base + "/internal/v1/ping"))
+            #expect(captured.status == 405 && captured.headers["Allow"] == "GET")
+            let unknown = try await client.execute(HTTPClientRequest(method: .delete, url: base + "/no/such/path"))
+            #expect(unknown.status == 404 && unknown.errorEnvelope?.error.code == "not_found")
         }
     }
 

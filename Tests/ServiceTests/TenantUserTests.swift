@@ -108,6 +108,12 @@ struct TenantUserTests {
             #expect(user.role == "editor")
             let badRole = try await platform.tenantCall(.post, "auth", base + "/users", apikey: secret, json: AdminUserCreate(email: "x@example.test", role: "Bad Role"))
             #expect(badRole.status == 422 && badRole.errorEnvelope?.error.field == "role")
+            // NUL in metadata (jsonb cannot hold it) or in an email is a 422 on the field, not a 500 (found by schemathesis).
+            let nulMetadata = try await platform.tenantCall(.post, "auth", base + "/users", apikey: secret,
+                                                            json: AdminUserCreate(email: "nul@example.test", metadata: .object(["note": .string("a\u{0}b")])))
+            #expect(nulMetadata.status == 422 && nulMetadata.errorEnvelope?.error.field == "metadata.note")
+            let nulEmail = try await platform.tenantCall(.post, "auth", base + "/users", apikey: secret, json: AdminUserCreate(email: "grace@example.test\u{0}x"))
+            #expect(nulEmail.status == 422 && nulEmail.errorEnvelope?.error.field == "email")
 
             let list = try await platform.tenantCall(.get, "auth", base + "/users?per_page=10", apikey: secret).decode(TenantUserPage.self)
             #expect(list.total == 1 && list.users.map(\.id) == [user.id])

@@ -3,10 +3,12 @@
 # (unless DATABASE_URL is set), runs every test against it and the real service executables,
 # and removes the database again. Before the Swift tests it checks the deployment files offline
 # (deploy/scripts/check-deploy.sh); after them it verifies the consumer-driven contracts the
-# Swift consumer tests wrote against the real providers (deploy/scripts/contracts.sh).
+# Swift consumer tests wrote against the real providers (deploy/scripts/contracts.sh) and
+# fuzzes every service against its OpenAPI document (deploy/scripts/fuzz.sh, schemathesis).
 #
 #   deploy/scripts/test.sh                 # everything
 #   deploy/scripts/test.sh --filter Pool   # extra arguments go to `swift test`
+#   PLATFORM_SKIP_DEPLOY_CHECKS=1 PLATFORM_SKIP_FUZZ=1 deploy/scripts/test.sh --filter Pool   # quick loop
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -55,6 +57,18 @@ if [ "${PLATFORM_SKIP_CONTRACTS:-0}" != 1 ]; then
   if "$root/deploy/scripts/contracts.sh"; then contracts_passed=1; else contracts_failed=1; fi
 fi
 
+# Schema fuzzing of the executables just built, each against its own OpenAPI document
+# (deploy/scripts/fuzz.sh: schemathesis, a throwaway database, real tenant credentials). It
+# counts as one test in the closing line. PLATFORM_SKIP_FUZZ=1 skips it (quick loops).
+fuzz_passed=0
+fuzz_failed=0
+fuzz_seconds=0
+if [ "${PLATFORM_SKIP_FUZZ:-0}" != 1 ]; then
+  start=$(date +%s)
+  if "$root/deploy/scripts/fuzz.sh"; then fuzz_passed=1; else fuzz_failed=1; fi
+  fuzz_seconds=$(( $(date +%s) - start ))
+fi
+
 # One plain closing line, whatever the runner printed last.
 total=$(grep -Eo 'Test run with [0-9]+ test' "$log" | tail -n 1 | grep -Eo '[0-9]+' || true)
 failed=$(grep -cE '^✘ Test ".*" .*failed after' "$log" || true)
@@ -75,7 +89,13 @@ if [ "$contracts_failed" -ne 0 ]; then
 elif [ "$contracts_passed" -ne 0 ]; then
   echo "contract verification passed"
 fi
-passed=$(( passed + deploy_passed + contracts_passed ))
-failed=$(( failed + deploy_failed + contracts_failed ))
+if [ "$fuzz_failed" -ne 0 ]; then
+  echo "schema fuzzing FAILED in ${fuzz_seconds}s (see the output of fuzz.sh above; reports in .tmp/fuzz)"
+  [ "$status" -ne 0 ] || status=1
+elif [ "$fuzz_passed" -ne 0 ]; then
+  echo "schema fuzzing passed in ${fuzz_seconds}s"
+fi
+passed=$(( passed + deploy_passed + contracts_passed + fuzz_passed ))
+failed=$(( failed + deploy_failed + contracts_failed + fuzz_failed ))
 echo "${passed} passed, ${failed} failed"
 exit "$status"

@@ -88,7 +88,7 @@ struct TokenController: Sendable {
     @Sendable func rotate(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         let kid = try await keys.rotate()
         context.logger.info("signing key rotated", metadata: ["jwt.kid": "\(kid)"])
-        return try jsonResponse(["kid": kid], status: .created)
+        return try jsonResponse(RotatedSigningKey(kid: kid), status: .created)
     }
 
     func authenticate(_ request: Request) async throws -> AccessClaims {

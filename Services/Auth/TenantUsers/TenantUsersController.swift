@@ -251,7 +251,7 @@ struct TenantUsersController: Sendable {
         guard try await registry.tenant(id: id) != nil else { throw APIError.notFound("tenant") }
         let kid = try await keyring.tenant(id).rotate()
         context.logger.info("tenant signing key rotated", metadata: ["tenant.id": "\(id.uuidString.lowercased())", "jwt.kid": "\(kid)"])
-        return try jsonResponse(["kid": kid], status: .created)
+        return try jsonResponse(RotatedSigningKey(kid: kid), status: .created)
     }
 
     // MARK: Helpers

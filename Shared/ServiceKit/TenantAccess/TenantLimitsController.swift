@@ -18,11 +18,6 @@ public struct TenantLimitsController: Sendable {
         self.columns = columns
     }
 
-    public struct Limits: Codable, Sendable, Equatable {
-        public var slug: String
-        public var limits: [String: Int]
-    }
-
     public func addRoutes(to router: Router<PlatformRequestContext>) {
         router.get("/v1/tenants/:slug/limits") { request, context in
             let slug = try context.parameters.require("slug")
@@ -36,7 +31,7 @@ public struct TenantLimitsController: Sendable {
             }
             var limits: [String: Int] = [:]
             for column in columns { limits[column] = try row.decode(column) }
-            return try jsonResponse(Limits(slug: slug, limits: limits))
+            return try jsonResponse(TenantLimits(slug: slug, limits: limits))
         }
     }
 }

@@ -1,0 +1,251 @@
+import Contracts
+import Foundation
+import HTTPClient
+import TestSupport
+import Testing
+
+/// Each service's OpenAPI document (`Services/<Name>/openapi.json`): well-formed OpenAPI 3.1,
+/// in agreement with the service's router in both directions, and with the Contracts types.
+/// (schemathesis checks the real answers against it: `deploy/scripts/fuzz.sh`.)
+@Suite("OpenAPI documents", .serialized)
+struct OpenAPITests {
+    static let services = TestPlatform.names
+
+    // MARK: Well-formed
+
+    @Test("each document is well-formed OpenAPI 3.1: references resolve, path parameters are declared, errors have the error shape", arguments: services)
+    func wellFormed(service: String) throws {
+        let document = try OpenAPIDocumentFile(service: service)
+        #expect(document.version?.hasPrefix("3.1") == true, "\(service): openapi is \(document.version ?? "missing")")
+        let info = document.root["info"] as? [String: Any]
+        #expect(info?["title"] as? String == service)
+        #expect(info?["version"] is String)
+        #expect(!document.paths.isEmpty)
+
+        for reference in document.references {
+            #expect(document.resolve(reference.target) != nil, "\(service): \(reference.at) points at \(reference.target), which does not exist")
+        }
+        // And every component is used (security schemes are used by name, not by reference).
+        let referenced = Set(document.references.map(\.target))
+        for (kind, entries) in document.root["components"] as? [String: Any] ?? [:] where kind != "securitySchemes" {
+            for name in (entries as? [String: Any] ?? [:]).keys {
+                #expect(referenced.contains("#/components/\(kind)/\(name)"), "\(service): #/components/\(kind)/\(name) is never used")
+            }
+        }
+
+        let schemes = Set(((document.root["components"] as? [String: Any])?["securitySchemes"] as? [String: Any] ?? [:]).keys)
+        var operationIDs = Set<String>()
+        for (path, method, operation, item) in document.operationObjects {
+            let name = "\(service): \(method.uppercased()) \(path)"
+            #expect(path.hasPrefix("/"), "\(name): paths start with /")
+
+            if let id = operation["operationId"] as? String {
+                #expect(operationIDs.insert(id).inserted, "\(name): operationId \(id) is used twice")
+            } else {
+                Issue.record("\(name): no operationId")
+            }
+
+            // Every {name} in the path is a declared path parameter, and every path parameter is in the path.
+            let templated = Set(path.split(separator: "/").filter { $0.hasPrefix("{") && $0.hasSuffix("}") }.map { String($0.dropFirst().dropLast()) })
+            let parameters = ((item["parameters"] as? [Any] ?? []) + (operation["parameters"] as? [Any] ?? [])).compactMap(document.dereferenced)
+            let declared = Set(parameters.filter { $0["in"] as? String == "path" }.compactMap { $0["name"] as? String })
+            #expect(templated == declared, "\(name): path template names \(templated.sorted()) but declares \(declared.sorted())")
+            for parameter in parameters where parameter["in"] as? String == "path" {
+                #expect(parameter["required"] as? Bool == true, "\(name): path parameter \(parameter["name"] ?? "?") must be required")
+            }
+
+            // Security names defined schemes; an explicit `security` on every operation.
+            guard let security = operation["security"] as? [[String: Any]] else {
+                Issue.record("\(name): no security (use [] for none)")
+                continue
+            }
+            for requirement in security {
+                for scheme in requirement.keys { #expect(schemes.contains(scheme), "\(name): unknown security scheme \(scheme)") }
+            }
+            if path.hasPrefix("/internal/") {
+                #expect(security.count == 1 && security.first?.keys.contains("ServiceToken") == true,
+                        "\(name): internal routes take the service token")
+            }
+
+            // Responses: at least one 2xx; every 4xx/5xx is the error shape as JSON.
+            guard let responses = operation["responses"] as? [String: Any], !responses.isEmpty else {
+                Issue.record("\(name): no responses")
+                continue
+            }
+            #expect(responses["default"] == nil, "\(name): no `default` response (it would accept any status)")
+            #expect(responses.keys.contains { $0.hasPrefix("2") }, "\(name): no 2xx response")
+            for (status, response) in responses {
+                #expect(Int(status) != nil, "\(name): status \(status) is not a number")
+                guard let code = Int(status), code >= 400 else { continue }
+                let schema = document.dereferenced(response).flatMap { ($0["content"] as? [String: Any])?["application/json"] as? [String: Any] }?["schema"] as? [String: Any]
+                #expect(schema?["$ref"] as? String == "#/components/schemas/Error", "\(name): \(status) is not application/json with the Error schema")
+            }
+        }
+
+        // The error schema is the platform's one shape.
+        let error = try #require(document.resolve("#/components/schemas/Error"))
+        #expect(try document.validate(Self.json(ErrorEnvelope(code: "not_found", message: "No.")), against: error).isEmpty)
+        #expect(try document.validate(Self.json(ErrorEnvelope(code: "validation_failed", message: "No.", field: "slug")), against: error).isEmpty)
+        #expect(!document.validate(["error": ["code": "x"]], against: error).isEmpty)
+    }
+
+    // MARK: Router ↔ document
+
+    @Test("every route of every running service is in its document, every documented operation is routed, and /openapi.json serves the repository's file")
+    func routesMatchDocuments() async throws {
+        try await withTestPlatform { platform, _ in
+            for service in Self.services {
+                let base = platform.url(service)
+                let file = try Data(contentsOf: OpenAPIDocumentFile.url(service: service))
+
+                // Served without credentials, exactly the file in the repository.
+                let served = try await platform.client.execute(HTTPClientRequest(url: base + "/openapi.json"))
+                #expect(served.status == 200, "\(service): GET /openapi.json answered \(served.status)")
+                #expect(served.headers["Content-Type"]?.hasPrefix("application/json") == true)
+                #expect(served.body == Array(file), "\(service): /openapi.json is not Services/…/openapi.json as committed (rebuild?)")
+                let document = try OpenAPIDocumentFile(name: service, bytes: Data(served.body))
+
+                // The route list needs the service token.
+                let anonymous = try await platform.client.execute(HTTPClientRequest(url: base + "/internal/v1/routes"))
+                #expect(anonymous.status == 401)
+                let listed = try await platform.client.execute(HTTPClientRequest(url: base + "/internal/v1/routes", headers: platform.tokenHeaders))
+                #expect(listed.status == 200)
+                let routes = try listed.decode(ServiceRoutes.self)
+                #expect(routes.service == service)
+                #expect(!routes.routes.isEmpty)
+
+                let routed = Set(routes.routes.map { "\($0.method) \($0.path)" })
+                let documented = document.operations
+                for missing in routed.subtracting(documented).sorted() {
+                    Issue.record("\(service): the route \(missing) is not in Services/\(service)/openapi.json")
+                }
+                for extra in documented.subtracting(routed).sorted() {
+                    Issue.record("\(service): Services/\(service)/openapi.json documents \(extra), which no route serves")
+                }
+            }
+        }
+    }
+
+    // MARK: Contracts ↔ document
+
+    /// Encodes as the services do (`jsonResponse`: ISO-8601 dates, sorted keys).
+    static func json(_ value: some Encodable) throws -> Any {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = .sortedKeys
+        return try JSONSerialization.jsonObject(with: encoder.encode(value), options: .fragmentsAllowed)
+    }
+
+    /// `value`, fully populated, validates against the schema and has exactly its properties.
+    static func check(_ document: OpenAPIDocumentFile, _ schemaName: String, _ value: some Encodable, allKeys: Bool = true,
+                      sourceLocation: SourceLocation = #_sourceLocation) throws {
+        let reference = "#/components/schemas/" + schemaName
+        guard let schema = document.resolve(reference) else {
+            Issue.record("\(document.name): \(reference) is missing", sourceLocation: sourceLocation)
+            return
+        }
+        let encoded = try json(value)
+        for problem in document.validate(encoded, against: schema) {
+            Issue.record("\(document.name): \(schemaName): \(problem)", sourceLocation: sourceLocation)
+        }
+        if allKeys, let object = encoded as? [String: Any] {
+            let keys = Set(object.keys), properties = document.propertyNames(of: schema)
+            #expect(keys == properties, "\(document.name): \(schemaName) declares \(properties.sorted()) but the type encodes \(keys.sorted())",
+                    sourceLocation: sourceLocation)
+        }
+    }
+
+    static let now = Date(timeIntervalSince1970: 1_750_000_000)
+    static let user = TenantUser(id: UUID(), email: "ada@example.com", role: "authenticated", metadata: .object(["plan": .string("pro")]),
+                                 createdAt: now, updatedAt: now, lastSignInAt: now, bannedUntil: now)
+    static let keys = APIKeySet(keys: [
+        APIKeyHash(id: UUID(), kind: .publishable, prefix: "pk_abcd", sha256: String(repeating: "a", count: 64)),
+        APIKeyHash(id: UUID(), kind: .secret, prefix: "sk_abcd", sha256: String(repeating: "b", count: 64)),
+    ])
+
+    @Test("auth's schemas describe exactly what the Contracts types encode")
+    func authContracts() throws {
+        let document = try OpenAPIDocumentFile(service: "auth")
+        let developer = DeveloperProfile(id: UUID(), email: "dev@example.com", createdAt: Self.now)
+        try Self.check(document, "Error", ErrorEnvelope(code: "slug_taken", message: "Taken.", field: "slug"))
+        try Self.check(document, "HealthStatus", HealthStatus(status: "ready", service: "auth", checks: ["database": "ok"]))
+        try Self.check(document, "ServiceRoutes", ServiceRoutes(service: "auth", routes: [ServiceRoute(method: "GET", path: "/health")]))
+        try Self.check(document, "RegisterRequest", RegisterRequest(email: "dev@example.com", password: "correct horse battery", projectName: "My App",
+                                                                    slug: "my_app", inviteToken: "inv_x"))
+        try Self.check(document, "RegisterAccepted", ProjectAccepted(developerId: UUID(), projectId: UUID(), workflowId: UUID(), slug: "my_app",
+                                                                     status: .pending, statusUrl: "http://127.0.0.1:8082/v1/projects/x"))
+        try Self.check(document, "PasswordGrant", PasswordGrant(email: "dev@example.com", password: "secret"))
+        try Self.check(document, "RefreshGrant", RefreshGrant(refreshToken: "rt"))
+        try Self.check(document, "GrantRequest", PasswordGrant(email: "dev@example.com", password: "secret"), allKeys: false)
+        try Self.check(document, "DeveloperProfile", developer)
+        try Self.check(document, "DeveloperTokens", TokenResponse(accessToken: "a.b.c", expiresIn: 900, refreshToken: "rt", user: developer))
+        try Self.check(document, "InviteRequest", InviteRequest(email: "new@example.com"))
+        try Self.check(document, "Invite", Invite(id: UUID(), email: "new@example.com", inviteToken: "inv_x", expiresAt: Self.now))
+        try Self.check(document, "TenantRegistration", TenantRegistration(slug: "my_app", schema: "tenant_my_app", role: "tenant_my_app"))
+        try Self.check(document, "RegisteredTenant", RegisteredTenant(id: UUID(), slug: "my_app", schema: "tenant_my_app", role: "tenant_my_app",
+                                                                      createdAt: Self.now, updatedAt: Self.now))
+        try Self.check(document, "APIKeySet", Self.keys)
+        try Self.check(document, "APIKeyHash", Self.keys.keys[0])
+        try Self.check(document, "APIKeyIdentity", APIKeyIdentity(keyId: UUID(), tenantId: UUID(), slug: "my_app", kind: .secret))
+        try Self.check(document, "TenantSignup", TenantSignup(email: "ada@example.com", password: "correct horse battery", metadata: .emptyObject))
+        try Self.check(document, "TenantUser", Self.user)
+        try Self.check(document, "TenantTokens", TenantTokenResponse(accessToken: "a.b.c", expiresIn: 900, refreshToken: "rt", user: Self.user))
+        try Self.check(document, "TenantUserUpdate", TenantUserUpdate(email: "ada@example.com", password: "correct horse battery", metadata: .emptyObject))
+        try Self.check(document, "AdminUserCreate", AdminUserCreate(email: "ada@example.com", password: "correct horse battery", role: "editor",
+                                                                    metadata: .emptyObject))
+        try Self.check(document, "AdminUserUpdate", AdminUserUpdate(email: "ada@example.com", password: "correct horse battery", role: "editor",
+                                                                    metadata: .emptyObject, banSeconds: 60))
+        try Self.check(document, "TenantUserPage", TenantUserPage(users: [Self.user], page: 1, perPage: 50, total: 1))
+        let entry = AuditEntry(id: 1, seq: 1, occurredAt: Self.now, actor: "user:x", action: "user.signed_up", target: "x",
+                               details: .object(["via": .string("secret_key:x")]), prevHash: "00", hash: "ff")
+        try Self.check(document, "AuditEntry", entry)
+        try Self.check(document, "AuditPage", AuditPage(entries: [entry], nextAfterSeq: 1))
+        try Self.check(document, "AuditVerification", AuditVerification(valid: false, entries: 3, firstBrokenId: 2))
+        try Self.check(document, "RotatedSigningKey", RotatedSigningKey(kid: "2f1c"))
+        // Optional fields left out still validate (they are absent, never null).
+        try Self.check(document, "TenantUser", TenantUser(id: UUID(), email: "a@example.com", role: "authenticated", metadata: .emptyObject,
+                                                          createdAt: Self.now, updatedAt: Self.now, lastSignInAt: nil, bannedUntil: nil), allKeys: false)
+        try Self.check(document, "AuditPage", AuditPage(entries: [], nextAfterSeq: nil), allKeys: false)
+    }
+
+    @Test("provisioning's schemas describe exactly what the Contracts types encode")
+    func provisioningContracts() throws {
+        let document = try OpenAPIDocumentFile(service: "provisioning")
+        try Self.check(document, "Error", ErrorEnvelope(code: "not_retryable", message: "No."))
+        try Self.check(document, "HealthStatus", HealthStatus(status: "ok", service: "provisioning", checks: [:]))
+        try Self.check(document, "CreateProjectRequest", CreateProjectRequest(ownerId: UUID(), name: "My App", slug: "my_app"))
+        try Self.check(document, "ProjectAccepted", ProjectAccepted(projectId: UUID(), workflowId: UUID(), slug: "my_app", status: .pending,
+                                                                    statusUrl: "http://127.0.0.1:8082/v1/projects/x"))
+        let step = StepStatus(name: "register_auth", status: "failed", attempts: 2, lastError: "503", startedAt: Self.now, finishedAt: Self.now)
+        try Self.check(document, "StepStatus", step)
+        let workflow = WorkflowStatus(id: UUID(), kind: "provision", status: "succeeded", attempt: 1, startedAt: Self.now, finishedAt: Self.now,
+                                      error: "none", steps: [step])
+        try Self.check(document, "WorkflowStatus", workflow)
+        try Self.check(document, "IssuedAPIKeys", IssuedAPIKeys(publishable: "pk_x", secret: "sk_x"))
+        try Self.check(document, "ProjectStatus", ProjectStatus(id: UUID(), slug: "my_app", name: "My App", ownerId: UUID(), status: .ready,
+                                                                isActive: true, createdAt: Self.now, updatedAt: Self.now, workflow: workflow,
+                                                                apiKeys: IssuedAPIKeys(publishable: "pk_x", secret: "sk_x")))
+        try Self.check(document, "ProjectStatus", ProjectStatus(id: UUID(), slug: "my_app", name: "My App", ownerId: UUID(), status: .pending,
+                                                                isActive: false, createdAt: Self.now, updatedAt: Self.now, workflow: nil, apiKeys: nil),
+                       allKeys: false)
+        for state in ProjectState.allCases {
+            try Self.check(document, "ProjectState", state, allKeys: false)
+        }
+    }
+
+    @Test("realtime's and storage's schemas describe exactly what the Contracts types encode", arguments: ["realtime", "storage"])
+    func tenantServiceContracts(service: String) throws {
+        let document = try OpenAPIDocumentFile(service: service)
+        try Self.check(document, "Error", ErrorEnvelope(code: "tenant_mismatch", message: "No."))
+        try Self.check(document, "HealthStatus", HealthStatus(status: "ready", service: service, checks: ["database": "ok"]))
+        try Self.check(document, "ServiceRoutes", ServiceRoutes(service: service, routes: []))
+        try Self.check(document, "TenantRegistration", TenantRegistration(slug: "my_app", schema: "tenant_my_app", role: "tenant_my_app"))
+        try Self.check(document, "RegisteredTenant", RegisteredTenant(id: UUID(), slug: "my_app", schema: "tenant_my_app", role: "tenant_my_app",
+                                                                      createdAt: Self.now, updatedAt: Self.now))
+        let limits = service == "storage" ? ["quota_bytes": 1_073_741_824]
+            : ["max_concurrent_users": 200, "max_events_per_second": 100, "max_channels_per_client": 100, "max_joins_per_second": 100]
+        try Self.check(document, "TenantLimits", TenantLimits(slug: "my_app", limits: limits))
+        #expect(Set(limits.keys) == document.propertyNames(of: document.resolve("#/components/schemas/TenantLimits/properties/limits") as Any),
+                "\(service): the documented limits are not the ones the service keeps")
+    }
+}
