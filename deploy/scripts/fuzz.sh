@@ -61,42 +61,13 @@ done
 
 # --- Tools -----------------------------------------------------------------------------------
 
-# As check-deploy.sh: a virtualenv when python3 can make one with pip in it; otherwise
-# `pip install --target` into a folder put on PATH/PYTHONPATH.
-install_tools() {
-  rm -rf "$tools"
-  mkdir -p "$tools"
-  export PIP_ROOT_USER_ACTION=ignore
-  local pip_args=(install --quiet --disable-pip-version-check --no-input --retries 5 --timeout 60)
-  if python3 -m venv "$tools/venv" >/dev/null 2>&1 && [ -x "$tools/venv/bin/pip" ]; then
-    "$tools/venv/bin/pip" "${pip_args[@]}" "${requirements[@]}"
-    echo venv > "$tools/kind"
-  else
-    rm -rf "$tools/venv"
-    if ! python3 -m pip --version >/dev/null 2>&1; then
-      echo "error: python3 has neither venv with ensurepip nor pip; install python3-venv or python3-pip" >&2
-      exit 1
-    fi
-    python3 -m pip "${pip_args[@]}" --target "$tools/site" "${requirements[@]}"
-    echo target > "$tools/kind"
-  fi
-  printf '%s\n' "${requirements[@]}" > "$tools/requirements.txt"
-}
-
-if [ ! -f "$tools/requirements.txt" ] || [ "$(cat "$tools/requirements.txt")" != "$(printf '%s\n' "${requirements[@]}")" ] \
-   || [ ! -f "$tools/kind" ]; then
-  echo "installing schemathesis into $tools" >&2
-  install_tools
-fi
-if [ "$(cat "$tools/kind")" = venv ]; then
-  schemathesis="$tools/venv/bin/schemathesis"
-else
-  schemathesis="$tools/site/bin/schemathesis"
-  export PYTHONPATH="$tools/site${PYTHONPATH:+:$PYTHONPATH}"
-fi
+. "$root/deploy/scripts/lib/python-tools.sh"
+python_tools "$tools" "${requirements[@]}"
+schemathesis="$tools_bin/schemathesis"
 if [ ! -x "$schemathesis" ]; then
   echo "reinstalling schemathesis (the executable is missing)" >&2
-  install_tools
+  install_python_tools "$tools" "${requirements[@]}"
+  python_tools "$tools" "${requirements[@]}"
 fi
 
 # --- The platform ----------------------------------------------------------------------------
