@@ -119,16 +119,7 @@ DATABASE_URL="$(python3 -c 'import sys, urllib.parse as u
 parts = u.urlsplit(sys.argv[1])
 print(u.urlunsplit(parts._replace(path="/" + sys.argv[2])))' "$server_url" "$database")"
 
-port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-pick_port() {
-  local port
-  for _ in $(seq 1 200); do
-    port=$(( 20000 + RANDOM % 30000 ))
-    if port_is_free "$port"; then echo "$port"; return 0; fi
-  done
-  echo "error: no free port found" >&2
-  return 1
-}
+. "$root/deploy/scripts/lib/ports.sh"
 
 for name in auth provisioning realtime storage; do
   port[$name]="$(pick_port)"
