@@ -112,9 +112,20 @@ public func withScratchDatabase<Result: Sendable>(_ body: (String) async throws 
     }
 }
 
+/// `WITH (FORCE)` cannot end a superuser's session (42501): a test's admin pool on the scratch
+/// database may still be closing when its body returns, so a refused drop is tried again briefly.
 private func dropScratchDatabase(_ name: String) async throws {
     try await withTestPool(maximumConnections: 1) { pool in
-        try await pool.withConnection { try await $0.execute(simple: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                try await pool.withConnection { try await $0.execute(simple: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)") }
+                return
+            } catch let error as PostgresError where attempt < 20 && (error.sqlState == "42501" || error.sqlState == "55006") {
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
     }
 }
 
