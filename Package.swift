@@ -10,10 +10,10 @@ let package = Package(
     name: "swift-tenant-platform",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "auth", targets: ["Auth"]),
-        .executable(name: "provisioning", targets: ["Provisioning"]),
-        .executable(name: "realtime", targets: ["Realtime"]),
-        .executable(name: "storage", targets: ["Storage"]),
+        .executable(name: "auth", targets: ["AuthMain"]),
+        .executable(name: "provisioning", targets: ["ProvisioningMain"]),
+        .executable(name: "realtime", targets: ["RealtimeMain"]),
+        .executable(name: "storage", targets: ["StorageMain"]),
         .executable(name: "postgres-bench", targets: ["PostgresBench"]),
         .executable(name: "provisioning-bench", targets: ["ProvisioningBench"]),
         .executable(name: "auth-bench", targets: ["AuthBench"]),
@@ -23,12 +23,12 @@ let package = Package(
         // nothing here needs them, and a stable trait set avoids needless rebuilds (MEASURED.md).
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
-        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         // SHA-256 for API-key hashes; jwt-kit (tokens, later) needs the same 4.x line.
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         // ES256 access tokens and the JWKS: developer sessions, tenant users' tokens, and their
         // offline verification in realtime and storage (ServiceKit).
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
@@ -53,7 +53,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("curl")]
         ),
 
-        // MARK: Shared kits
+        // MARK: Shared kits (each lists every module it imports)
         .target(
             name: "Contracts",
             path: "Shared/Contracts",
@@ -80,76 +80,134 @@ let package = Package(
             path: "Shared/HTTPClient",
             swiftSettings: swiftSettings
         ),
-        // The clients of other services' internal endpoints (tenant registry, API keys, projects),
-        // in a library so contract tests can drive the very code the services call with.
+        // The clients of other services' internal endpoints (tenant registry, API keys, projects,
+        // tenant credentials), in a library so contract tests can drive the very code the services
+        // call with.
         .target(
             name: "ServiceClients",
             dependencies: ["Contracts", "HTTPClient"],
             path: "Shared/ServiceClients",
             swiftSettings: swiftSettings
         ),
+        // Runtime, configuration, logging, metrics, error shape, middleware, idempotency: what
+        // every service is built from.
         .target(
             name: "ServiceKit",
             dependencies: [
-                "CArgon2",
                 "Contracts",
                 "Postgres",
                 "HTTPClient",
                 .product(name: "Crypto", package: "swift-crypto"),
-                .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Shared/ServiceKit",
             swiftSettings: swiftSettings
         ),
-
-        // MARK: Services (one executable each, same shape)
-        .executableTarget(
-            name: "Auth",
+        // The tenant registry and its internal routes, tenant credentials (TenantAccess) and the
+        // tenants migration shared by auth, realtime and storage.
+        .target(
+            name: "TenantKit",
             dependencies: [
-                "ServiceKit", "ServiceClients", "Contracts", "Postgres", "HTTPClient",
+                "Contracts",
+                "Postgres",
+                "HTTPClient",
+                "ServiceClients",
+                "ServiceKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
             ],
-            path: "Services/Auth",
-            // Resources/README.md says where the common-password list comes from (and its licence).
-            exclude: ["Resources/README.md"],
-            resources: [.copy("Migrations"), .copy("Resources/common-passwords.txt"), .copy("openapi.json")],
+            path: "Shared/TenantKit",
+            resources: [.copy("Migrations")],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
+        // argon2id hashing and the password policy: only auth links libargon2.
+        .target(
+            name: "Passwords",
+            dependencies: [
+                "CArgon2",
+                "ServiceKit",  // PasswordPolicy answers with the platform's 422 (APIError)
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Shared/Passwords",
+            // Resources/README.md says where the common-password list comes from (and its licence).
+            exclude: ["Resources/README.md"],
+            resources: [.copy("Resources/common-passwords.txt")],
+            swiftSettings: swiftSettings
+        ),
+
+        // MARK: Services: a library each (buildApplication, buildRouter; what tests import) and a
+        // thin executable (Main/App.swift) that runs it.
+        .target(
+            name: "Auth",
+            dependencies: [
+                "Contracts", "HTTPClient", "Passwords", "Postgres", "ServiceClients", "ServiceKit", "TenantKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Services/Auth",
+            exclude: ["Main"],
+            resources: [.copy("Migrations"), .copy("openapi.json")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Provisioning",
             dependencies: [
-                "ServiceKit", "ServiceClients", "Contracts", "Postgres", "HTTPClient",
-                .product(name: "Crypto", package: "swift-crypto"),
+                "Contracts", "HTTPClient", "Postgres", "ServiceClients", "ServiceKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Services/Provisioning",
+            exclude: ["Main"],
             resources: [.copy("Migrations"), .copy("TenantMigrations"), .copy("openapi.json")],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
+        .target(
             name: "Realtime",
-            dependencies: ["ServiceKit"],
+            dependencies: [
+                "ServiceKit", "TenantKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
             path: "Services/Realtime",
+            exclude: ["Main"],
             resources: [.copy("Migrations"), .copy("openapi.json")],
             swiftSettings: swiftSettings
         ),
-        .executableTarget(
+        .target(
             name: "Storage",
-            dependencies: ["ServiceKit", .product(name: "NIOPosix", package: "swift-nio")],
+            dependencies: [
+                "ServiceKit", "TenantKit",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
             path: "Services/Storage",
+            exclude: ["Main"],
             resources: [.copy("Migrations"), .copy("openapi.json")],
             swiftSettings: swiftSettings
         ),
+        .executableTarget(name: "AuthMain", dependencies: ["Auth", "ServiceKit"], path: "Services/Auth/Main", swiftSettings: swiftSettings),
+        .executableTarget(name: "ProvisioningMain", dependencies: ["Provisioning", "ServiceKit"], path: "Services/Provisioning/Main", swiftSettings: swiftSettings),
+        .executableTarget(name: "RealtimeMain", dependencies: ["Realtime", "ServiceKit"], path: "Services/Realtime/Main", swiftSettings: swiftSettings),
+        .executableTarget(name: "StorageMain", dependencies: ["Storage", "ServiceKit"], path: "Services/Storage/Main", swiftSettings: swiftSettings),
 
         // MARK: Tests and benchmarks
         .target(
             name: "TestSupport",
-            dependencies: ["Postgres", "HTTPClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "Auth", "Contracts", "HTTPClient", "Postgres", "Provisioning", "Realtime", "ServiceKit", "Storage",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
@@ -164,13 +222,22 @@ let package = Package(
             dependencies: [
                 "HTTPClient", "Contracts", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/HTTPClientTests",
             swiftSettings: swiftSettings
         ),
         .testTarget(
             name: "ServiceTests",
-            dependencies: ["ServiceKit", "TestSupport", "Contracts", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "Auth", "Contracts", "HTTPClient", "Passwords", "Postgres", "Provisioning", "Realtime", "ServiceKit",
+                "Storage", "TenantKit", "TestSupport",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
             path: "Tests/ServiceTests",
             swiftSettings: swiftSettings
         ),
@@ -178,17 +245,18 @@ let package = Package(
         .testTarget(
             name: "ContractTests",
             dependencies: [
-                "ServiceClients", "ServiceKit", "HTTPClient", "Contracts",
+                "Contracts", "HTTPClient", "ServiceClients", "ServiceKit", "TenantKit",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
-                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/ContractTests",
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "PostgresBench",
-            dependencies: ["Postgres"],
+            dependencies: ["Postgres", .product(name: "Logging", package: "swift-log")],
             path: "Tests/Benchmarks/PostgresBench",
             swiftSettings: swiftSettings
         ),
@@ -200,7 +268,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "AuthBench",
-            dependencies: ["ServiceKit", "HTTPClient", "Contracts", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: ["Contracts", "HTTPClient", "Passwords", .product(name: "NIOCore", package: "swift-nio")],
             path: "Tests/Benchmarks/AuthBench",
             swiftSettings: swiftSettings
         ),

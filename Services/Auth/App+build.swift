@@ -2,12 +2,14 @@ import Foundation
 import HTTPClient
 import Hummingbird
 import ServiceClients
+import Passwords
 import ServiceKit
+import TenantKit
 
 /// Builds the auth service: developer accounts, tokens, API-key checks and tenants' end users.
 /// Tests call this same function, so what is tested is what runs.
-func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
-    let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module),
+public func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
+    let runtime = ServiceRuntime(configuration: configuration, migrations: try TenantRegistry.migrations(with: ServiceRuntime.bundledMigrations(in: .module)),
                                  apiDocument: try APIDocument.bundled(in: .module))
     let router = runtime.makeRouter()
     let internalRoutes = runtime.internalRoutes(router)

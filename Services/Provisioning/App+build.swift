@@ -6,7 +6,7 @@ import ServiceKit
 
 /// Builds the provisioning service: projects and the durable saga that provisions them.
 /// Tests call this same function, so what is tested is what runs.
-func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
+public func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
     let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module),
                                  apiDocument: try APIDocument.bundled(in: .module))
     let settings = try ProvisioningSettings(configuration)

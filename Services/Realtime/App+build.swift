@@ -1,11 +1,12 @@
 import Foundation
 import Hummingbird
 import ServiceKit
+import TenantKit
 
 /// Builds the realtime service: per-tenant websockets for broadcast, presence and database changes.
 /// Tests call this same function, so what is tested is what runs.
-func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
-    let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module),
+public func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
+    let runtime = ServiceRuntime(configuration: configuration, migrations: try TenantRegistry.migrations(with: ServiceRuntime.bundledMigrations(in: .module)),
                                  apiDocument: try APIDocument.bundled(in: .module))
     let router = runtime.makeRouter()
     // Tenants get the table's default limits when registered; the limits are realtime's own.

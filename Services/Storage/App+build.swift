@@ -1,11 +1,12 @@
 import Foundation
 import Hummingbird
 import ServiceKit
+import TenantKit
 
 /// Builds the storage service: per-tenant buckets and objects, on local disk by default.
 /// Tests call this same function, so what is tested is what runs.
-func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
-    let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module),
+public func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
+    let runtime = ServiceRuntime(configuration: configuration, migrations: try TenantRegistry.migrations(with: ServiceRuntime.bundledMigrations(in: .module)),
                                  apiDocument: try APIDocument.bundled(in: .module))
     let settings = try StorageSettings(environment: configuration.environment)
     runtime.logger.info("tenant objects stored on local disk", metadata: ["storage.root": "\(settings.root.path)"])

@@ -26,11 +26,17 @@ public struct Migration: Sendable, Equatable {
             let sql = try String(contentsOf: file, encoding: .utf8)
             migrations.append(Migration(version: version, name: String(stem[stem.index(after: separator)...]), sql: sql))
         }
-        migrations.sort { $0.version < $1.version }
-        for (previous, next) in zip(migrations, migrations.dropFirst()) where previous.version == next.version {
-            throw PostgresError(.migration, message: "two migration files have version \(next.version)")
+        return try ordered(migrations)
+    }
+
+    /// Migrations from several sources (a service's own folder and a shared kit's) as one list,
+    /// ordered by version; two migrations with one version are refused.
+    public static func ordered(_ migrations: [Migration]) throws -> [Migration] {
+        let sorted = migrations.sorted { $0.version < $1.version }
+        for (previous, next) in zip(sorted, sorted.dropFirst()) where previous.version == next.version {
+            throw PostgresError(.migration, message: "two migrations have version \(next.version)")
         }
-        return migrations
+        return sorted
     }
 }
 

@@ -2,7 +2,9 @@ import Contracts
 import Foundation
 import HTTPClient
 import JWTKit
+import ServiceClients
 import ServiceKit
+import TenantKit
 import Testing
 
 /// Realtime and storage as consumers of auth: `RemoteTenantCredentials` (ServiceKit) checks an
@@ -18,7 +20,7 @@ struct TenantCredentialsConsumerPacts {
 
     static func credentials(_ url: String, _ http: CurlHTTPClient) -> RemoteTenantCredentials {
         // No caching: every call reaches the stub.
-        RemoteTenantCredentials(client: http, authURL: url, serviceToken: Fixtures.serviceToken,
+        RemoteTenantCredentials(auth: TenantCredentialsClient(http: http, authURL: url, serviceToken: Fixtures.serviceToken),
                                 apiKeyTTL: .zero, jwksTTL: .zero, logger: Fixtures.logger)
     }
 

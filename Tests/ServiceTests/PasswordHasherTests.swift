@@ -1,4 +1,5 @@
 import Foundation
+import Passwords
 import ServiceKit
 import Testing
 

@@ -39,7 +39,7 @@ struct ProvisioningTests {
 
     @Test("full flow: a project becomes a ready tenant everywhere, with its schema, role, tables and hashed keys")
     func fullFlow() async throws {
-        try await withTestPlatform { platform, url in
+        try await withTestPlatform(.processes) { platform, url in
             let slug = TestDatabase.uniqueName("full")
             let created = try accepted(try await platform.createProject(name: "Full Flow", slug: slug))
             #expect(created.status == .pending)
@@ -189,7 +189,7 @@ struct ProvisioningTests {
 
     @Test("SIGKILL of the orchestrator mid-run: the restarted one resumes and the project ends ready")
     func crashAndResume() async throws {
-        try await withTestPlatform(provisioning: ["PROVISIONING_STEP_MAX_ATTEMPTS": "100", "PROVISIONING_RETRY_MAX_MS": "200"]) { platform, url in
+        try await withTestPlatform(.processes, provisioning: ["PROVISIONING_STEP_MAX_ATTEMPTS": "100", "PROVISIONING_RETRY_MAX_MS": "200"]) { platform, url in
             await platform.stop("storage")  // the saga will sit retrying register_storage
             let slug = TestDatabase.uniqueName("crash")
             let project = try accepted(try await platform.createProject(name: "Crash", slug: slug)).projectId
@@ -201,7 +201,7 @@ struct ProvisioningTests {
                         """) == 1
                 })
             }
-            await platform.kill("provisioning")
+            try await platform.kill("provisioning")
             try await platform.start(["storage", "provisioning"])
             let ready = try await platform.waitForProject(project, in: [.ready, .failed])
             #expect(ready.status == .ready && ready.isActive)
@@ -214,7 +214,7 @@ struct ProvisioningTests {
 
     @Test("two orchestrator processes share the work and never run one execution twice at once")
     func twoOrchestrators() async throws {
-        try await withTestPlatform { platform, url in
+        try await withTestPlatform(.processes) { platform, url in
             // A second provisioning process on the same database: its own port, same settings.
             let port = try freePort()
             let second = try ServiceProcess("provisioning", port: port, environment: platform.environment(for: "provisioning", port: port))

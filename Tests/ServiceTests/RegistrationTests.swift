@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import HTTPClient
+import Passwords
 import Postgres
 import TestSupport
 import Testing
@@ -18,7 +19,7 @@ struct RegistrationTests {
 
     @Test("register → 202 with ids and a status URL → the project becomes ready; the password is stored as argon2id only")
     func registerToReady() async throws {
-        try await withTestPlatform { platform, url in
+        try await withTestPlatform(.processes) { platform, url in
             let email = TestDatabase.uniqueName("dev") + "@example.test"
             let slug = TestDatabase.uniqueName("reg")
             let response = try await register(platform, email: email, slug: slug)
@@ -84,7 +85,7 @@ struct RegistrationTests {
     static func shippedCommonPasswords() throws -> [String] {
         let file = URL(fileURLWithPath: #filePath)
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .appendingPathComponent("Services/Auth/Resources/common-passwords.txt")
+            .appendingPathComponent("Shared/Passwords/Resources/common-passwords.txt")
         return try String(contentsOf: file, encoding: .utf8).split(whereSeparator: \.isNewline).map(String.init)
     }
 

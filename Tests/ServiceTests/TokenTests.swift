@@ -216,7 +216,7 @@ struct TokenTests {
 
     @Test("rotating the signing key: new tokens use the new key, old tokens still verify, on another replica too")
     func keyRotation() async throws {
-        try await withTestPlatform { platform, _ in
+        try await withTestPlatform(.processes) { platform, _ in
             let email = try await registerDeveloper(platform)
             let before = try await login(platform, email).decode(TokenResponse.self)
             // A second auth replica, which has loaded the keys before the rotation.

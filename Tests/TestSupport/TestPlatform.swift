@@ -2,20 +2,33 @@ import Contracts
 import Foundation
 import HTTPClient
 
-/// All four services, started as real processes on one scratch database and wired to each
-/// other, with the provisioning saga's timings shortened for tests.
+/// All four services on one scratch database, wired to each other, with the provisioning saga's
+/// timings shortened for tests. By default each runs inside the test process, built by its
+/// library's `buildApplication` (`InProcessService`); `.processes` starts the real executables
+/// instead, for tests whose point is the process boundary (SIGKILL, replicas).
 public final class TestPlatform: @unchecked Sendable {  // used by one test at a time
+    /// How the services run.
+    public enum Runner: Sendable {
+        case inProcess
+        case processes
+    }
+
     public let databaseURL: String
     public let storageRoot: URL
-    public private(set) var services: [String: ServiceProcess] = [:]
+    public let runner: Runner
+    /// The services started as executables (`.processes`).
+    public private(set) var processes: [String: ServiceProcess] = [:]
+    /// The services running in this process (`.inProcess`).
+    private var inProcess: [String: InProcessService] = [:]
     private let ports: [String: Int]
     private let environment: [String: String]
     public let client: CurlHTTPClient
 
     public static let names = ["auth", "provisioning", "realtime", "storage"]
 
-    public init(databaseURL: String, provisioning extra: [String: String] = [:]) throws {
+    public init(databaseURL: String, runner: Runner = .inProcess, provisioning extra: [String: String] = [:]) throws {
         self.databaseURL = databaseURL
+        self.runner = runner
         storageRoot = FileManager.default.temporaryDirectory.appendingPathComponent(TestDatabase.uniqueName("storage"))
         var ports: [String: Int] = [:]
         for name in Self.names { ports[name] = try freePort() }
@@ -48,22 +61,35 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
     public func start(_ names: [String] = TestPlatform.names) async throws {
         for name in names {
             let port = ports[name] ?? 0
-            services[name] = try ServiceProcess(name, port: port, environment: environment(for: name, port: port))
+            switch runner {
+            case .inProcess: inProcess[name] = try InProcessService(name, port: port, environment: environment(for: name, port: port))
+            case .processes: processes[name] = try ServiceProcess(name, port: port, environment: environment(for: name, port: port))
+            }
         }
-        for name in names { try await services[name]?.waitUntil() }
+        for name in names {
+            try await inProcess[name]?.waitUntilReady()
+            try await processes[name]?.waitUntil()
+        }
     }
 
-    /// Stops one service gracefully (SIGTERM) and returns its exit status.
-    @discardableResult
-    public func stop(_ name: String) async -> Int32? {
-        await services.removeValue(forKey: name)?.stop()
+    /// Stops one service gracefully (SIGTERM, or its in-process equivalent).
+    public func stop(_ name: String) async {
+        await inProcess.removeValue(forKey: name)?.stop()
+        await processes.removeValue(forKey: name)?.stop()
     }
 
-    /// Kills one service with SIGKILL, as a crash would.
-    public func kill(_ name: String) async {
-        guard let service = services.removeValue(forKey: name) else { return }
+    /// Kills one service's process with SIGKILL, as a crash would (`.processes` only: a crash
+    /// cannot be had inside the test process).
+    public func kill(_ name: String) async throws {
+        guard runner == .processes else { throw ServiceProcessError(description: "kill needs a platform of processes") }
+        guard let service = processes.removeValue(forKey: name) else { return }
         service.kill()
         _ = await service.waitForExit(timeout: .seconds(10))
+    }
+
+    /// The last lines a service process logged (in-process services log to the test's output).
+    public func logTail(_ name: String) -> String {
+        processes[name]?.logTail() ?? ""
     }
 
     /// Stops everything and removes the storage directory.
@@ -105,18 +131,19 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
             }
             try await Task.sleep(for: .milliseconds(50))
         }
-        throw ServiceProcessError(description: "project \(id) did not reach \(states) (last: \(String(describing: last?.status)), workflow: \(String(describing: last?.workflow)))\n\(services["provisioning"]?.logTail() ?? "")")
+        throw ServiceProcessError(description: "project \(id) did not reach \(states) (last: \(String(describing: last?.status)), workflow: \(String(describing: last?.workflow)))\n\(logTail("provisioning"))")
     }
 }
 
-/// Runs `body` with all four services up on a scratch database (given to `body` too), and
+/// Runs `body` with all four services up (in this process by default) on a scratch database (given to `body` too), and
 /// stops them afterwards whatever happens.
 public func withTestPlatform(
+    _ runner: TestPlatform.Runner = .inProcess,
     provisioning extra: [String: String] = [:],
     _ body: (TestPlatform, String) async throws -> Void
 ) async throws {
     try await withScratchDatabase { url in
-        let platform = try TestPlatform(databaseURL: url, provisioning: extra)
+        let platform = try TestPlatform(databaseURL: url, runner: runner, provisioning: extra)
         do {
             try await platform.start()
             try await body(platform, url)

@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import Hummingbird
 import ServiceKit
+import TenantKit
 
 /// `PUT` / `DELETE /internal/v1/tenants/{id}/api-keys`: provisioning stores a tenant's API keys
 /// (hashes only) and revokes them when it compensates or deprovisions.

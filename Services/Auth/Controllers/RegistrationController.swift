@@ -4,6 +4,7 @@ import Hummingbird
 import Logging
 import Postgres
 import ServiceClients
+import Passwords
 import ServiceKit
 
 /// `POST /v1/register`: a developer account and their first project, in one step.

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import JWTKit
+import Passwords
 import ServiceKit
 
 /// Developer sessions:

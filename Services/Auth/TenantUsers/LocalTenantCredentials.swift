@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import JWTKit
 import ServiceKit
+import TenantKit
 
 /// Tenant credentials as auth checks them: from its own tables and keys, with no cache, so a
 /// revoked key, a logout or a deleted user takes effect at once on auth's own routes.

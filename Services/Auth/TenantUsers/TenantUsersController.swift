@@ -2,7 +2,9 @@ import Contracts
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Passwords
 import ServiceKit
+import TenantKit
 
 /// A tenant's end users, on `/v1/tenants/{slug}/…`. Every route but the JWKS needs the tenant's
 /// credentials (`TenantAuthenticator`: 401 without valid ones, 403 for another tenant's):

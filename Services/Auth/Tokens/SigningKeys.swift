@@ -2,6 +2,7 @@ import Foundation
 import JWTKit
 import Postgres
 import ServiceKit
+import TenantKit
 import Synchronization
 
 /// The ES256 keys that sign and verify access tokens: developers' (`tenant` nil), or one

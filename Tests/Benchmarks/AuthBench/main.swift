@@ -19,7 +19,7 @@ import Contracts
 import Foundation
 import HTTPClient
 import NIOCore
-import ServiceKit
+import Passwords
 import Synchronization
 
 @main

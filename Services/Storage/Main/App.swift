@@ -1,6 +1,7 @@
+import Storage
 import ServiceKit
 
-/// Entry point of the `storage` service: configuration from the environment, then
+/// Entry point of the `storage` service: configuration from the environment, then the library's
 /// `buildApplication`, run until SIGTERM/SIGINT.
 @main
 struct StorageApp {

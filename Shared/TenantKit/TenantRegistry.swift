@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import Logging
 import Postgres
+import ServiceKit
 
 /// A service's own record of the tenants provisioning registered with it: `<schema>.tenants`
 /// (auth, realtime and storage each keep one, in their own schema).
@@ -145,6 +146,18 @@ public struct TenantRegistry: Sendable {
             createdAt: try row.decode("created_at"),
             updatedAt: try row.decode("updated_at")
         )
+    }
+}
+
+extension TenantRegistry {
+    /// A service's migrations together with the registry's own, which TenantKit ships once for
+    /// every service that keeps a registry: `0002_tenant_schema_and_role` (each service's `0001`
+    /// creates its `tenants` table, with the columns that service adds).
+    public static func migrations(with own: [Migration]) throws -> [Migration] {
+        guard let directory = Bundle.module.url(forResource: "Migrations", withExtension: nil) else {
+            throw ConfigurationError(description: "TenantKit's Migrations resource folder is missing from its bundle")
+        }
+        return try Migration.ordered(own + Migration.load(from: directory))
     }
 }
 

@@ -10,18 +10,18 @@ import ServiceKit
 /// The list comparison, like Django's, ignores case and surrounding whitespace; it also applies
 /// the NFKC normalisation `PasswordHasher` hashes with, so a password that hashes like a listed
 /// one (full-width letters, say) is refused like it.
-struct PasswordPolicy: Sendable {
-    static let minimumLength = 12
-    /// The list file in the Auth bundle.
+public struct PasswordPolicy: Sendable {
+    public static let minimumLength = 12
+    /// The list file in the Passwords bundle.
     static let resourceName = "common-passwords"
     static let resourceExtension = "txt"
 
     /// The common passwords, as `comparable` makes them.
-    let commonPasswords: Set<String>
+    public let commonPasswords: Set<String>
 
     /// A policy refusing `commonPasswords` (compared as `comparable` makes them; blank entries
     /// are ignored).
-    init<Entries: Sequence>(commonPasswords: Entries) where Entries.Element: StringProtocol {
+    public init<Entries: Sequence>(commonPasswords: Entries) where Entries.Element: StringProtocol {
         var entries = Set<String>()
         for entry in commonPasswords {
             let key = Self.comparable(String(entry))
@@ -30,10 +30,14 @@ struct PasswordPolicy: Sendable {
         self.commonPasswords = entries
     }
 
-    /// The policy with the list shipped in `bundle` (the Auth target's by default).
+    /// The policy with the list shipped in `bundle` (the Passwords target's for `bundled()`).
     /// Throws `ConfigurationError` when the list is missing, unreadable or empty, so a broken
     /// build stops the service at start-up instead of silently accepting every password.
-    static func bundled(in bundle: Bundle = .module) throws -> PasswordPolicy {
+    public static func bundled() throws -> PasswordPolicy {
+        try bundled(in: .module)
+    }
+
+    static func bundled(in bundle: Bundle) throws -> PasswordPolicy {
         guard let url = bundle.url(forResource: resourceName, withExtension: resourceExtension) else {
             throw ConfigurationError(description: "the common-password list (\(resourceName).\(resourceExtension)) is missing from the auth service's bundle")
         }
@@ -53,7 +57,7 @@ struct PasswordPolicy: Sendable {
     /// Throws `APIError.validation(field: field, …)` (422 `validation_failed`) when `password`
     /// is not acceptable; `email`, when given, is the account's address, which the password
     /// must not be (nor its part before the `@`). The messages never repeat the password.
-    func validate(_ password: String, field: String = "password", email: String? = nil) throws {
+    public func validate(_ password: String, field: String = "password", email: String? = nil) throws {
         guard password.count >= Self.minimumLength else {
             throw APIError.validation(field: field, "The password must be at least \(Self.minimumLength) characters.")
         }
@@ -75,7 +79,7 @@ struct PasswordPolicy: Sendable {
 
     /// How passwords and list entries are compared: NFKC-normalised (as `PasswordHasher`
     /// hashes), without surrounding whitespace, lower-cased.
-    static func comparable(_ value: String) -> String {
+    public static func comparable(_ value: String) -> String {
         value.precomposedStringWithCompatibilityMapping
             .trimmingCharacters(in: .whitespacesAndNewlines)
             .lowercased()

@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import HTTPTypes
 import Hummingbird
+import ServiceKit
 
 /// Where a service looks credentials up: auth reads its own tables and keys; realtime and
 /// storage ask auth, through caches (`RemoteTenantCredentials`).

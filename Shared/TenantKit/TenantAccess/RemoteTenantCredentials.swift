@@ -3,6 +3,8 @@ import Foundation
 import HTTPClient
 import JWTKit
 import Logging
+import ServiceClients
+import ServiceKit
 import Synchronization
 
 /// Tenant credentials as realtime and storage check them, without calling auth on every
@@ -23,19 +25,15 @@ import Synchronization
 /// When auth cannot be reached for an answer that is not cached, the request fails closed with
 /// 503 `auth_unavailable`.
 public final class RemoteTenantCredentials: TenantCredentialResolver {
-    private let client: CurlHTTPClient
-    private let authURL: String
-    private let serviceToken: String
+    private let auth: TenantCredentialsClient
     private let logger: Logger
     private let keys: ExpiringCache<String, APIKeyIdentity?>
     private let jwks: ExpiringCache<String, PublicKeys>
     private let refetchInterval: Duration = .seconds(1)
     private let inflight = Mutex<[String: Task<(PublicKeys, ContinuousClock.Instant), any Error>]>([:])
 
-    public init(client: CurlHTTPClient, authURL: String, serviceToken: String, apiKeyTTL: Duration, jwksTTL: Duration, logger: Logger) {
-        self.client = client
-        self.authURL = authURL
-        self.serviceToken = serviceToken
+    public init(auth: TenantCredentialsClient, apiKeyTTL: Duration, jwksTTL: Duration, logger: Logger) {
+        self.auth = auth
         self.logger = logger
         keys = ExpiringCache(ttl: apiKeyTTL)
         jwks = ExpiringCache(ttl: jwksTTL, capacity: 1_000)
@@ -44,9 +42,7 @@ public final class RemoteTenantCredentials: TenantCredentialResolver {
     /// Reads `API_KEY_CACHE_SECONDS` and `JWKS_CACHE_SECONDS` and calls auth at its `AUTH_URL`.
     public convenience init(configuration: ServiceConfiguration, client: CurlHTTPClient, logger: Logger) throws {
         self.init(
-            client: client,
-            authURL: configuration.serviceURLs[.auth] ?? "",
-            serviceToken: configuration.internalToken,
+            auth: TenantCredentialsClient(http: client, authURL: configuration.serviceURLs[.auth] ?? "", serviceToken: configuration.internalToken),
             apiKeyTTL: .seconds(try configuration.integer("API_KEY_CACHE_SECONDS", default: 30, range: 0...3600)),
             jwksTTL: .seconds(try configuration.integer("JWKS_CACHE_SECONDS", default: 300, range: 0...86_400)),
             logger: logger
@@ -55,13 +51,8 @@ public final class RemoteTenantCredentials: TenantCredentialResolver {
 
     public func apiKey(sha256: String) async throws -> APIKeyIdentity? {
         if let cached = keys.get(sha256) { return cached.value }
-        let response = try await call("/internal/v1/api-keys/" + sha256, headers: [(PlatformHeader.serviceToken, serviceToken)])
         let identity: APIKeyIdentity?
-        switch response.status {
-        case 200: identity = try response.decode(APIKeyIdentity.self)
-        case 404: identity = nil
-        default: throw unavailable("api key check answered \(response.status)")
-        }
+        do { identity = try await auth.apiKey(sha256: sha256) } catch { throw unavailable(error.description) }
         keys.set(sha256, identity)
         return identity
     }
@@ -116,33 +107,21 @@ public final class RemoteTenantCredentials: TenantCredentialResolver {
     }
 
     private func fetchUncached(_ slug: String) async throws -> (PublicKeys, ContinuousClock.Instant) {
-        let response = try await call("/v1/tenants/\(slug)/.well-known/jwks.json", headers: [])
+        let document: [UInt8]?
+        do { document = try await auth.jwks(slug: slug) } catch { throw unavailable(error.description) }
         var keys = PublicKeys(collection: JWTKeyCollection(), kids: [])
-        switch response.status {
-        case 200:
+        if let document {  // nil: no such tenant, so nothing verifies
             do {
-                let jwks = try JSONDecoder().decode(JWKS.self, from: Data(response.body))
+                let jwks = try JSONDecoder().decode(JWKS.self, from: Data(document))
                 try await keys.collection.add(jwks: jwks)
                 keys.kids = Set(jwks.keys.compactMap { $0.keyIdentifier?.string })
             } catch {
                 throw unavailable("the tenant's JWKS could not be read: \(error)")
             }
-        case 404:
-            break  // no such tenant: nothing verifies
-        default:
-            throw unavailable("JWKS answered \(response.status)")
         }
         let now = ContinuousClock.now
         jwks.set(slug, keys, now: now)
         return (keys, now)
-    }
-
-    private func call(_ path: String, headers: [(String, String)]) async throws -> HTTPClientResponse {
-        do {
-            return try await client.execute(HTTPClientRequest(url: authURL + path, headers: HTTPClientHeaders(headers), timeout: .seconds(3)))
-        } catch {
-            throw unavailable("auth unreachable: \(error)")
-        }
     }
 
     private func unavailable(_ reason: String) -> APIError {

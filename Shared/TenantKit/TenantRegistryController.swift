@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Hummingbird
+import ServiceKit
 
 /// The three internal routes through which provisioning's saga registers a tenant with a
 /// service, and removes it again (its compensation):

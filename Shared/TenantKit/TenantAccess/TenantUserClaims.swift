@@ -1,5 +1,6 @@
 import Foundation
 import JWTKit
+import ServiceKit
 
 /// The claims of a tenant end user's access token, signed by auth with the tenant's own ES256
 /// key (published at `GET /v1/tenants/{slug}/.well-known/jwks.json`), so realtime and storage

@@ -1,3 +1,4 @@
+import ServiceKit
 import Synchronization
 
 /// A small thread-safe map whose entries expire `ttl` after they were stored. When full, it

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceKit
 
 /// The `kid` of a compact JWT's header, read without verifying anything.
 ///

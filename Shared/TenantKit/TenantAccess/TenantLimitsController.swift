@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import Hummingbird
 import Postgres
+import ServiceKit
 
 /// `GET /v1/tenants/{slug}/limits`: the limits this service keeps for the tenant (realtime's
 /// connection and message limits, storage's quota), for any valid credential of the tenant
