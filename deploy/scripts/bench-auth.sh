@@ -27,9 +27,6 @@ swift build -c release "${scratch[@]}" >&2
 bin="$(swift build -c release "${scratch[@]}" --show-bin-path)"
 work="$(mktemp -d)"
 token="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-services=(auth provisioning realtime storage)
-ports=(18281 18282 18283 18284)
-declare -A pids
 
 export INTERNAL_SERVICE_TOKEN="$token" LOG_LEVEL=warning STORAGE_ROOT="$work/storage"
 export AUTH_URL=http://127.0.0.1:18281 PROVISIONING_URL=http://127.0.0.1:18282
@@ -37,29 +34,13 @@ export REALTIME_URL=http://127.0.0.1:18283 STORAGE_URL=http://127.0.0.1:18284
 # The limits' ceiling (per minute); the bench reports any 429 it still gets as errors.
 export TOKEN_RATE_LIMIT_PER_IP=100000 TOKEN_RATE_LIMIT_PER_ACCOUNT=100000
 
-start() {
-  local i=$1
-  if curl -fsS "http://127.0.0.1:${ports[$i]}/ready" >/dev/null 2>&1; then
-    echo "error: something already answers on port ${ports[$i]}" >&2
-    exit 1
-  fi
-  PORT="${ports[$i]}" "$bin/${services[$i]}" >>"$work/${services[$i]}.log" 2>&1 &
-  pids[${services[$i]}]=$!
-  until curl -fsS "http://127.0.0.1:${ports[$i]}/ready" >/dev/null 2>&1; do
-    if ! kill -0 "${pids[${services[$i]}]}" 2>/dev/null; then
-      echo "error: ${services[$i]} exited during startup:" >&2
-      cat "$work/${services[$i]}.log" >&2
-      exit 1
-    fi
-    sleep 0.1
-  done
-}
+. "$root/deploy/scripts/lib/services.sh"
 cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  services_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
-for i in 0 1 2 3; do start "$i"; done
+services_start "$bin" "$work" auth:18281 provisioning:18282 realtime:18283 storage:18284
+services_wait_ready
 
 "$bin/auth-bench" "$AUTH_URL" "$PROVISIONING_URL" "$token" "$seconds" "$concurrency"

@@ -22,9 +22,6 @@ bin="$(swift build -c release --show-bin-path)"
 pg_bin="${PLATFORM_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)}"
 work="$(mktemp -d)"
 token="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-services=(auth provisioning realtime storage)
-ports=(18181 18182 18183 18184)
-declare -A pids
 
 export INTERNAL_SERVICE_TOKEN="$token" LOG_LEVEL=warning STORAGE_ROOT="$work/storage"
 export AUTH_URL=http://127.0.0.1:18181 PROVISIONING_URL=http://127.0.0.1:18182
@@ -32,19 +29,14 @@ export REALTIME_URL=http://127.0.0.1:18183 STORAGE_URL=http://127.0.0.1:18184
 # Compensation is measured with a short retry budget: 3 attempts, backoff capped at 200 ms.
 export PROVISIONING_STEP_MAX_ATTEMPTS=3 PROVISIONING_RETRY_BASE_MS=50 PROVISIONING_RETRY_MAX_MS=200
 
-start() {
-  local i=$1
-  PORT="${ports[$i]}" "$bin/${services[$i]}" >>"$work/${services[$i]}.log" 2>&1 &
-  pids[${services[$i]}]=$!
-  until curl -fsS "http://127.0.0.1:${ports[$i]}/ready" >/dev/null 2>&1; do sleep 0.1; done
-}
+. "$root/deploy/scripts/lib/services.sh"
 cleanup() {
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
+  services_stop
   rm -rf "$work"
 }
 trap cleanup EXIT
-for i in 0 1 2 3; do start "$i"; done
+services_start "$bin" "$work" auth:18181 provisioning:18182 realtime:18183 storage:18184
+services_wait_ready
 
 echo "registrations=$count failures=$failures cores=$(nproc)"
 "$bin/provisioning-bench" "$AUTH_URL" "$PROVISIONING_URL" "$token" "$count" ready
@@ -66,7 +58,7 @@ cat "$work"/ddllog.* | awk '{print $3/1000}' | sort -n | awk '{a[NR]=$1} END {
   p50 = int(NR*0.5)+1; p99 = int(NR*0.99)+1; if (p99 > NR) p99 = NR
   printf "bare DDL (pgbench) n=%d p50_ms=%.1f p99_ms=%.1f max_ms=%.1f\n", NR, a[p50], a[p99], a[NR] }'
 
-kill -TERM "${pids[storage]}"; wait "${pids[storage]}" 2>/dev/null || true; unset 'pids[storage]'
+services_stop storage
 "$bin/provisioning-bench" "$AUTH_URL" "$PROVISIONING_URL" "$token" "$failures" failed
 
 # The bare DDL's schemas and roles (the throwaway database goes anyway; a given one is left clean).

@@ -89,16 +89,11 @@ rm -rf "$output"
 mkdir -p "$output/logs" "$output/reports"
 work="$(mktemp -d /tmp/platform-fuzz.XXXXXX)"
 
-declare -A port pid
-stop_all() {
-  local name
-  for name in "${!pid[@]}"; do kill -TERM "${pid[$name]}" 2>/dev/null || true; done
-  for name in "${!pid[@]}"; do wait "${pid[$name]}" 2>/dev/null || true; done
-  pid=()
-}
+. "$root/deploy/scripts/lib/services.sh"
+declare -A port
 cleanup() {
   local status=$?
-  stop_all
+  services_stop
   if [ -n "${database:-}" ]; then
     psql "$server_url" -X -q -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
   fi
@@ -119,8 +114,6 @@ DATABASE_URL="$(python3 -c 'import sys, urllib.parse as u
 parts = u.urlsplit(sys.argv[1])
 print(u.urlunsplit(parts._replace(path="/" + sys.argv[2])))' "$server_url" "$database")"
 
-. "$root/deploy/scripts/lib/ports.sh"
-
 for name in auth provisioning realtime storage; do
   port[$name]="$(pick_port)"
   while [ "$(printf '%s\n' "${port[@]}" | sort | uniq -d)" != "" ]; do port[$name]="$(pick_port)"; done
@@ -138,27 +131,9 @@ export HOST=127.0.0.1 LOG_FORMAT=json LOG_LEVEL="${FUZZ_SERVICE_LOG_LEVEL:-notic
 export TOKEN_RATE_LIMIT_PER_IP=100000 TOKEN_RATE_LIMIT_PER_ACCOUNT=100000
 export PROVISIONING_RETRY_BASE_MS=50 PROVISIONING_RETRY_MAX_MS=500 PROVISIONING_POLL_MS=200
 
-
-for name in auth provisioning realtime storage; do
-  PORT="${port[$name]}" "$bin/$name" >"$output/logs/$name.log" 2>&1 &
-  pid[$name]=$!
-done
-
-deadline=$(( $(date +%s) + 120 ))
-for name in auth provisioning realtime storage; do
-  until curl -fsS "http://127.0.0.1:${port[$name]}/ready" >/dev/null 2>&1; do
-    if ! kill -0 "${pid[$name]}" 2>/dev/null; then
-      echo "error: $name exited; last lines of its log:" >&2
-      tail -n 20 "$output/logs/$name.log" >&2
-      exit 1
-    fi
-    if [ "$(date +%s)" -gt "$deadline" ]; then
-      echo "error: $name did not become ready; see $output/logs/$name.log" >&2
-      exit 1
-    fi
-    sleep 0.2
-  done
-done
+services_start "$bin" "$output/logs" \
+  "auth:${port[auth]}" "provisioning:${port[provisioning]}" "realtime:${port[realtime]}" "storage:${port[storage]}"
+services_wait_ready
 echo "services ready: auth ${port[auth]}, provisioning ${port[provisioning]}, realtime ${port[realtime]}, storage ${port[storage]}" >&2
 
 # --- Credentials -----------------------------------------------------------------------------
@@ -342,7 +317,7 @@ for name in "${services[@]}"; do
     *) echo "error: unknown service $name" >&2; exit 1 ;;
   esac
   for other in auth provisioning realtime storage; do
-    if ! kill -0 "${pid[$other]}" 2>/dev/null; then
+    if ! services_alive "$other"; then
       echo "FAILED: $other is no longer running (crashed?); last lines of its log:"
       tail -n 20 "$output/logs/$other.log"
       outcome[$name]="FAILED ($other crashed)"

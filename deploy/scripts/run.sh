@@ -32,42 +32,23 @@ export STORAGE_URL="${STORAGE_URL:-http://127.0.0.1:8084}"
 
 services=(auth provisioning realtime storage)
 ports=(8081 8082 8083 8084)
-pids=()
 
+. "$root/deploy/scripts/lib/services.sh"
 stop_all() {
   trap - INT TERM EXIT
-  if [ ${#pids[@]} -gt 0 ]; then
+  if services_started; then
     echo "stopping services…" >&2
-    kill -TERM "${pids[@]}" 2>/dev/null || true
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    services_stop
   fi
 }
 trap 'stop_all; exit 130' INT
 trap 'stop_all; exit 143' TERM
 trap 'stop_all' EXIT
 
-for i in "${!services[@]}"; do
-  name="${services[$i]}"
-  PORT="${ports[$i]}" "$bin/$name" >>"$log_dir/$name.log" 2>&1 &
-  pids+=("$!")
-done
-
-deadline=$(( $(date +%s) + 120 ))
-for i in "${!services[@]}"; do
-  name="${services[$i]}"; port="${ports[$i]}"
-  until curl -fsS "http://127.0.0.1:$port/ready" >/dev/null 2>&1; do
-    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-      echo "error: $name exited; last lines of $log_dir/$name.log:" >&2
-      tail -n 20 "$log_dir/$name.log" >&2
-      exit 1
-    fi
-    if [ "$(date +%s)" -gt "$deadline" ]; then
-      echo "error: $name did not become ready; see $log_dir/$name.log" >&2
-      exit 1
-    fi
-    sleep 0.2
-  done
-done
+specs=()
+for i in "${!services[@]}"; do specs+=("${services[$i]}:${ports[$i]}"); done
+services_start "$bin" "$log_dir" "${specs[@]}"
+services_wait_ready
 
 echo
 echo "The platform is ready:"
@@ -78,9 +59,9 @@ echo "Press Ctrl-C to stop."
 
 # Wait until a service dies or the user interrupts.
 while true; do
-  for i in "${!services[@]}"; do
-    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-      echo "error: ${services[$i]} stopped unexpectedly; see $log_dir/${services[$i]}.log" >&2
+  for name in "${services[@]}"; do
+    if ! services_alive "$name"; then
+      echo "error: $name stopped unexpectedly; see $log_dir/$name.log" >&2
       exit 1
     fi
   done

@@ -23,11 +23,15 @@ fi
 
 # The deployment files, checked offline (Dockerfile, compose, Kubernetes manifests, environment
 # variables; deploy/scripts/check-deploy.sh). They count as one test in the closing line.
-# PLATFORM_SKIP_DEPLOY_CHECKS=1 skips them (quick loops with --filter).
+# PLATFORM_SKIP_DEPLOY_CHECKS=1 skips them (quick loops with --filter). Whatever a
+# PLATFORM_SKIP_* variable skips is named before the closing line and counted in it.
+skipped=()
 deploy_passed=0
 deploy_failed=0
 if [ "${PLATFORM_SKIP_DEPLOY_CHECKS:-0}" != 1 ]; then
   if "$root/deploy/scripts/check-deploy.sh"; then deploy_passed=1; else deploy_failed=1; fi
+else
+  skipped+=("deployment checks (PLATFORM_SKIP_DEPLOY_CHECKS=1)")
 fi
 
 start=$(date +%s)
@@ -55,6 +59,8 @@ contracts_passed=0
 contracts_failed=0
 if [ "${PLATFORM_SKIP_CONTRACTS:-0}" != 1 ]; then
   if "$root/deploy/scripts/contracts.sh"; then contracts_passed=1; else contracts_failed=1; fi
+else
+  skipped+=("contract verification (PLATFORM_SKIP_CONTRACTS=1)")
 fi
 
 # Schema fuzzing of the executables just built, each against its own OpenAPI document
@@ -67,6 +73,8 @@ if [ "${PLATFORM_SKIP_FUZZ:-0}" != 1 ]; then
   start=$(date +%s)
   if "$root/deploy/scripts/fuzz.sh"; then fuzz_passed=1; else fuzz_failed=1; fi
   fuzz_seconds=$(( $(date +%s) - start ))
+else
+  skipped+=("schema fuzzing (PLATFORM_SKIP_FUZZ=1)")
 fi
 
 # One plain closing line, whatever the runner printed last.
@@ -97,5 +105,12 @@ elif [ "$fuzz_passed" -ne 0 ]; then
 fi
 passed=$(( passed + deploy_passed + contracts_passed + fuzz_passed ))
 failed=$(( failed + deploy_failed + contracts_failed + fuzz_failed ))
-echo "${passed} passed, ${failed} failed"
+# CI reads "N passed, M failed" alone on the last line; ", K skipped" may follow it.
+if [ ${#skipped[@]} -gt 0 ]; then
+  list="$(printf ', %s' "${skipped[@]}")"
+  echo "skipped: ${list#, }"
+  echo "${passed} passed, ${failed} failed, ${#skipped[@]} skipped"
+else
+  echo "${passed} passed, ${failed} failed"
+fi
 exit "$status"

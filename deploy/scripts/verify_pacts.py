@@ -13,6 +13,7 @@ and exits 1 when any failed.
 from __future__ import annotations
 
 import argparse
+import http.client
 import http.server
 import json
 import os
@@ -54,6 +55,14 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def port_answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def call(method: str, url: str, token: str, body: Any = None, headers: dict[str, str] | None = None,
@@ -244,34 +253,63 @@ class Provider:
         handle = open(self.log, "wb")
         self.process = subprocess.Popen([str(binary)], env=environment, stdout=handle, stderr=subprocess.STDOUT)
 
-    def wait_ready(self, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{self.name} exited with status {self.process.returncode}:\n{self.tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "/ready", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name} did not answer /ready within {timeout:.0f}s:\n{self.tail()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    def ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.url + "/ready", timeout=2) as response:
+                return 200 <= response.status < 300
+        except (urllib.error.URLError, http.client.HTTPException, OSError):
+            return False
 
     def tail(self, lines: int = 20) -> str:
         try:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return ""
+
+
+# Starting, waiting for /ready and stopping behave as deploy/scripts/lib/services.sh does for the
+# shell scripts (the same deadline, grace period and messages). That helper is not called from
+# here: each provider gets an environment of its own, and its process must stay this script's
+# child, so that it is reaped and seen to exit during the verification too.
+
+
+def wait_ready(providers: list[Provider]) -> None:
+    """Until every provider answers /ready with a 2xx, for at most PLATFORM_READY_TIMEOUT
+    seconds (120) in all. A provider whose process exits fails it at once, with its log's last
+    lines; so does the deadline, naming the providers not ready yet."""
+    timeout = float(os.environ.get("PLATFORM_READY_TIMEOUT") or 120)
+    deadline = time.monotonic() + timeout
+    pending = list(providers)
+    while True:
+        for provider in providers:
+            if provider.process.poll() is not None:
+                raise RuntimeError(f"{provider.name} exited (status {provider.process.returncode}) before the services were ready; "
+                                   f"last lines of {provider.log}:\n{provider.tail()}")
+        pending = [provider for provider in pending if not provider.ready()]
+        if not pending:
+            return
+        if time.monotonic() >= deadline:
+            raise RuntimeError("\nerror: ".join(
+                f"{provider.name} did not answer /ready on port {provider.port} within {timeout:.0f}s; "
+                f"last lines of {provider.log}:\n{provider.tail()}" for provider in pending))
+        time.sleep(0.2)
+
+
+def stop_all(providers: list[Provider]) -> None:
+    """SIGTERM to every provider still running, up to PLATFORM_STOP_GRACE seconds (30) for them
+    to exit, then SIGKILL."""
+    grace = float(os.environ.get("PLATFORM_STOP_GRACE") or 30)
+    running = [provider for provider in providers if provider.process.poll() is None]
+    for provider in running:
+        provider.process.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for provider in running:
+        try:
+            provider.process.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            print(f"warning: {provider.name} did not stop within {grace:.0f}s of SIGTERM; sending SIGKILL", file=sys.stderr)
+            provider.process.kill()
+            provider.process.wait()
 
 
 def pact_token(pacts: list[dict]) -> str:
@@ -368,9 +406,15 @@ def main() -> int:
             if not os.access(binary, os.X_OK):
                 print(f"error: no executable at {binary}: build first (swift build)", file=sys.stderr)
                 return 2
+            if port_answers(ports[name]):
+                print(f"error: something already answers on port {ports[name]} (wanted by {name})", file=sys.stderr)
+                return 1
             providers[name] = Provider(name, binary, ports[name], environment, work / "logs")
-        for provider in providers.values():
-            provider.wait_ready()
+        try:
+            wait_ready(list(providers.values()))
+        except RuntimeError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
 
         for name in sorted(by_provider):
             provider = providers[name]
@@ -407,8 +451,7 @@ def main() -> int:
                 failed += 0 if blocks else 1
                 report.append(f"{name} exited during verification ({provider.process.returncode}); last lines of {provider.log}:\n{provider.tail()}")
     finally:
-        for provider in providers.values():
-            provider.stop()
+        stop_all(list(providers.values()))
 
     print()
     if failed:

@@ -1,4 +1,4 @@
-# Sourced by with-postgres.sh and fuzz.sh. A free TCP port: one nothing answers on.
+# Sourced by with-postgres.sh, fuzz.sh and lib/services.sh. A free TCP port: one nothing answers on.
 port_is_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 pick_port() {
   local port
