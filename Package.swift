@@ -230,8 +230,8 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "Auth", "Contracts", "HTTPClient", "Passwords", "Postgres", "Provisioning", "Realtime", "ServiceKit",
-                "Storage", "TenantKit", "TestSupport",
+                "Auth", "Contracts", "HTTPClient", "Passwords", "Postgres", "Provisioning", "Realtime", "ServiceClients",
+                "ServiceKit", "Storage", "TenantKit", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),

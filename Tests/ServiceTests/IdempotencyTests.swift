@@ -43,6 +43,8 @@ struct IdempotencyTests {
         let client: CurlHTTPClient
         let counters: Counters
         let databaseURL: String
+        /// `/slow` stays in flight until this opens.
+        let slowGate: Gate
 
         func post(_ path: String, key: String? = nil, body: String = #"{"name":"ada"}"#) async throws -> HTTPClientResponse {
             var headers = HTTPClientHeaders([("Content-Type", "application/json")])
@@ -80,6 +82,7 @@ struct IdempotencyTests {
             let runtime = ServiceRuntime(configuration: configuration, migrations: try Migration.load(from: Self.migrationsDirectory))
             let store = IdempotencyStore(pool: runtime.pool, schema: "provisioning")
             let counters = Counters()
+            let slowGate = Gate()
             let router = runtime.makeRouter()
 
             router.post("/items") { request, context in
@@ -91,7 +94,7 @@ struct IdempotencyTests {
             router.post("/slow") { request, context in
                 try await store.respond(to: request, context: context, scope: "POST /slow") { _ in
                     let id = counters.next("slow")
-                    try await Task.sleep(for: .milliseconds(800))
+                    await slowGate.wait()  // held in flight until the test opens the gate
                     return try .json(Created(id: id, name: "slow"), status: .created)
                 }
             }
@@ -119,7 +122,7 @@ struct IdempotencyTests {
                         try await client.execute(HTTPClientRequest(url: base + "/ready")).status == 200
                     }
                     try #require(ready, "migrations were not applied")
-                    try await body(Harness(base: base, client: client, counters: counters, databaseURL: url))
+                    try await body(Harness(base: base, client: client, counters: counters, databaseURL: url, slowGate: slowGate))
                 }
             } catch {
                 await client.shutdown()
@@ -195,6 +198,7 @@ struct IdempotencyTests {
     @Test("a duplicate while the first is still running is 409 idempotency_key_in_flight; afterwards it is replayed")
     func inFlight() async throws {
         try await withServer { server in
+            defer { server.slowGate.open() }  // never leave the request hanging, whatever fails
             let first = Task { try await server.post("/slow", key: "slow-1") }
             let started = await eventually(timeout: .seconds(5)) { server.counters["slow"] == 1 }
             try #require(started)
@@ -204,6 +208,7 @@ struct IdempotencyTests {
             #expect(duplicate.errorEnvelope?.error.code == "idempotency_key_in_flight")
             #expect(duplicate.headers["Retry-After"] == "1")
 
+            server.slowGate.open()
             let original = try await first.value
             #expect(original.status == 201)
             let after = try await server.post("/slow", key: "slow-1")

@@ -3,6 +3,7 @@ import Foundation
 import HTTPClient
 import HTTPTypes
 import Hummingbird
+import Postgres
 import ServiceKit
 import TestSupport
 import Testing
@@ -51,8 +52,12 @@ struct ServiceKitTests {
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: response.body)))
         }
         runtime.internalRoutes(router).get("/v1/ping") { _, _ in try jsonResponse(["pong": true]) }
-        router.get("/slow-db") { _, _ -> Response in
-            try await runtime.pool.query("SELECT pg_sleep(2)")
+        router.get("/blocked-db") { _, _ -> Response in
+            // Waits until the test releases its lock (noBlockingUnderDatabaseLoad).
+            try await runtime.pool.withConnection { connection in
+                try await connection.query("SELECT pg_advisory_lock_shared(\(Self.stallLock))")
+                try await connection.query("SELECT pg_advisory_unlock_shared(\(Self.stallLock))")
+            }
             return Response(status: .noContent)
         }
 
@@ -159,35 +164,47 @@ struct ServiceKitTests {
         }
     }
 
-    @Test("slow database work never stalls other requests: /health stays fast while queries sleep")
+    @Test("slow database work never stalls other requests: /health answers while six queries provably hold their connections")
     func noBlockingUnderDatabaseLoad() async throws {
-        try await withServer { base, client in
-            // More sleeping queries than the machine has cores (and than Swift's cooperative pool
-            // has threads): if libpq calls blocked those threads, /health would wait for them.
-            let slow = Task {
-                try await withThrowingTaskGroup(of: Int.self) { group in
-                    for _ in 0..<6 {
-                        group.addTask { try await client.execute(HTTPClientRequest(url: base + "/slow-db")).status }
+        try await withScratchDatabase { url in
+            try await withPool(url: url) { holder in
+                try await withServer(databaseURL: url) { base, client in
+                    // The test holds an advisory lock that /blocked-db waits for: its queries stay
+                    // in the database, each holding a pool connection (and, if libpq calls ran on
+                    // them, one of Swift's cooperative threads: 2 here), until the test lets go.
+                    try await holder.withConnection { lock in
+                        try await lock.query("SELECT pg_advisory_lock(\(Self.stallLock))")
+                        let blocked = Task {
+                            try await withThrowingTaskGroup(of: Int.self) { group in
+                                for _ in 0..<6 {
+                                    group.addTask { try await client.execute(HTTPClientRequest(url: base + "/blocked-db")).status }
+                                }
+                                return try await group.reduce(into: [Int]()) { $0.append($1) }
+                            }
+                        }
+                        let waiting: PostgresQuery = """
+                            SELECT count(*)::int8 FROM pg_stat_activity
+                            WHERE datname = current_database() AND application_name = 'auth' AND wait_event_type = 'Lock'
+                            """
+                        let allWaiting = try await eventually(timeout: .seconds(30)) { try await holder.scalar(waiting) == 6 }
+                        #expect(allWaiting, "six queries should be waiting on the lock")
+                        for _ in 0..<10 {
+                            let health = try await client.execute(HTTPClientRequest(url: base + "/health"))
+                            #expect(health.status == 200)
+                        }
+                        // Answered while all six still waited: nothing /health needed was held by them.
+                        #expect(try await holder.scalar(waiting) == 6)
+                        try await lock.query("SELECT pg_advisory_unlock(\(Self.stallLock))")
+                        let statuses = try await blocked.value
+                        #expect(statuses == Array(repeating: 204, count: 6))
                     }
-                    return try await group.reduce(into: [Int]()) { $0.append($1) }
                 }
             }
-            try await Task.sleep(for: .milliseconds(300))
-            var worst = Duration.zero
-            for _ in 0..<10 {
-                let started = ContinuousClock.now
-                let health = try await client.execute(HTTPClientRequest(url: base + "/health"))
-                #expect(health.status == 200)
-                worst = max(worst, ContinuousClock.now - started)
-            }
-            let statuses = try await slow.value
-            #expect(statuses.allSatisfy { $0 == 204 })
-            print("health under database load: worst of 10 = \(worst)")
-            // Blocked threads would hold /health for the queries' remaining ~1.7 s; the bound sits
-            // well below that and well above scheduling noise when the whole suite shares 2 cores.
-            #expect(worst < .seconds(1), "worst /health latency while 6 queries slept: \(worst)")
         }
     }
+
+    /// The advisory lock key `/blocked-db` waits for.
+    static let stallLock = 7_221_001
 
     @Test("configuration errors are clear, and the internal token has a minimum length")
     func configuration() throws {

@@ -26,14 +26,20 @@ import Synchronization
 /// 503 `auth_unavailable`.
 public final class RemoteTenantCredentials: TenantCredentialResolver {
     private let auth: TenantCredentialsClient
+    /// The clock the API-key cache ages by (injected by tests that check the revocation bound).
+    private let now: @Sendable () -> ContinuousClock.Instant
     private let logger: Logger
     private let keys: ExpiringCache<String, APIKeyIdentity?>
     private let jwks: ExpiringCache<String, PublicKeys>
     private let refetchInterval: Duration = .seconds(1)
     private let inflight = Mutex<[String: Task<(PublicKeys, ContinuousClock.Instant), any Error>]>([:])
 
-    public init(auth: TenantCredentialsClient, apiKeyTTL: Duration, jwksTTL: Duration, logger: Logger) {
+    public init(
+        auth: TenantCredentialsClient, apiKeyTTL: Duration, jwksTTL: Duration, logger: Logger,
+        now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+    ) {
         self.auth = auth
+        self.now = now
         self.logger = logger
         keys = ExpiringCache(ttl: apiKeyTTL)
         jwks = ExpiringCache(ttl: jwksTTL, capacity: 1_000)
@@ -50,10 +56,10 @@ public final class RemoteTenantCredentials: TenantCredentialResolver {
     }
 
     public func apiKey(sha256: String) async throws -> APIKeyIdentity? {
-        if let cached = keys.get(sha256) { return cached.value }
+        if let cached = keys.get(sha256, now: now()) { return cached.value }
         let identity: APIKeyIdentity?
         do { identity = try await auth.apiKey(sha256: sha256) } catch { throw unavailable(error.description) }
-        keys.set(sha256, identity)
+        keys.set(sha256, identity, now: now())
         return identity
     }
 
