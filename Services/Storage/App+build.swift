@@ -3,27 +3,35 @@ import Hummingbird
 import ServiceKit
 import TenantKit
 
-/// Builds the storage service: per-tenant buckets and objects, on local disk by default.
-/// Tests call this same function, so what is tested is what runs.
+/// Builds the storage service: per-tenant buckets and objects, on local disk by default (today:
+/// the tenant registry with each tenant's directory and quota). The executable and the tests
+/// call this same function, so what is tested is what runs.
 public func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
     let runtime = ServiceRuntime(configuration: configuration, migrations: try TenantRegistry.migrations(with: ServiceRuntime.bundledMigrations(in: .module)),
                                  apiDocument: try APIDocument.bundled(in: .module))
     let settings = try StorageSettings(environment: configuration.environment)
     runtime.logger.info("tenant objects stored on local disk", metadata: ["storage.root": "\(settings.root.path)"])
-    let router = runtime.makeRouter()
+    let registry = runtime.tenantRegistry(insertValues: [.init(column: "quota_bytes", value: settings.defaultQuotaBytes)])
+    // Tenant credentials are checked against auth's answers, cached (TenantKit).
+    let (authenticator, closeClient) = try runtime.remoteTenantAuthenticator()
+    let router = buildRouter(runtime, registry: registry, directories: TenantDirectories(root: settings.root), authenticator: authenticator)
+    return runtime.makeApplication(router: router, services: [closeClient])
+}
 
+/// The routes of storage, from the parts `buildApplication` made: the runtime's standard
+/// middleware and operational routes, the internal tenant registry (whose hooks keep each
+/// tenant's directory), and the tenant routes.
+func buildRouter(
+    _ runtime: ServiceRuntime, registry: TenantRegistry, directories: TenantDirectories, authenticator: TenantAuthenticator
+) -> Router<PlatformRequestContext> {
+    let router = runtime.makeRouter()
     // A tenant's directory is made with its registration (again on every PUT, so a missing one
     // comes back) and removed with it; both inside the registry's transaction.
-    let directories = TenantDirectories(root: settings.root)
-    let registry = runtime.tenantRegistry(insertValues: [.init(column: "quota_bytes", value: settings.defaultQuotaBytes)])
     TenantRegistryController(
         registry: registry,
         afterRegister: { tenant in try await directories.create(for: tenant.id) },
         afterRemove: { id in try await directories.remove(for: id) }
     ).addRoutes(to: runtime.internalRoutes(router))
-    // Tenant credentials are checked against auth's answers, cached (ServiceKit).
-    let (authenticator, closeClient) = try runtime.remoteTenantAuthenticator()
     TenantLimitsController(registry: registry, authenticator: authenticator, columns: ["quota_bytes"]).addRoutes(to: router)
-
-    return runtime.makeApplication(router: router, services: [closeClient])
+    return router
 }
