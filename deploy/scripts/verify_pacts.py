@@ -51,10 +51,26 @@ class StateError(Exception):
 # --- Helpers -----------------------------------------------------------------------------------
 
 
+_handed_out: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A port for a provider: below the kernel's ephemeral range (32768 and up), so none of the
+    many outgoing connections of a run can take it before the provider binds; never handed out
+    twice; free when checked (lib/ports.sh and TestSupport pick the same way)."""
+    import random
+    for _ in range(500):
+        port = random.randrange(10_000, 32_000)
+        if port in _handed_out:
+            continue
+        _handed_out.add(port)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port found")
 
 
 def port_answers(port: int) -> bool:
