@@ -17,6 +17,7 @@ import http.client
 import http.server
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -58,7 +59,6 @@ def free_port() -> int:
     """A port for a provider: below the kernel's ephemeral range (32768 and up), so none of the
     many outgoing connections of a run can take it before the provider binds; never handed out
     twice; free when checked (lib/ports.sh and TestSupport pick the same way)."""
-    import random
     for _ in range(500):
         port = random.randrange(10_000, 32_000)
         if port in _handed_out:
