@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import HTTPClient
 import Postgres
+@testable import Provisioning
 import TestSupport
 import Testing
 
@@ -298,6 +299,51 @@ struct ProvisioningTests {
                 #expect(keysAfter == keysBefore)
                 #expect(try await pool.scalar("SELECT count(*)::int8 FROM \(identifier: "tenant_" + slug)._migrations") == 1)
             }
+        }
+    }
+
+    @Test("project, execution and step states and workflow kinds are exactly the values their CHECK constraints allow")
+    func storedEnumsMatchConstraints() async throws {
+        try await withScratchDatabase { url in
+            // The provisioning service applies its migrations; the constraints are read back from the catalog.
+            let service = try InProcessService("provisioning", port: try freePort(), environment: ["DATABASE_URL": url])
+            do {
+                try await service.waitUntilReady()
+                try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                    let columns: [(table: String, column: String, cases: [String])] = [
+                        ("provisioning.projects", "status", ProjectState.allCases.map(\.rawValue)),
+                        ("provisioning.workflow_executions", "status", ExecutionState.allCases.map(\.rawValue)),
+                        ("provisioning.workflow_executions", "kind", WorkflowKind.allCases.map(\.rawValue)),
+                        ("provisioning.provisioning_steps", "status", StepState.allCases.map(\.rawValue)),
+                    ]
+                    for (table, column, cases) in columns {
+                        // The quoted literals of the CHECK constraints on this column alone.
+                        let allowed = try await pool.query("""
+                            SELECT (regexp_matches(pg_get_constraintdef(c.oid), '''([^'']*)''', 'g'))[1] AS value
+                            FROM pg_constraint c
+                            WHERE c.contype = 'c' AND c.conrelid = \(table)::regclass
+                              AND c.conkey = ARRAY[(SELECT attnum FROM pg_attribute WHERE attrelid = c.conrelid AND attname = \(column))]
+                            """).map { try $0.decode("value", as: String.self) }
+                        #expect(!allowed.isEmpty, "no CHECK constraint on \(table).\(column)")
+                        #expect(allowed.sorted() == cases.sorted(), "\(table).\(column)")
+                    }
+                }
+            } catch {
+                await service.stop()
+                throw error
+            }
+            await service.stop()
+        }
+    }
+
+    @Test("a state the code does not know is refused when read, naming the column and the value")
+    func unknownStoredState() async throws {
+        try await withTestPool { pool in
+            let row = try await pool.query("SELECT 'archived'::text AS status, 'compensated'::text AS step").single()
+            #expect(try row.decode("step", as: StepState.self) == .compensated)
+            let error = #expect(throws: PostgresError.self) { try row.decode("status", as: ProjectState.self) }
+            #expect(error?.kind == .decoding && error?.column == "status")
+            #expect(error?.message.contains("not a ProjectState ('archived'") == true, "\(String(describing: error))")
         }
     }
 

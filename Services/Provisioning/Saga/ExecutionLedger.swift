@@ -10,7 +10,7 @@ struct ClaimedExecution: Sendable {
     var id: UUID
     var projectID: UUID
     var kind: WorkflowKind
-    var status: String
+    var status: ExecutionState
     var attempt: Int
     var tenant: TenantNames
 }
@@ -18,7 +18,7 @@ struct ClaimedExecution: Sendable {
 /// One row of `provisioning_steps`.
 struct StepRow: Sendable {
     var name: String
-    var status: String
+    var status: StepState
     var attempts: Int
     /// Failed without any attempt having acted (see `noEffectOutput`).
     var hadNoEffect: Bool
@@ -57,7 +57,7 @@ struct ExecutionLedger: Sendable {
                 """)
             guard let row = rows.first else { return nil }
             let projectID: UUID = try row.decode("project_id")
-            guard let kind = WorkflowKind(rawValue: try row.decode("kind")) else { return nil }
+            let kind: WorkflowKind = try row.decode("kind")
             if kind == .provision {
                 try await tx.query("""
                     UPDATE provisioning.projects SET status = 'running', updated_at = now() WHERE id = \(projectID) AND status = 'pending'
@@ -111,7 +111,7 @@ struct ExecutionLedger: Sendable {
 
     /// Records that a step (or its compensation) is about to act: written before the side
     /// effect, so a crash leaves a trace of what may have happened.
-    func begin(_ step: String, of execution: ClaimedExecution, owner: String, status: String) async throws {
+    func begin(_ step: String, of execution: ClaimedExecution, owner: String, status: StepState) async throws {
         try await guarded(execution, owner: owner) { tx in
             try await tx.query("""
                 UPDATE provisioning.provisioning_steps
@@ -121,7 +121,7 @@ struct ExecutionLedger: Sendable {
         }
     }
 
-    func succeed(_ step: String, of execution: ClaimedExecution, owner: String, status: String, output: String?) async throws {
+    func succeed(_ step: String, of execution: ClaimedExecution, owner: String, status: StepState, output: String?) async throws {
         try await guarded(execution, owner: owner) { tx in
             try await tx.query("""
                 UPDATE provisioning.provisioning_steps SET status = \(status), finished_at = now(), output = \(output)::jsonb
@@ -131,7 +131,7 @@ struct ExecutionLedger: Sendable {
     }
 
     /// Records a failed attempt; `final` marks the step failed.
-    func recordError(_ step: String, of execution: ClaimedExecution, owner: String, message: String, final status: String?,
+    func recordError(_ step: String, of execution: ClaimedExecution, owner: String, message: String, final status: StepState?,
                      output: String? = nil) async throws {
         try await guarded(execution, owner: owner) { tx in
             try await tx.query("""
@@ -201,7 +201,7 @@ struct ExecutionLedger: Sendable {
         try await guarded(execution, owner: owner) { tx in
             try await tx.query("""
                 UPDATE provisioning.workflow_executions
-                SET status = \(succeeded ? "succeeded" : "failed"), finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
+                SET status = \(succeeded ? ExecutionState.succeeded : .failed), finished_at = now(), lease_owner = NULL, lease_expires_at = NULL
                 WHERE id = \(execution.id)
                 """)
             switch (execution.kind, succeeded) {

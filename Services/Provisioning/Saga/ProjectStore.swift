@@ -35,7 +35,7 @@ struct ProjectStore: Sendable {
 
     private func insertExecution(_ tx: PostgresConnection, id: UUID, project: UUID, kind: WorkflowKind, attempt: Int) async throws {
         try await tx.query("""
-            INSERT INTO provisioning.workflow_executions (id, project_id, kind, attempt) VALUES (\(id), \(project), \(kind.rawValue), \(attempt))
+            INSERT INTO provisioning.workflow_executions (id, project_id, kind, attempt) VALUES (\(id), \(project), \(kind), \(attempt))
             """)
         try await tx.query("""
             INSERT INTO provisioning.provisioning_steps (execution_id, step, position)
@@ -49,8 +49,8 @@ struct ProjectStore: Sendable {
     func retry(projectID: UUID) async throws -> (execution: UUID, slug: String) {
         try await pool.withTransaction { tx in
             let project = try await lockProject(tx, projectID)
-            guard project.status == "failed" else {
-                throw APIError.conflict(code: "not_retryable", "Only a failed project can be retried; this one is \(project.status).")
+            guard project.status == .failed else {
+                throw APIError.conflict(code: "not_retryable", "Only a failed project can be retried; this one is \(project.status.rawValue).")
             }
             let attempt = try await tx.query("""
                 SELECT coalesce(max(attempt), 0)::int8 AS n FROM provisioning.workflow_executions
@@ -69,13 +69,13 @@ struct ProjectStore: Sendable {
     func deprovision(projectID: UUID) async throws -> (execution: UUID, slug: String, status: ProjectState) {
         try await pool.withTransaction { tx in
             let project = try await lockProject(tx, projectID)
-            if project.status == "deprovisioning" || project.status == "deleted" {
+            if project.status == .deprovisioning || project.status == .deleted {
                 let latest = try await tx.query("""
                     SELECT id FROM provisioning.workflow_executions
                     WHERE project_id = \(projectID) AND kind = 'deprovision' ORDER BY created_at DESC LIMIT 1
                     """)
                 if let row = latest.first {
-                    return (try row.decode("id", as: UUID.self), project.slug, ProjectState(rawValue: project.status) ?? .deprovisioning)
+                    return (try row.decode("id", as: UUID.self), project.slug, project.status)
                 }
             }
             let open = try await tx.query("""
@@ -96,7 +96,7 @@ struct ProjectStore: Sendable {
         }
     }
 
-    private func lockProject(_ tx: PostgresConnection, _ projectID: UUID) async throws -> (status: String, slug: String) {
+    private func lockProject(_ tx: PostgresConnection, _ projectID: UUID) async throws -> (status: ProjectState, slug: String) {
         let rows = try await tx.query("SELECT status, slug FROM provisioning.projects WHERE id = \(projectID) FOR UPDATE")
         guard let row = rows.first else { throw APIError.notFound("project") }
         return (try row.decode("status"), try row.decode("slug"))
@@ -125,18 +125,19 @@ struct ProjectStore: Sendable {
                     FROM provisioning.provisioning_steps WHERE execution_id = \(executionID) ORDER BY position
                     """).map { row in
                     StepStatus(
-                        name: try row.decode("step"), status: try row.decode("status"), attempts: try row.decode("attempts"),
+                        name: try row.decode("step"), status: try row.decode("status", as: StepState.self).rawValue, attempts: try row.decode("attempts"),
                         lastError: try row.decode("last_error"), startedAt: try row.decode("started_at"),
                         finishedAt: try row.decode("finished_at")
                     )
                 }
                 workflow = WorkflowStatus(
-                    id: executionID, kind: try execution.decode("kind"), status: try execution.decode("status"),
+                    id: executionID, kind: try execution.decode("kind", as: WorkflowKind.self).rawValue,
+                    status: try execution.decode("status", as: ExecutionState.self).rawValue,
                     attempt: try execution.decode("attempt"), startedAt: try execution.decode("started_at"),
                     finishedAt: try execution.decode("finished_at"), error: try execution.decode("error"), steps: steps
                 )
             }
-            let state = ProjectState(rawValue: try project.decode("status")) ?? .pending
+            let state: ProjectState = try project.decode("status")
             var keys: IssuedAPIKeys?
             if state == .ready {
                 keys = try await vault.takeReveal(of: projectID, in: tx)

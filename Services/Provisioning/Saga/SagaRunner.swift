@@ -44,7 +44,7 @@ struct SagaRunner: Sendable {
         logger[metadataKey: "project.id"] = "\(execution.projectID)"
         logger[metadataKey: "tenant.slug"] = "\(execution.tenant.slug)"
         switch (execution.kind, execution.status) {
-        case (.provision, "compensating"):
+        case (.provision, .compensating):
             logger.info("resuming compensation")
             try await compensate(execution, owner: owner, logger: logger)
         case (.provision, _):
@@ -58,9 +58,9 @@ struct SagaRunner: Sendable {
 
     private func provision(_ execution: ClaimedExecution, owner: String, logger: Logger) async throws {
         let steps = try await ledger.steps(of: execution.id)
-        for step in SagaStep.allCases where steps[step.rawValue]?.status != "succeeded" {
+        for step in SagaStep.allCases where steps[step.rawValue]?.status != .succeeded {
             do {
-                try await attempt(step.rawValue, of: execution, owner: owner, running: "running", done: "succeeded", logger: logger) {
+                try await attempt(step.rawValue, of: execution, owner: owner, running: .running, done: .succeeded, logger: logger) {
                     try await perform(step, execution, owner: owner)
                 }
             } catch let failure as StepFailure {
@@ -130,12 +130,12 @@ struct SagaRunner: Sendable {
 
     private func compensate(_ execution: ClaimedExecution, owner: String, logger: Logger) async throws {
         let steps = try await ledger.steps(of: execution.id)
-        let acted: Set<String> = ["succeeded", "running", "failed", "compensating"]
+        let acted: Set<StepState> = [.succeeded, .running, .failed, .compensating]
         let toUndo = SagaStep.allCases.reversed().filter { step in
             guard let row = steps[step.rawValue] else { return false }
-            return acted.contains(row.status) && !(row.status == "failed" && row.hadNoEffect)
+            return acted.contains(row.status) && !(row.status == .failed && row.hadNoEffect)
         }
-        guard try await undo(toUndo, recordedAs: \.rawValue, running: "compensating", done: "compensated",
+        guard try await undo(toUndo, recordedAs: \.rawValue, running: .compensating, done: .compensated,
                              keepFailedStatus: true, execution, owner: owner, logger: logger)
         else { return }
         try await ledger.finish(execution, owner: owner, succeeded: false)
@@ -146,8 +146,8 @@ struct SagaRunner: Sendable {
 
     private func deprovision(_ execution: ClaimedExecution, owner: String, logger: Logger) async throws {
         let steps = try await ledger.steps(of: execution.id)
-        let toUndo = SagaStep.allCases.reversed().filter { steps[$0.undoName]?.status != "succeeded" }
-        guard try await undo(toUndo, recordedAs: \.undoName, running: "running", done: "succeeded",
+        let toUndo = SagaStep.allCases.reversed().filter { steps[$0.undoName]?.status != .succeeded }
+        guard try await undo(toUndo, recordedAs: \.undoName, running: .running, done: .succeeded,
                              keepFailedStatus: false, execution, owner: owner, logger: logger)
         else { return }
         try await ledger.finish(execution, owner: owner, succeeded: true)
@@ -160,8 +160,8 @@ struct SagaRunner: Sendable {
     private func undo(
         _ steps: [SagaStep],
         recordedAs rowName: (SagaStep) -> String,
-        running: String,
-        done: String,
+        running: StepState,
+        done: StepState,
         keepFailedStatus: Bool,
         _ execution: ClaimedExecution,
         owner: String,
@@ -190,8 +190,8 @@ struct SagaRunner: Sendable {
         _ step: String,
         of execution: ClaimedExecution,
         owner: String,
-        running: String,
-        done: String,
+        running: StepState,
+        done: StepState,
         keepFailedStatus: Bool = false,
         logger: Logger,
         _ action: () async throws -> String?
@@ -213,7 +213,7 @@ struct SagaRunner: Sendable {
                 let retry = Self.isTransient(error) && attempts < settings.maxAttempts
                 // A failed compensation stays `compensating` (it is retried later); a failed
                 // step becomes `failed`.
-                let finalStatus: String? = retry ? nil : (keepFailedStatus ? nil : "failed")
+                let finalStatus: StepState? = retry ? nil : (keepFailedStatus ? nil : .failed)
                 try await ledger.recordError(step, of: execution, owner: owner, message: message, final: finalStatus,
                                             output: finalStatus != nil && !mayHaveActed ? noEffectOutput : nil)
                 guard retry else { throw StepFailure(step: step, message: message) }
