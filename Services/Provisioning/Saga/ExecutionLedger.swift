@@ -35,12 +35,14 @@ struct ExecutionLedger: Sendable {
 
     // MARK: Leases
 
-    /// Claims the oldest execution that is open and not leased (or whose lease expired).
+    /// Claims the oldest execution that is open and not leased (or whose lease expired), and
+    /// records `owner` in `claimed_by` too, which outlives the lease.
     func claim(owner: String, lease: Duration) async throws -> ClaimedExecution? {
         try await pool.withTransaction { tx in
             let rows = try await tx.query("""
                 UPDATE provisioning.workflow_executions e
                 SET lease_owner = \(owner),
+                    claimed_by = \(owner),
                     lease_expires_at = now() + make_interval(secs => \(Double(lease.components.seconds))),
                     status = CASE WHEN e.status = 'pending' THEN 'running' ELSE e.status END,
                     started_at = coalesce(e.started_at, now())
