@@ -335,35 +335,27 @@ struct ProvisioningTests {
 
     @Test("project, execution and step states and workflow kinds are exactly the values their CHECK constraints allow")
     func storedEnumsMatchConstraints() async throws {
-        try await withScratchDatabase { url in
-            // The provisioning service applies its migrations; the constraints are read back from the catalog.
-            let service = try InProcessService("provisioning", port: try freePort(), environment: ["DATABASE_URL": url])
-            do {
-                try await service.waitUntilReady()
-                try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
-                    let columns: [(table: String, column: String, cases: [String])] = [
-                        ("provisioning.projects", "status", ProjectState.allCases.map(\.rawValue)),
-                        ("provisioning.workflow_executions", "status", ExecutionState.allCases.map(\.rawValue)),
-                        ("provisioning.workflow_executions", "kind", WorkflowKind.allCases.map(\.rawValue)),
-                        ("provisioning.provisioning_steps", "status", StepState.allCases.map(\.rawValue)),
-                    ]
-                    for (table, column, cases) in columns {
-                        // The quoted literals of the CHECK constraints on this column alone.
-                        let allowed = try await pool.query("""
-                            SELECT (regexp_matches(pg_get_constraintdef(c.oid), '''([^'']*)''', 'g'))[1] AS value
-                            FROM pg_constraint c
-                            WHERE c.contype = 'c' AND c.conrelid = \(table)::regclass
-                              AND c.conkey = ARRAY[(SELECT attnum FROM pg_attribute WHERE attrelid = c.conrelid AND attname = \(column))]
-                            """).map { try $0.decode("value", as: String.self) }
-                        #expect(!allowed.isEmpty, "no CHECK constraint on \(table).\(column)")
-                        #expect(allowed.sorted() == cases.sorted(), "\(table).\(column)")
-                    }
+        // The platform applies provisioning's migrations; the constraints are read back from the catalog.
+        try await withTestPlatform { _, url in
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                let columns: [(table: String, column: String, cases: [String])] = [
+                    ("provisioning.projects", "status", ProjectState.allCases.map(\.rawValue)),
+                    ("provisioning.workflow_executions", "status", ExecutionState.allCases.map(\.rawValue)),
+                    ("provisioning.workflow_executions", "kind", WorkflowKind.allCases.map(\.rawValue)),
+                    ("provisioning.provisioning_steps", "status", StepState.allCases.map(\.rawValue)),
+                ]
+                for (table, column, cases) in columns {
+                    // The quoted literals of the CHECK constraints on this column alone.
+                    let allowed = try await pool.query("""
+                        SELECT (regexp_matches(pg_get_constraintdef(c.oid), '''([^'']*)''', 'g'))[1] AS value
+                        FROM pg_constraint c
+                        WHERE c.contype = 'c' AND c.conrelid = \(table)::regclass
+                          AND c.conkey = ARRAY[(SELECT attnum FROM pg_attribute WHERE attrelid = c.conrelid AND attname = \(column))]
+                        """).map { try $0.decode("value", as: String.self) }
+                    #expect(!allowed.isEmpty, "no CHECK constraint on \(table).\(column)")
+                    #expect(allowed.sorted() == cases.sorted(), "\(table).\(column)")
                 }
-            } catch {
-                await service.stop()
-                throw error
             }
-            await service.stop()
         }
     }
 
