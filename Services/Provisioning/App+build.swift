@@ -18,17 +18,19 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
         configuration: HTTPClientConfiguration(connectTimeout: .seconds(2), requestTimeout: .seconds(10), retry: .none),
         logger: runtime.logger
     )
-    let store = ProjectStore(pool: runtime.pool)
+    let vault = KeyVault(pool: runtime.pool)
+    let ledger = ExecutionLedger(pool: runtime.pool)
     let doorbell = Doorbell()
     let runner = SagaRunner(
-        store: store,
+        ledger: ledger,
+        vault: vault,
         tenants: TenantDatabase(pool: runtime.pool, migrations: try Migration.load(from: tenantDirectory), logger: runtime.logger),
         registrar: ServiceRegistrar(client: client, urls: configuration.serviceURLs, token: configuration.internalToken),
         settings: settings,
         logger: runtime.logger
     )
     let orchestrator = Orchestrator(
-        store: store,
+        ledger: ledger,
         runner: runner,
         settings: settings,
         listener: PostgresListener(
@@ -43,7 +45,8 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let router = runtime.makeRouter()
     let operatorRoutes = router.group("v1/projects").add(middleware: InternalAuthMiddleware(token: configuration.internalToken))
     ProjectsController(
-        store: store, idempotency: IdempotencyStore(pool: runtime.pool, schema: "provisioning"),
+        store: ProjectStore(pool: runtime.pool, vault: vault),
+        idempotency: IdempotencyStore(pool: runtime.pool, schema: "provisioning"),
         doorbell: doorbell, publicURL: settings.publicURL
     )
         .addRoutes(internal: runtime.internalRoutes(router), operator: operatorRoutes)

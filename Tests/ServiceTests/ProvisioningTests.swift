@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import HTTPClient
 import Postgres
+@testable import Provisioning
 import TestSupport
 import Testing
 
@@ -214,28 +215,59 @@ struct ProvisioningTests {
 
     @Test("two orchestrator processes share the work and never run one execution twice at once")
     func twoOrchestrators() async throws {
-        try await withTestPlatform(.processes) { platform, url in
-            // A second provisioning process on the same database: its own port, same settings.
+        // One worker per instance, and storage down at first: the first execution an instance
+        // claims sits retrying register_storage and holds that instance's only worker, so while
+        // one execution is held the next can only be claimed by the other instance. Retries are
+        // many and slow, so neither gives its execution up while the other comes to claim one.
+        let oneWorker = ["PROVISIONING_WORKERS": "1", "PROVISIONING_STEP_MAX_ATTEMPTS": "100",
+                         "PROVISIONING_RETRY_BASE_MS": "1000", "PROVISIONING_RETRY_MAX_MS": "1000"]
+        try await withTestPlatform(.processes, provisioning: oneWorker) { platform, url in
+            await platform.stop("storage")
+            // A second provisioning process on the same database, started before any work exists:
+            // its own port, same settings.
+            let first = try #require(platform.processes["provisioning"])
             let port = try freePort()
             let second = try ServiceProcess("provisioning", port: port, environment: platform.environment(for: "provisioning", port: port))
-            try await second.waitUntil()
-            let projects = try await withThrowingTaskGroup(of: UUID.self) { group in
-                for index in 0..<12 {
-                    group.addTask {
-                        try accepted(try await platform.createProject(name: "Shared \(index)", slug: TestDatabase.uniqueName("two"))).projectId
+            do {
+                try await second.waitUntil()
+                let projects = try await withThrowingTaskGroup(of: UUID.self) { group in
+                    for index in 0..<12 {
+                        group.addTask {
+                            try accepted(try await platform.createProject(name: "Shared \(index)", slug: TestDatabase.uniqueName("two"))).projectId
+                        }
                     }
+                    return try await group.reduce(into: [UUID]()) { $0.append($1) }
                 }
-                return try await group.reduce(into: [UUID]()) { $0.append($1) }
-            }
-            for project in projects {
-                #expect(try await platform.waitForProject(project, in: [.ready, .failed]).status == .ready)
+                try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                    // Two executions stuck at register_storage at once: one per instance.
+                    #expect(try await eventually(timeout: .seconds(60)) {
+                        try await pool.scalar("""
+                            SELECT count(*)::int8 FROM provisioning.provisioning_steps WHERE step = 'register_storage' AND last_error IS NOT NULL
+                            """) >= 2
+                    })
+                }
+                try await platform.start(["storage"])
+                for project in projects {
+                    #expect(try await platform.waitForProject(project, in: [.ready, .failed]).status == .ready)
+                }
+            } catch {
+                _ = await second.stop()
+                throw error
             }
             #expect(await second.stop() == 0)
-            let bySecond = second.log.components(separatedBy: "\"project provisioned\"").count - 1
-            print("two orchestrators: the second instance provisioned \(bySecond) of 12 projects")
             try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
-                // Every step ran exactly once: no execution was run by both instances.
-                #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.provisioning_steps WHERE attempts <> 1") == 0)
+                // Both instances claimed executions: `claimed_by` is the lease owner, host/pid/random.
+                let claimers = try await pool.query("SELECT claimed_by FROM provisioning.workflow_executions")
+                    .map { try $0.decode("claimed_by", as: String.self) }
+                let pids = claimers.map { $0.split(separator: "/").dropLast().last.map(String.init) ?? $0 }
+                #expect(claimers.count == 12)
+                #expect(Set(pids) == [String(first.pid), String(second.pid)], "\(claimers)")
+                print("two orchestrators: the second instance last claimed \(pids.filter { $0 == String(second.pid) }.count) of 12 executions")
+                // Every step ran exactly once (register_storage may have been retried while
+                // storage was down, by the instance holding the lease): no execution was run by both.
+                #expect(try await pool.scalar("""
+                    SELECT count(*)::int8 FROM provisioning.provisioning_steps WHERE attempts <> 1 AND step <> 'register_storage'
+                    """) == 0)
                 #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.provisioning_steps") == 12 * 7)
                 #expect(try await pool.scalar("SELECT count(*)::int8 FROM auth.api_keys") == 24)
             }
@@ -298,6 +330,43 @@ struct ProvisioningTests {
                 #expect(keysAfter == keysBefore)
                 #expect(try await pool.scalar("SELECT count(*)::int8 FROM \(identifier: "tenant_" + slug)._migrations") == 1)
             }
+        }
+    }
+
+    @Test("project, execution and step states and workflow kinds are exactly the values their CHECK constraints allow")
+    func storedEnumsMatchConstraints() async throws {
+        // The platform applies provisioning's migrations; the constraints are read back from the catalog.
+        try await withTestPlatform { _, url in
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                let columns: [(table: String, column: String, cases: [String])] = [
+                    ("provisioning.projects", "status", ProjectState.allCases.map(\.rawValue)),
+                    ("provisioning.workflow_executions", "status", ExecutionState.allCases.map(\.rawValue)),
+                    ("provisioning.workflow_executions", "kind", WorkflowKind.allCases.map(\.rawValue)),
+                    ("provisioning.provisioning_steps", "status", StepState.allCases.map(\.rawValue)),
+                ]
+                for (table, column, cases) in columns {
+                    // The quoted literals of the CHECK constraints on this column alone.
+                    let allowed = try await pool.query("""
+                        SELECT (regexp_matches(pg_get_constraintdef(c.oid), '''([^'']*)''', 'g'))[1] AS value
+                        FROM pg_constraint c
+                        WHERE c.contype = 'c' AND c.conrelid = \(table)::regclass
+                          AND c.conkey = ARRAY[(SELECT attnum FROM pg_attribute WHERE attrelid = c.conrelid AND attname = \(column))]
+                        """).map { try $0.decode("value", as: String.self) }
+                    #expect(!allowed.isEmpty, "no CHECK constraint on \(table).\(column)")
+                    #expect(allowed.sorted() == cases.sorted(), "\(table).\(column)")
+                }
+            }
+        }
+    }
+
+    @Test("a state the code does not know is refused when read, naming the column and the value")
+    func unknownStoredState() async throws {
+        try await withTestPool { pool in
+            let row = try await pool.query("SELECT 'archived'::text AS status, 'compensated'::text AS step").single()
+            #expect(try row.decode("step", as: StepState.self) == .compensated)
+            let error = #expect(throws: PostgresError.self) { try row.decode("status", as: ProjectState.self) }
+            #expect(error?.kind == .decoding && error?.column == "status")
+            #expect(error?.message.contains("not a ProjectState ('archived'") == true, "\(String(describing: error))")
         }
     }
 

@@ -13,7 +13,7 @@ import Synchronization
 /// its recorded steps. New work wakes idle workers through LISTEN/NOTIFY (every instance) and
 /// an in-process doorbell (this instance); a slow poll catches anything else.
 struct Orchestrator: Service {
-    let store: ProjectStore
+    let ledger: ExecutionLedger
     let runner: SagaRunner
     let settings: ProvisioningSettings
     let listener: PostgresListener
@@ -51,7 +51,7 @@ struct Orchestrator: Service {
                 continue
             }
             do {
-                guard let execution = try await store.claim(owner: owner, lease: settings.lease) else {
+                guard let execution = try await ledger.claim(owner: owner, lease: settings.lease) else {
                     failures = 0
                     await doorbell.wait(upTo: settings.pollInterval)
                     continue
@@ -77,7 +77,7 @@ struct Orchestrator: Service {
                 group.addTask {
                     while true {
                         try await Task.sleep(for: settings.lease / 3)
-                        guard try await store.renew(execution.id, owner: owner, lease: settings.lease) else { throw LeaseLost() }
+                        guard try await ledger.renew(execution.id, owner: owner, lease: settings.lease) else { throw LeaseLost() }
                     }
                 }
                 // The heartbeat never ends by itself: the first task to end is the run (or a
@@ -90,11 +90,11 @@ struct Orchestrator: Service {
         } catch is CancellationError {
             // Shutting down: hand the execution back at once so another instance resumes it
             // without waiting for the lease to run out. (A fresh task: this one is cancelled.)
-            let store = self.store
-            _ = await Task { try? await store.release(execution.id, owner: owner, after: .zero) }.value
+            let ledger = self.ledger
+            _ = await Task { try? await ledger.release(execution.id, owner: owner, after: .zero) }.value
         } catch {
             logger.error("execution run failed; it will be resumed", metadata: ["workflow.id": "\(execution.id)", "error": "\(error)"])
-            _ = try? await store.release(execution.id, owner: owner, after: settings.retryMax)
+            _ = try? await ledger.release(execution.id, owner: owner, after: settings.retryMax)
         }
     }
 }

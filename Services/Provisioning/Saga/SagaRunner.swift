@@ -31,7 +31,8 @@ let noEffectOutput = #"{"effect":"none"}"#
 /// project is `deleted`. A compensation that keeps failing leaves its execution open and
 /// releases it for a later retry rather than pretending it is done.
 struct SagaRunner: Sendable {
-    let store: ProjectStore
+    let ledger: ExecutionLedger
+    let vault: KeyVault
     let tenants: TenantDatabase
     let registrar: ServiceRegistrar
     let settings: ProvisioningSettings
@@ -43,7 +44,7 @@ struct SagaRunner: Sendable {
         logger[metadataKey: "project.id"] = "\(execution.projectID)"
         logger[metadataKey: "tenant.slug"] = "\(execution.tenant.slug)"
         switch (execution.kind, execution.status) {
-        case (.provision, "compensating"):
+        case (.provision, .compensating):
             logger.info("resuming compensation")
             try await compensate(execution, owner: owner, logger: logger)
         case (.provision, _):
@@ -56,20 +57,20 @@ struct SagaRunner: Sendable {
     // MARK: Provision
 
     private func provision(_ execution: ClaimedExecution, owner: String, logger: Logger) async throws {
-        let steps = try await store.steps(of: execution.id)
-        for step in SagaStep.allCases where steps[step.rawValue]?.status != "succeeded" {
+        let steps = try await ledger.steps(of: execution.id)
+        for step in SagaStep.allCases where steps[step.rawValue]?.status != .succeeded {
             do {
-                try await attempt(step.rawValue, of: execution, owner: owner, running: "running", done: "succeeded", logger: logger) {
+                try await attempt(step.rawValue, of: execution, owner: owner, running: .running, done: .succeeded, logger: logger) {
                     try await perform(step, execution, owner: owner)
                 }
             } catch let failure as StepFailure {
                 logger.warning("step failed; compensating", metadata: ["step": "\(failure.step)", "error": "\(failure.message)"])
-                try await store.beginCompensation(execution, owner: owner, error: "\(failure.step): \(failure.message)")
+                try await ledger.beginCompensation(execution, owner: owner, error: "\(failure.step): \(failure.message)")
                 try await compensate(execution, owner: owner, logger: logger)
                 return
             }
         }
-        try await store.finish(execution, owner: owner, succeeded: true)
+        try await ledger.finish(execution, owner: owner, succeeded: true)
         logger.info("project provisioned")
     }
 
@@ -93,12 +94,12 @@ struct SagaRunner: Sendable {
             try await registrar.register(.storage, tenantID: execution.projectID, tenant: tenant)
             return nil
         case .generateAPIKeys:
-            let keys = try await store.keySet(for: execution.projectID, mint: APIKeyMinter.mint)
+            let keys = try await vault.keySet(for: execution.projectID, mint: APIKeyMinter.mint)
             try await registrar.storeAPIKeys(keys, tenantID: execution.projectID)
             let ids = keys.keys.map { #""\#($0.kind.rawValue)":"\#($0.id.uuidString.lowercased())""# }
             return "{" + ids.joined(separator: ",") + "}"
         case .activate:
-            try await store.activate(execution, owner: owner)
+            try await ledger.activate(execution, owner: owner)
             return nil
         }
     }
@@ -119,37 +120,37 @@ struct SagaRunner: Sendable {
             try await registrar.deregister(.storage, tenantID: execution.projectID)
         case .generateAPIKeys:
             try await registrar.revokeAPIKeys(tenantID: execution.projectID)
-            try await store.forgetKeys(for: execution.projectID)
+            try await vault.forgetKeys(for: execution.projectID)
         case .activate:
-            try await store.deactivate(execution, owner: owner)
+            try await ledger.deactivate(execution, owner: owner)
         }
     }
 
     // MARK: Compensation
 
     private func compensate(_ execution: ClaimedExecution, owner: String, logger: Logger) async throws {
-        let steps = try await store.steps(of: execution.id)
-        let acted: Set<String> = ["succeeded", "running", "failed", "compensating"]
+        let steps = try await ledger.steps(of: execution.id)
+        let acted: Set<StepState> = [.succeeded, .running, .failed, .compensating]
         let toUndo = SagaStep.allCases.reversed().filter { step in
             guard let row = steps[step.rawValue] else { return false }
-            return acted.contains(row.status) && !(row.status == "failed" && row.hadNoEffect)
+            return acted.contains(row.status) && !(row.status == .failed && row.hadNoEffect)
         }
-        guard try await undo(toUndo, recordedAs: \.rawValue, running: "compensating", done: "compensated",
+        guard try await undo(toUndo, recordedAs: \.rawValue, running: .compensating, done: .compensated,
                              keepFailedStatus: true, execution, owner: owner, logger: logger)
         else { return }
-        try await store.finish(execution, owner: owner, succeeded: false)
+        try await ledger.finish(execution, owner: owner, succeeded: false)
         logger.info("provisioning failed and was fully compensated")
     }
 
     // MARK: Deprovision
 
     private func deprovision(_ execution: ClaimedExecution, owner: String, logger: Logger) async throws {
-        let steps = try await store.steps(of: execution.id)
-        let toUndo = SagaStep.allCases.reversed().filter { steps[$0.undoName]?.status != "succeeded" }
-        guard try await undo(toUndo, recordedAs: \.undoName, running: "running", done: "succeeded",
+        let steps = try await ledger.steps(of: execution.id)
+        let toUndo = SagaStep.allCases.reversed().filter { steps[$0.undoName]?.status != .succeeded }
+        guard try await undo(toUndo, recordedAs: \.undoName, running: .running, done: .succeeded,
                              keepFailedStatus: false, execution, owner: owner, logger: logger)
         else { return }
-        try await store.finish(execution, owner: owner, succeeded: true)
+        try await ledger.finish(execution, owner: owner, succeeded: true)
         logger.info("project deprovisioned")
     }
 
@@ -159,8 +160,8 @@ struct SagaRunner: Sendable {
     private func undo(
         _ steps: [SagaStep],
         recordedAs rowName: (SagaStep) -> String,
-        running: String,
-        done: String,
+        running: StepState,
+        done: StepState,
         keepFailedStatus: Bool,
         _ execution: ClaimedExecution,
         owner: String,
@@ -175,7 +176,7 @@ struct SagaRunner: Sendable {
                 }
             } catch let failure as StepFailure {
                 logger.error("undoing a step failed; will retry later", metadata: ["step": "\(failure.step)", "error": "\(failure.message)"])
-                try await store.release(execution.id, owner: owner, after: settings.retryMax)
+                try await ledger.release(execution.id, owner: owner, after: settings.retryMax)
                 return false
             }
         }
@@ -189,8 +190,8 @@ struct SagaRunner: Sendable {
         _ step: String,
         of execution: ClaimedExecution,
         owner: String,
-        running: String,
-        done: String,
+        running: StepState,
+        done: StepState,
         keepFailedStatus: Bool = false,
         logger: Logger,
         _ action: () async throws -> String?
@@ -199,10 +200,10 @@ struct SagaRunner: Sendable {
         var mayHaveActed = false
         while true {
             attempts += 1
-            try await store.begin(step, of: execution, owner: owner, status: running)
+            try await ledger.begin(step, of: execution, owner: owner, status: running)
             do {
                 let output = try await action()
-                try await store.succeed(step, of: execution, owner: owner, status: done, output: output)
+                try await ledger.succeed(step, of: execution, owner: owner, status: done, output: output)
                 return
             } catch let error where error is LeaseLost || error is CancellationError {
                 throw error
@@ -212,8 +213,8 @@ struct SagaRunner: Sendable {
                 let retry = Self.isTransient(error) && attempts < settings.maxAttempts
                 // A failed compensation stays `compensating` (it is retried later); a failed
                 // step becomes `failed`.
-                let finalStatus: String? = retry ? nil : (keepFailedStatus ? nil : "failed")
-                try await store.recordError(step, of: execution, owner: owner, message: message, final: finalStatus,
+                let finalStatus: StepState? = retry ? nil : (keepFailedStatus ? nil : .failed)
+                try await ledger.recordError(step, of: execution, owner: owner, message: message, final: finalStatus,
                                             output: finalStatus != nil && !mayHaveActed ? noEffectOutput : nil)
                 guard retry else { throw StepFailure(step: step, message: message) }
                 let delay = settings.backoff(afterAttempt: attempts)

@@ -30,7 +30,7 @@ enum SagaStep: String, CaseIterable, Sendable {
 }
 
 /// Which way an execution walks the steps.
-enum WorkflowKind: String, Sendable {
+enum WorkflowKind: String, StoredEnum, Sendable {
     case provision
     case deprovision
 

@@ -5,6 +5,11 @@ import Postgres
 /// The tenant's own corner of the database: a schema `tenant_<slug>` owned by a role of the
 /// same name that can use nothing else, and the tenant's tables, created by versioned tenant
 /// migrations recorded in the tenant's own `_migrations`. Every operation is idempotent.
+///
+/// The one place in provisioning besides the stores (`ProjectStore`, `ExecutionLedger`,
+/// `KeyVault`) that sends SQL, and deliberately so: what it sends is DDL that makes or removes
+/// the tenant's schema, role and tables, never a read or write of provisioning's own rows, so it
+/// belongs to the tenant's database rather than to a store of the `provisioning` schema.
 struct TenantDatabase: Sendable {
     let pool: PostgresPool
     let migrations: [Migration]
