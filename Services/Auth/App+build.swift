@@ -33,24 +33,26 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let sessions = SessionStore(pool: runtime.pool, reuseGrace: tokenSettings.refreshReuseGrace)
     let keys = keyring.developers
     let limits = TokenRateLimits(tokenSettings, proxies: try TrustedProxies(configuration: configuration))
-    let invites = InviteStore(pool: runtime.pool, lifetime: .seconds(3600 * (try configuration.integer("INVITE_TTL_HOURS", default: 72, range: 1...8760))))
+    let developers = DeveloperStore(pool: runtime.pool)
+    let invites = InviteStore(pool: runtime.pool)
     let mode = configuration.value("REGISTRATION_MODE") ?? "open"
     guard mode == "open" || mode == "invite_only" else {
         throw ConfigurationError(description: "REGISTRATION_MODE must be open or invite_only")
     }
     RegistrationController(
-        pool: runtime.pool, hasher: hasher,
+        developers: developers, hasher: hasher,
         projects: ProjectsClient(http: client, provisioningURL: configuration.serviceURLs[.provisioning] ?? "", serviceToken: configuration.internalToken),
         invites: invites, inviteOnly: mode == "invite_only", passwords: passwords
     ).addRoutes(to: router)
-    TokenController(sessions: sessions, keys: keys, hasher: hasher, settings: tokenSettings, limits: limits)
+    TokenController(developers: developers, sessions: sessions, keys: keys, hasher: hasher, settings: tokenSettings, limits: limits)
         .addRoutes(to: router, internal: internalRoutes)
     TenantUsersController(
         users: TenantUserStore(pool: runtime.pool), registry: registry,
         authenticator: TenantAuthenticator(resolver: LocalTenantCredentials(apiKeys: apiKeys, registry: registry, keyring: keyring, sessions: sessions)),
         keyring: keyring, sessions: sessions, hasher: hasher, passwords: passwords, settings: tokenSettings, limits: limits
     ).addRoutes(to: router, internal: internalRoutes)
-    InvitesController(store: invites, authenticator: BearerAuthenticator(keys: keys, sessions: sessions))
+    let inviteLifetime = Duration.seconds(3600 * (try configuration.integer("INVITE_TTL_HOURS", default: 72, range: 1...8760)))
+    InvitesController(store: invites, authenticator: BearerAuthenticator(keys: keys, sessions: sessions), lifetime: inviteLifetime)
         .addRoutes(to: router, internal: internalRoutes)
     return runtime.makeApplication(router: router, services: [
         ShutdownAction { await client.shutdown() },

@@ -19,6 +19,7 @@ import ServiceKit
 /// - `POST /internal/v1/signing-keys/rotate` (service token) → a new signing key; the old one
 ///   keeps verifying until its tokens expire.
 struct TokenController: Sendable {
+    let developers: DeveloperStore
     let sessions: SessionStore
     let keys: SigningKeys
     let hasher: PasswordHasher
@@ -44,7 +45,7 @@ struct TokenController: Sendable {
         case "password":
             let grant = try await request.decodeJSON(as: PasswordGrant.self, context: context)
             try limits.checkAccount("email:" + grant.email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased())
-            let developer = try await sessions.developer(email: grant.email.trimmingCharacters(in: .whitespacesAndNewlines))
+            let developer = try await developers.developer(email: grant.email.trimmingCharacters(in: .whitespacesAndNewlines))
             guard let developer else {
                 await hasher.verifyDummy(grant.password)
                 throw Self.invalidCredentials
@@ -55,7 +56,7 @@ struct TokenController: Sendable {
         case "refresh_token":
             let grant = try await request.decodeJSON(as: RefreshGrant.self, context: context)
             let (session, subject, refreshToken) = try await Self.rotate(grant, sessions: sessions, tenant: nil, context: context)
-            guard let developerID = subject.developer, let developer = try await sessions.developer(id: developerID) else {
+            guard let developerID = subject.developer, let developer = try await developers.developer(id: developerID) else {
                 throw Self.invalidRefresh
             }
             return try await issue(developer: developer, session: session, refreshToken: refreshToken)
@@ -76,7 +77,7 @@ struct TokenController: Sendable {
 
     @Sendable func me(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         let claims = try await authenticate(request)
-        guard let id = UUID(uuidString: claims.sub.value), let developer = try await sessions.developer(id: id) else {
+        guard let id = UUID(uuidString: claims.sub.value), let developer = try await developers.developer(id: id) else {
             throw APIError.unauthorized("The token does not name a developer.")
         }
         return try jsonResponse(DeveloperProfile(id: developer.id, email: developer.email, createdAt: developer.createdAt))
@@ -96,7 +97,7 @@ struct TokenController: Sendable {
         try await BearerAuthenticator(keys: keys, sessions: sessions).authenticate(request)
     }
 
-    private func issue(developer: SessionStore.Developer, session: UUID, refreshToken: String) async throws -> Response {
+    private func issue(developer: DeveloperStore.Developer, session: UUID, refreshToken: String) async throws -> Response {
         let now = Date()
         let claims = AccessClaims(
             sub: SubjectClaim(value: developer.id.uuidString.lowercased()),

@@ -18,32 +18,10 @@ struct SessionStore: Sendable {
     let pool: PostgresPool
     let reuseGrace: Duration
 
-    struct Developer: Sendable {
-        var id: UUID
-        var email: String
-        var passwordHash: String
-        var createdAt: Date
-    }
-
     enum RefreshOutcome: Sendable {
         case rotated(session: UUID, subject: Subject, refreshToken: String)
         /// Unknown, revoked, or reused outside the grace window (the family is now revoked).
         case rejected(reused: Bool)
-    }
-
-    func developer(email: String) async throws -> Developer? {
-        try await pool.query("""
-            SELECT id, email, password_hash, created_at FROM auth.developers WHERE email_normalized = \(email.lowercased())
-            """).first.map(Self.developer)
-    }
-
-    func developer(id: UUID) async throws -> Developer? {
-        try await pool.query("SELECT id, email, password_hash, created_at FROM auth.developers WHERE id = \(id)").first.map(Self.developer)
-    }
-
-    private static func developer(_ row: PostgresRow) throws -> Developer {
-        Developer(id: try row.decode("id"), email: try row.decode("email"), passwordHash: try row.decode("password_hash"),
-                  createdAt: try row.decode("created_at"))
     }
 
     /// A new session (every sign-in gets its own) with its first refresh token.
