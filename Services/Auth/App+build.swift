@@ -31,9 +31,10 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
         logger: runtime.logger
     )
     let sessions = SessionStore(pool: runtime.pool, reuseGrace: tokenSettings.refreshReuseGrace)
-    let keys = keyring.developers
-    let limits = TokenRateLimits(tokenSettings, proxies: try TrustedProxies(configuration: configuration))
     let developers = DeveloperStore(pool: runtime.pool)
+    let issuer = TokenIssuer(sessions: sessions, hasher: hasher, settings: tokenSettings,
+                             limits: TokenRateLimits(tokenSettings, proxies: try TrustedProxies(configuration: configuration)), now: { Date() })
+    let bearer = BearerAuthenticator(keys: keyring.developers, sessions: sessions)
     let invites = InviteStore(pool: runtime.pool)
     let mode = configuration.value("REGISTRATION_MODE") ?? "open"
     guard mode == "open" || mode == "invite_only" else {
@@ -44,15 +45,22 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
         projects: ProjectsClient(http: client, provisioningURL: configuration.serviceURLs[.provisioning] ?? "", serviceToken: configuration.internalToken),
         invites: invites, inviteOnly: mode == "invite_only", passwords: passwords
     ).addRoutes(to: router)
-    TokenController(developers: developers, sessions: sessions, keys: keys, hasher: hasher, settings: tokenSettings, limits: limits)
+    TokenController(issuer: issuer, accounts: DeveloperAccounts(developers: developers, keys: keyring.developers), authenticator: bearer)
         .addRoutes(to: router, internal: internalRoutes)
-    TenantUsersController(
-        users: TenantUserStore(pool: runtime.pool), registry: registry,
-        authenticator: TenantAuthenticator(resolver: LocalTenantCredentials(apiKeys: apiKeys, registry: registry, keyring: keyring, sessions: sessions)),
-        keyring: keyring, sessions: sessions, hasher: hasher, passwords: passwords, settings: tokenSettings, limits: limits
-    ).addRoutes(to: router, internal: internalRoutes)
+
+    let access = TenantRouteAccess(
+        authenticator: TenantAuthenticator(resolver: LocalTenantCredentials(apiKeys: apiKeys, registry: registry, keyring: keyring,
+                                                                            sessions: sessions)),
+        registry: registry
+    )
+    let users = TenantUserStore(pool: runtime.pool)
+    TenantSessionsController(access: access, issuer: issuer, users: users, keyring: keyring, hasher: hasher, passwords: passwords)
+        .addRoutes(to: router, internal: internalRoutes)
+    TenantCurrentUserController(access: access, users: users, hasher: hasher, passwords: passwords).addRoutes(to: router)
+    TenantAdminController(access: access, users: users, hasher: hasher, passwords: passwords).addRoutes(to: router)
+
     let inviteLifetime = Duration.seconds(3600 * (try configuration.integer("INVITE_TTL_HOURS", default: 72, range: 1...8760)))
-    InvitesController(store: invites, authenticator: BearerAuthenticator(keys: keys, sessions: sessions), lifetime: inviteLifetime)
+    InvitesController(store: invites, authenticator: bearer, lifetime: inviteLifetime)
         .addRoutes(to: router, internal: internalRoutes)
     return runtime.makeApplication(router: router, services: [
         ShutdownAction { await client.shutdown() },
