@@ -8,7 +8,14 @@ import TenantKit
 
 /// Builds the auth service: developer accounts, tokens, API-key checks and tenants' end users.
 /// Tests call this same function, so what is tested is what runs.
-public func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
+///
+/// `now` is auth's wall clock: it stamps access tokens and decides their expiry, the refresh
+/// grace window, invite expiry and bans. Tests pass one they can move forward instead of
+/// sleeping; record-keeping timestamps (`created_at`, `revoked_at`, …) stay the database's.
+public func buildApplication(
+    _ configuration: ServiceConfiguration,
+    now: @escaping @Sendable () -> Date = { Date() }
+) throws -> some ApplicationProtocol {
     let runtime = ServiceRuntime(configuration: configuration, migrations: try TenantRegistry.migrations(with: ServiceRuntime.bundledMigrations(in: .module)),
                                  apiDocument: try APIDocument.bundled(in: .module))
     let router = runtime.makeRouter()
@@ -33,8 +40,8 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let sessions = SessionStore(pool: runtime.pool, reuseGrace: tokenSettings.refreshReuseGrace)
     let developers = DeveloperStore(pool: runtime.pool)
     let issuer = TokenIssuer(sessions: sessions, hasher: hasher, settings: tokenSettings,
-                             limits: TokenRateLimits(tokenSettings, proxies: try TrustedProxies(configuration: configuration)), now: { Date() })
-    let bearer = BearerAuthenticator(keys: keyring.developers, sessions: sessions)
+                             limits: TokenRateLimits(tokenSettings, proxies: try TrustedProxies(configuration: configuration)), now: now)
+    let bearer = BearerAuthenticator(keys: keyring.developers, sessions: sessions, now: now)
     let invites = InviteStore(pool: runtime.pool)
     let mode = configuration.value("REGISTRATION_MODE") ?? "open"
     guard mode == "open" || mode == "invite_only" else {
@@ -43,24 +50,24 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     RegistrationController(
         developers: developers, hasher: hasher,
         projects: ProjectsClient(http: client, provisioningURL: configuration.serviceURLs[.provisioning] ?? "", serviceToken: configuration.internalToken),
-        invites: invites, inviteOnly: mode == "invite_only", passwords: passwords
+        invites: invites, inviteOnly: mode == "invite_only", passwords: passwords, now: now
     ).addRoutes(to: router)
     TokenController(issuer: issuer, accounts: DeveloperAccounts(developers: developers, keys: keyring.developers), authenticator: bearer)
         .addRoutes(to: router, internal: internalRoutes)
 
     let access = TenantRouteAccess(
         authenticator: TenantAuthenticator(resolver: LocalTenantCredentials(apiKeys: apiKeys, registry: registry, keyring: keyring,
-                                                                            sessions: sessions)),
+                                                                            sessions: sessions, now: now)),
         registry: registry
     )
     let users = TenantUserStore(pool: runtime.pool)
     TenantSessionsController(access: access, issuer: issuer, users: users, keyring: keyring, hasher: hasher, passwords: passwords)
         .addRoutes(to: router, internal: internalRoutes)
     TenantCurrentUserController(access: access, users: users, hasher: hasher, passwords: passwords).addRoutes(to: router)
-    TenantAdminController(access: access, users: users, hasher: hasher, passwords: passwords).addRoutes(to: router)
+    TenantAdminController(access: access, users: users, hasher: hasher, passwords: passwords, now: now).addRoutes(to: router)
 
     let inviteLifetime = Duration.seconds(3600 * (try configuration.integer("INVITE_TTL_HOURS", default: 72, range: 1...8760)))
-    InvitesController(store: invites, authenticator: bearer, lifetime: inviteLifetime)
+    InvitesController(store: invites, authenticator: bearer, lifetime: inviteLifetime, now: now)
         .addRoutes(to: router, internal: internalRoutes)
     return runtime.makeApplication(router: router, services: [
         ShutdownAction { await client.shutdown() },

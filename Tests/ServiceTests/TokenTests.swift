@@ -77,20 +77,27 @@ struct TokenTests {
         }
     }
 
-    @Test("refresh rotates; a rotated token reused after the grace window revokes the whole session")
+    @Test("refresh rotates; a rotated token reused inside the grace window gets a child, after it revokes the whole session")
     func refreshRotationAndReuse() async throws {
-        try await withTestPlatform(provisioning: ["REFRESH_REUSE_GRACE_SECONDS": "0"]) { platform, _ in
+        try await withTestPlatform(provisioning: ["REFRESH_REUSE_GRACE_SECONDS": "10"]) { platform, _ in
             let email = try await registerDeveloper(platform)
             let first = try await login(platform, email).decode(TokenResponse.self)
             let second = try await refresh(platform, first.refreshToken).decode(TokenResponse.self)
             #expect(second.refreshToken != first.refreshToken)
             #expect(try await me(platform, second.accessToken) == 200)
 
-            try await Task.sleep(for: .milliseconds(1100))
+            // Inside the window (a second tab refreshing with the same token): another child.
+            try platform.advanceClock(by: .seconds(5))
+            let again = try await refresh(platform, first.refreshToken)
+            #expect(again.status == 200)
+
+            // Past the window, counted from the token's first use.
+            try platform.advanceClock(by: .seconds(6))
             let reused = try await refresh(platform, first.refreshToken)
             #expect(reused.status == 400 && reused.errorEnvelope?.error.code == "refresh_token_reused")
-            // The whole family is gone: the newer refresh token and the session's access tokens.
+            // The whole family is gone: the newer refresh tokens and the session's access tokens.
             #expect(try await refresh(platform, second.refreshToken).status == 400)
+            #expect(try await refresh(platform, try again.decode(TokenResponse.self).refreshToken).status == 400)
             #expect(try await me(platform, second.accessToken) == 401)
             // Another sign-in is a new session and works.
             let other = try await login(platform, email).decode(TokenResponse.self)
@@ -132,7 +139,7 @@ struct TokenTests {
 
     @Test("a token signed by another key, a malformed one and an expired one are 401")
     func rejectedTokens() async throws {
-        try await withTestPlatform(provisioning: ["ACCESS_TOKEN_TTL_SECONDS": "1"]) { platform, _ in
+        try await withTestPlatform(provisioning: ["ACCESS_TOKEN_TTL_SECONDS": "900"]) { platform, _ in
             let email = try await registerDeveloper(platform)
             let tokens = try await login(platform, email).decode(TokenResponse.self)
             #expect(try await me(platform, tokens.accessToken) == 200)
@@ -144,7 +151,10 @@ struct TokenTests {
             #expect(try await me(platform, forged) == 401)
             #expect(try await me(platform, "not.a.token") == 401)
 
-            try await Task.sleep(for: .milliseconds(2100))
+            // Auth's clock, not a sleep, carries the token towards and past its expiry.
+            try platform.advanceClock(by: .seconds(840))
+            #expect(try await me(platform, tokens.accessToken) == 200)
+            try platform.advanceClock(by: .seconds(61))
             #expect(try await me(platform, tokens.accessToken) == 401)
         }
     }

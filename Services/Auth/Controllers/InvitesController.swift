@@ -6,11 +6,12 @@ import ServiceKit
 /// `POST /v1/invites` (bearer: a signed-in developer invites a colleague) and
 /// `POST /internal/v1/invites` (service token: an operator invites, e.g. the first developer of
 /// an invite-only platform). Both answer 201 with the invite and its token, shown once; the
-/// invite expires `lifetime` (`INVITE_TTL_HOURS`) after it was made.
+/// invite expires `lifetime` (`INVITE_TTL_HOURS`) after auth's clock says it was made.
 struct InvitesController: Sendable {
     let store: InviteStore
     let authenticator: BearerAuthenticator
     let lifetime: Duration
+    let now: @Sendable () -> Date
 
     func addRoutes(to router: Router<PlatformRequestContext>, internal internalGroup: RouterGroup<PlatformRequestContext>) {
         router.post("/v1/invites") { request, context in
@@ -28,7 +29,7 @@ struct InvitesController: Sendable {
         guard RegistrationController.isPlausibleEmail(email) else {
             throw APIError.validation(field: "email", "The email address is not valid.")
         }
-        let expiresAt = Date().addingTimeInterval(Double(lifetime.components.seconds))
+        let expiresAt = now().addingTimeInterval(Double(lifetime.components.seconds))
         let invite = try await store.create(email: email, invitedBy: invitedBy, expiresAt: expiresAt)
         context.logger.info("invite created", metadata: ["invite.id": "\(invite.id)"])
         return try jsonResponse(invite, status: .created, headers: [.cacheControl: "no-store"])

@@ -27,6 +27,8 @@ struct RegistrationController: Sendable {
     let inviteOnly: Bool
     /// Length limits, the common-password list, not the email (`PasswordPolicy`).
     let passwords: PasswordPolicy
+    /// Auth's clock, which decides whether an invite has expired.
+    let now: @Sendable () -> Date
 
     func addRoutes(to router: Router<PlatformRequestContext>) {
         router.post("/v1/register", use: register)
@@ -86,7 +88,7 @@ struct RegistrationController: Sendable {
             throw APIError(.forbidden, code: "invite_invalid", message: "The invite is not valid for this email address.")
         }
         guard !invite.accepted else { throw APIError(.gone, code: "invite_used", message: "The invite was already used.") }
-        guard invite.expiresAt > Date() else { throw APIError(.gone, code: "invite_expired", message: "The invite has expired.") }
+        guard invite.expiresAt > now() else { throw APIError(.gone, code: "invite_expired", message: "The invite has expired.") }
     }
 
     /// Asks provisioning for the project (`ProjectsClient`, with the developer's id as

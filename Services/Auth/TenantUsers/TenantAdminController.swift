@@ -9,7 +9,7 @@ import TenantKit
 ///
 /// - `GET users?page=&per_page=`, `POST users` `{email, password?, role?, metadata?}`;
 /// - `GET` / `PUT` / `DELETE users/{id}`; a `PUT` with `ban_seconds` bans (ending the user's
-///   sessions) for that many seconds, 0 lifts the ban;
+///   sessions) until auth's clock passes `now + ban_seconds`, 0 lifts the ban;
 /// - `GET audit?after_seq=&limit=`: the tenant's hash-chained audit log, in order;
 ///   `GET audit/verify`: walks the chain and names the first broken row.
 struct TenantAdminController: Sendable {
@@ -17,6 +17,7 @@ struct TenantAdminController: Sendable {
     let users: TenantUserStore
     let hasher: PasswordHasher
     let passwords: PasswordPolicy
+    let now: @Sendable () -> Date
 
     func addRoutes(to router: Router<PlatformRequestContext>) {
         let admin = router.group("/v1/tenants/:slug/admin")
@@ -74,7 +75,7 @@ struct TenantAdminController: Sendable {
             guard (0...(100 * 365 * 86_400)).contains(seconds) else {
                 throw APIError.validation(field: "ban_seconds", "ban_seconds must be 0 (lift the ban) to 100 years.")
             }
-            changes.bannedUntil = .some(seconds == 0 ? nil : Date().addingTimeInterval(Double(seconds)))
+            changes.bannedUntil = .some(seconds == 0 ? nil : now().addingTimeInterval(Double(seconds)))
         }
         if let password = input.password {
             let email: String

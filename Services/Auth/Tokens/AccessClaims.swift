@@ -19,6 +19,8 @@ struct AccessClaims: JWTPayload {
         aud = AudienceClaim(value: [TokenSettings.audience])
     }
 
+    /// Expiry against the system clock here; `BearerAuthenticator` checks it against auth's own
+    /// clock too, which tests move forward.
     func verify(using algorithm: some JWTAlgorithm) async throws {
         try exp.verifyNotExpired()
         guard iss.value == TokenSettings.issuer else { throw JWTError.claimVerificationFailure(failedClaim: iss, reason: "wrong issuer") }

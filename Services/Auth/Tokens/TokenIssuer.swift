@@ -66,7 +66,7 @@ struct TokenIssuer: Sendable {
     private func refreshGrant(_ request: Request, _ context: PlatformRequestContext, _ accounts: some TokenAccounts) async throws -> Response {
         let grant = try await request.decodeJSON(as: RefreshGrant.self, context: context)
         let now = now()
-        switch try await sessions.refresh(grant.refreshToken, tenant: accounts.sessionTenant) {
+        switch try await sessions.refresh(grant.refreshToken, tenant: accounts.sessionTenant, at: now) {
         case .rotated(let session, let subject, let refreshToken):
             guard let account = try await accounts.account(refreshing: subject, at: now) else { throw Self.invalidRefresh }
             return try await issue(account, of: accounts, session: (session, refreshToken))
