@@ -1,6 +1,7 @@
 import Foundation
 import HTTPClient
 import Hummingbird
+import Prometheus
 import ServiceClients
 import Passwords
 import ServiceKit
@@ -29,7 +30,13 @@ public func buildApplication(
     let apiKeys = APIKeyStore(pool: runtime.pool)
     APIKeysController(store: apiKeys).addRoutes(to: internalRoutes)
 
-    let hasher = PasswordHasher()
+    // Every argon2id verification is counted, so an unknown email's sign-in can be seen to
+    // cost what a wrong password's does (one each) without timing either.
+    let verifications = runtime.metrics.registry.makeCounter(descriptor: MetricNameDescriptor(
+        namespace: "auth", metricName: "password_verifications", unitName: "total",
+        helpText: "argon2id password verifications run, against stored and dummy hashes alike"
+    ))
+    let hasher = PasswordHasher(verificationObserver: { _ in verifications.increment() })
     let passwords = try PasswordPolicy.bundled()
     runtime.logger.info("password policy loaded", metadata: ["passwords.common": "\(passwords.commonPasswords.count)"])
     // POSTs to provisioning carry an Idempotency-Key, so the client may retry them.
