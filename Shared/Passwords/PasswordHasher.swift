@@ -21,6 +21,9 @@ import NIOPosix
 ///   system CSPRNG (`getrandom`), 32-byte tags. Each string carries its own parameters, so
 ///   raising them later keeps old hashes verifiable (`needsRehash` says which to upgrade).
 /// - **Secrets.** Neither the password nor the hash appears in any error or description.
+/// - **Work done.** `verificationObserver` is told the parameters of every argon2id verification
+///   as it starts (real and dummy alike): auth counts them in its metrics, and tests check that
+///   an unknown account costs a real verification by counting, not by timing.
 ///
 /// Call `shutdown()` when done; a hasher that is released without it stops its threads anyway.
 public final class PasswordHasher: Sendable {
@@ -34,13 +37,19 @@ public final class PasswordHasher: Sendable {
     /// A hash of a random secret made with this hasher's parameters, for `verifyDummy`.
     /// Started at init so the first unknown-user login costs no more than later ones.
     private let dummyHash: Task<String?, Never>
+    private let verificationObserver: @Sendable (Argon2Parameters) -> Void
 
     /// - Parameters:
     ///   - parameters: argon2id cost; OWASP's minimum by default.
     ///   - threads: how many hashes may run at once (and so how many × `memoryKiB` may be in
     ///     use); the machine's core count by default.
-    public init(parameters: Argon2Parameters = .owasp, threads: Int = System.coreCount) {
+    ///   - verificationObserver: called on the hasher's thread with the parameters of each
+    ///     argon2id verification about to run (`verify` and `verifyDummy`; not for strings
+    ///     refused unread, nor for work dropped after cancellation or shutdown). Keep it cheap.
+    public init(parameters: Argon2Parameters = .owasp, threads: Int = System.coreCount,
+                verificationObserver: @escaping @Sendable (Argon2Parameters) -> Void = { _ in }) {
         self.parameters = parameters
+        self.verificationObserver = verificationObserver
         let threadPool = NIOThreadPool(numberOfThreads: max(1, threads))
         threadPool.start()
         self.threadPool = threadPool
@@ -87,7 +96,7 @@ public final class PasswordHasher: Sendable {
         guard let bytes = Self.passwordBytes(password),
               let found = Argon2EncodedHash(encoded), acceptable(found)
         else { return false }
-        return (try? await threadPool.runIfActive { Self.verifyEncoded(bytes, against: encoded) }) ?? false
+        return await run(bytes, against: encoded, parameters: found.parameters)
     }
 
     /// Spends what `verify` would on a stored hash with this hasher's parameters, and
@@ -96,8 +105,20 @@ public final class PasswordHasher: Sendable {
     /// which e-mail addresses have accounts.
     public func verifyDummy(_ password: String) async {
         // Same early exit as `verify`: it depends on the input only, not on the account.
-        guard let bytes = Self.passwordBytes(password), let encoded = await dummyHash.value else { return }
-        _ = try? await threadPool.runIfActive { Self.verifyEncoded(bytes, against: encoded) }
+        guard let bytes = Self.passwordBytes(password), let encoded = await dummyHash.value,
+              let found = Argon2EncodedHash(encoded)
+        else { return }
+        _ = await run(bytes, against: encoded, parameters: found.parameters)
+    }
+
+    /// One argon2id verification on the hasher's threads, announced to the observer as it
+    /// starts; false when it did not match or did not run (cancelled, shut down).
+    private func run(_ password: [UInt8], against encoded: String, parameters: Argon2Parameters) async -> Bool {
+        let observer = verificationObserver
+        return (try? await threadPool.runIfActive {
+            observer(parameters)
+            return Self.verifyEncoded(password, against: encoded)
+        }) ?? false
     }
 
     /// True when `encoded` was not made with this hasher's parameters (or is not an argon2id

@@ -137,6 +137,18 @@ public struct TenantRegistry: Sendable {
             .first.map(Self.tenant(from:))
     }
 
+    /// The tenant's integer `columns` (a service's limits: realtime's connection and message
+    /// limits, storage's quota) by column name; nil when no tenant has the slug.
+    public func limits(slug: String, columns: [String]) async throws -> [String: Int]? {
+        let list = columns.map(PostgresQuery.quoteIdentifier).joined(separator: ", ")
+        guard let row = try await pool.query("SELECT \(unescaped: list) FROM \(unescaped: table) WHERE slug = \(slug)").first else {
+            return nil
+        }
+        var limits: [String: Int] = [:]
+        for column in columns { limits[column] = try row.decode(column) }
+        return limits
+    }
+
     static func tenant(from row: PostgresRow) throws -> RegisteredTenant {
         RegisteredTenant(
             id: try row.decode("id"),

@@ -5,7 +5,7 @@ import Postgres
 import TestSupport
 import Testing
 
-/// Invite-only registration on the real executables (`REGISTRATION_MODE=invite_only`).
+/// Invite-only registration on the four services (`REGISTRATION_MODE=invite_only`).
 @Suite("Invites", .serialized)
 struct InviteTests {
     static let password = "correct horse battery"
@@ -26,7 +26,7 @@ struct InviteTests {
 
     @Test("invite-only: no invite → 403 and nothing created; an operator's invite lets the first developer in, who invites the next; invites are single use and expire")
     func inviteOnlyRegistration() async throws {
-        try await withTestPlatform(provisioning: ["REGISTRATION_MODE": "invite_only"]) { platform, url in
+        try await withTestPlatform(provisioning: ["REGISTRATION_MODE": "invite_only", "INVITE_TTL_HOURS": "1"]) { platform, url in
             let first = TestDatabase.uniqueName("first") + "@example.test"
             let refused = try await register(platform, first, invite: nil)
             #expect(refused.status == 403 && refused.errorEnvelope?.error.code == "invite_required")
@@ -65,12 +65,10 @@ struct InviteTests {
                 #expect(try await pool.scalar("SELECT count(*)::int8 FROM auth.invites WHERE token_sha256 LIKE 'inv_%'") == 0)
             }
 
-            // An expired invite is refused.
+            // An invite is refused once auth's clock has passed its lifetime (INVITE_TTL_HOURS).
             let third = TestDatabase.uniqueName("third") + "@example.test"
             let late = try await invite(platform, third).decode(Invite.self)
-            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
-                try await pool.query("UPDATE auth.invites SET expires_at = now() - interval '1 second' WHERE id = \(late.id)")
-            }
+            try platform.advanceClock(by: .seconds(3600 + 1))
             let expired = try await register(platform, third, invite: late.inviteToken)
             #expect(expired.status == 410 && expired.errorEnvelope?.error.code == "invite_expired")
         }

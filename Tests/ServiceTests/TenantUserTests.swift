@@ -171,7 +171,7 @@ struct TenantUserTests {
 }
 
 extension TenantUserTests {
-    @Test("a tenant's signing key rotates: its JWKS lists both keys, old tokens keep working, new ones are accepted by storage within a second")
+    @Test("a tenant's signing key rotates: its JWKS lists both keys, old tokens keep working, storage accepts new ones (it refetches the JWKS for an unknown key id)")
     func tenantKeyRotation() async throws {
         try await withTestPlatform { platform, _ in
             let tenant = try await platform.provisionTenant("rot")

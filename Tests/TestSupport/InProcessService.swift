@@ -25,8 +25,9 @@ public final class InProcessService: @unchecked Sendable {  // `task` is only to
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
     /// Builds `name` (auth, provisioning, realtime, storage) from `environment` (on top of this
-    /// process's) and starts it on `port`.
-    public init(_ name: String, port: Int, environment extra: [String: String]) throws {
+    /// process's) and starts it on `port`; auth reads its wall clock from `now`.
+    public init(_ name: String, port: Int, environment extra: [String: String],
+                now: @escaping @Sendable () -> Date = { Date() }) throws {
         self.name = name
         self.port = port
         var environment = ProcessInfo.processInfo.environment
@@ -41,7 +42,7 @@ public final class InProcessService: @unchecked Sendable {  // `task` is only to
         let configuration = try ServiceConfiguration(service: service, environment: environment)
         let app: any Service
         switch service {
-        case .auth: app = try Auth.buildApplication(configuration)
+        case .auth: app = try Auth.buildApplication(configuration, now: now)
         case .provisioning: app = try Provisioning.buildApplication(configuration)
         case .realtime: app = try Realtime.buildApplication(configuration)
         case .storage: app = try Storage.buildApplication(configuration)

@@ -23,6 +23,8 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
     private let ports: [String: Int]
     private let environment: [String: String]
     public let client: CurlHTTPClient
+    /// Auth's wall clock when it runs in this process (`advanceClock`).
+    private let clock = TestClock()
 
     public static let names = ["auth", "provisioning", "realtime", "storage"]
 
@@ -62,7 +64,7 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
         for name in names {
             let port = ports[name] ?? 0
             switch runner {
-            case .inProcess: inProcess[name] = try InProcessService(name, port: port, environment: environment(for: name, port: port))
+            case .inProcess: inProcess[name] = try InProcessService(name, port: port, environment: environment(for: name, port: port), now: clock.now)
             case .processes: processes[name] = try ServiceProcess(name, port: port, environment: environment(for: name, port: port))
             }
         }
@@ -70,6 +72,14 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
             try await inProcess[name]?.waitUntilReady()
             try await processes[name]?.waitUntil()
         }
+    }
+
+    /// Moves auth's wall clock forward (token, refresh-grace, invite and ban expiry), so a test
+    /// steps past an expiry instead of sleeping. In-process auth only: a process keeps the
+    /// system clock.
+    public func advanceClock(by duration: Duration) throws {
+        guard runner == .inProcess else { throw ServiceProcessError(description: "advanceClock needs an in-process platform") }
+        clock.advance(by: duration)
     }
 
     /// Stops one service gracefully (SIGTERM, or its in-process equivalent).

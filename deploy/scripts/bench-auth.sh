@@ -2,8 +2,10 @@
 # Auth throughput, end to end against the real executables: password logins per second beside
 # the argon2id ceiling (the same hasher, parameters and thread count as auth, the same number
 # of concurrent verifications) measured before and after them in the same run, with the ratio;
-# refresh-token rotations per second with p50/p99 (one chain per worker); and unknown-email vs
-# wrong-password login medians. Release build; throwaway PostgreSQL unless DATABASE_URL is set.
+# refresh-token rotations per second with p50/p99 (one chain per worker); unknown-email vs
+# wrong-password login medians; and one argon2id hash, verify and dummy verify at a time (the
+# timing figures the service tests leave to this bench: they count verifications instead).
+# Release build; throwaway PostgreSQL unless DATABASE_URL is set.
 # All four services run (registration needs provisioning), with auth's /v1/token rate limits
 # raised out of the way.
 #

@@ -2,7 +2,6 @@ import Contracts
 import Foundation
 import Hummingbird
 import Logging
-import Postgres
 import ServiceClients
 import Passwords
 import ServiceKit
@@ -15,8 +14,11 @@ import ServiceKit
 /// cannot create two). The transaction commits only when provisioning accepted the project:
 /// a taken slug (409), a refused project (422) or an unreachable provisioning service (503)
 /// leaves no developer behind. Answers `202 Accepted` with the ids and the status URL.
+///
+/// An invite is checked before any work and accepted, under a row lock, in the developer's
+/// transaction: used exactly once, and left unused by a registration that fails.
 struct RegistrationController: Sendable {
-    let pool: PostgresPool
+    let developers: DeveloperStore
     let hasher: PasswordHasher
     /// Provisioning's `POST /internal/v1/projects`.
     let projects: ProjectsClient
@@ -25,6 +27,8 @@ struct RegistrationController: Sendable {
     let inviteOnly: Bool
     /// Length limits, the common-password list, not the email (`PasswordPolicy`).
     let passwords: PasswordPolicy
+    /// Auth's clock, which decides whether an invite has expired.
+    let now: @Sendable () -> Date
 
     func addRoutes(to router: Router<PlatformRequestContext>) {
         router.post("/v1/register", use: register)
@@ -53,7 +57,7 @@ struct RegistrationController: Sendable {
 
         // Invites are checked before any work; accepted below, in the developer's transaction.
         if let token = input.inviteToken {
-            try await invites.check(token, email: email)
+            try check(try await invites.find(token), email: email)
         } else if inviteOnly {
             throw APIError(.forbidden, code: "invite_required", message: "Registration is by invite only.")
         }
@@ -62,23 +66,29 @@ struct RegistrationController: Sendable {
         let developerID = UUID()
         let accepted: ProjectAccepted
         do {
-            accepted = try await pool.withTransaction { tx in
-                try await tx.query("""
-                    INSERT INTO auth.developers (id, email, email_normalized, password_hash)
-                    VALUES (\(developerID), \(email), \(email.lowercased()), \(passwordHash))
-                    """)
+            accepted = try await developers.insert(id: developerID, email: email, passwordHash: passwordHash) { tx in
                 if let token = input.inviteToken {
-                    try await invites.accept(token, email: email, developer: developerID, on: tx)
+                    try check(try await invites.find(token, lockingOn: tx), email: email)
+                    try await invites.markAccepted(token, by: developerID, on: tx)
                 }
                 return try await createProject(owner: developerID, name: projectName, slug: slug, logger: context.logger)
             }
-        } catch let error as PostgresError where error.kind == .uniqueViolation && error.constraint == "developers_email_normalized_key" {
+        } catch is DeveloperStore.EmailTaken {
             throw APIError.conflict(code: "email_taken", "An account with this email address already exists.")
         }
         context.logger.info("developer registered", metadata: ["developer.id": "\(developerID)", "project.id": "\(accepted.projectId)"])
         var answer = accepted
         answer.developerId = developerID
         return try jsonResponse(answer, status: .accepted)
+    }
+
+    /// Throws the answer a registration gets when the invite cannot be used for `email`.
+    private func check(_ invite: InviteStore.Stored?, email: String) throws {
+        guard let invite, invite.email == email.lowercased() else {
+            throw APIError(.forbidden, code: "invite_invalid", message: "The invite is not valid for this email address.")
+        }
+        guard !invite.accepted else { throw APIError(.gone, code: "invite_used", message: "The invite was already used.") }
+        guard invite.expiresAt > now() else { throw APIError(.gone, code: "invite_expired", message: "The invite has expired.") }
     }
 
     /// Asks provisioning for the project (`ProjectsClient`, with the developer's id as

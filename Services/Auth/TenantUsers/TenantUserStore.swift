@@ -86,7 +86,8 @@ struct TenantUserStore: Sendable {
                 var entry = audit
                 entry.details["fields"] = .array(changes.fieldNames.map(JSONValue.string))
                 try await Self.append(entry, target: id, schema: tenant.schema, on: tx)
-                let banStarts = bannedUntil.map { $0 > Date() } ?? false
+                // A ban is always set in the future (now + ban_seconds); nil lifts it.
+                let banStarts = bannedUntil != nil
                 if changes.passwordHash != nil || banStarts {
                     try await tx.query("RESET ROLE")
                     try await SessionStore.revokeAll(tenant: tenant.id, user: id, except: keepSession,

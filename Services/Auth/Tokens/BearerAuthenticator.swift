@@ -3,10 +3,12 @@ import Hummingbird
 import ServiceKit
 
 /// Turns `Authorization: Bearer <access token>` into the verified claims of a live session, or a
-/// 401: for every route a signed-in developer calls.
+/// 401: for every route a signed-in developer calls. Expiry is judged by auth's clock (`now`),
+/// the one that stamped the token.
 struct BearerAuthenticator: Sendable {
     let keys: SigningKeys
     let sessions: SessionStore
+    let now: @Sendable () -> Date
 
     func authenticate(_ request: Request) async throws -> AccessClaims {
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
@@ -16,6 +18,7 @@ struct BearerAuthenticator: Sendable {
         let claims: AccessClaims
         do {
             claims = try await keys.verify(token)
+            try claims.exp.verifyNotExpired(currentDate: now())
         } catch {
             throw APIError.unauthorized("The access token is invalid or expired.")
         }

@@ -18,32 +18,10 @@ struct SessionStore: Sendable {
     let pool: PostgresPool
     let reuseGrace: Duration
 
-    struct Developer: Sendable {
-        var id: UUID
-        var email: String
-        var passwordHash: String
-        var createdAt: Date
-    }
-
     enum RefreshOutcome: Sendable {
         case rotated(session: UUID, subject: Subject, refreshToken: String)
         /// Unknown, revoked, or reused outside the grace window (the family is now revoked).
         case rejected(reused: Bool)
-    }
-
-    func developer(email: String) async throws -> Developer? {
-        try await pool.query("""
-            SELECT id, email, password_hash, created_at FROM auth.developers WHERE email_normalized = \(email.lowercased())
-            """).first.map(Self.developer)
-    }
-
-    func developer(id: UUID) async throws -> Developer? {
-        try await pool.query("SELECT id, email, password_hash, created_at FROM auth.developers WHERE id = \(id)").first.map(Self.developer)
-    }
-
-    private static func developer(_ row: PostgresRow) throws -> Developer {
-        Developer(id: try row.decode("id"), email: try row.decode("email"), passwordHash: try row.decode("password_hash"),
-                  createdAt: try row.decode("created_at"))
     }
 
     /// A new session (every sign-in gets its own) with its first refresh token.
@@ -60,16 +38,17 @@ struct SessionStore: Sendable {
         return (session, token)
     }
 
-    /// Uses a refresh token: marks it used and issues its child. A token used before is
-    /// accepted again only inside the grace window (concurrent refreshes); otherwise its whole
-    /// family (the session) is revoked. Only tokens of `tenant`'s sessions (nil: developers')
-    /// count: another tenant's token is unknown here, and is left untouched.
-    func refresh(_ token: String, tenant: UUID? = nil) async throws -> RefreshOutcome {
+    /// Uses a refresh token at `now`: marks it used and issues its child. A token used before
+    /// is accepted again only inside the grace window (concurrent refreshes); otherwise its
+    /// whole family (the session) is revoked. Only tokens of `tenant`'s sessions (nil:
+    /// developers') count: another tenant's token is unknown here, and is left untouched.
+    /// `now` comes from auth's clock, not the database's, so tests can step past the window.
+    func refresh(_ token: String, tenant: UUID?, at now: Date) async throws -> RefreshOutcome {
         try await pool.withTransaction { tx -> RefreshOutcome in
             let rows = try await tx.query("""
                 SELECT r.id, r.session_id, s.developer_id, s.tenant_id, s.user_id, s.revoked_at IS NOT NULL AS revoked,
                        r.used_at IS NOT NULL AS used,
-                       coalesce(r.used_at > now() - make_interval(secs => \(Double(reuseGrace.components.seconds))), false) AS in_grace
+                       coalesce(r.used_at > \(now.addingTimeInterval(-Double(reuseGrace.components.seconds))), false) AS in_grace
                 FROM auth.refresh_tokens r JOIN auth.sessions s ON s.id = r.session_id
                 WHERE r.token_sha256 = \(Self.sha256(token)) AND s.tenant_id IS NOT DISTINCT FROM \(tenant)
                 FOR UPDATE OF r, s
@@ -85,7 +64,7 @@ struct SessionStore: Sendable {
             }
             let id: Int = try row.decode("id")
             let child = Self.newToken()
-            try await tx.query("UPDATE auth.refresh_tokens SET used_at = coalesce(used_at, now()) WHERE id = \(id)")
+            try await tx.query("UPDATE auth.refresh_tokens SET used_at = coalesce(used_at, \(now)) WHERE id = \(id)")
             try await tx.query("""
                 INSERT INTO auth.refresh_tokens (session_id, token_sha256, parent_id) VALUES (\(session), \(Self.sha256(child)), \(id))
                 """)

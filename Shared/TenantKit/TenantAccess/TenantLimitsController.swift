@@ -1,7 +1,6 @@
 import Contracts
 import Foundation
 import Hummingbird
-import Postgres
 import ServiceKit
 
 /// `GET /v1/tenants/{slug}/limits`: the limits this service keeps for the tenant (realtime's
@@ -23,15 +22,8 @@ public struct TenantLimitsController: Sendable {
         router.get("/v1/tenants/:slug/limits") { request, context in
             let slug = try context.parameters.require("slug")
             _ = try await authenticator.authenticate(request, slug: slug)
-            let list = columns.map(PostgresQuery.quoteIdentifier).joined(separator: ", ")
-            guard let row = try await registry.pool.query(
-                "SELECT \(unescaped: list) FROM \(identifier: registry.schema).tenants WHERE slug = \(slug)"
-            ).first else {
-                // Valid credentials of a project this service does not know (yet): not registered here.
-                throw APIError.notFound("project")
-            }
-            var limits: [String: Int] = [:]
-            for column in columns { limits[column] = try row.decode(column) }
+            // Valid credentials of a project this service does not know (yet): not registered here.
+            guard let limits = try await registry.limits(slug: slug, columns: columns) else { throw APIError.notFound("project") }
             return try jsonResponse(TenantLimits(slug: slug, limits: limits))
         }
     }

@@ -1,5 +1,8 @@
 // Auth throughput against the real `auth` executable, beside what bounds it, in the same run:
 //
+// - one argon2id operation at a time in this process: the medians of a hash, a verify against a
+//   real hash (wrong password) and a dummy verify (`verifyDummy`, an unknown account),
+//   interleaved; the service tests only count the verifications, these are their times;
 // - the argon2id ceiling: verifications per second of this process's own `PasswordHasher`,
 //   built as auth builds its own (OWASP parameters, one thread per core), driven by as many
 //   concurrent verifications as there are concurrent logins; measured before and after the
@@ -98,6 +101,8 @@ struct AuthBench {
             throw BenchError(description: "warm-up failed: logins \(warmLogins.tally.failures), verifications \(warmVerifies.tally.failures)")
         }
 
+        try await printSequentialArgon2(hasher: hasher, encoded: encoded)
+
         // (a) argon2id ceiling, logins, ceiling again.
         let ceilingWork: @Sendable (Int, Int) async -> String? = { _, _ in
             await hasher.verify(password, against: encoded) ? nil : "verify returned false"
@@ -152,6 +157,33 @@ struct AuthBench {
         let wrongMedian = percentile(wrong.sorted(), 0.5)
         print(String(format: "login timing (sequential, %d each, interleaved): unknown email median %.2f ms, wrong password median %.2f ms, gap %.2f ms",
                      timingRounds, unknownMedian, wrongMedian, abs(unknownMedian - wrongMedian)))
+    }
+
+    /// One hash, one verify with a wrong password and one dummy verify per round, `timingRounds`
+    /// rounds in turn so background load falls on all three alike; prints their medians and the
+    /// dummy/real ratio (near 1: an unknown account costs what a wrong password costs).
+    nonisolated static func printSequentialArgon2(hasher: PasswordHasher, encoded: String) async throws {
+        var hashes: [Double] = []
+        var verifies: [Double] = []
+        var dummies: [Double] = []
+        for round in 0..<timingRounds {
+            var started = ContinuousClock.now
+            _ = try await hasher.hash("benchmark password \(round)")
+            hashes.append(milliseconds(ContinuousClock.now - started))
+            started = ContinuousClock.now
+            guard !(await hasher.verify("a wrong password \(round)", against: encoded)) else {
+                throw BenchError(description: "a wrong password verified")
+            }
+            verifies.append(milliseconds(ContinuousClock.now - started))
+            started = ContinuousClock.now
+            await hasher.verifyDummy("a wrong password \(round)")
+            dummies.append(milliseconds(ContinuousClock.now - started))
+        }
+        let verifyMedian = percentile(verifies.sorted(), 0.5)
+        let dummyMedian = percentile(dummies.sorted(), 0.5)
+        print(String(format: "argon2id one at a time (%d each, interleaved): hash median %.2f ms, verify median %.2f ms, "
+            + "dummy verify median %.2f ms, dummy/verify %.2f",
+            timingRounds, percentile(hashes.sorted(), 0.5), verifyMedian, dummyMedian, dummyMedian / verifyMedian))
     }
 
     /// One password login: nil when it answered 2xx, else what went wrong.
