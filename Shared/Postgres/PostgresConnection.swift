@@ -80,15 +80,16 @@ public struct PostgresConnection {
         let result: Result
         do {
             result = try await body(lent)
+            if raw.transactionStatus == PQTRANS_INERROR {
+                throw PostgresError(.other, message: "the transaction failed inside its body and was rolled back")
+            }
+            // A COMMIT that is not sent (the task was cancelled first) or fails leaves the
+            // transaction to the ROLLBACK below, like any other error.
+            try await execute(simple: "COMMIT")
         } catch {
             await rollbackQuietly("ROLLBACK")
             throw error
         }
-        if raw.transactionStatus == PQTRANS_INERROR {
-            await rollbackQuietly("ROLLBACK")
-            throw PostgresError(.other, message: "the transaction failed inside its body and was rolled back")
-        }
-        try await execute(simple: "COMMIT")
         return result
     }
 
@@ -115,10 +116,15 @@ public struct PostgresConnection {
         return result
     }
 
-    /// Rolls back even when the calling task was cancelled; if this fails too, the connection
-    /// is left outside the idle state and the pool closes it instead of reusing it.
+    /// Rolls back, also when the calling task was cancelled: that is when a rollback matters
+    /// most, and `NIOThreadPool.runIfActive` would skip the work of a cancelled task, so the
+    /// statement goes through `PostgresPool.runEvenIfCancelled`. When the rollback itself fails
+    /// (a lost connection, the pool's threads gone, a cancel request overtaking it), the
+    /// connection is still inside its transaction, or has sent a cancel: either way it is not
+    /// idle, so `PostgresPool.release` closes it instead of pooling it, and closing ends the
+    /// transaction on the server. No connection ever goes back to the pool inside a transaction.
     private func rollbackQuietly(_ statement: String, isolation: isolated (any Actor)? = #isolation) async {
         let raw = self.raw
-        _ = try? await pool.threadPool.runIfActive { try raw.executeSimple(statement) }
+        _ = try? await pool.runEvenIfCancelled { try raw.executeSimple(statement) }
     }
 }

@@ -243,6 +243,22 @@ public final class PostgresPool: Sendable {
         threadPool.submit { _ in connection.requestCancel() }
     }
 
+    /// Runs blocking `work` on the pool's threads whether or not the calling task is cancelled
+    /// (unlike `NIOThreadPool.runIfActive`, which skips the work of a cancelled task): for the
+    /// clean-up that must follow a cancellation, such as a ROLLBACK. Fails only when the pool's
+    /// threads are gone.
+    func runEvenIfCancelled<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            threadPool.submit { state in
+                guard case .active = state else {
+                    continuation.resume(throwing: PostgresError(.poolClosed, message: "the connection pool is closed"))
+                    return
+                }
+                continuation.resume(with: Result(catching: work))
+            }
+        }
+    }
+
     // MARK: Shutdown
 
     /// Refuses new leases, fails waiting ones, closes idle connections, waits (up to
