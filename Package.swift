@@ -8,7 +8,7 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "swift-tenant-platform",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "auth", targets: ["Auth"]),
         .executable(name: "provisioning", targets: ["Provisioning"]),
