@@ -59,10 +59,18 @@ let package = Package(
             path: "Shared/Contracts",
             swiftSettings: swiftSettings
         ),
+        // Retry delays and waiting with a deadline: the one implementation every kit and
+        // service uses. A leaf: the standard library only.
+        .target(
+            name: "Resilience",
+            path: "Shared/Resilience",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Postgres",
             dependencies: [
                 "CLibPQ",
+                "Resilience",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -75,6 +83,7 @@ let package = Package(
             dependencies: [
                 "CCurl",
                 "Contracts",
+                "Resilience",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Shared/HTTPClient",
@@ -95,6 +104,7 @@ let package = Package(
                 "Contracts",
                 "Postgres",
                 "HTTPClient",
+                "Resilience",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -123,7 +133,7 @@ let package = Package(
         .executableTarget(
             name: "Provisioning",
             dependencies: [
-                "ServiceKit", "ServiceClients", "Contracts", "Postgres", "HTTPClient",
+                "ServiceKit", "ServiceClients", "Contracts", "Postgres", "HTTPClient", "Resilience",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -162,7 +172,7 @@ let package = Package(
         .testTarget(
             name: "HTTPClientTests",
             dependencies: [
-                "HTTPClient", "Contracts", "TestSupport",
+                "HTTPClient", "Contracts", "Resilience", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
             ],
             path: "Tests/HTTPClientTests",

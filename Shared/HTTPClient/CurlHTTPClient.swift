@@ -260,7 +260,7 @@ public final class CurlHTTPClient: Sendable {
         case .failure:
             retryable = false
         }
-        return retryable ? policy.jitteredDelay(beforeRetry: attempt, using: &generator) : nil
+        return retryable ? policy.backoff.delay(beforeRetry: attempt, using: &generator) : nil
     }
 
     /// `Retry-After` in its delay-seconds form (RFC 9110 §10.2.3). The HTTP-date form is not

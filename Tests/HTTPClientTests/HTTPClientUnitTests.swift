@@ -1,35 +1,14 @@
 import Contracts
 import HTTPClient
+import Resilience
 import Testing
 
 @Suite("RetryPolicy")
 struct RetryPolicyTests {
-    @Test("Backoff ceilings double from baseDelay and are capped at maxDelay")
-    func ceilings() {
-        let policy = RetryPolicy(maxAttempts: 10, baseDelay: .milliseconds(100), maxDelay: .seconds(2))
-        let ceilings = (1...8).map { policy.backoffCeiling(beforeRetry: $0) }
-        #expect(ceilings == [100, 200, 400, 800, 1600, 2000, 2000, 2000].map { Duration.milliseconds($0) })
-        // No overflow for absurd retry numbers.
-        #expect(policy.backoffCeiling(beforeRetry: 10_000) == .seconds(2))
-    }
-
-    @Test("Full jitter stays within [0, ceiling] and actually varies")
-    func jitter() {
-        let policy = RetryPolicy.default
-        var generator = SystemRandomNumberGenerator()
-        for retry in 1...6 {
-            let ceiling = policy.backoffCeiling(beforeRetry: retry)
-            let samples = (0..<200).map { _ in policy.jitteredDelay(beforeRetry: retry, using: &generator) }
-            #expect(samples.allSatisfy { $0 >= .zero && $0 <= ceiling })
-            #expect(Set(samples).count > 100)
-        }
-    }
-
     @Test("Defaults and .none")
     func defaults() {
         #expect(RetryPolicy.default.maxAttempts == 4)
-        #expect(RetryPolicy.default.baseDelay == .milliseconds(100))
-        #expect(RetryPolicy.default.maxDelay == .seconds(2))
+        #expect(RetryPolicy.default.backoff == Backoff(base: .milliseconds(100), cap: .seconds(2)))
         #expect(RetryPolicy.none.maxAttempts == 1)
         #expect(RetryPolicy(maxAttempts: 0).maxAttempts == 1)
         let configuration = HTTPClientConfiguration()

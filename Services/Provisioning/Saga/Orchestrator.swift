@@ -63,7 +63,7 @@ struct Orchestrator: Service {
                 if !Task.isCancelled {
                     logger.warning("could not claim work", metadata: ["worker": "\(index)", "error": "\(error)"])
                 }
-                try? await Task.sleep(for: settings.backoff(afterAttempt: min(failures, 8)))
+                try? await Task.sleep(for: settings.backoff.delay(beforeRetry: failures))
             }
         }
     }

@@ -216,7 +216,7 @@ struct SagaRunner: Sendable {
                 try await store.recordError(step, of: execution, owner: owner, message: message, final: finalStatus,
                                             output: finalStatus != nil && !mayHaveActed ? noEffectOutput : nil)
                 guard retry else { throw StepFailure(step: step, message: message) }
-                let delay = settings.backoff(afterAttempt: attempts)
+                let delay = settings.backoff.delay(beforeRetry: attempts)
                 logger.info("transient failure; retrying", metadata: [
                     "step": "\(step)", "attempt": "\(attempts)", "retry_in": "\(delay)", "error": "\(message)",
                 ])
