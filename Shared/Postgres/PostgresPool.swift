@@ -1,5 +1,6 @@
 import Logging
 import NIOPosix
+import Resilience
 import Synchronization
 
 /// A bounded pool of libpq connections.
@@ -153,20 +154,26 @@ public final class PostgresPool: Sendable {
         }
     }
 
+    /// Waits in line for a connection or a slot until `deadline`.
     private func waitForGrant(until deadline: ContinuousClock.Instant) async throws -> Grant {
+        do {
+            return try await withDeadline(deadline) { [self] in try await self.waitInLine() }
+        } catch is DeadlineExceeded {
+            throw PostgresError(
+                .acquireTimeout,
+                message: "no database connection became free within \(configuration.acquireTimeout)"
+            )
+        }
+    }
+
+    /// Joins the waiters and returns what `release`, `discard` or a failed open hands over. Ends
+    /// with `CancellationError` when the task is cancelled (which is how `withDeadline` ends it);
+    /// a grant handed over in the same instant is returned rather than lost.
+    private func waitInLine() async throws -> Grant {
         let id = state.withLock { state in
             state.nextWaiterID += 1
             return state.nextWaiterID
         }
-        let timeout = Task { [weak self] in
-            try? await Task.sleep(until: deadline, clock: .continuous)
-            guard !Task.isCancelled else { return }
-            self?.failWaiter(id, with: PostgresError(
-                .acquireTimeout,
-                message: "no database connection became free within \(self?.configuration.acquireTimeout ?? .zero)"
-            ))
-        }
-        defer { timeout.cancel() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
                 enum Now { case grant(Grant), fail(any Error), wait }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Postgres
+import Resilience
 import ServiceKit
 import ServiceLifecycle
 import Synchronization
@@ -109,7 +110,7 @@ final class Doorbell: Sendable {
     private struct State {
         var next: UInt64 = 0
         var list: [Waiter] = []
-        /// Waiters woken (by their timer or cancellation) before they had registered.
+        /// Waiters woken (by cancellation) before they had registered.
         var wokenEarly: Set<UInt64> = []
     }
 
@@ -126,13 +127,14 @@ final class Doorbell: Sendable {
 
     /// Returns when rung, after `timeout`, or when the task is cancelled, whichever is first.
     func wait(upTo timeout: Duration) async {
+        _ = try? await withTimeout(timeout) { [self] in await self.waitForRing() }
+    }
+
+    /// Returns when rung or when the task is cancelled (which is how `withTimeout` ends it).
+    private func waitForRing() async {
         let id = waiters.withLock { (state: inout State) -> UInt64 in
             state.next += 1
             return state.next
-        }
-        let timer = Task { [weak self] in
-            guard (try? await Task.sleep(for: timeout)) != nil else { return }  // cancelled: already woken
-            self?.wake(id)
         }
         await withTaskCancellationHandler {
             await withCheckedContinuation { continuation in
@@ -146,7 +148,6 @@ final class Doorbell: Sendable {
         } onCancel: {
             wake(id)
         }
-        timer.cancel()
         waiters.withLock { (state: inout State) in _ = state.wokenEarly.remove(id) }
     }
 
