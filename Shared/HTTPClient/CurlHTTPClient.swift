@@ -1,4 +1,3 @@
-import CCurl
 import Contracts
 import Logging
 
@@ -25,17 +24,14 @@ import Foundation
 /// ``CorrelationContext/requestID`` if bound, else a fresh UUID. Retries reuse the same id.
 ///
 /// **Retries** follow ``HTTPClientConfiguration/retry`` (capped exponential backoff, full jitter,
-/// `Retry-After` honoured up to the cap) and only happen when repeating is safe:
+/// `Retry-After` honoured up to the cap) and happen only for transient failures
+/// (``HTTPClientError/isTransient``: connection failures, timeouts, dropped connections, and
+/// the statuses 408, 429, 500, 502, 503, 504), and only when repeating is safe:
 /// - a connection that could not be established (``HTTPClientError/cannotConnect(url:)``) is
 ///   retried for every method, since the request never left the process;
-/// - timeouts, dropped connections (libcurl's "empty reply", send and receive errors), and the
-///   statuses 429, 502, 503 and 504 are retried only for idempotent requests
+/// - every other transient failure is retried only for idempotent requests
 ///   (``HTTPClientRequest/isIdempotent``: GET, HEAD, PUT, DELETE, OPTIONS, or any request with an
-///   `Idempotency-Key` header or explicitly marked idempotent);
-/// - 500 and every other status are never retried: a 500 reports a failure inside the handler,
-///   which is usually deterministic (a bug, a violated invariant), so repeating it mostly
-///   multiplies load on a service that is already failing. 502/503/504/429 instead come from
-///   overload or the path to the service and are transient by nature.
+///   `Idempotency-Key` header or explicitly marked idempotent).
 ///
 /// The error thrown after the last attempt is that attempt's error. Cancelling the calling task
 /// aborts the transfer (or the backoff sleep) and throws `CancellationError` at once.
@@ -243,24 +239,16 @@ public final class CurlHTTPClient: Sendable {
         policy: RetryPolicy,
         using generator: inout Generator
     ) -> Duration? {
-        let retryable: Bool
         switch outcome {
         case .success(let response):
-            guard idempotent, Self.retryableStatuses.contains(response.status) else { return nil }
+            guard idempotent, HTTPClientError.isTransient(status: response.status) else { return nil }
             if let retryAfter = response.headers["Retry-After"].flatMap(Self.parseDeltaSeconds) {
                 return policy.delay(honouringRetryAfterSeconds: retryAfter)
             }
-            retryable = true
-        case .failure(.cannotConnect):
-            retryable = true  // nothing was sent: safe whatever the method
-        case .failure(.timedOut):
-            retryable = idempotent
-        case .failure(.transport(let code, _)):
-            retryable = idempotent && Self.retryableCurlCodes.contains(code)
-        case .failure:
-            retryable = false
+        case .failure(let error):
+            guard error.isTransient, idempotent || error.requestNeverSent else { return nil }
         }
-        return retryable ? policy.backoff.delay(beforeRetry: attempt, using: &generator) : nil
+        return policy.backoff.delay(beforeRetry: attempt, using: &generator)
     }
 
     /// `Retry-After` in its delay-seconds form (RFC 9110 §10.2.3). The HTTP-date form is not
@@ -272,15 +260,6 @@ public final class CurlHTTPClient: Sendable {
         }
         return digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
     }
-
-    /// Transient statuses: rate limited, or the service is overloaded / unreachable from a proxy.
-    private static let retryableStatuses: Set<Int> = [429, 502, 503, 504]
-
-    /// The connection dropped mid-exchange (e.g. the server closed a kept-alive connection while
-    /// the request was on its way): the server may or may not have processed the request.
-    private static let retryableCurlCodes: Set<Int> = [
-        Int(CURLE_GOT_NOTHING.rawValue), Int(CURLE_SEND_ERROR.rawValue), Int(CURLE_RECV_ERROR.rawValue),
-    ]
 
     private static func summary(of outcome: Result<HTTPClientResponse, HTTPClientError>) -> String {
         switch outcome {

@@ -341,10 +341,14 @@ struct CurlHTTPClientTests {
         }
     }
 
-    @Test("500 and other 4xx are not retried")
-    func nonRetryableStatuses() async throws {
+    @Test("500 is retried for an idempotent request, like 502/503/504; not for a plain POST; 409 and 501 never")
+    func statusRetries() async throws {
         try await withTestServer({ router, log in
             router.get("broken") { request, context -> Response in
+                await log.record(request, context: context)
+                return Response(status: .internalServerError)
+            }
+            router.post("broken") { request, context -> Response in
                 await log.record(request, context: context)
                 return Response(status: .internalServerError)
             }
@@ -352,16 +356,28 @@ struct CurlHTTPClientTests {
                 await log.record(request, context: context)
                 return Response(status: .conflict)
             }
+            router.get("unimplemented") { request, context -> Response in
+                await log.record(request, context: context)
+                return Response(status: .notImplemented)
+            }
         }) { baseURL, log in
-            try await withClient(.init(retry: .fast())) { client in
+            try await withClient(.init(retry: .fast(attempts: 3))) { client in
                 await #expect(throws: HTTPClientError.status(500, nil)) {
                     try await client.get("\(baseURL)/broken", as: String.self)
                 }
+                #expect(await log.hits("/broken") == 3)
+                await #expect(throws: HTTPClientError.status(500, nil)) {
+                    try await client.send(.post, "\(baseURL)/broken", body: ["sku": "A1"], as: [String: String].self)
+                }
+                #expect(await log.hits("/broken") == 4)
                 await #expect(throws: HTTPClientError.status(409, nil)) {
                     try await client.get("\(baseURL)/conflict", as: String.self)
                 }
-                #expect(await log.hits("/broken") == 1)
+                await #expect(throws: HTTPClientError.status(501, nil)) {
+                    try await client.get("\(baseURL)/unimplemented", as: String.self)
+                }
                 #expect(await log.hits("/conflict") == 1)
+                #expect(await log.hits("/unimplemented") == 1)
             }
         }
     }

@@ -18,6 +18,41 @@ struct RetryPolicyTests {
     }
 }
 
+@Suite("Transient failures")
+struct TransientFailureTests {
+    @Test("the statuses worth repeating are exactly 408, 429, 500, 502, 503 and 504")
+    func statuses() {
+        #expect((100...599).filter(HTTPClientError.isTransient(status:)) == [408, 429, 500, 502, 503, 504])
+        #expect(HTTPClientError.status(500, nil).isTransient)
+        #expect(HTTPClientError.status(408, nil).isTransient)
+        #expect(!HTTPClientError.status(501, nil).isTransient)
+        #expect(!HTTPClientError.status(409, nil).isTransient)
+    }
+
+    @Test("connection failures, timeouts and dropped connections are transient; the client's own failures are not")
+    func errors() {
+        #expect(HTTPClientError.cannotConnect(url: "http://auth:8080").isTransient)
+        #expect(HTTPClientError.timedOut.isTransient)
+        for droppedConnection in [52, 55, 56] {  // CURLE_GOT_NOTHING, CURLE_SEND_ERROR, CURLE_RECV_ERROR
+            #expect(HTTPClientError.transport(code: droppedConnection, message: "").isTransient)
+        }
+        #expect(!HTTPClientError.transport(code: 60, message: "SSL certificate problem").isTransient)
+        let permanent: [HTTPClientError] = [
+            .undecodableBody(type: "T", reason: "r"), .unencodableBody(type: "T", reason: "r"),
+            .invalidURL(reason: "r"), .invalidHeader(name: "X"), .responseTooLarge(limit: 1), .shutdown,
+        ]
+        #expect(permanent.allSatisfy { !$0.isTransient })
+    }
+
+    @Test("only a failed connection proves the request never left the process")
+    func neverSent() {
+        #expect(HTTPClientError.cannotConnect(url: "http://auth:8080").requestNeverSent)
+        #expect(!HTTPClientError.timedOut.requestNeverSent)
+        #expect(!HTTPClientError.status(503, nil).requestNeverSent)
+        #expect(!HTTPClientError.transport(code: 56, message: "").requestNeverSent)
+    }
+}
+
 @Suite("HTTP message types")
 struct MessageTypeTests {
     @Test("Header lookup is case-insensitive and keeps order and duplicates")
