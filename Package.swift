@@ -82,7 +82,6 @@ let package = Package(
             name: "HTTPClient",
             dependencies: [
                 "CCurl",
-                "Contracts",
                 "Resilience",
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -159,7 +158,7 @@ let package = Package(
         // MARK: Tests and benchmarks
         .target(
             name: "TestSupport",
-            dependencies: ["Postgres", "HTTPClient", .product(name: "Logging", package: "swift-log")],
+            dependencies: ["Postgres", "HTTPClient", "Contracts", .product(name: "Logging", package: "swift-log")],
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
@@ -180,7 +179,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ServiceTests",
-            dependencies: ["ServiceKit", "TestSupport", "Contracts", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["ServiceKit", "ServiceClients", "TestSupport", "Contracts", .product(name: "JWTKit", package: "jwt-kit"), .product(name: "Crypto", package: "swift-crypto")],
             path: "Tests/ServiceTests",
             swiftSettings: swiftSettings
         ),

@@ -1,4 +1,3 @@
-import Contracts
 import Logging
 
 #if canImport(FoundationEssentials)
@@ -74,8 +73,8 @@ public final class CurlHTTPClient: Sendable {
 
     /// GETs `url` and decodes a 2xx JSON body as `Response`.
     ///
-    /// - Throws: ``HTTPClientError/status(_:_:)`` for a non-2xx status (with the decoded
-    ///   `ErrorEnvelope` when the body is one), ``HTTPClientError/undecodableBody(type:reason:)``,
+    /// - Throws: ``HTTPClientError/status(_:body:)`` for a non-2xx status (with the body as
+    ///   received), ``HTTPClientError/undecodableBody(type:reason:)``,
     ///   any other ``HTTPClientError``, or `CancellationError`.
     public func get<Response: Decodable>(
         _ url: String,
@@ -103,7 +102,7 @@ public final class CurlHTTPClient: Sendable {
     /// Sends `body` as JSON and returns the 2xx response itself, for callers that need the status
     /// (201 vs 200, 204) or headers; ``HTTPClientResponse/decode(_:)`` decodes its body.
     ///
-    /// - Throws: ``HTTPClientError/status(_:_:)`` for a non-2xx status, and like
+    /// - Throws: ``HTTPClientError/status(_:body:)`` for a non-2xx status, and like
     ///   ``send(_:_:body:as:headers:)`` otherwise.
     public func send<Body: Encodable>(
         _ method: HTTPMethod,
@@ -118,7 +117,7 @@ public final class CurlHTTPClient: Sendable {
 
     /// Sends a body-less request (e.g. DELETE) accepting JSON and returns the 2xx response.
     ///
-    /// - Throws: ``HTTPClientError/status(_:_:)`` for a non-2xx status, any other
+    /// - Throws: ``HTTPClientError/status(_:body:)`` for a non-2xx status, any other
     ///   ``HTTPClientError``, or `CancellationError`.
     public func send(
         _ method: HTTPMethod,
@@ -133,7 +132,7 @@ public final class CurlHTTPClient: Sendable {
         Self.addDefault(&request.headers, "Accept", "application/json")
         let response = try await self.execute(request)
         guard response.isSuccess else {
-            throw HTTPClientError.status(response.status, response.errorEnvelope)
+            throw HTTPClientError.status(response.status, body: response.body)
         }
         return response
     }
@@ -165,8 +164,8 @@ public final class CurlHTTPClient: Sendable {
             // libcurl reads "Name:" as "remove this header" and "Name;" as "send it empty".
             lines.append(value.isEmpty ? "\(name);" : "\(name): \(value)")
         }
-        if !request.headers.contains(PlatformHeader.requestID) {
-            lines.append("\(PlatformHeader.requestID): \(CorrelationContext.requestID ?? Self.makeRequestID())")
+        if !request.headers.contains(CorrelationContext.header) {
+            lines.append("\(CorrelationContext.header): \(CorrelationContext.requestID ?? Self.makeRequestID())")
         }
         if !request.headers.contains("User-Agent") {
             lines.append("User-Agent: \(self.configuration.userAgent)")

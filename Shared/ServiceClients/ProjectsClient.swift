@@ -42,10 +42,10 @@ public struct ProjectsClient: Sendable {
                 project: try response.decode(ProjectAccepted.self),
                 replayed: response.headers[PlatformHeader.idempotentReplayed]?.lowercased() == "true"
             )
-        } catch HTTPClientError.status(409, let envelope) {
-            throw Failure.conflict(envelope)
-        } catch HTTPClientError.status(422, let envelope) {
-            throw Failure.refused(envelope)
+        } catch HTTPClientError.status(409, let body) {
+            throw Failure.conflict(ErrorEnvelope(body: body))
+        } catch HTTPClientError.status(422, let body) {
+            throw Failure.refused(ErrorEnvelope(body: body))
         } catch let error as HTTPClientError {
             throw Failure.unavailable(error)
         }

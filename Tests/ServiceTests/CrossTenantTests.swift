@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import HTTPClient
+import ServiceClients
 import TestSupport
 import Testing
 

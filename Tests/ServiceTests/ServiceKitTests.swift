@@ -3,6 +3,7 @@ import Foundation
 import HTTPClient
 import HTTPTypes
 import Hummingbird
+import ServiceClients
 import ServiceKit
 import Synchronization
 import TestSupport

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import HTTPClient
 import Postgres
+import ServiceClients
 import TestSupport
 import Testing
 

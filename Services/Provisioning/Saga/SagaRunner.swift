@@ -3,6 +3,7 @@ import Foundation
 import HTTPClient
 import Logging
 import Postgres
+import ServiceClients
 import ServiceKit
 
 /// A step that failed for good: a permanent error, or a transient one that kept failing.
@@ -249,7 +250,7 @@ struct SagaRunner: Sendable {
     static func describe(_ error: any Error) -> String {
         let text: String
         switch error {
-        case let error as HTTPClientError: text = error.description
+        case let error as HTTPClientError: text = error.platformDescription
         case let error as PostgresError: text = error.description
         case let error as APIError: text = "\(error.code): \(error.message)"
         default: text = "unexpected error (\(type(of: error)))"
