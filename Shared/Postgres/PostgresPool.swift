@@ -154,49 +154,46 @@ public final class PostgresPool: Sendable {
         }
     }
 
-    /// Waits in line for a connection or a slot until `deadline`.
+    /// Waits in line for what `release`, `discard` or a failed open hands over, until `deadline`
+    /// (then `.acquireTimeout`) or until the task is cancelled.
     private func waitForGrant(until deadline: ContinuousClock.Instant) async throws -> Grant {
-        do {
-            return try await withDeadline(deadline) { [self] in try await self.waitInLine() }
-        } catch is DeadlineExceeded {
-            throw PostgresError(
-                .acquireTimeout,
-                message: "no database connection became free within \(configuration.acquireTimeout)"
-            )
-        }
-    }
-
-    /// Joins the waiters and returns what `release`, `discard` or a failed open hands over. Ends
-    /// with `CancellationError` when the task is cancelled (which is how `withDeadline` ends it);
-    /// a grant handed over in the same instant is returned rather than lost.
-    private func waitInLine() async throws -> Grant {
         let id = state.withLock { state in
             state.nextWaiterID += 1
             return state.nextWaiterID
         }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
-                enum Now { case grant(Grant), fail(any Error), wait }
-                let now: Now = state.withLock { state in
-                    if state.closed { return .fail(PostgresError(.poolClosed, message: "the connection pool is closed")) }
-                    if Task.isCancelled { return .fail(CancellationError()) }
-                    // Something may have been released between the decision and this lock.
-                    if let connection = state.idle.popLast() { return .grant(.connection(connection)) }
-                    if state.open < configuration.maximumConnections {
-                        state.open += 1
-                        return .grant(.slot)
+        let timedOut = PostgresError(
+            .acquireTimeout,
+            message: "no database connection became free within \(configuration.acquireTimeout)"
+        )
+        return try await withDeadline(deadline) {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
+                    enum Now { case grant(Grant), fail(any Error), wait }
+                    let now: Now = state.withLock { state in
+                        if state.closed { return .fail(PostgresError(.poolClosed, message: "the connection pool is closed")) }
+                        if Task.isCancelled { return .fail(CancellationError()) }
+                        // Something may have been released between the decision and this lock.
+                        if let connection = state.idle.popLast() { return .grant(.connection(connection)) }
+                        if state.open < configuration.maximumConnections {
+                            state.open += 1
+                            return .grant(.slot)
+                        }
+                        // The deadline may have passed (and its handler found no waiter) already.
+                        if ContinuousClock.now >= deadline { return .fail(timedOut) }
+                        state.waiters.append(Waiter(id: id, continuation: continuation))
+                        return .wait
                     }
-                    state.waiters.append(Waiter(id: id, continuation: continuation))
-                    return .wait
+                    switch now {
+                    case .grant(let grant): continuation.resume(returning: grant)
+                    case .fail(let error): continuation.resume(throwing: error)
+                    case .wait: break
+                    }
                 }
-                switch now {
-                case .grant(let grant): continuation.resume(returning: grant)
-                case .fail(let error): continuation.resume(throwing: error)
-                case .wait: break
-                }
+            } onCancel: {
+                failWaiter(id, with: CancellationError())
             }
-        } onCancel: {
-            failWaiter(id, with: CancellationError())
+        } onDeadline: { [weak self] in
+            self?.failWaiter(id, with: timedOut)
         }
     }
 

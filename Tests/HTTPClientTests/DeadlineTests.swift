@@ -4,10 +4,11 @@ import Testing
 
 /// The platform's one way of waiting with a time limit (Shared/Resilience), tested here with
 /// its first users' kits. Every test asserts outcomes and the order of events, never how long
-/// anything took: an operation either returns at once or waits until it is cancelled.
+/// anything took: the deadline is either an hour away or already past.
 @Suite("withDeadline / withTimeout")
 struct DeadlineTests {
     struct Boom: Error {}
+    struct TimedOut: Error {}
 
     /// Events in the order they happened, from any task.
     final class EventLog: Sendable {
@@ -16,73 +17,90 @@ struct DeadlineTests {
         var recorded: [String] { events.withLock { $0 } }
     }
 
-    /// Suspends until the calling task is cancelled: a stream nobody yields to ends then.
-    static func parkUntilCancelled() async {
-        let (never, keep) = AsyncStream<Never>.makeStream()
-        for await _ in never {}
-        keep.finish()
+    /// A one-shot wait, like a pool's waiter: `wait()` suspends until `fail(_:)`; a `fail` that
+    /// comes first makes the `wait` end at once.
+    final class Gate: Sendable {
+        private enum State { case idle, waiting(CheckedContinuation<Void, any Error>), failed(any Error) }
+        private let state = Mutex(State.idle)
+
+        func wait() async throws {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let failure: (any Error)? = state.withLock { state in
+                    if case .failed(let error) = state { return error }
+                    state = .waiting(continuation)
+                    return nil
+                }
+                if let failure { continuation.resume(throwing: failure) }
+            }
+        }
+
+        func fail(_ error: any Error) {
+            let waiting: CheckedContinuation<Void, any Error>? = state.withLock { state in
+                defer { state = .failed(error) }
+                if case .waiting(let continuation) = state { return continuation }
+                return nil
+            }
+            waiting?.resume(throwing: error)
+        }
     }
 
-    @Test("an operation that finishes first returns its value (and the timer is cancelled, or this would not return)")
+    @Test("an operation that returns first gives its value, and the deadline handler never runs")
     func operationFirst() async throws {
-        #expect(try await withTimeout(.seconds(3600)) { 42 } == 42)
+        let log = EventLog()
+        let value = try await withTimeout(.seconds(3600)) {
+            42
+        } onTimeout: {
+            log.record("deadline")
+        }
+        #expect(value == 42)
+        // The timer was cancelled when the operation returned: its hour cannot run out now.
+        #expect(log.recorded.isEmpty)
     }
 
     @Test("an operation's own error is rethrown as is")
     func operationError() async {
         await #expect(throws: Boom.self) {
-            try await withTimeout(.seconds(3600)) { () async throws -> Int in throw Boom() }
+            try await withTimeout(.seconds(3600)) { () async throws -> Int in throw Boom() } onTimeout: {}
         }
     }
 
-    @Test("at the deadline the operation is cancelled and awaited, then DeadlineExceeded is thrown")
-    func deadlineFirst() async {
+    @Test("at the deadline the handler ends the wait, with the error it chooses")
+    func deadlineEndsWait() async {
         let log = EventLog()
-        await #expect(throws: DeadlineExceeded.self) {
-            try await withTimeout(.milliseconds(1)) {
-                await Self.parkUntilCancelled()
-                log.record("operation cancelled")
-                try Task.checkCancellation()
-            }
-            log.record("returned")
-        }
-        log.record("thrown")
-        #expect(log.recorded == ["operation cancelled", "thrown"])
-    }
-
-    @Test("a value the operation still produces after the deadline is returned, never thrown away")
-    func lateValueKept() async throws {
-        let value = try await withTimeout(.milliseconds(1)) { () async -> Int in
-            await Self.parkUntilCancelled()
-            return 7  // e.g. a pooled connection handed over in the same instant
-        }
-        #expect(value == 7)
-    }
-
-    @Test("a deadline already past still returns an operation's immediate result")
-    func pastDeadline() async throws {
-        #expect(try await withDeadline(.now - .seconds(1)) { 5 } == 5)
-        await #expect(throws: DeadlineExceeded.self) {
+        let gate = Gate()
+        await #expect(throws: TimedOut.self) {
             try await withDeadline(.now - .seconds(1)) {
-                await Self.parkUntilCancelled()
-                try Task.checkCancellation()
+                try await gate.wait()
+            } onDeadline: {
+                log.record("deadline")
+                gate.fail(TimedOut())
             }
         }
+        log.record("returned")
+        #expect(log.recorded == ["deadline", "returned"])
     }
 
-    @Test("cancelling the caller cancels the operation and reports CancellationError, not DeadlineExceeded")
+    @Test("cancelling the caller reaches the operation's own cancellation handler; the deadline handler is not called")
     func callerCancelled() async {
+        let log = EventLog()
         let (started, reportStart) = AsyncStream<Void>.makeStream()
         let task = Task {
+            let gate = Gate()
             try await withTimeout(.seconds(3600)) {
-                reportStart.yield()
-                await Self.parkUntilCancelled()
-                try Task.checkCancellation()
+                try await withTaskCancellationHandler {
+                    reportStart.yield()
+                    try await gate.wait()
+                } onCancel: {
+                    gate.fail(CancellationError())
+                }
+            } onTimeout: {
+                log.record("deadline")
             }
         }
         var iterator = started.makeAsyncIterator()
         _ = await iterator.next()
         task.cancel()
         await #expect(throws: CancellationError.self) { try await task.value }
+        #expect(log.recorded.isEmpty)
     }
 }

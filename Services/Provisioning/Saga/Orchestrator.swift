@@ -110,7 +110,7 @@ final class Doorbell: Sendable {
     private struct State {
         var next: UInt64 = 0
         var list: [Waiter] = []
-        /// Waiters woken (by cancellation) before they had registered.
+        /// Waiters woken (by their timer or cancellation) before they had registered.
         var wokenEarly: Set<UInt64> = []
     }
 
@@ -127,26 +127,25 @@ final class Doorbell: Sendable {
 
     /// Returns when rung, after `timeout`, or when the task is cancelled, whichever is first.
     func wait(upTo timeout: Duration) async {
-        _ = try? await withTimeout(timeout) { [self] in await self.waitForRing() }
-    }
-
-    /// Returns when rung or when the task is cancelled (which is how `withTimeout` ends it).
-    private func waitForRing() async {
         let id = waiters.withLock { (state: inout State) -> UInt64 in
             state.next += 1
             return state.next
         }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let registered = waiters.withLock { (state: inout State) -> Bool in
-                    guard !Task.isCancelled, state.wokenEarly.remove(id) == nil else { return false }
-                    state.list.append(Waiter(id: id, continuation: continuation))
-                    return true
+        await withTimeout(timeout) {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let registered = waiters.withLock { (state: inout State) -> Bool in
+                        guard !Task.isCancelled, state.wokenEarly.remove(id) == nil else { return false }
+                        state.list.append(Waiter(id: id, continuation: continuation))
+                        return true
+                    }
+                    if !registered { continuation.resume() }
                 }
-                if !registered { continuation.resume() }
+            } onCancel: {
+                wake(id)
             }
-        } onCancel: {
-            wake(id)
+        } onTimeout: { [weak self] in
+            self?.wake(id)
         }
         waiters.withLock { (state: inout State) in _ = state.wokenEarly.remove(id) }
     }
