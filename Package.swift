@@ -8,7 +8,7 @@ let swiftSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "swift-tenant-platform",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "auth", targets: ["AuthMain"]),
         .executable(name: "provisioning", targets: ["ProvisioningMain"]),
@@ -59,10 +59,18 @@ let package = Package(
             path: "Shared/Contracts",
             swiftSettings: swiftSettings
         ),
+        // Retry delays and waiting with a deadline: the one implementation every kit and
+        // service uses. A leaf: the standard library only.
+        .target(
+            name: "Resilience",
+            path: "Shared/Resilience",
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Postgres",
             dependencies: [
                 "CLibPQ",
+                "Resilience",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -74,7 +82,7 @@ let package = Package(
             name: "HTTPClient",
             dependencies: [
                 "CCurl",
-                "Contracts",
+                "Resilience",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Shared/HTTPClient",
@@ -97,6 +105,7 @@ let package = Package(
                 "Contracts",
                 "Postgres",
                 "HTTPClient",
+                "Resilience",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -162,7 +171,7 @@ let package = Package(
         .target(
             name: "Provisioning",
             dependencies: [
-                "Contracts", "HTTPClient", "Postgres", "ServiceClients", "ServiceKit",
+                "Contracts", "HTTPClient", "Postgres", "Resilience", "ServiceClients", "ServiceKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -221,7 +230,7 @@ let package = Package(
         .testTarget(
             name: "HTTPClientTests",
             dependencies: [
-                "HTTPClient", "Contracts", "TestSupport",
+                "HTTPClient", "Contracts", "Resilience", "TestSupport",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,3 +1,4 @@
+import Resilience
 import ServiceKit
 
 /// The orchestrator's own settings, from the environment (documented in the README).
@@ -31,12 +32,6 @@ struct ProvisioningSettings: Sendable {
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
     }
 
-    /// The delay before attempt `attempt + 1` (attempt counts from 1): full jitter under a
-    /// capped exponential ceiling.
-    func backoff(afterAttempt attempt: Int) -> Duration {
-        let exponent = min(attempt - 1, 20)
-        let ceiling = min(retryMax, retryBase * (1 << exponent))
-        let ceilingMs = max(1, ceiling.components.seconds * 1000 + ceiling.components.attoseconds / 1_000_000_000_000_000)
-        return .milliseconds(Int64.random(in: 0...ceilingMs))
-    }
+    /// The delays between attempts: the platform's one backoff rule, from `retryBase` to `retryMax`.
+    var backoff: Backoff { Backoff(base: retryBase, cap: retryMax) }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// The one error shape every service answers with, for every 4xx and 5xx:
 /// `{"error":{"code":"…","message":"…"}}`.
 ///
@@ -21,6 +23,13 @@ public struct ErrorEnvelope: Codable, Sendable, Equatable {
 
     public init(code: String, message: String, field: String? = nil) {
         self.error = Body(code: code, message: message, field: field)
+    }
+
+    /// The envelope a response body holds, or nil when it holds none (empty, not JSON, another
+    /// shape): how a caller reads a platform error from whatever transport carried it.
+    public init?(body: [UInt8]) {
+        guard !body.isEmpty, let envelope = try? JSONDecoder().decode(Self.self, from: Data(body)) else { return nil }
+        self = envelope
     }
 }
 

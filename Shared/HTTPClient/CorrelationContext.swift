@@ -9,11 +9,14 @@
 /// ```
 ///
 /// and every ``CurlHTTPClient`` call made inside (child tasks included) sends it as
-/// `X-Request-Id`, unless the call sets that header itself. Outside any binding, the client sends a
+/// ``header`` (`X-Request-Id`), unless the call sets that header itself. Outside any binding, the client sends a
 /// freshly generated id, so every hop can still be correlated.
 ///
 /// (Not named `RequestContext`: Hummingbird's `RequestContext` protocol would make that name
 /// ambiguous in every file that imports both.)
 public enum CorrelationContext {
     @TaskLocal public static var requestID: String?
+
+    /// The header that carries the request id on every request the client sends.
+    public static let header = "X-Request-Id"
 }

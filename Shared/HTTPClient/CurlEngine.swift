@@ -1,5 +1,6 @@
 import CCurl
 import Logging
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -47,8 +48,14 @@ final class CurlEngine: Sendable {
         var shutdownWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
+    /// ``SharedState`` behind its lock, in a class so that callers and the engine thread (which
+    /// must not keep the engine itself alive) hold the same lock.
+    fileprivate final class Shared: Sendable {
+        let state = Mutex(SharedState())
+    }
+
     private let multi: MultiHandle
-    private let shared: LockedValue<SharedState>
+    private let shared: Shared
 
     init(maxConnectionsPerHost: Int, logger: Logger) throws(HTTPClientError) {
         guard curlGlobalInitResult == CURLE_OK.rawValue else {
@@ -62,7 +69,7 @@ final class CurlEngine: Sendable {
         _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(1, maxConnectionsPerHost) * 4)
 
         self.multi = MultiHandle(raw: multi)
-        self.shared = LockedValue(SharedState())
+        self.shared = Shared()
 
         let (handle, shared) = (self.multi, self.shared)
         do {
@@ -99,7 +106,7 @@ final class CurlEngine: Sendable {
     }
 
     private func submit(_ transfer: Transfer) {
-        let accepted = self.shared.withLock { state in
+        let accepted = self.shared.state.withLock { state in
             guard case .running = state.lifecycle else { return false }
             self.appendAndWake(&state) { $0.submissions.append(transfer) }
             return true
@@ -110,7 +117,7 @@ final class CurlEngine: Sendable {
     }
 
     private func abort(_ transfer: Transfer) {
-        self.shared.withLock { state in
+        self.shared.state.withLock { state in
             guard case .running = state.lifecycle else { return }  // teardown removes everything anyway
             self.appendAndWake(&state) { $0.aborts.append(transfer) }
         }
@@ -131,7 +138,7 @@ final class CurlEngine: Sendable {
 
     /// Asks the engine thread to stop, without waiting.
     func requestShutdown() {
-        self.shared.withLock { state in
+        self.shared.state.withLock { state in
             guard case .running = state.lifecycle else { return }
             state.lifecycle = .stopping
             _ = curl_multi_wakeup(self.multi.raw)
@@ -143,7 +150,7 @@ final class CurlEngine: Sendable {
     /// Idempotent; later `execute` calls fail with ``HTTPClientError/shutdown``.
     func shutdown() async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let done = self.shared.withLock { state in
+            let done = self.shared.state.withLock { state in
                 switch state.lifecycle {
                 case .terminated:
                     return true
@@ -190,7 +197,7 @@ final class Transfer: Sendable {
     }
 
     let request: PreparedRequest
-    private let state = LockedValue(State.idle)
+    private let state = Mutex(State.idle)
 
     init(_ request: PreparedRequest) {
         self.request = request
@@ -264,7 +271,7 @@ private final class EngineLoop {
     }
 
     private let multi: UnsafeMutableRawPointer
-    private let shared: LockedValue<CurlEngine.SharedState>
+    private let shared: CurlEngine.Shared
     private let logger: Logger
     /// In-flight transfers by easy handle (what CURLMSG_DONE reports).
     private var inFlight: [UnsafeMutableRawPointer: InFlight] = [:]
@@ -277,7 +284,7 @@ private final class EngineLoop {
     /// `curl_multi_wakeup` interrupts it, so this only bounds an idle engine's sleep.
     private static let pollTimeoutMilliseconds: Int32 = 10_000
 
-    init(multi: MultiHandle, shared: LockedValue<CurlEngine.SharedState>, logger: Logger) {
+    init(multi: MultiHandle, shared: CurlEngine.Shared, logger: Logger) {
         self.multi = multi.raw
         self.shared = shared
         self.logger = logger
@@ -286,7 +293,7 @@ private final class EngineLoop {
     func run() {
         while true {
             // Take all pending work in one critical section (see `CurlEngine.appendAndWake`).
-            let (submissions, aborts, stopping) = self.shared.withLock { state in
+            let (submissions, aborts, stopping) = self.shared.state.withLock { state in
                 let work = (state.submissions, state.aborts)
                 state.submissions = []
                 state.aborts = []
@@ -394,7 +401,7 @@ private final class EngineLoop {
         self.idleHandles.removeAll()
         curl_multi_cleanup(self.multi)
 
-        let waiters = self.shared.withLock { state in
+        let waiters = self.shared.state.withLock { state in
             state.lifecycle = .terminated
             defer { state.shutdownWaiters.removeAll() }
             // Anything submitted between `.tearingDown` and now was refused by `submit`.

@@ -1,5 +1,3 @@
-import CCurl
-import Contracts
 import Logging
 
 #if canImport(FoundationEssentials)
@@ -25,17 +23,14 @@ import Foundation
 /// ``CorrelationContext/requestID`` if bound, else a fresh UUID. Retries reuse the same id.
 ///
 /// **Retries** follow ``HTTPClientConfiguration/retry`` (capped exponential backoff, full jitter,
-/// `Retry-After` honoured up to the cap) and only happen when repeating is safe:
+/// `Retry-After` honoured up to the cap) and happen only for transient failures
+/// (``HTTPClientError/isTransient``: connection failures, timeouts, dropped connections, and
+/// the statuses 408, 429, 500, 502, 503, 504), and only when repeating is safe:
 /// - a connection that could not be established (``HTTPClientError/cannotConnect(url:)``) is
 ///   retried for every method, since the request never left the process;
-/// - timeouts, dropped connections (libcurl's "empty reply", send and receive errors), and the
-///   statuses 429, 502, 503 and 504 are retried only for idempotent requests
+/// - every other transient failure is retried only for idempotent requests
 ///   (``HTTPClientRequest/isIdempotent``: GET, HEAD, PUT, DELETE, OPTIONS, or any request with an
-///   `Idempotency-Key` header or explicitly marked idempotent);
-/// - 500 and every other status are never retried: a 500 reports a failure inside the handler,
-///   which is usually deterministic (a bug, a violated invariant), so repeating it mostly
-///   multiplies load on a service that is already failing. 502/503/504/429 instead come from
-///   overload or the path to the service and are transient by nature.
+///   `Idempotency-Key` header or explicitly marked idempotent).
 ///
 /// The error thrown after the last attempt is that attempt's error. Cancelling the calling task
 /// aborts the transfer (or the backoff sleep) and throws `CancellationError` at once.
@@ -78,8 +73,8 @@ public final class CurlHTTPClient: Sendable {
 
     /// GETs `url` and decodes a 2xx JSON body as `Response`.
     ///
-    /// - Throws: ``HTTPClientError/status(_:_:)`` for a non-2xx status (with the decoded
-    ///   `ErrorEnvelope` when the body is one), ``HTTPClientError/undecodableBody(type:reason:)``,
+    /// - Throws: ``HTTPClientError/status(_:body:)`` for a non-2xx status (with the body as
+    ///   received), ``HTTPClientError/undecodableBody(type:reason:)``,
     ///   any other ``HTTPClientError``, or `CancellationError`.
     public func get<Response: Decodable>(
         _ url: String,
@@ -107,7 +102,7 @@ public final class CurlHTTPClient: Sendable {
     /// Sends `body` as JSON and returns the 2xx response itself, for callers that need the status
     /// (201 vs 200, 204) or headers; ``HTTPClientResponse/decode(_:)`` decodes its body.
     ///
-    /// - Throws: ``HTTPClientError/status(_:_:)`` for a non-2xx status, and like
+    /// - Throws: ``HTTPClientError/status(_:body:)`` for a non-2xx status, and like
     ///   ``send(_:_:body:as:headers:)`` otherwise.
     public func send<Body: Encodable>(
         _ method: HTTPMethod,
@@ -122,7 +117,7 @@ public final class CurlHTTPClient: Sendable {
 
     /// Sends a body-less request (e.g. DELETE) accepting JSON and returns the 2xx response.
     ///
-    /// - Throws: ``HTTPClientError/status(_:_:)`` for a non-2xx status, any other
+    /// - Throws: ``HTTPClientError/status(_:body:)`` for a non-2xx status, any other
     ///   ``HTTPClientError``, or `CancellationError`.
     public func send(
         _ method: HTTPMethod,
@@ -137,7 +132,7 @@ public final class CurlHTTPClient: Sendable {
         Self.addDefault(&request.headers, "Accept", "application/json")
         let response = try await self.execute(request)
         guard response.isSuccess else {
-            throw HTTPClientError.status(response.status, response.errorEnvelope)
+            throw HTTPClientError.status(response.status, body: response.body)
         }
         return response
     }
@@ -169,8 +164,8 @@ public final class CurlHTTPClient: Sendable {
             // libcurl reads "Name:" as "remove this header" and "Name;" as "send it empty".
             lines.append(value.isEmpty ? "\(name);" : "\(name): \(value)")
         }
-        if !request.headers.contains(PlatformHeader.requestID) {
-            lines.append("\(PlatformHeader.requestID): \(CorrelationContext.requestID ?? Self.makeRequestID())")
+        if !request.headers.contains(CorrelationContext.header) {
+            lines.append("\(CorrelationContext.header): \(CorrelationContext.requestID ?? Self.makeRequestID())")
         }
         if !request.headers.contains("User-Agent") {
             lines.append("User-Agent: \(self.configuration.userAgent)")
@@ -243,24 +238,16 @@ public final class CurlHTTPClient: Sendable {
         policy: RetryPolicy,
         using generator: inout Generator
     ) -> Duration? {
-        let retryable: Bool
         switch outcome {
         case .success(let response):
-            guard idempotent, Self.retryableStatuses.contains(response.status) else { return nil }
+            guard idempotent, HTTPClientError.isTransient(status: response.status) else { return nil }
             if let retryAfter = response.headers["Retry-After"].flatMap(Self.parseDeltaSeconds) {
                 return policy.delay(honouringRetryAfterSeconds: retryAfter)
             }
-            retryable = true
-        case .failure(.cannotConnect):
-            retryable = true  // nothing was sent: safe whatever the method
-        case .failure(.timedOut):
-            retryable = idempotent
-        case .failure(.transport(let code, _)):
-            retryable = idempotent && Self.retryableCurlCodes.contains(code)
-        case .failure:
-            retryable = false
+        case .failure(let error):
+            guard error.isTransient, idempotent || error.requestNeverSent else { return nil }
         }
-        return retryable ? policy.jitteredDelay(beforeRetry: attempt, using: &generator) : nil
+        return policy.backoff.delay(beforeRetry: attempt, using: &generator)
     }
 
     /// `Retry-After` in its delay-seconds form (RFC 9110 §10.2.3). The HTTP-date form is not
@@ -272,15 +259,6 @@ public final class CurlHTTPClient: Sendable {
         }
         return digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
     }
-
-    /// Transient statuses: rate limited, or the service is overloaded / unreachable from a proxy.
-    private static let retryableStatuses: Set<Int> = [429, 502, 503, 504]
-
-    /// The connection dropped mid-exchange (e.g. the server closed a kept-alive connection while
-    /// the request was on its way): the server may or may not have processed the request.
-    private static let retryableCurlCodes: Set<Int> = [
-        Int(CURLE_GOT_NOTHING.rawValue), Int(CURLE_SEND_ERROR.rawValue), Int(CURLE_RECV_ERROR.rawValue),
-    ]
 
     private static func summary(of outcome: Result<HTTPClientResponse, HTTPClientError>) -> String {
         switch outcome {

@@ -1,3 +1,5 @@
+import Resilience
+
 /// Settings of one ``CurlHTTPClient``. Every value has a production-sensible default.
 public struct HTTPClientConfiguration: Sendable, Hashable {
     /// Longest time to establish a TCP connection (`CURLOPT_CONNECTTIMEOUT_MS`).
@@ -35,31 +37,26 @@ public struct HTTPClientConfiguration: Sendable, Hashable {
     }
 }
 
-/// Bounded retries with capped exponential backoff and full jitter.
-///
-/// Retry number `n` (1-based) sleeps a uniformly random duration in
-/// `0 ... min(maxDelay, baseDelay * 2^(n-1))` ("full jitter", which spreads the retries of many
-/// clients hitting the same failure instead of synchronising them). A `Retry-After: <seconds>`
-/// response header replaces the computed delay, capped at `maxDelay`.
+/// Bounded retries, spaced by the platform's one backoff rule (``Backoff``: capped exponential,
+/// full jitter). A `Retry-After: <seconds>` response header replaces the computed delay, capped
+/// at the backoff's cap.
 ///
 /// Which failures are retried, and for which requests, is decided by the client; see
-/// ``CurlHTTPClient``.
+/// ``CurlHTTPClient`` and ``HTTPClientError/isTransient``.
 public struct RetryPolicy: Sendable, Hashable {
     /// Total number of attempts, the first one included. `1` disables retries.
     public var maxAttempts: Int
-    /// Upper bound of the first retry's delay.
-    public var baseDelay: Duration
-    /// Upper bound of any single delay, `Retry-After` included.
-    public var maxDelay: Duration
+    /// The delay before each retry. Its cap also bounds any single delay, `Retry-After` included.
+    public var backoff: Backoff
 
+    /// `baseDelay` is the ceiling of the first retry's delay, `maxDelay` the ceiling of every delay.
     public init(
         maxAttempts: Int = 4,
         baseDelay: Duration = .milliseconds(100),
         maxDelay: Duration = .seconds(2)
     ) {
         self.maxAttempts = max(1, maxAttempts)
-        self.baseDelay = max(.zero, baseDelay)
-        self.maxDelay = max(.zero, maxDelay)
+        self.backoff = Backoff(base: baseDelay, cap: maxDelay)
     }
 
     /// Four attempts, 100 ms base delay, 2 s cap.
@@ -68,28 +65,9 @@ public struct RetryPolicy: Sendable, Hashable {
     /// A single attempt: nothing is retried.
     public static let none = RetryPolicy(maxAttempts: 1)
 
-    /// Upper bound of the delay before retry number `retry` (1-based): `min(maxDelay, baseDelay * 2^(retry-1))`.
-    public func backoffCeiling(beforeRetry retry: Int) -> Duration {
-        let base = self.baseDelay.nanosecondsClamped
-        let cap = self.maxDelay.nanosecondsClamped
-        let exponent = max(0, min(retry - 1, 62))
-        let (scaled, overflow) = base.multipliedReportingOverflow(by: Int64(1) << Int64(exponent))
-        return .nanoseconds(overflow ? cap : min(cap, scaled))
-    }
-
-    /// Full-jitter delay before retry number `retry` (1-based): uniform in `0 ... backoffCeiling(beforeRetry: retry)`.
-    public func jitteredDelay<Generator: RandomNumberGenerator>(
-        beforeRetry retry: Int,
-        using generator: inout Generator
-    ) -> Duration {
-        let ceiling = self.backoffCeiling(beforeRetry: retry).nanosecondsClamped
-        guard ceiling > 0 else { return .zero }
-        return .nanoseconds(Int64.random(in: 0...ceiling, using: &generator))
-    }
-
-    /// The delay a `Retry-After: <seconds>` value asks for, capped at ``maxDelay``.
+    /// The delay a `Retry-After: <seconds>` value asks for, capped like every other delay.
     func delay(honouringRetryAfterSeconds seconds: Int) -> Duration {
-        min(self.maxDelay, .seconds(max(0, seconds)))
+        min(self.backoff.cap, .seconds(max(0, seconds)))
     }
 }
 

@@ -1,11 +1,12 @@
-import Contracts
-
 /// Every failure ``CurlHTTPClient`` reports, besides `CancellationError` when the calling task is
 /// cancelled.
 ///
-/// Associated values and descriptions are safe to log: URLs are reduced to
-/// `scheme://host:port/path` (no query, no credentials), and nothing from request bodies or
-/// request headers ever appears. After retries, the error is the last attempt's.
+/// Descriptions are safe to log: URLs are reduced to `scheme://host:port/path` (no query, no
+/// credentials), and nothing from request bodies, request headers or response bodies ever
+/// appears. After retries, the error is the last attempt's.
+///
+/// The kit knows no server's error format: a status error carries the response body as
+/// received, for the callers that know the format to decode.
 public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible {
     /// No connection could be established: refused, unreachable, or the host name did not resolve.
     /// `url` is the target reduced to `scheme://host:port/path`.
@@ -13,8 +14,8 @@ public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible
     /// The attempt did not complete within its timeout (connect or total).
     case timedOut
     /// The server answered with a status the call does not accept (non-2xx for the typed calls).
-    /// `envelope` is the body decoded as the platform's error envelope, or nil when it is not one.
-    case status(Int, ErrorEnvelope?)
+    /// `body` is the response body as received; it is not part of the description.
+    case status(Int, body: [UInt8])
     /// A 2xx body could not be decoded as `type`. `reason` names the failing coding path only.
     case undecodableBody(type: String, reason: String)
     /// The request body could not be encoded as JSON.
@@ -38,11 +39,7 @@ public enum HTTPClientError: Error, Sendable, Equatable, CustomStringConvertible
             return "cannot connect to \(url)"
         case .timedOut:
             return "request timed out"
-        case .status(let status, let envelope?):
-            var text = "unexpected HTTP status \(status): \(envelope.error.code): \(envelope.error.message)"
-            if let field = envelope.error.field { text += " (field: \(field))" }
-            return text
-        case .status(let status, nil):
+        case .status(let status, _):
             return "unexpected HTTP status \(status)"
         case .undecodableBody(let type, let reason):
             return "cannot decode response body as \(type): \(reason)"

@@ -1,5 +1,3 @@
-import Contracts
-
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
@@ -45,8 +43,12 @@ public struct HTTPClientRequest: Sendable {
     /// methods (GET, HEAD, PUT, DELETE, OPTIONS) and for requests carrying an `Idempotency-Key`.
     public var isIdempotent: Bool {
         if let idempotent { return idempotent }
-        return self.method.isIdempotent || self.headers.contains(idempotencyKeyHeader)
+        return self.method.isIdempotent || self.headers.contains(Self.idempotencyKeyHeader)
     }
+
+    /// `Idempotency-Key` (IETF draft-ietf-httpapi-idempotency-key-header): a request carrying it
+    /// is one the server de-duplicates, so the client may repeat it like an idempotent method.
+    public static let idempotencyKeyHeader = "Idempotency-Key"
 }
 
 extension HTTPClientRequest: CustomStringConvertible {
@@ -98,15 +100,7 @@ public struct HTTPClientResponse: Sendable, CustomStringConvertible {
     public func decode<Value: Decodable>(_ type: Value.Type = Value.self) throws(HTTPClientError) -> Value {
         try JSONCoding.decode(type, from: self.body)
     }
-
-    /// The body decoded as the platform's `ErrorEnvelope`, or nil when it is not one.
-    public var errorEnvelope: ErrorEnvelope? {
-        guard !self.body.isEmpty else { return nil }
-        return try? JSONCoding.decoder.decode(ErrorEnvelope.self, from: Data(self.body))
-    }
 }
-
-let idempotencyKeyHeader = PlatformHeader.idempotencyKey
 
 /// The platform's JSON settings, shared by every request. `JSONEncoder`/`JSONDecoder` are
 /// thread-safe for concurrent `encode`/`decode` calls once configured, and they are never

@@ -6,7 +6,14 @@ import NIOPosix
 ///
 /// Each call hops to the pool's thread pool for the blocking libpq work. Cancelling the calling
 /// task sends PostgreSQL a cancel request; the statement then fails with `.queryCanceled`.
-public struct PostgresConnection: Sendable {
+///
+/// Deliberately not `Sendable`: a libpq connection runs one statement at a time, and two tasks
+/// interleaving statements on it would corrupt each other's results and transaction. Without
+/// `Sendable`, the compiler refuses to hand a connection to a child task, an `async let` or a
+/// `Task` while the lease holder may still use it, so concurrent use cannot happen unnoticed.
+/// The statement methods inherit the caller's isolation (`#isolation`) so that a lease held
+/// inside an actor can be used there without being sent anywhere.
+public struct PostgresConnection {
     let raw: LibPQConnection
     let pool: PostgresPool
 
@@ -15,18 +22,27 @@ public struct PostgresConnection: Sendable {
 
     /// Runs one statement with its bound parameters.
     @discardableResult
-    public func query(_ query: PostgresQuery) async throws -> PostgresResult {
+    public func query(
+        _ query: PostgresQuery,
+        isolation: isolated (any Actor)? = #isolation
+    ) async throws -> PostgresResult {
         try await run { raw in try raw.execute(query) }
     }
 
     /// Runs SQL text that may hold several statements and takes no parameters (migration
     /// files, DDL). Never pass input through here: use `query` with bound parameters.
     @discardableResult
-    public func execute(simple sql: String) async throws -> PostgresResult {
+    public func execute(
+        simple sql: String,
+        isolation: isolated (any Actor)? = #isolation
+    ) async throws -> PostgresResult {
         try await run { raw in try raw.executeSimple(sql) }
     }
 
-    private func run(_ work: @escaping @Sendable (LibPQConnection) throws -> PostgresResult) async throws -> PostgresResult {
+    private func run(
+        isolation: isolated (any Actor)? = #isolation,
+        _ work: @escaping @Sendable (LibPQConnection) throws -> PostgresResult
+    ) async throws -> PostgresResult {
         try Task.checkCancellation()
         let raw = self.raw
         let pool = self.pool
@@ -57,18 +73,23 @@ public struct PostgresConnection: Sendable {
     ) async throws -> sending Result {
         try await execute(simple: "BEGIN")
         raw.savepointCounter = 0
+        // The body gets its own copy of the handle: built from Sendable parts, the copy is in no
+        // isolation region yet, so the compiler lets it go to `body` (whose isolation is the
+        // caller's); `self` belongs to this function's region and could not be sent.
+        let lent = PostgresConnection(raw: raw, pool: pool)
         let result: Result
         do {
-            result = try await body(self)
+            result = try await body(lent)
+            if raw.transactionStatus == PQTRANS_INERROR {
+                throw PostgresError(.other, message: "the transaction failed inside its body and was rolled back")
+            }
+            // A COMMIT that is not sent (the task was cancelled first) or fails leaves the
+            // transaction to the ROLLBACK below, like any other error.
+            try await execute(simple: "COMMIT")
         } catch {
             await rollbackQuietly("ROLLBACK")
             throw error
         }
-        if raw.transactionStatus == PQTRANS_INERROR {
-            await rollbackQuietly("ROLLBACK")
-            throw PostgresError(.other, message: "the transaction failed inside its body and was rolled back")
-        }
-        try await execute(simple: "COMMIT")
         return result
     }
 
@@ -83,9 +104,10 @@ public struct PostgresConnection: Sendable {
         raw.savepointCounter += 1
         let name = "platform_sp_\(raw.savepointCounter)"
         try await execute(simple: "SAVEPOINT \(name)")
+        let lent = PostgresConnection(raw: raw, pool: pool)  // a fresh copy, as in `transaction`
         let result: Result
         do {
-            result = try await body(self)
+            result = try await body(lent)
         } catch {
             await rollbackQuietly("ROLLBACK TO SAVEPOINT \(name)")
             throw error
@@ -94,10 +116,15 @@ public struct PostgresConnection: Sendable {
         return result
     }
 
-    /// Rolls back even when the calling task was cancelled; if this fails too, the connection
-    /// is left outside the idle state and the pool closes it instead of reusing it.
-    private func rollbackQuietly(_ statement: String) async {
+    /// Rolls back, also when the calling task was cancelled: that is when a rollback matters
+    /// most, and `NIOThreadPool.runIfActive` would skip the work of a cancelled task, so the
+    /// statement goes through `PostgresPool.runEvenIfCancelled`. When the rollback itself fails
+    /// (a lost connection, the pool's threads gone, a cancel request overtaking it), the
+    /// connection is still inside its transaction, or has sent a cancel: either way it is not
+    /// idle, so `PostgresPool.release` closes it instead of pooling it, and closing ends the
+    /// transaction on the server. No connection ever goes back to the pool inside a transaction.
+    private func rollbackQuietly(_ statement: String, isolation: isolated (any Actor)? = #isolation) async {
         let raw = self.raw
-        _ = try? await pool.threadPool.runIfActive { try raw.executeSimple(statement) }
+        _ = try? await pool.runEvenIfCancelled { try raw.executeSimple(statement) }
     }
 }

@@ -1,5 +1,6 @@
 import Logging
 import NIOPosix
+import Resilience
 import Synchronization
 
 #if canImport(Glibc)
@@ -85,20 +86,24 @@ public final class PostgresListener: Sendable {
         try? await threadPool.shutdownGracefully()
     }
 
+    /// Delays between failed attempts to (re)connect.
+    private static let reconnectBackoff = Backoff(base: .milliseconds(50), cap: .seconds(2))
+
     /// The blocking loop, on the listener's own thread.
     private func loop() {
-        var backoff = Duration.milliseconds(50)
+        var failures = 0
         while !stopRequested.load(ordering: .relaxed) {
             let connection: LibPQConnection
             do {
                 connection = try LibPQConnection.connect(configuration)
             } catch {
-                logger.warning("listener could not connect; retrying", metadata: ["error": "\(error)", "retry_in": "\(backoff)"])
-                sleep(for: backoff)
-                backoff = min(backoff * 2, .seconds(2))
+                failures += 1
+                let delay = Self.reconnectBackoff.delay(beforeRetry: failures)
+                logger.warning("listener could not connect; retrying", metadata: ["error": "\(error)", "retry_in": "\(delay)"])
+                sleep(for: delay)
                 continue
             }
-            backoff = .milliseconds(50)
+            failures = 0
             state.withLock { state in
                 state.backendPID = connection.backendPID
                 state.listening = []

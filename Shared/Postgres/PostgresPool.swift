@@ -1,5 +1,6 @@
 import Logging
 import NIOPosix
+import Resilience
 import Synchronization
 
 /// A bounded pool of libpq connections.
@@ -153,43 +154,46 @@ public final class PostgresPool: Sendable {
         }
     }
 
+    /// Waits in line for what `release`, `discard` or a failed open hands over, until `deadline`
+    /// (then `.acquireTimeout`) or until the task is cancelled.
     private func waitForGrant(until deadline: ContinuousClock.Instant) async throws -> Grant {
         let id = state.withLock { state in
             state.nextWaiterID += 1
             return state.nextWaiterID
         }
-        let timeout = Task { [weak self] in
-            try? await Task.sleep(until: deadline, clock: .continuous)
-            guard !Task.isCancelled else { return }
-            self?.failWaiter(id, with: PostgresError(
-                .acquireTimeout,
-                message: "no database connection became free within \(self?.configuration.acquireTimeout ?? .zero)"
-            ))
-        }
-        defer { timeout.cancel() }
-        return try await withTaskCancellationHandler {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
-                enum Now { case grant(Grant), fail(any Error), wait }
-                let now: Now = state.withLock { state in
-                    if state.closed { return .fail(PostgresError(.poolClosed, message: "the connection pool is closed")) }
-                    if Task.isCancelled { return .fail(CancellationError()) }
-                    // Something may have been released between the decision and this lock.
-                    if let connection = state.idle.popLast() { return .grant(.connection(connection)) }
-                    if state.open < configuration.maximumConnections {
-                        state.open += 1
-                        return .grant(.slot)
+        let timedOut = PostgresError(
+            .acquireTimeout,
+            message: "no database connection became free within \(configuration.acquireTimeout)"
+        )
+        return try await withDeadline(deadline) {
+            try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Grant, any Error>) in
+                    enum Now { case grant(Grant), fail(any Error), wait }
+                    let now: Now = state.withLock { state in
+                        if state.closed { return .fail(PostgresError(.poolClosed, message: "the connection pool is closed")) }
+                        if Task.isCancelled { return .fail(CancellationError()) }
+                        // Something may have been released between the decision and this lock.
+                        if let connection = state.idle.popLast() { return .grant(.connection(connection)) }
+                        if state.open < configuration.maximumConnections {
+                            state.open += 1
+                            return .grant(.slot)
+                        }
+                        // The deadline may have passed (and its handler found no waiter) already.
+                        if ContinuousClock.now >= deadline { return .fail(timedOut) }
+                        state.waiters.append(Waiter(id: id, continuation: continuation))
+                        return .wait
                     }
-                    state.waiters.append(Waiter(id: id, continuation: continuation))
-                    return .wait
+                    switch now {
+                    case .grant(let grant): continuation.resume(returning: grant)
+                    case .fail(let error): continuation.resume(throwing: error)
+                    case .wait: break
+                    }
                 }
-                switch now {
-                case .grant(let grant): continuation.resume(returning: grant)
-                case .fail(let error): continuation.resume(throwing: error)
-                case .wait: break
-                }
+            } onCancel: {
+                failWaiter(id, with: CancellationError())
             }
-        } onCancel: {
-            failWaiter(id, with: CancellationError())
+        } onDeadline: { [weak self] in
+            self?.failWaiter(id, with: timedOut)
         }
     }
 
@@ -241,6 +245,22 @@ public final class PostgresPool: Sendable {
     /// Sends a cancel request for the statement running on `connection`, off the caller's thread.
     func cancel(_ connection: LibPQConnection) {
         threadPool.submit { _ in connection.requestCancel() }
+    }
+
+    /// Runs blocking `work` on the pool's threads whether or not the calling task is cancelled
+    /// (unlike `NIOThreadPool.runIfActive`, which skips the work of a cancelled task): for the
+    /// clean-up that must follow a cancellation, such as a ROLLBACK. Fails only when the pool's
+    /// threads are gone.
+    func runEvenIfCancelled<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            threadPool.submit { state in
+                guard case .active = state else {
+                    continuation.resume(throwing: PostgresError(.poolClosed, message: "the connection pool is closed"))
+                    return
+                }
+                continuation.resume(with: Result(catching: work))
+            }
+        }
     }
 
     // MARK: Shutdown

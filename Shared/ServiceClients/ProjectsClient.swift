@@ -3,8 +3,8 @@ import Foundation
 import HTTPClient
 
 /// Auth's call to provisioning when a developer registers: `POST /internal/v1/projects` with
-/// an `Idempotency-Key` (so the kit may retry it after a time-out or a 502/503/504/429, and a
-/// repeated call cannot create a second project).
+/// an `Idempotency-Key` (so the kit may retry it after a transient failure,
+/// `HTTPClientError.isTransient`, and a repeated call cannot create a second project).
 public struct ProjectsClient: Sendable {
     public let provisioningURL: String
     private let http: CurlHTTPClient
@@ -42,10 +42,10 @@ public struct ProjectsClient: Sendable {
                 project: try response.decode(ProjectAccepted.self),
                 replayed: response.headers[PlatformHeader.idempotentReplayed]?.lowercased() == "true"
             )
-        } catch HTTPClientError.status(409, let envelope) {
-            throw Failure.conflict(envelope)
-        } catch HTTPClientError.status(422, let envelope) {
-            throw Failure.refused(envelope)
+        } catch HTTPClientError.status(409, let body) {
+            throw Failure.conflict(ErrorEnvelope(body: body))
+        } catch HTTPClientError.status(422, let body) {
+            throw Failure.refused(ErrorEnvelope(body: body))
         } catch let error as HTTPClientError {
             throw Failure.unavailable(error)
         }

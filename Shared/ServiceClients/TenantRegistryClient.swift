@@ -8,7 +8,7 @@ import HTTPClient
 /// them.
 ///
 /// Failures are the kit's `HTTPClientError`s, unchanged, so the saga's retry policy can tell
-/// transient ones (cannot connect, time-outs, 5xx, 429) from the rest: `.status(409, …)`
+/// transient ones (`HTTPClientError.isTransient`) from the rest: `.status(409, …)`
 /// `slug_taken`, `.status(422, …)` naming a field, `.undecodableBody` when a 2xx answer is not
 /// a `RegisteredTenant`.
 public struct TenantRegistryClient: Sendable {

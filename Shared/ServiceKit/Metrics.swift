@@ -21,23 +21,22 @@ public final class PlatformMetrics: Sendable {
     ]
 
     public init() {
-        poolOpen = registry.makeGauge(name: "db_pool_connections", labels: [("state", "open")], help: "Database pool connections")
-        poolIdle = registry.makeGauge(name: "db_pool_connections", labels: [("state", "idle")], help: "Database pool connections")
-        poolInUse = registry.makeGauge(name: "db_pool_connections", labels: [("state", "in_use")], help: "Database pool connections")
-        poolWaiting = registry.makeGauge(name: "db_pool_waiting", help: "Leases waiting for a database connection")
+        let connections = MetricNameDescriptor(metricName: "db_pool", unitName: "connections", helpText: "Database pool connections")
+        poolOpen = registry.makeGauge(descriptor: connections, labels: [("state", "open")])
+        poolIdle = registry.makeGauge(descriptor: connections, labels: [("state", "idle")])
+        poolInUse = registry.makeGauge(descriptor: connections, labels: [("state", "in_use")])
+        poolWaiting = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "db_pool_waiting", unitName: "", helpText: "Leases waiting for a database connection"))
     }
 
     func recordRequest(method: String, route: String, status: Int, duration: Duration) {
         registry.makeCounter(
-            name: "http_requests_total",
-            labels: [("method", method), ("route", route), ("status", String(status))],
-            help: "HTTP requests answered, by route pattern and status"
+            descriptor: MetricNameDescriptor(metricName: "http_requests", unitName: "total", helpText: "HTTP requests answered, by route pattern and status"),
+            labels: [("method", method), ("route", route), ("status", String(status))]
         ).increment()
         registry.makeDurationHistogram(
-            name: "http_request_duration_seconds",
+            descriptor: MetricNameDescriptor(metricName: "http_request_duration", unitName: "seconds", helpText: "HTTP request latency, by route pattern"),
             labels: [("method", method), ("route", route)],
-            buckets: Self.latencyBuckets,
-            help: "HTTP request latency, by route pattern"
+            buckets: Self.latencyBuckets
         ).record(duration)
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Logging
 import Postgres
+import Resilience
 import ServiceLifecycle
 import Synchronization
 
@@ -216,7 +217,8 @@ struct MigrationService: Service {
 
     private func migrateUntilDone() async throws {
         try await cancelWhenGracefulShutdown {
-            var delay = Duration.milliseconds(200)
+            let backoff = Backoff(base: .milliseconds(200), cap: .seconds(5))
+            var failures = 0
             while true {
                 do {
                     let report = try await runner.run(on: pool, logger: logger)
@@ -232,11 +234,12 @@ struct MigrationService: Service {
                 } catch is CancellationError {
                     return
                 } catch {
+                    failures += 1
+                    let delay = backoff.delay(beforeRetry: failures)
                     logger.warning("database not reachable for migrations; retrying", metadata: [
                         "error": "\(error)", "retry_in": "\(delay)",
                     ])
                     try await Task.sleep(for: delay)
-                    delay = min(delay * 2, .seconds(5))
                 }
             }
         }

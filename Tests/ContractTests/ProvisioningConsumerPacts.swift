@@ -214,7 +214,8 @@ struct ProvisioningConsumerPacts {
 func expectStatus(_ status: Int, code: String, _ call: () async throws -> Void) async throws {
     do {
         try await call()
-    } catch HTTPClientError.status(let actual, let envelope) {
+    } catch HTTPClientError.status(let actual, let body) {
+        let envelope = ErrorEnvelope(body: body)
         try #require(actual == status && envelope?.error.code == code, "got \(actual) \(envelope?.error.code ?? "no envelope")")
         return
     }

@@ -52,14 +52,12 @@ struct CurlHTTPClientTests {
         }
     }
 
-    @Test("4xx with an ErrorEnvelope body surfaces as .status(422, envelope)")
-    func errorEnvelope() async throws {
+    @Test("a non-2xx status surfaces as .status(code, body) with the body as received, kept out of the description")
+    func statusError() async throws {
+        let envelope = #"{"error":{"code":"validation_failed","message":"name must not be empty","field":"name"}}"#
         try await withTestServer({ router, _ in
             router.post("widgets") { _, _ in
-                Response.json(
-                    .unprocessableContent,
-                    #"{"error":{"code":"validation_failed","message":"name must not be empty","field":"name"}}"#
-                )
+                Response.json(.unprocessableContent, envelope)
             }
             router.get("missing") { _, _ in
                 Response(status: .notFound, body: .init(byteBuffer: ByteBuffer(string: "no such thing")))
@@ -67,23 +65,13 @@ struct CurlHTTPClientTests {
         }) { baseURL, _ in
             try await withClient { client in
                 let widget = Widget(name: "", quantity: 1, createdAt: Date())
-                let error = await #expect(throws: HTTPClientError.self) {
+                await #expect(throws: HTTPClientError.status(422, body: Array(envelope.utf8))) {
                     try await client.send(.post, "\(baseURL)/widgets", body: widget, as: Widget.self)
                 }
-                guard case .status(let status, let envelope?) = error else {
-                    Issue.record("expected .status with an envelope, got \(String(describing: error))")
-                    return
-                }
-                #expect(status == 422)
-                #expect(envelope.error.code == "validation_failed")
-                #expect(envelope.error.message == "name must not be empty")
-                #expect(envelope.error.field == "name")
-                #expect(error?.description == "unexpected HTTP status 422: validation_failed: name must not be empty (field: name)")
-
-                // A body that is not an envelope decodes to nil rather than failing.
-                await #expect(throws: HTTPClientError.status(404, nil)) {
+                await #expect(throws: HTTPClientError.status(404, body: Array("no such thing".utf8))) {
                     try await client.get("\(baseURL)/missing", as: Widget.self)
                 }
+                #expect(HTTPClientError.status(422, body: Array(envelope.utf8)).description == "unexpected HTTP status 422")
                 // The raw API does not treat statuses as errors.
                 let raw = try await client.execute(HTTPClientRequest(url: "\(baseURL)/missing"))
                 #expect(raw.status == 404)
@@ -308,7 +296,7 @@ struct CurlHTTPClientTests {
             }
         }) { baseURL, log in
             try await withClient(.init(retry: .fast())) { client in
-                await #expect(throws: HTTPClientError.status(503, ErrorEnvelope(code: "unavailable", message: "try later"))) {
+                await #expect(throws: HTTPClientError.status(503, body: Array(#"{"error":{"code":"unavailable","message":"try later"}}"#.utf8))) {
                     try await client.send(.post, "\(baseURL)/orders", body: ["sku": "A1"], as: [String: String].self)
                 }
                 #expect(await log.hits("/orders") == 1)
@@ -341,10 +329,14 @@ struct CurlHTTPClientTests {
         }
     }
 
-    @Test("500 and other 4xx are not retried")
-    func nonRetryableStatuses() async throws {
+    @Test("500 is retried for an idempotent request, like 502/503/504; not for a plain POST; 409 and 501 never")
+    func statusRetries() async throws {
         try await withTestServer({ router, log in
             router.get("broken") { request, context -> Response in
+                await log.record(request, context: context)
+                return Response(status: .internalServerError)
+            }
+            router.post("broken") { request, context -> Response in
                 await log.record(request, context: context)
                 return Response(status: .internalServerError)
             }
@@ -352,16 +344,28 @@ struct CurlHTTPClientTests {
                 await log.record(request, context: context)
                 return Response(status: .conflict)
             }
+            router.get("unimplemented") { request, context -> Response in
+                await log.record(request, context: context)
+                return Response(status: .notImplemented)
+            }
         }) { baseURL, log in
-            try await withClient(.init(retry: .fast())) { client in
-                await #expect(throws: HTTPClientError.status(500, nil)) {
+            try await withClient(.init(retry: .fast(attempts: 3))) { client in
+                await #expect(throws: HTTPClientError.status(500, body: [])) {
                     try await client.get("\(baseURL)/broken", as: String.self)
                 }
-                await #expect(throws: HTTPClientError.status(409, nil)) {
+                #expect(await log.hits("/broken") == 3)
+                await #expect(throws: HTTPClientError.status(500, body: [])) {
+                    try await client.send(.post, "\(baseURL)/broken", body: ["sku": "A1"], as: [String: String].self)
+                }
+                #expect(await log.hits("/broken") == 4)
+                await #expect(throws: HTTPClientError.status(409, body: [])) {
                     try await client.get("\(baseURL)/conflict", as: String.self)
                 }
-                #expect(await log.hits("/broken") == 1)
+                await #expect(throws: HTTPClientError.status(501, body: [])) {
+                    try await client.get("\(baseURL)/unimplemented", as: String.self)
+                }
                 #expect(await log.hits("/conflict") == 1)
+                #expect(await log.hits("/unimplemented") == 1)
             }
         }
     }
@@ -397,7 +401,7 @@ struct CurlHTTPClientTests {
             }
         }) { baseURL, log in
             try await withClient(.init(retry: .fast(attempts: 4))) { client in
-                await #expect(throws: HTTPClientError.status(503, nil)) {
+                await #expect(throws: HTTPClientError.status(503, body: [])) {
                     try await client.get("\(baseURL)/down", as: String.self)
                 }
                 #expect(await log.hits("/down") == 4)

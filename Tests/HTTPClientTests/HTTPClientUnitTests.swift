@@ -1,41 +1,55 @@
 import Contracts
 import HTTPClient
+import Resilience
 import Testing
 
 @Suite("RetryPolicy")
 struct RetryPolicyTests {
-    @Test("Backoff ceilings double from baseDelay and are capped at maxDelay")
-    func ceilings() {
-        let policy = RetryPolicy(maxAttempts: 10, baseDelay: .milliseconds(100), maxDelay: .seconds(2))
-        let ceilings = (1...8).map { policy.backoffCeiling(beforeRetry: $0) }
-        #expect(ceilings == [100, 200, 400, 800, 1600, 2000, 2000, 2000].map { Duration.milliseconds($0) })
-        // No overflow for absurd retry numbers.
-        #expect(policy.backoffCeiling(beforeRetry: 10_000) == .seconds(2))
-    }
-
-    @Test("Full jitter stays within [0, ceiling] and actually varies")
-    func jitter() {
-        let policy = RetryPolicy.default
-        var generator = SystemRandomNumberGenerator()
-        for retry in 1...6 {
-            let ceiling = policy.backoffCeiling(beforeRetry: retry)
-            let samples = (0..<200).map { _ in policy.jitteredDelay(beforeRetry: retry, using: &generator) }
-            #expect(samples.allSatisfy { $0 >= .zero && $0 <= ceiling })
-            #expect(Set(samples).count > 100)
-        }
-    }
-
     @Test("Defaults and .none")
     func defaults() {
         #expect(RetryPolicy.default.maxAttempts == 4)
-        #expect(RetryPolicy.default.baseDelay == .milliseconds(100))
-        #expect(RetryPolicy.default.maxDelay == .seconds(2))
+        #expect(RetryPolicy.default.backoff == Backoff(base: .milliseconds(100), cap: .seconds(2)))
         #expect(RetryPolicy.none.maxAttempts == 1)
         #expect(RetryPolicy(maxAttempts: 0).maxAttempts == 1)
         let configuration = HTTPClientConfiguration()
         #expect(configuration.connectTimeout == .seconds(2))
         #expect(configuration.requestTimeout == .seconds(10))
         #expect(configuration.retry == .default)
+    }
+}
+
+@Suite("Transient failures")
+struct TransientFailureTests {
+    @Test("the statuses worth repeating are exactly 408, 429, 500, 502, 503 and 504")
+    func statuses() {
+        #expect((100...599).filter(HTTPClientError.isTransient(status:)) == [408, 429, 500, 502, 503, 504])
+        #expect(HTTPClientError.status(500, body: []).isTransient)
+        #expect(HTTPClientError.status(408, body: []).isTransient)
+        #expect(!HTTPClientError.status(501, body: []).isTransient)
+        #expect(!HTTPClientError.status(409, body: []).isTransient)
+    }
+
+    @Test("connection failures, timeouts and dropped connections are transient; the client's own failures are not")
+    func errors() {
+        #expect(HTTPClientError.cannotConnect(url: "http://auth:8080").isTransient)
+        #expect(HTTPClientError.timedOut.isTransient)
+        for droppedConnection in [52, 55, 56] {  // CURLE_GOT_NOTHING, CURLE_SEND_ERROR, CURLE_RECV_ERROR
+            #expect(HTTPClientError.transport(code: droppedConnection, message: "").isTransient)
+        }
+        #expect(!HTTPClientError.transport(code: 60, message: "SSL certificate problem").isTransient)
+        let permanent: [HTTPClientError] = [
+            .undecodableBody(type: "T", reason: "r"), .unencodableBody(type: "T", reason: "r"),
+            .invalidURL(reason: "r"), .invalidHeader(name: "X"), .responseTooLarge(limit: 1), .shutdown,
+        ]
+        #expect(permanent.allSatisfy { !$0.isTransient })
+    }
+
+    @Test("only a failed connection proves the request never left the process")
+    func neverSent() {
+        #expect(HTTPClientError.cannotConnect(url: "http://auth:8080").requestNeverSent)
+        #expect(!HTTPClientError.timedOut.requestNeverSent)
+        #expect(!HTTPClientError.status(503, body: []).requestNeverSent)
+        #expect(!HTTPClientError.transport(code: 56, message: "").requestNeverSent)
     }
 }
 
@@ -86,24 +100,33 @@ struct MessageTypeTests {
     func errorDescriptions() {
         #expect(HTTPClientError.timedOut.description == "request timed out")
         #expect(HTTPClientError.cannotConnect(url: "http://auth:8080").description == "cannot connect to http://auth:8080")
-        #expect(HTTPClientError.status(503, nil).description == "unexpected HTTP status 503")
+        #expect(HTTPClientError.status(503, body: []).description == "unexpected HTTP status 503")
+        // A status error keeps the body for callers that know its format, but never shows it.
+        #expect(HTTPClientError.status(409, body: Array(#"{"secret":"s3"}"#.utf8)).description == "unexpected HTTP status 409")
         #expect(HTTPClientError.shutdown.description == "HTTP client is shut down")
         #expect(HTTPClientError.transport(code: 56, message: "Connection reset by peer").description
             == "transport error (curl 56): Connection reset by peer")
     }
 
-    @Test("Responses decode their body and error envelope")
+    @Test("Responses decode their body")
     func responseDecoding() throws {
-        let envelope = HTTPClientResponse(
-            status: 409, body: Array(#"{"error":{"code":"slug_taken","message":"Slug is taken."}}"#.utf8)
-        )
-        #expect(!envelope.isSuccess)
-        #expect(envelope.errorEnvelope == ErrorEnvelope(code: "slug_taken", message: "Slug is taken."))
-        #expect(HTTPClientResponse(status: 500, body: Array("oops".utf8)).errorEnvelope == nil)
+        #expect(!HTTPClientResponse(status: 409).isSuccess)
+        #expect(HTTPClientResponse(status: 204).isSuccess)
         #expect(try HTTPClientResponse(status: 200, body: Array("[1,2]".utf8)).decode([Int].self) == [1, 2])
         #expect(throws: HTTPClientError.undecodableBody(type: "Array<Int>", reason: "not valid JSON")) {
             try HTTPClientResponse(status: 200, body: Array("{".utf8)).decode([Int].self)
         }
+    }
+}
+
+@Suite("Platform conventions")
+struct PlatformConventionTests {
+    /// The kit names the two headers it acts on itself (it does not import Contracts); this is
+    /// where a drift from the platform's names would show.
+    @Test("the header names the kit acts on are the platform's")
+    func headerNames() {
+        #expect(CorrelationContext.header == PlatformHeader.requestID)
+        #expect(HTTPClientRequest.idempotencyKeyHeader == PlatformHeader.idempotencyKey)
     }
 }
 

@@ -29,16 +29,13 @@ struct PoolTests {
     func acquireTimeout() async throws {
         try await withTestPool(maximumConnections: 1, acquireTimeout: .milliseconds(200)) { pool in
             try await pool.withConnection { held in
-                let started = ContinuousClock.now
                 await #expect {
                     try await pool.query("SELECT 1")
                 } throws: { error in
                     (error as? PostgresError)?.kind == .acquireTimeout
                 }
-                let waited = ContinuousClock.now - started
-                #expect(waited >= .milliseconds(190))
-                #expect(waited < .seconds(3))
                 #expect(pool.statistics.waiting == 0)
+                #expect(pool.statistics.open == 1)
                 // The held connection still works.
                 try await held.query("SELECT 1")
             }
@@ -104,14 +101,13 @@ struct PoolTests {
     @Test("a statement over its timeout is cancelled with a typed error, and the connection stays usable")
     func statementTimeout() async throws {
         try await withTestPool(maximumConnections: 1, statementTimeout: .milliseconds(200)) { pool in
-            let started = ContinuousClock.now
+            // The statement's own timeout cancelled it (57014), not its five seconds running out.
             await #expect {
                 try await pool.query("SELECT pg_sleep(5)")
             } throws: { error in
                 guard let error = error as? PostgresError else { return false }
                 return error.kind == .queryCanceled && error.sqlState == "57014"
             }
-            #expect(ContinuousClock.now - started < .seconds(3))
             let rows = try await pool.query("SELECT 1::int8 AS one")
             #expect(try rows.single().decode("one", as: Int.self) == 1)
         }
@@ -120,7 +116,6 @@ struct PoolTests {
     @Test("cancelling the calling task cancels the statement on the server")
     func taskCancellation() async throws {
         try await withTestPool(maximumConnections: 2) { pool in
-            let started = ContinuousClock.now
             let marker = TestDatabase.uniqueName("cancel_me")
             let task = Task { try await pool.query("SELECT pg_sleep(10), \(marker)::text") }
             // Cancel only once the statement is running on the server.
@@ -137,9 +132,8 @@ struct PoolTests {
             let outcome = await task.result
             #expect(throws: PostgresError.self) { try outcome.get() }
             if case .failure(let error as PostgresError) = outcome {
-                #expect(error.kind == .queryCanceled)
+                #expect(error.kind == .queryCanceled)  // cut short, not run to its end
             }
-            #expect(ContinuousClock.now - started < .seconds(5))
             // The pool keeps working (the cancelled connection is replaced, not reused).
             let rows = try await pool.query("SELECT 3::int8 AS v")
             #expect(try rows.single().decode("v", as: Int.self) == 3)

@@ -124,6 +124,91 @@ struct TransactionTests {
         }
     }
 
+    /// Starts a transaction in its own task that inserts a row, reports its backend pid, and then
+    /// runs `rest` (which waits for the task to be cancelled).
+    func transactionInsertingThen(
+        _ rest: @escaping @Sendable (PostgresConnection) async throws -> Void,
+        pool: PostgresPool,
+        table: String
+    ) async -> (task: Task<Void, any Error>, backendPID: Int32?) {
+        let (inserted, reportInsert) = AsyncStream<Int32>.makeStream()
+        let task = Task {
+            try await pool.withTransaction { tx in
+                try await tx.query("INSERT INTO \(identifier: table) VALUES (\(1), \("cancelled"))")
+                reportInsert.yield(tx.backendPID)
+                try await rest(tx)
+            }
+        }
+        var iterator = inserted.makeAsyncIterator()
+        return (task, await iterator.next())
+    }
+
+    /// The state of the backend `pid` in `pg_stat_activity` (nil once the session is gone), seen
+    /// from a connection of its own.
+    func sessionState(of pid: Int32) async throws -> String? {
+        try await withTestPool(maximumConnections: 1) { observer in
+            let rows = try await observer.query("SELECT state FROM pg_stat_activity WHERE pid = \(Int(pid))")
+            return try rows.first?.decode("state", as: String?.self) ?? nil
+        }
+    }
+
+    @Test("a transaction whose task is cancelled while its body waits is rolled back, and its connection pooled clean")
+    func cancelledWhileWaiting() async throws {
+        try await withTable { pool, table in
+            let (task, pid) = await transactionInsertingThen({ _ in
+                // Parks until the task is cancelled: a stream nobody yields to ends on cancellation.
+                let (never, keep) = AsyncStream<Never>.makeStream()
+                for await _ in never {}
+                keep.finish()
+                try Task.checkCancellation()
+            }, pool: pool, table: table)
+            let backendPID = try #require(pid)
+            task.cancel()
+            await #expect(throws: CancellationError.self) { try await task.value }
+
+            #expect(try await count(pool, table) == 0)
+            // The ROLLBACK ran despite the cancellation: the session is idle, not idle in a
+            // transaction, and the pool handed the very same connection out again.
+            #expect(try await sessionState(of: backendPID) == "idle")
+            #expect(try await pool.withConnection { $0.backendPID } == backendPID)
+            #expect(pool.statistics.inUse == 0)
+        }
+    }
+
+    @Test("a transaction whose task is cancelled during a statement is rolled back, and its connection closed")
+    func cancelledDuringStatement() async throws {
+        try await withTable { pool, table in
+            let (task, pid) = await transactionInsertingThen({ tx in
+                try await tx.query("SELECT pg_sleep(60)")
+            }, pool: pool, table: table)
+            let backendPID = try #require(pid)
+            // Cancel only once the statement is running on the server.
+            let sleeping = try await eventually {
+                try await withTestPool(maximumConnections: 1) { observer in
+                    try await observer.query("""
+                        SELECT count(*)::int8 AS n FROM pg_stat_activity
+                        WHERE pid = \(Int(backendPID)) AND state = 'active' AND query LIKE 'SELECT pg_sleep(60)%'
+                        """).single().decode("n", as: Int.self) == 1
+                }
+            }
+            #expect(sleeping)
+            task.cancel()
+            await #expect {
+                try await task.value
+            } throws: { error in
+                (error as? PostgresError)?.kind == .queryCanceled
+            }
+
+            #expect(try await count(pool, table) == 0)
+            // Rolled back before the pool closed it (a connection that sent a cancel request is
+            // never reused): whether or not the session has ended yet, it is not in a transaction.
+            let state = try await sessionState(of: backendPID)
+            #expect(state == nil || state == "idle")
+            #expect(try await pool.withConnection { $0.backendPID } != backendPID)
+            #expect(pool.statistics.inUse == 0)
+        }
+    }
+
     @Test("identifiers and values cannot inject SQL")
     func injection() async throws {
         try await withTable { pool, table in

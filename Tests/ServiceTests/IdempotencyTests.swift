@@ -4,6 +4,7 @@ import HTTPClient
 import HTTPTypes
 import Hummingbird
 import Postgres
+import ServiceClients
 import ServiceKit
 import Synchronization
 import TestSupport

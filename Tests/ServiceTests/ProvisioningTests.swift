@@ -4,6 +4,7 @@ import Foundation
 import HTTPClient
 import Postgres
 @testable import Provisioning
+import ServiceClients
 import TestSupport
 import Testing
 

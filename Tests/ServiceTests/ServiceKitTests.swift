@@ -4,7 +4,9 @@ import HTTPClient
 import HTTPTypes
 import Hummingbird
 import Postgres
+import ServiceClients
 import ServiceKit
+import Synchronization
 import TestSupport
 import Testing
 
@@ -48,7 +50,7 @@ struct ServiceKitTests {
         let client = try TestServices.client()
         router.get("/relay") { _, _ -> Response in
             // An outgoing call made while serving a request carries that request's id.
-            let response = try await client.execute(HTTPClientRequest(url: "\(RelayTarget.url.value)/whoami"))
+            let response = try await client.execute(HTTPClientRequest(url: "\(RelayTarget.url.withLock { $0 })/whoami"))
             return Response(status: .ok, body: .init(byteBuffer: ByteBuffer(bytes: response.body)))
         }
         runtime.internalRoutes(router).get("/v1/ping") { _, _ in try jsonResponse(["pong": true]) }
@@ -63,7 +65,7 @@ struct ServiceKitTests {
 
         do {
             try await withRunningApplication(runtime: runtime, router: router) { base in
-                RelayTarget.url.value = base
+                RelayTarget.url.withLock { $0 = base }
                 try await body(base, client)
             }
         } catch {
@@ -230,14 +232,5 @@ struct ServiceKitTests {
 
 /// Where `/relay` sends its outgoing call (the same server, learned once it is listening).
 enum RelayTarget {
-    static let url = LockedString()
-}
-
-final class LockedString: @unchecked Sendable {  // guarded by `lock`
-    private let lock = NSLock()
-    private var stored = ""
-    var value: String {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
+    static let url = Mutex("")
 }

@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import HTTPClient
 import Postgres
+import ServiceClients
 import ServiceKit
 import TestSupport
 import Testing

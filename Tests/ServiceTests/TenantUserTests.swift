@@ -2,6 +2,7 @@ import Contracts
 import Foundation
 import HTTPClient
 import Postgres
+import ServiceClients
 import TestSupport
 import Testing
 

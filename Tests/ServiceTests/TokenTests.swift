@@ -3,6 +3,7 @@ import Foundation
 import HTTPClient
 import JWTKit
 import Postgres
+import ServiceClients
 import TestSupport
 import Testing
 

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import Postgres
+import Resilience
 import ServiceKit
 import ServiceLifecycle
 import Synchronization
@@ -63,7 +64,7 @@ struct Orchestrator: Service {
                 if !Task.isCancelled {
                     logger.warning("could not claim work", metadata: ["worker": "\(index)", "error": "\(error)"])
                 }
-                try? await Task.sleep(for: settings.backoff(afterAttempt: min(failures, 8)))
+                try? await Task.sleep(for: settings.backoff.delay(beforeRetry: failures))
             }
         }
     }
@@ -130,23 +131,22 @@ final class Doorbell: Sendable {
             state.next += 1
             return state.next
         }
-        let timer = Task { [weak self] in
-            guard (try? await Task.sleep(for: timeout)) != nil else { return }  // cancelled: already woken
+        await withTimeout(timeout) {
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { continuation in
+                    let registered = waiters.withLock { (state: inout State) -> Bool in
+                        guard !Task.isCancelled, state.wokenEarly.remove(id) == nil else { return false }
+                        state.list.append(Waiter(id: id, continuation: continuation))
+                        return true
+                    }
+                    if !registered { continuation.resume() }
+                }
+            } onCancel: {
+                wake(id)
+            }
+        } onTimeout: { [weak self] in
             self?.wake(id)
         }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { continuation in
-                let registered = waiters.withLock { (state: inout State) -> Bool in
-                    guard !Task.isCancelled, state.wokenEarly.remove(id) == nil else { return false }
-                    state.list.append(Waiter(id: id, continuation: continuation))
-                    return true
-                }
-                if !registered { continuation.resume() }
-            }
-        } onCancel: {
-            wake(id)
-        }
-        timer.cancel()
         waiters.withLock { (state: inout State) in _ = state.wokenEarly.remove(id) }
     }
 

@@ -3,6 +3,7 @@ import Foundation
 import HTTPClient
 import Logging
 import Postgres
+import ServiceClients
 import ServiceKit
 
 /// A step that failed for good: a permanent error, or a transient one that kept failing.
@@ -20,7 +21,8 @@ let noEffectOutput = #"{"effect":"none"}"#
 ///
 /// Provision: each step not yet `succeeded` runs in order; its row is written before the side
 /// effect (`running`, attempts + 1) and after it (`succeeded`, or the error). Transient
-/// failures (connection errors, timeouts, 5xx, 429, lost database connections) are retried with
+/// failures (`HTTPClientError.isTransient`, the HTTP client's own rule, and
+/// `PostgresError.isTransient`) are retried with
 /// capped exponential backoff and full jitter up to `maxAttempts`; a permanent failure, or
 /// retries exhausted, marks the step `failed` and compensates, in reverse, every step that
 /// may have acted (`succeeded`, `running`, `failed`), each compensation idempotent; then the
@@ -217,7 +219,7 @@ struct SagaRunner: Sendable {
                 try await ledger.recordError(step, of: execution, owner: owner, message: message, final: finalStatus,
                                             output: finalStatus != nil && !mayHaveActed ? noEffectOutput : nil)
                 guard retry else { throw StepFailure(step: step, message: message) }
-                let delay = settings.backoff(afterAttempt: attempts)
+                let delay = settings.backoff.delay(beforeRetry: attempts)
                 logger.info("transient failure; retrying", metadata: [
                     "step": "\(step)", "attempt": "\(attempts)", "retry_in": "\(delay)", "error": "\(message)",
                 ])
@@ -228,19 +230,15 @@ struct SagaRunner: Sendable {
 
     /// True when the request provably never reached the other side (the connection was refused).
     static func neverSent(_ error: any Error) -> Bool {
-        if case HTTPClientError.cannotConnect = error { return true }
-        return false
+        (error as? HTTPClientError)?.requestNeverSent == true
     }
 
-    /// Connection failures, timeouts, 5xx and 429 may pass; anything else will not.
+    /// HTTP calls follow the HTTP client's one rule (`HTTPClientError.isTransient`), database
+    /// work PostgresError's; anything else will not pass.
     static func isTransient(_ error: any Error) -> Bool {
         switch error {
         case let error as HTTPClientError:
-            switch error {
-            case .cannotConnect, .timedOut, .transport: return true
-            case .status(let code, _): return code == 429 || code >= 500
-            default: return false
-            }
+            return error.isTransient
         case let error as PostgresError:
             return error.isTransient
         default:
@@ -253,7 +251,7 @@ struct SagaRunner: Sendable {
     static func describe(_ error: any Error) -> String {
         let text: String
         switch error {
-        case let error as HTTPClientError: text = error.description
+        case let error as HTTPClientError: text = error.platformDescription
         case let error as PostgresError: text = error.description
         case let error as APIError: text = "\(error.code): \(error.message)"
         default: text = "unexpected error (\(type(of: error)))"

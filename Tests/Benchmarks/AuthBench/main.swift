@@ -198,8 +198,8 @@ struct AuthBench {
 
     /// "429 rate_limited", "cannot connect to …": how failures are grouped in the output.
     nonisolated static func failureKey(_ error: any Error) -> String {
-        if case HTTPClientError.status(let status, let envelope) = error {
-            return "\(status) \(envelope?.error.code ?? "-")"
+        if case HTTPClientError.status(let status, let body) = error {
+            return "\(status) \(ErrorEnvelope(body: body)?.error.code ?? "-")"
         }
         return "\(error)"
     }
