@@ -71,6 +71,7 @@ public struct HTTPClientHeaders: Sendable, Hashable, CustomStringConvertible {
 
     private static let sensitiveNames = [
         "Authorization", "Proxy-Authorization", "Cookie", "Set-Cookie", "X-Service-Token", "X-Api-Key",
+        "apikey",  // Supabase's API-key header, which the platform's tenant routes read
     ]
 
     /// A named struct rather than a tuple so that the list is `Hashable`.

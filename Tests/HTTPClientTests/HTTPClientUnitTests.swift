@@ -75,8 +75,10 @@ struct MessageTypeTests {
     func redaction() {
         let headers: HTTPClientHeaders = [
             "Authorization": "Bearer eyJhbGciOi", "X-Service-Token": "svc-secret", "Cookie": "sid=abc", "Accept": "x/y",
+            "apikey": "pk_tenant_secret_key",
         ]
         let text = headers.description
+        #expect(!text.contains("pk_tenant_secret_key"))
         #expect(!text.contains("eyJhbGciOi"))
         #expect(!text.contains("svc-secret"))
         #expect(!text.contains("sid=abc"))
