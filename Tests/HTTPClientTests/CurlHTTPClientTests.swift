@@ -178,17 +178,16 @@ struct CurlHTTPClientTests {
             router.get("slow") { request, context -> String in
                 await log.record(request, context: context)
                 try await Task.sleep(for: .seconds(30))
+                await log.record(path: "/slow-finished")
                 return "too late"
             }
         }) { baseURL, log in
             try await withClient(.init(requestTimeout: .milliseconds(200), retry: .none)) { client in
-                let (_, duration) = await elapsed {
-                    await #expect(throws: HTTPClientError.timedOut) {
-                        try await client.get("\(baseURL)/slow", as: String.self)
-                    }
+                await #expect(throws: HTTPClientError.timedOut) {
+                    try await client.get("\(baseURL)/slow", as: String.self)
                 }
-                #expect(duration >= .milliseconds(190))
-                #expect(duration < .seconds(3))
+                // The client gave up while the handler still held the request.
+                #expect(await log.hits("/slow-finished") == 0)
                 // On a loaded machine the server may route the request only after the client
                 // gave up: wait for the hit, then check that no second attempt follows.
                 #expect(await eventually(timeout: .seconds(3)) { await log.hits("/slow") >= 1 })
@@ -222,14 +221,11 @@ struct CurlHTTPClientTests {
 
     @Test("A refused connection is .cannotConnect, naming only scheme, host and port")
     func cannotConnect() async throws {
-        try await withRefusingPort { port in
+        _ = try await withRefusingPort { port in
             try await withClient(.init(retry: .fast(attempts: 2))) { client in
-                let (_, duration) = await elapsed {
-                    await #expect(throws: HTTPClientError.cannotConnect(url: "http://127.0.0.1:\(port)")) {
-                        try await client.get("http://user:pw@127.0.0.1:\(port)/tenants?token=abc", as: String.self)
-                    }
+                await #expect(throws: HTTPClientError.cannotConnect(url: "http://127.0.0.1:\(port)")) {
+                    try await client.get("http://user:pw@127.0.0.1:\(port)/tenants?token=abc", as: String.self)
                 }
-                #expect(duration < .seconds(3))
             }
         }
     }
@@ -381,13 +377,11 @@ struct CurlHTTPClientTests {
             }
         }) { baseURL, log in
             try await withClient(.init(retry: .fast())) { client in
-                let (value, duration) = try await elapsed {
-                    try await client.get("\(baseURL)/limited", as: Int.self)
-                }
+                // Retried after the (capped) Retry-After; the cap itself is checked where the delay
+                // is computed (HTTPClientUnitTests.retryAfterCap), not by timing this call.
+                let value = try await client.get("\(baseURL)/limited", as: Int.self)
                 #expect(value == 1)
                 #expect(await log.hits("/limited") == 2)
-                #expect(duration >= .milliseconds(50))  // waited the capped Retry-After ...
-                #expect(duration < .seconds(3))  // ... not 120 s
             }
         }
     }
@@ -503,6 +497,7 @@ struct CurlHTTPClientTests {
                 await log.record(request, context: context)
                 arrived.yield()
                 try await Task.sleep(for: .seconds(30))
+                await log.record(path: "/hang-finished")
                 return "too late"
             }
             router.get("ping") { _, _ in Message("pong") }
@@ -512,12 +507,11 @@ struct CurlHTTPClientTests {
                 var iterator = arrivals.makeAsyncIterator()
                 await iterator.next()  // the request is in flight on the server
 
-                let (result, duration) = await elapsed {
-                    task.cancel()
-                    return await task.result
-                }
+                task.cancel()
+                let result = await task.result
                 #expect(throws: CancellationError.self) { try result.get() }
-                #expect(duration < .seconds(1))
+                // It came back while the handler still held the request: the client did not wait.
+                #expect(await log.hits("/hang-finished") == 0)
                 #expect(await log.hits("/hang") == 1)  // cancelled, not retried
 
                 // The client stays healthy: the aborted handle was cleaned up and recycled.
@@ -550,21 +544,23 @@ struct CurlHTTPClientTests {
     @Test("shutdown() fails in-flight and later requests with .shutdown and is idempotent")
     func shutdown() async throws {
         let (arrivals, arrived) = AsyncStream.makeStream(of: Void.self)
-        try await withTestServer({ router, _ in
+        try await withTestServer({ router, log in
             router.get("hang") { _, _ -> String in
                 arrived.yield()
                 try await Task.sleep(for: .seconds(30))
+                await log.record(path: "/hang-finished")
                 return "too late"
             }
-        }) { baseURL, _ in
+        }) { baseURL, log in
             let client = try CurlHTTPClient(configuration: .init(requestTimeout: .seconds(60)))
             let inFlight = Task { try await client.get("\(baseURL)/hang", as: String.self) }
             var iterator = arrivals.makeAsyncIterator()
             await iterator.next()
 
-            let (_, duration) = await elapsed { await client.shutdown() }
-            #expect(duration < .seconds(2))
+            await client.shutdown()
             await #expect(throws: HTTPClientError.shutdown) { try await inFlight.value }
+            // Shut down while the handler still held the request: shutdown did not wait for it.
+            #expect(await log.hits("/hang-finished") == 0)
             await #expect(throws: HTTPClientError.shutdown) {
                 try await client.get("\(baseURL)/hang", as: String.self)
             }

@@ -1,5 +1,5 @@
 import Contracts
-import HTTPClient
+@testable import HTTPClient
 import Resilience
 import Testing
 
@@ -15,6 +15,21 @@ struct RetryPolicyTests {
         #expect(configuration.connectTimeout == .seconds(2))
         #expect(configuration.requestTimeout == .seconds(10))
         #expect(configuration.retry == .default)
+    }
+
+    @Test("Retry-After is honoured up to the backoff's cap: 120 s asked, the cap waited")
+    func retryAfterCap() {
+        var generator = SystemRandomNumberGenerator()
+        let policy = RetryPolicy(maxAttempts: 4, baseDelay: .milliseconds(5), maxDelay: .milliseconds(50))
+        func delay(_ retryAfter: String) -> Duration? {
+            let response = HTTPClientResponse(status: 429, headers: ["Retry-After": retryAfter])
+            return CurlHTTPClient.retryDelay(after: .success(response), attempt: 1, idempotent: true, policy: policy, using: &generator)
+        }
+        #expect(delay("120") == .milliseconds(50))
+        #expect(delay("0") == .zero)
+        // Not a number of seconds: the computed backoff, within its first ceiling.
+        let computed = delay("Wed, 21 Oct 2015 07:28:00 GMT")
+        #expect((computed ?? .seconds(1)) <= .milliseconds(5))
     }
 }
 

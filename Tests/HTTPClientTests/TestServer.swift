@@ -43,6 +43,11 @@ actor ServerLog {
         return self.hits[path]!
     }
 
+    /// Records an event under a name of the test's choosing (a handler reaching its end, say).
+    func record(path: String) {
+        self.hits[path, default: 0] += 1
+    }
+
     func hits(_ path: String) -> Int {
         self.hits[path] ?? 0
     }
@@ -153,12 +158,4 @@ extension Response {
         headers[.contentType] = "application/json"
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: json)))
     }
-}
-
-/// Measures how long `body` takes.
-func elapsed<Result>(_ body: () async throws -> Result) async rethrows -> (Result, Duration) {
-    let clock = ContinuousClock()
-    let start = clock.now
-    let result = try await body()
-    return (result, clock.now - start)
 }
