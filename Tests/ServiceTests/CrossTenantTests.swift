@@ -3,7 +3,6 @@ import Foundation
 import HTTPClient
 import ServiceClients
 import ServiceKit
-import Synchronization
 import TenantKit
 import TestSupport
 import Testing
@@ -143,11 +142,11 @@ struct CrossTenantTests {
             }
             // The resolver realtime and storage use, on a clock the test moves: the bound is the
             // cache's, checked to the instant, against the real auth.
-            let clock = ManualInstant()
+            let clock = TestClock(frozen: true)
             let ttl = Duration.seconds(30)
             let credentials = RemoteTenantCredentials(
                 auth: TenantCredentialsClient(http: platform.client, authURL: platform.url("auth"), serviceToken: TestServices.internalToken),
-                apiKeyTTL: ttl, jwksTTL: .seconds(300), logger: TestDatabase.logger, now: { clock.now }
+                apiKeyTTL: ttl, jwksTTL: .seconds(300), logger: TestDatabase.logger, now: clock.instant
             )
             let hash = SecureToken.sha256Hex(tenant.keys.publishable)
             #expect(try await credentials.apiKey(sha256: hash)?.tenantId == tenant.id)
@@ -173,16 +172,5 @@ struct CrossTenantTests {
                 #expect(refused, "\(service) still accepts the revoked key")
             }
         }
-    }
-}
-
-/// A clock reading that moves only when the test says so.
-final class ManualInstant: Sendable {
-    private let instant = Mutex(ContinuousClock.now)
-
-    var now: ContinuousClock.Instant { instant.withLock { $0 } }
-
-    func advance(by duration: Duration) {
-        instant.withLock { $0 += duration }
     }
 }
