@@ -1,14 +1,14 @@
 import Foundation
 import HTTPClient
 import Hummingbird
+import Passwords
 import Prometheus
 import ServiceClients
-import Passwords
 import ServiceKit
 import TenantKit
 
 /// Builds the auth service: developer accounts, tokens, API-key checks and tenants' end users.
-/// Tests call this same function, so what is tested is what runs.
+/// The executable and the tests call this same function, so what is tested is what runs.
 ///
 /// `now` is auth's wall clock: it stamps access tokens and decides their expiry, the refresh
 /// grace window, invite expiry and bans. Tests pass one they can move forward instead of
@@ -19,16 +19,10 @@ public func buildApplication(
 ) throws -> some ApplicationProtocol {
     let runtime = ServiceRuntime(configuration: configuration, migrations: try TenantRegistry.migrations(with: ServiceRuntime.bundledMigrations(in: .module)),
                                  apiDocument: try APIDocument.bundled(in: .module))
-    let router = runtime.makeRouter()
-    let internalRoutes = runtime.internalRoutes(router)
     let tokenSettings = try TokenSettings(configuration)
     let keyring = SigningKeyring(pool: runtime.pool, accessTTL: tokenSettings.accessTokenTTL)
-    // Deregistering a tenant removes its API keys, signing keys and users' sessions with it
-    // (ON DELETE CASCADE); the tenant's users go with its schema.
     let registry = runtime.tenantRegistry()
-    TenantRegistryController(registry: registry, afterRemove: { id in keyring.forget(id) }).addRoutes(to: internalRoutes)
     let apiKeys = APIKeyStore(pool: runtime.pool)
-    APIKeysController(store: apiKeys).addRoutes(to: internalRoutes)
 
     // Every argon2id verification is counted, so an unknown email's sign-in can be seen to
     // cost what a wrong password's does (one each) without timing either.
@@ -45,39 +39,81 @@ public func buildApplication(
         logger: runtime.logger
     )
     let sessions = SessionStore(pool: runtime.pool, reuseGrace: tokenSettings.refreshReuseGrace)
-    let developers = DeveloperStore(pool: runtime.pool)
-    let issuer = TokenIssuer(sessions: sessions, hasher: hasher, settings: tokenSettings,
-                             limits: TokenRateLimits(tokenSettings, proxies: try TrustedProxies(configuration: configuration)), now: now)
-    let bearer = BearerAuthenticator(keys: keyring.developers, sessions: sessions, now: now)
-    let invites = InviteStore(pool: runtime.pool)
     let mode = configuration.value("REGISTRATION_MODE") ?? "open"
     guard mode == "open" || mode == "invite_only" else {
         throw ConfigurationError(description: "REGISTRATION_MODE must be open or invite_only")
     }
-    RegistrationController(
-        developers: developers, hasher: hasher,
+    let parts = AuthParts(
+        registry: registry,
+        keyring: keyring,
+        apiKeys: apiKeys,
+        sessions: sessions,
+        developers: DeveloperStore(pool: runtime.pool),
+        users: TenantUserStore(pool: runtime.pool),
+        invites: InviteStore(pool: runtime.pool),
+        hasher: hasher,
+        passwords: passwords,
+        issuer: TokenIssuer(sessions: sessions, hasher: hasher, settings: tokenSettings,
+                            limits: TokenRateLimits(tokenSettings, proxies: try TrustedProxies(configuration: configuration)), now: now),
         projects: ProjectsClient(http: client, provisioningURL: configuration.serviceURLs[.provisioning] ?? "", serviceToken: configuration.internalToken),
-        invites: invites, inviteOnly: mode == "invite_only", passwords: passwords, now: now
-    ).addRoutes(to: router)
-    TokenController(issuer: issuer, accounts: DeveloperAccounts(developers: developers, keys: keyring.developers), authenticator: bearer)
-        .addRoutes(to: router, internal: internalRoutes)
-
-    let access = TenantRouteAccess(
-        authenticator: TenantAuthenticator(resolver: LocalTenantCredentials(apiKeys: apiKeys, registry: registry, keyring: keyring,
-                                                                            sessions: sessions, now: now)),
-        registry: registry
+        inviteOnly: mode == "invite_only",
+        inviteLifetime: .seconds(3600 * (try configuration.integer("INVITE_TTL_HOURS", default: 72, range: 1...8760))),
+        now: now
     )
-    let users = TenantUserStore(pool: runtime.pool)
-    TenantSessionsController(access: access, issuer: issuer, users: users, keyring: keyring, hasher: hasher, passwords: passwords)
-        .addRoutes(to: router, internal: internalRoutes)
-    TenantCurrentUserController(access: access, users: users, hasher: hasher, passwords: passwords).addRoutes(to: router)
-    TenantAdminController(access: access, users: users, hasher: hasher, passwords: passwords, now: now).addRoutes(to: router)
-
-    let inviteLifetime = Duration.seconds(3600 * (try configuration.integer("INVITE_TTL_HOURS", default: 72, range: 1...8760)))
-    InvitesController(store: invites, authenticator: bearer, lifetime: inviteLifetime, now: now)
-        .addRoutes(to: router, internal: internalRoutes)
-    return runtime.makeApplication(router: router, services: [
+    return runtime.makeApplication(router: buildRouter(runtime, parts), services: [
         ShutdownAction { await client.shutdown() },
         ShutdownAction { await hasher.shutdown() },
     ])
+}
+
+/// What auth is made of: built once by `buildApplication`, wired into routes by `buildRouter`.
+struct AuthParts: Sendable {
+    var registry: TenantRegistry
+    var keyring: SigningKeyring
+    var apiKeys: APIKeyStore
+    var sessions: SessionStore
+    var developers: DeveloperStore
+    var users: TenantUserStore
+    var invites: InviteStore
+    var hasher: PasswordHasher
+    var passwords: PasswordPolicy
+    var issuer: TokenIssuer
+    var projects: ProjectsClient
+    var inviteOnly: Bool
+    var inviteLifetime: Duration
+    var now: @Sendable () -> Date
+}
+
+/// The routes of auth, from the parts `buildApplication` made: the runtime's standard
+/// middleware and operational routes, the internal tenant registry and key store, developers'
+/// registration, tokens and invites, and tenants' end users.
+func buildRouter(_ runtime: ServiceRuntime, _ parts: AuthParts) -> Router<PlatformRequestContext> {
+    let router = runtime.makeRouter()
+    let internalRoutes = runtime.internalRoutes(router)
+    let keyring = parts.keyring
+    // Deregistering a tenant removes its API keys, signing keys and users' sessions with it
+    // (ON DELETE CASCADE); the tenant's users go with its schema.
+    TenantRegistryController(registry: parts.registry, afterRemove: { id in keyring.forget(id) }).addRoutes(to: internalRoutes)
+    APIKeysController(store: parts.apiKeys).addRoutes(to: internalRoutes)
+
+    let bearer = BearerAuthenticator(keys: keyring.developers, sessions: parts.sessions, now: parts.now)
+    RegistrationController(
+        developers: parts.developers, hasher: parts.hasher, projects: parts.projects,
+        invites: parts.invites, inviteOnly: parts.inviteOnly, passwords: parts.passwords, now: parts.now
+    ).addRoutes(to: router)
+    TokenController(issuer: parts.issuer, accounts: DeveloperAccounts(developers: parts.developers, keys: keyring.developers), authenticator: bearer)
+        .addRoutes(to: router, internal: internalRoutes)
+    InvitesController(store: parts.invites, authenticator: bearer, lifetime: parts.inviteLifetime, now: parts.now)
+        .addRoutes(to: router, internal: internalRoutes)
+
+    let access = TenantRouteAccess(
+        authenticator: TenantAuthenticator(resolver: LocalTenantCredentials(apiKeys: parts.apiKeys, registry: parts.registry, keyring: keyring,
+                                                                            sessions: parts.sessions, now: parts.now)),
+        registry: parts.registry
+    )
+    TenantSessionsController(access: access, issuer: parts.issuer, users: parts.users, keyring: keyring, hasher: parts.hasher, passwords: parts.passwords)
+        .addRoutes(to: router, internal: internalRoutes)
+    TenantCurrentUserController(access: access, users: parts.users, hasher: parts.hasher, passwords: parts.passwords).addRoutes(to: router)
+    TenantAdminController(access: access, users: parts.users, hasher: parts.hasher, passwords: parts.passwords, now: parts.now).addRoutes(to: router)
+    return router
 }

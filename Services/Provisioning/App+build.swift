@@ -5,7 +5,7 @@ import Postgres
 import ServiceKit
 
 /// Builds the provisioning service: projects and the durable saga that provisions them.
-/// Tests call this same function, so what is tested is what runs.
+/// The executable and the tests call this same function, so what is tested is what runs.
 public func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
     let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module),
                                  apiDocument: try APIDocument.bundled(in: .module))
@@ -42,15 +42,26 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
         logger: runtime.logger
     )
 
-    let router = runtime.makeRouter()
-    let operatorRoutes = router.group("v1/projects").add(middleware: InternalAuthMiddleware(token: configuration.internalToken))
-    ProjectsController(
-        store: ProjectStore(pool: runtime.pool, vault: vault),
+    let router = buildRouter(
+        runtime,
+        projects: ProjectStore(pool: runtime.pool, vault: vault),
         idempotency: IdempotencyStore(pool: runtime.pool, schema: "provisioning"),
-        doorbell: doorbell, publicURL: settings.publicURL
+        doorbell: doorbell, settings: settings
     )
-        .addRoutes(internal: runtime.internalRoutes(router), operator: operatorRoutes)
     // Stopped in reverse: the orchestrator hands its executions back before the client and
     // the pool go away.
     return runtime.makeApplication(router: router, services: [ShutdownAction { await client.shutdown() }, orchestrator])
+}
+
+/// The routes of provisioning, from the parts `buildApplication` made: the runtime's standard
+/// middleware and operational routes, the internal project creation and the operator API
+/// (service token), which rings the orchestrator's doorbell when there is new work.
+func buildRouter(
+    _ runtime: ServiceRuntime, projects: ProjectStore, idempotency: IdempotencyStore, doorbell: Doorbell, settings: ProvisioningSettings
+) -> Router<PlatformRequestContext> {
+    let router = runtime.makeRouter()
+    let operatorRoutes = router.group("v1/projects").add(middleware: InternalAuthMiddleware(token: runtime.configuration.internalToken))
+    ProjectsController(store: projects, idempotency: idempotency, doorbell: doorbell, publicURL: settings.publicURL)
+        .addRoutes(internal: runtime.internalRoutes(router), operator: operatorRoutes)
+    return router
 }
