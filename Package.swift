@@ -228,6 +228,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ResilienceTests",
+            dependencies: ["Resilience"],
+            path: "Tests/ResilienceTests",
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "HTTPClientTests",
             dependencies: [
                 "HTTPClient", "Contracts", "Resilience", "TestSupport",
