@@ -189,6 +189,53 @@ struct ProvisioningTests {
         }
     }
 
+    @Test("an attempt whose outcome was never recorded may have acted: when its step then fails against a service that is down, the undo waits for that service instead of leaving an orphan")
+    func unrecordedAttemptIsCompensated() async throws {
+        try await withTestPlatform(provisioning: ["PROVISIONING_STEP_MAX_ATTEMPTS": "100", "PROVISIONING_RETRY_MAX_MS": "200"]) { platform, url in
+            await platform.stop("auth")  // register_auth sits retrying; its step row is `running`
+            let slug = TestDatabase.uniqueName("lost")
+            let project = try accepted(try await platform.createProject(name: "Lost outcome", slug: slug)).projectId
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                func step(_ name: String, where condition: String) async throws -> Bool {
+                    // `condition` is one of this test's own constants.
+                    try await pool.scalar(PostgresQuery(unsafeSQL: """
+                        SELECT count(*)::int8 FROM provisioning.provisioning_steps s
+                        JOIN provisioning.workflow_executions e ON e.id = s.execution_id
+                        WHERE e.project_id = $1 AND s.step = $2 AND \(condition)
+                        """, binds: [project.postgresBind, name.postgresBind])) == 1
+                }
+                #expect(try await eventually(timeout: .seconds(30)) { try await step("register_auth", where: "s.attempts >= 1") })
+                await platform.stop("provisioning")  // hands the execution back; the step stays `running`
+
+                // What the lost attempt did before the crash: it reached auth and registered the tenant.
+                try await platform.start(["auth"])
+                var headers = platform.tokenHeaders
+                headers.add(name: "Content-Type", value: "application/json")
+                let registered = try await platform.client.execute(HTTPClientRequest(
+                    method: .put, url: platform.url("auth") + "/internal/v1/tenants/\(project.uuidString.lowercased())",
+                    headers: headers,
+                    body: Array(try JSONEncoder().encode(TenantRegistration(slug: slug, schema: "tenant_" + slug, role: "tenant_" + slug)))
+                ))
+                #expect(registered.status == 201)
+                await platform.stop("auth")
+
+                // Resumed with a short budget while auth is down: every attempt of this run is
+                // refused, yet the step is undone (tried, and retried) rather than skipped.
+                try await platform.start(["provisioning"], overrides: ["PROVISIONING_STEP_MAX_ATTEMPTS": "2"])
+                #expect(try await eventually(timeout: .seconds(60)) {
+                    try await step("register_auth", where: "s.status = 'compensating' AND s.last_error LIKE '%connect%'")
+                }, "the undo of register_auth should wait for auth")
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.projects WHERE id = \(project) AND status = 'failed'") == 0)
+
+                // Auth back: the registration is removed, and only then does the project end failed.
+                try await platform.start(["auth"])
+                let failed = try await platform.waitForProject(project, in: [.failed, .ready])
+                #expect(failed.status == .failed)
+                #expect(try await footprint(pool, platform, project: project, slug: slug) == Self.absent)
+            }
+        }
+    }
+
     @Test("SIGKILL of the orchestrator mid-run: the restarted one resumes and the project ends ready")
     func crashAndResume() async throws {
         try await withTestPlatform(.processes, provisioning: ["PROVISIONING_STEP_MAX_ATTEMPTS": "100", "PROVISIONING_RETRY_MAX_MS": "200"]) { platform, url in

@@ -60,12 +60,15 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
     }
 
     /// Starts the named services (all by default) and waits until each is ready.
-    public func start(_ names: [String] = TestPlatform.names) async throws {
+    /// `overrides` change the platform's environment for this start only (a restarted service
+    /// with other settings).
+    public func start(_ names: [String] = TestPlatform.names, overrides: [String: String] = [:]) async throws {
         for name in names {
             let port = ports[name] ?? 0
+            let environment = self.environment(for: name, port: port).merging(overrides) { _, override in override }
             switch runner {
-            case .inProcess: inProcess[name] = try InProcessService(name, port: port, environment: environment(for: name, port: port), now: clock.now)
-            case .processes: processes[name] = try ServiceProcess(name, port: port, environment: environment(for: name, port: port))
+            case .inProcess: inProcess[name] = try InProcessService(name, port: port, environment: environment, now: clock.now)
+            case .processes: processes[name] = try ServiceProcess(name, port: port, environment: environment)
             }
         }
         for name in names {

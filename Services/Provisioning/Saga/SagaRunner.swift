@@ -13,8 +13,9 @@ struct StepFailure: Error {
 }
 
 /// The output recorded on a failed step none of whose attempts can have acted (every one was
-/// refused before anything was sent): compensation leaves such a step alone, so a service
-/// that is down does not block compensating the steps before it.
+/// refused before anything was sent, and none of an earlier run was left without a recorded
+/// outcome): compensation leaves such a step alone, so a service that is down does not block
+/// compensating the steps before it.
 let noEffectOutput = #"{"effect":"none"}"#
 
 /// Runs one claimed execution to its end (or until the lease is lost or the task cancelled).
@@ -62,7 +63,11 @@ struct SagaRunner: Sendable {
         let steps = try await ledger.steps(of: execution.id)
         for step in SagaStep.allCases where steps[step.rawValue]?.status != .succeeded {
             do {
-                try await attempt(step.rawValue, of: execution, owner: owner, running: .running, done: .succeeded, logger: logger) {
+                // A step found `running` was begun by an earlier holder of the lease that never
+                // recorded how it ended (a crash between the side effect and its record): it may
+                // have acted, whatever this run's attempts see.
+                try await attempt(step.rawValue, of: execution, owner: owner, running: .running, done: .succeeded,
+                                  outcomeUnknown: steps[step.rawValue]?.status == .running, logger: logger) {
                     try await perform(step, execution, owner: owner)
                 }
             } catch let failure as StepFailure {
@@ -195,11 +200,14 @@ struct SagaRunner: Sendable {
         running: StepState,
         done: StepState,
         keepFailedStatus: Bool = false,
+        outcomeUnknown: Bool = false,
         logger: Logger,
         _ action: () async throws -> String?
     ) async throws {
         var attempts = 0
-        var mayHaveActed = false
+        // Only a step none of whose attempts can have reached its service is marked as having
+        // had no effect; an attempt of an earlier run whose outcome was never recorded might have.
+        var mayHaveActed = outcomeUnknown
         while true {
             attempts += 1
             try await ledger.begin(step, of: execution, owner: owner, status: running)
