@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what is missing, builds, starts a throwaway PostgreSQL
 # (unless DATABASE_URL is set), runs every test against it and the real service executables,
-# and removes the database again. Before the Swift tests it checks the deployment files offline
-# (deploy/scripts/check-deploy.sh); after them it verifies the consumer-driven contracts the
-# Swift consumer tests wrote against the real providers (deploy/scripts/contracts.sh) and
-# fuzzes every service against its OpenAPI document (deploy/scripts/fuzz.sh, schemathesis).
+# and removes the database again. Around the Swift tests, each of these counts as one test in
+# the closing line:
+#
+#   - before: the deployment files, checked offline (deploy/scripts/check-deploy.sh);
+#   - after: the consumer-driven contracts the Swift consumer tests wrote, verified against the
+#     real providers (deploy/scripts/contracts.sh); every service fuzzed against its OpenAPI
+#     document (deploy/scripts/fuzz.sh, schemathesis); and the saga's fault campaign,
+#     CHAOS_RUNS (50) randomized runs with a fresh, printed seed (deploy/scripts/chaos.sh).
+#
+# PLATFORM_SKIP_DEPLOY_CHECKS=1, PLATFORM_SKIP_CONTRACTS=1, PLATFORM_SKIP_FUZZ=1 and
+# PLATFORM_SKIP_CHAOS=1 skip them (quick loops); what was skipped is named before the closing
+# line and counted in it.
 #
 #   deploy/scripts/test.sh                 # everything
 #   deploy/scripts/test.sh --filter Pool   # extra arguments go to `swift test`
@@ -21,18 +29,31 @@ if ! command -v swift >/dev/null 2>&1; then
   exit 1
 fi
 
-# The deployment files, checked offline (Dockerfile, compose, Kubernetes manifests, environment
-# variables; deploy/scripts/check-deploy.sh). They count as one test in the closing line.
-# PLATFORM_SKIP_DEPLOY_CHECKS=1 skips them (quick loops with --filter). Whatever a
-# PLATFORM_SKIP_* variable skips is named before the closing line and counted in it.
 skipped=()
-deploy_passed=0
-deploy_failed=0
-if [ "${PLATFORM_SKIP_DEPLOY_CHECKS:-0}" != 1 ]; then
-  if "$root/deploy/scripts/check-deploy.sh"; then deploy_passed=1; else deploy_failed=1; fi
-else
-  skipped+=("deployment checks (PLATFORM_SKIP_DEPLOY_CHECKS=1)")
-fi
+checks_passed=0
+checks_failed=0
+reports=()
+
+# Runs one check (a command) as one test of the closing line, unless its PLATFORM_SKIP_*
+# variable is 1: check LABEL SKIP_VARIABLE COMMAND…
+check() {
+  local label=$1 skip=$2 began
+  shift 2
+  if [ "${!skip:-0}" = 1 ]; then
+    skipped+=("$label ($skip=1)")
+    return
+  fi
+  began=$(date +%s)
+  if "$@"; then
+    checks_passed=$(( checks_passed + 1 ))
+    reports+=("$label passed in $(( $(date +%s) - began ))s")
+  else
+    checks_failed=$(( checks_failed + 1 ))
+    reports+=("$label FAILED in $(( $(date +%s) - began ))s (see its output above)")
+  fi
+}
+
+check "deployment checks" PLATFORM_SKIP_DEPLOY_CHECKS "$root/deploy/scripts/check-deploy.sh"
 
 start=$(date +%s)
 swift build --build-tests
@@ -52,30 +73,9 @@ status=${PIPESTATUS[0]}
 set -e
 test_seconds=$(( $(date +%s) - start ))
 
-# Provider verification of the Pact files in contracts/pacts (the consumer tests above wrote
-# them), with the official Pact verifier on a throwaway PostgreSQL of its own. One test in the
-# closing line. PLATFORM_SKIP_CONTRACTS=1 skips it.
-contracts_passed=0
-contracts_failed=0
-if [ "${PLATFORM_SKIP_CONTRACTS:-0}" != 1 ]; then
-  if "$root/deploy/scripts/contracts.sh"; then contracts_passed=1; else contracts_failed=1; fi
-else
-  skipped+=("contract verification (PLATFORM_SKIP_CONTRACTS=1)")
-fi
-
-# Schema fuzzing of the executables just built, each against its own OpenAPI document
-# (deploy/scripts/fuzz.sh: schemathesis, a throwaway database, real tenant credentials). It
-# counts as one test in the closing line. PLATFORM_SKIP_FUZZ=1 skips it (quick loops).
-fuzz_passed=0
-fuzz_failed=0
-fuzz_seconds=0
-if [ "${PLATFORM_SKIP_FUZZ:-0}" != 1 ]; then
-  start=$(date +%s)
-  if "$root/deploy/scripts/fuzz.sh"; then fuzz_passed=1; else fuzz_failed=1; fi
-  fuzz_seconds=$(( $(date +%s) - start ))
-else
-  skipped+=("schema fuzzing (PLATFORM_SKIP_FUZZ=1)")
-fi
+check "contract verification" PLATFORM_SKIP_CONTRACTS "$root/deploy/scripts/contracts.sh"
+check "schema fuzzing" PLATFORM_SKIP_FUZZ "$root/deploy/scripts/fuzz.sh"
+check "fault campaign" PLATFORM_SKIP_CHAOS "$root/deploy/scripts/chaos.sh" "${CHAOS_RUNS:-50}"
 
 # One plain closing line, whatever the runner printed last.
 total=$(grep -Eo 'Test run with [0-9]+ test' "$log" | tail -n 1 | grep -Eo '[0-9]+' || true)
@@ -85,26 +85,12 @@ echo "tests finished in ${test_seconds}s (build ${build_seconds}s)"
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   failed=1
 fi
-if [ "$deploy_failed" -ne 0 ]; then
-  echo "deployment checks FAILED (see the output of check-deploy.sh above)"
-  [ "$status" -ne 0 ] || status=1
-elif [ "$deploy_passed" -ne 0 ]; then
-  echo "deployment checks passed"
+for report in "${reports[@]}"; do echo "$report"; done
+if [ "$checks_failed" -ne 0 ] && [ "$status" -eq 0 ]; then
+  status=1
 fi
-if [ "$contracts_failed" -ne 0 ]; then
-  echo "contract verification FAILED (see the output of contracts.sh above)"
-  [ "$status" -ne 0 ] || status=1
-elif [ "$contracts_passed" -ne 0 ]; then
-  echo "contract verification passed"
-fi
-if [ "$fuzz_failed" -ne 0 ]; then
-  echo "schema fuzzing FAILED in ${fuzz_seconds}s (see the output of fuzz.sh above; reports in .tmp/fuzz)"
-  [ "$status" -ne 0 ] || status=1
-elif [ "$fuzz_passed" -ne 0 ]; then
-  echo "schema fuzzing passed in ${fuzz_seconds}s"
-fi
-passed=$(( passed + deploy_passed + contracts_passed + fuzz_passed ))
-failed=$(( failed + deploy_failed + contracts_failed + fuzz_failed ))
+passed=$(( passed + checks_passed ))
+failed=$(( failed + checks_failed ))
 # CI reads "N passed, M failed" alone on the last line; ", K skipped" may follow it.
 if [ ${#skipped[@]} -gt 0 ]; then
   list="$(printf ', %s' "${skipped[@]}")"
