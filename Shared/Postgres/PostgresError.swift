@@ -44,6 +44,11 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var constraint: String?
     public var table: String?
     public var column: String?
+    /// Set by the kit when the statement provably took no effect and the connection was outside
+    /// any transaction (see `LibPQConnection.collectResults`), so that a lease's first statement may be
+    /// run once more on a fresh connection (see `PostgresConnection`). Never seen by callers as
+    /// anything but a `.connectionFailed`.
+    var notExecuted = false
 
     public init(
         _ kind: Kind,
