@@ -146,12 +146,13 @@ final class LibPQConnection: @unchecked Sendable {
                 formats[index] = 1
             }
         }
-        let result = values.withUnsafeBufferPointer { valuePointers in
+        let outsideTransaction = PQtransactionStatus(handle) == PQTRANS_IDLE
+        let sent = values.withUnsafeBufferPointer { valuePointers in
             valuePointers.withMemoryRebound(to: UnsafePointer<CChar>?.self) { constValues in
-                PQexecParams(handle, query.sql, Int32(count), types, constValues.baseAddress, lengths, formats, 0)
+                PQsendQueryParams(handle, query.sql, Int32(count), types, constValues.baseAddress, lengths, formats, 0)
             }
         }
-        return try consume(result)
+        return try collectResults(handle, sent: sent == 1, outsideTransaction: outsideTransaction)
     }
 
     /// Runs one or more statements without parameters through the simple query protocol
@@ -160,22 +161,63 @@ final class LibPQConnection: @unchecked Sendable {
     func executeSimple(_ sql: String) throws(PostgresError) -> PostgresResult {
         assertNotOnEventLoop()
         guard let handle else { throw PostgresError(.connectionFailed, message: "connection is closed") }
-        return try consume(PQexec(handle, sql))
+        let outsideTransaction = PQtransactionStatus(handle) == PQTRANS_IDLE
+        return try collectResults(handle, sent: PQsendQuery(handle, sql) == 1, outsideTransaction: outsideTransaction)
     }
 
-    private func consume(_ result: OpaquePointer?) throws(PostgresError) -> PostgresResult {
-        guard let result else {
+    /// Reads every result of the statement just sent (blocking) and returns the last one, or
+    /// throws the first error.
+    ///
+    /// The error is marked `notExecuted` when the connection was outside any transaction and
+    /// the statement provably took no effect: libpq could not send it, or the first thing the
+    /// server answered was that it was ending the session (`sessionEnded`), and the connection
+    /// is gone. The server reports a session's end only after whatever the statement produced
+    /// (a statement that completed sends its command tag first), and a backend that ends
+    /// mid-statement aborts the statement's implicit transaction.
+    private func collectResults(
+        _ handle: OpaquePointer, sent: Bool, outsideTransaction: Bool
+    ) throws(PostgresError) -> PostgresResult {
+        guard sent else {
+            var error = PostgresError(.connectionFailed, message: "the statement could not be sent: the connection to the database was lost")
+            error.notExecuted = outsideTransaction
+            throw error
+        }
+        var last: PostgresResult?
+        var firstError: PostgresError?
+        var answeredBeforeError = false
+        // PQgetResult returns NULL once the statement is done; in COPY mode it would keep
+        // returning the COPY state, which no caller of the kit starts.
+        while let result = PQgetResult(handle) {
+            defer { PQclear(result) }
+            guard firstError == nil else { continue }
+            switch PQresultStatus(result) {
+            case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+                last = PostgresResult(layout: Self.emptyLayout, values: [], affectedRows: Self.affectedRows(result))
+                answeredBeforeError = true
+            case PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
+                last = Self.rows(of: result)
+                answeredBeforeError = true
+            case PGRES_COPY_IN, PGRES_COPY_OUT, PGRES_COPY_BOTH:
+                throw PostgresError(.statementError, message: "COPY is not supported by the kit")
+            default:
+                firstError = error(from: result)
+            }
+        }
+        if var error = firstError {
+            error.notExecuted = outsideTransaction && !answeredBeforeError
+                && Self.sessionEnded(error.sqlState) && PQstatus(handle) == CONNECTION_BAD
+            throw error
+        }
+        guard let last else {
             throw PostgresError(.connectionFailed, message: "the connection to the database was lost")
         }
-        defer { PQclear(result) }
-        switch PQresultStatus(result) {
-        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
-            return PostgresResult(layout: Self.emptyLayout, values: [], affectedRows: Self.affectedRows(result))
-        case PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
-            return Self.rows(of: result)
-        default:
-            throw error(from: result)
-        }
+        return last
+    }
+
+    /// The SQLSTATEs of a session the server ended: admin_shutdown (`pg_terminate_backend`, a
+    /// server shutdown), crash_shutdown, idle_session_timeout.
+    private static func sessionEnded(_ sqlState: String?) -> Bool {
+        ["57P01", "57P02", "57P05"].contains(sqlState)
     }
 
     private static let emptyLayout = PostgresResult.Layout(columns: [])

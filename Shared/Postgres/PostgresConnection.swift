@@ -13,9 +13,18 @@ import NIOPosix
 /// `Task` while the lease holder may still use it, so concurrent use cannot happen unnoticed.
 /// The statement methods inherit the caller's isolation (`#isolation`) so that a lease held
 /// inside an actor can be used there without being sent anywhere.
+///
+/// A lease's first statement that finds its connection dead, without having taken effect
+/// (`PostgresError.notExecuted`: never sent, or answered only by the server ending the
+/// session, outside any transaction), runs once more on a freshly opened connection, which
+/// the lease keeps. No later statement is ever repeated: by then the caller may have a
+/// transaction or session state on the connection, which went with it.
 public struct PostgresConnection {
-    let raw: LibPQConnection
+    let lease: ConnectionLease
     let pool: PostgresPool
+
+    /// The connection the lease's statements run on now.
+    var raw: LibPQConnection { lease.connection }
 
     /// The server process serving this connection (`pg_backend_pid()`).
     public var backendPID: Int32 { raw.backendPID }
@@ -44,7 +53,25 @@ public struct PostgresConnection {
         _ work: @escaping @Sendable (LibPQConnection) throws -> PostgresResult
     ) async throws -> PostgresResult {
         try Task.checkCancellation()
-        let raw = self.raw
+        let first = lease.startStatement()
+        do {
+            return try await attempt(work, on: raw)
+        } catch let error as PostgresError where first && error.notExecuted {
+            pool.logger.info("the connection was found dead by the lease's first statement, which never took effect; running it once more on a fresh connection", metadata: [
+                "db.backend_pid": "\(raw.backendPID)", "error": "\(error)",
+            ])
+            let fresh = try await pool.reopen(replacing: raw)
+            lease.replace(with: fresh)
+            return try await attempt(work, on: fresh)
+        }
+    }
+
+    /// Runs `work` once on `raw`, on the pool's threads.
+    private func attempt(
+        isolation: isolated (any Actor)? = #isolation,
+        _ work: @escaping @Sendable (LibPQConnection) throws -> PostgresResult,
+        on raw: LibPQConnection
+    ) async throws -> PostgresResult {
         let pool = self.pool
         return try await withTaskCancellationHandler {
             do {
@@ -76,7 +103,7 @@ public struct PostgresConnection {
         // The body gets its own copy of the handle: built from Sendable parts, the copy is in no
         // isolation region yet, so the compiler lets it go to `body` (whose isolation is the
         // caller's); `self` belongs to this function's region and could not be sent.
-        let lent = PostgresConnection(raw: raw, pool: pool)
+        let lent = PostgresConnection(lease: lease, pool: pool)
         let result: Result
         do {
             result = try await body(lent)
@@ -104,7 +131,7 @@ public struct PostgresConnection {
         raw.savepointCounter += 1
         let name = "platform_sp_\(raw.savepointCounter)"
         try await execute(simple: "SAVEPOINT \(name)")
-        let lent = PostgresConnection(raw: raw, pool: pool)  // a fresh copy, as in `transaction`
+        let lent = PostgresConnection(lease: lease, pool: pool)  // a fresh copy, as in `transaction`
         let result: Result
         do {
             result = try await body(lent)

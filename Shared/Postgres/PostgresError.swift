@@ -44,6 +44,11 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var constraint: String?
     public var table: String?
     public var column: String?
+    /// Set by the kit when the statement provably took no effect and the connection was outside
+    /// any transaction (see `LibPQConnection.collectResults`), so that a lease's first
+    /// statement may run once more on a fresh connection (see `PostgresConnection`). Only ever
+    /// set on a `.connectionFailed`.
+    var notExecuted = false
 
     public init(
         _ kind: Kind,
@@ -91,8 +96,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         case "40P01": return .deadlockDetected
         case "55P03": return .lockNotAvailable
         case "57014": return .queryCanceled
-        // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away.
-        case "57P01", "57P02", "57P03": return .connectionFailed
+        // admin_shutdown, crash_shutdown, cannot_connect_now: the server is going away;
+        // idle_session_timeout: it ended an idle session.
+        case "57P01", "57P02", "57P03", "57P05": return .connectionFailed
         default: break
         }
         switch state.prefix(2) {

@@ -13,6 +13,8 @@ import Synchronization
 /// - A connection that broke (server restart, `pg_terminate_backend`, a lost socket), that was
 ///   left inside a transaction, or whose statement was cancelled is closed instead of being
 ///   pooled again, and a waiting lease gets its slot to open a fresh one.
+/// - A lease's first statement that finds its connection dead without having taken effect
+///   runs once more on a fresh connection (see `PostgresConnection`); nothing else is retried.
 public final class PostgresPool: Sendable {
     public let configuration: PostgresConfiguration
     let logger: Logger
@@ -73,14 +75,14 @@ public final class PostgresPool: Sendable {
         isolation: isolated (any Actor)? = #isolation,
         _ body: (PostgresConnection) async throws -> sending Result
     ) async throws -> sending Result {
-        let raw = try await acquire()
-        let connection = PostgresConnection(raw: raw, pool: self)
+        let lease = ConnectionLease(try await acquire())
+        let connection = PostgresConnection(lease: lease, pool: self)
         do {
             let result = try await body(connection)
-            release(raw)
+            release(lease.connection)
             return result
         } catch {
-            release(raw)
+            release(lease.connection)
             throw error
         }
     }
@@ -145,11 +147,31 @@ public final class PostgresPool: Sendable {
     /// Opens a connection into a slot already counted in `open`; gives the slot back on failure.
     private func openConnection() async throws -> LibPQConnection {
         do {
-            let configuration = self.configuration
-            return try await threadPool.runIfActive { try LibPQConnection.connect(configuration) }
+            return try await connect()
         } catch {
             giveBackSlot()
-            if error is PostgresError { throw error }
+            throw error
+        }
+    }
+
+    /// Closes a leased connection found dead and opens a fresh one in its slot, which the lease
+    /// keeps: when the open fails, the lease still holds the closed connection, and releasing
+    /// it frees the slot.
+    func reopen(replacing dead: LibPQConnection) async throws -> LibPQConnection {
+        try await connect { dead.close() }
+    }
+
+    /// Opens a connection on the pool's threads, after `first` (on the same thread).
+    private func connect(after first: @escaping @Sendable () -> Void = {}) async throws -> LibPQConnection {
+        let configuration = self.configuration
+        do {
+            return try await threadPool.runIfActive {
+                first()
+                return try LibPQConnection.connect(configuration)
+            }
+        } catch let error as PostgresError {
+            throw error
+        } catch {
             throw PostgresError(.poolClosed, message: "the connection pool is closed")
         }
     }

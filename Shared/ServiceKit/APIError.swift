@@ -2,12 +2,14 @@ import Contracts
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 
 /// An error a client is meant to see: a status, a stable code and a sentence, rendered as the
 /// platform's one error shape `{"error":{"code":"…","message":"…","field":"…"}}`.
 ///
-/// Anything thrown that is not an `APIError` becomes a 500 `internal_error` whose details go
-/// to the log only (see `ErrorMiddleware`).
+/// Anything thrown that is not an `APIError` becomes a 500 `internal_error` (or, for a database
+/// that cannot be reached, 503 `database_unavailable`) whose details go to the log only (see
+/// `ErrorMiddleware`).
 public struct APIError: Error, HTTPResponseError, Sendable {
     public var status: HTTPResponse.Status
     public var code: String
@@ -73,8 +75,9 @@ public struct APIError: Error, HTTPResponseError, Sendable {
 /// `APIError`s render as they are; Hummingbird's own `HTTPError`s (unknown route, body too
 /// large, bad method) keep their status and get a code derived from it — except that a path
 /// some route serves, asked with a method none does, is 405 `method_not_allowed` with `Allow`
-/// (Hummingbird answers 404 there); everything else is logged with the request id and answered
-/// with a generic 500 that reveals nothing.
+/// (Hummingbird answers 404 there); a database that cannot be reached is 503
+/// `database_unavailable` with `Retry-After` (`APIError.databaseUnavailable(for:)`); everything
+/// else is logged with the request id and answered with a generic 500 that reveals nothing.
 public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     /// The router's routes (recorded when the application is made), for 405's `Allow`.
     let routes: RouteTable?
@@ -103,16 +106,25 @@ public struct ErrorMiddleware<Context: RequestContext>: RouterMiddleware {
                 headers: error.headers
             )
         } catch {
-            context.logger.error("unhandled error", metadata: [
-                "error.type": "\(type(of: error))",
-                "error": "\(error)",
-                "http.route": "\(context.endpointPath ?? request.uri.path)",
-            ])
+            if let unavailable = APIError.databaseUnavailable(for: error) {
+                context.logger.warning("database unavailable", metadata: Self.metadata(error, request, context))
+                return try unavailable.response(from: request, context: context)
+            }
+            context.logger.error("unhandled error", metadata: Self.metadata(error, request, context))
             return APIError.render(
                 status: .internalServerError,
                 envelope: ErrorEnvelope(code: "internal_error", message: "An internal error occurred. It has been logged.")
             )
         }
+    }
+
+    /// What the log says about an error the client sees only as a generic answer.
+    private static func metadata(_ error: any Error, _ request: Request, _ context: Context) -> Logger.Metadata {
+        [
+            "error.type": "\(type(of: error))",
+            "error": "\(error)",
+            "http.route": "\(context.endpointPath ?? request.uri.path)",
+        ]
     }
 
     static func code(for status: HTTPResponse.Status) -> String {

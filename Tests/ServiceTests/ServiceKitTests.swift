@@ -44,6 +44,14 @@ struct ServiceKitTests {
             throw APIError.validation(field: "slug", "The slug must be 3 to 40 lowercase letters, digits or underscores.")
         }
         router.get("/fail/internal") { _, _ -> Response in throw SecretFailure() }
+        router.get("/fail/database/:kind") { _, context -> Response in
+            let kind: PostgresError.Kind = switch context.parameters.get("kind") {
+            case "lost": .connectionFailed
+            case "timeout": .acquireTimeout
+            default: .uniqueViolation
+            }
+            throw PostgresError(kind, message: SecretFailure().description)
+        }
         router.get("/whoami") { request, _ in
             Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: request.headers[HTTPField.Name(PlatformHeader.requestID)!] ?? "")))
         }
@@ -107,7 +115,7 @@ struct ServiceKitTests {
         }
     }
 
-    @Test("API errors render their status, code and field; other errors are a generic 500 that leaks nothing")
+    @Test("API errors render their status, code and field; an unreachable database is 503; other errors are a generic 500 that leaks nothing")
     func errorShape() async throws {
         try await withServer { base, client in
             let api = try await client.execute(HTTPClientRequest(url: base + "/fail/api"))
@@ -121,6 +129,17 @@ struct ServiceKitTests {
             #expect(failure.errorEnvelope?.error.code == "internal_error")
             let text = String(decoding: failure.body, as: UTF8.self)
             #expect(!text.contains("SELECT") && !text.contains("vault") && !text.contains("SecretFailure"))
+
+            // A database that cannot be reached is 503 with Retry-After; any other database
+            // error stays a 500. Neither shows what the kit reported.
+            for (kind, status) in [("lost", 503), ("timeout", 503), ("unique", 500)] {
+                let answer = try await client.execute(HTTPClientRequest(url: base + "/fail/database/\(kind)"))
+                #expect(answer.status == status, "\(kind)")
+                #expect(answer.errorEnvelope?.error.code == (status == 503 ? "database_unavailable" : "internal_error"))
+                #expect(answer.headers["Retry-After"] == (status == 503 ? "1" : nil))
+                let body = String(decoding: answer.body, as: UTF8.self)
+                #expect(!body.contains("SELECT") && !body.contains("vault") && !body.contains("PostgresError"))
+            }
 
             // A path that is routed, with a method that is not: 405 with Allow (found by
             // schemathesis' unsupported_method check; Hummingbird itself answers 404).

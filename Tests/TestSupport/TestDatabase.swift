@@ -25,15 +25,17 @@ public enum TestDatabase {
     /// A pool on the test database; close it with `close()` at the end of the test. The acquire
     /// timeout is generous: tests assert what completes, never how fast, and a loaded 2-core
     /// machine can keep a queued lease waiting for seconds.
+    /// `applicationName` tells the pool's backends apart in `pg_stat_activity`.
     public static func pool(
         maximumConnections: Int = 4,
         acquireTimeout: Duration = .seconds(30),
-        statementTimeout: Duration? = .seconds(30)
+        statementTimeout: Duration? = .seconds(30),
+        applicationName: String = "platform-tests"
     ) throws -> PostgresPool {
         PostgresPool(
             configuration: PostgresConfiguration(
                 connectionString: try url(),
-                applicationName: "platform-tests",
+                applicationName: applicationName,
                 maximumConnections: maximumConnections,
                 acquireTimeout: acquireTimeout,
                 statementTimeout: statementTimeout
@@ -54,12 +56,14 @@ public func withTestPool<Result: Sendable>(
     maximumConnections: Int = 4,
     acquireTimeout: Duration = .seconds(30),
     statementTimeout: Duration? = .seconds(30),
+    applicationName: String = "platform-tests",
     _ body: (PostgresPool) async throws -> Result
 ) async throws -> Result {
     let pool = try TestDatabase.pool(
         maximumConnections: maximumConnections,
         acquireTimeout: acquireTimeout,
-        statementTimeout: statementTimeout
+        statementTimeout: statementTimeout,
+        applicationName: applicationName
     )
     return try await using(pool, body)
 }
