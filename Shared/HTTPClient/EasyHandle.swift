@@ -139,8 +139,24 @@ final class EasyHandle {
         return .success(HTTPClientResponse(status: status, headers: sink.headers, body: sink.body))
     }
 
+    /// The bytes of request this transfer has written to a connection (`CURLINFO_REQUEST_SIZE`),
+    /// counting attempts on a kept-alive connection that libcurl then retried on a fresh one.
+    private var requestBytesSent: Int {
+        var size = 0
+        _ = ccurl_easy_getinfo_long(self.raw, CURLINFO_REQUEST_SIZE, &size)
+        return size
+    }
+
     private func error(for code: CURLcode, url: ValidatedURL) -> HTTPClientError {
         switch code {
+        case CURLE_COULDNT_CONNECT where self.requestBytesSent > 0:
+            // libcurl sent the request on a kept-alive connection that then died without an
+            // answer, and its own retry on a fresh connection could not connect. The request may
+            // have been processed: a dropped connection, never "cannot connect" (which promises
+            // that nothing was sent; found by the fault campaign: a registration committed by a
+            // service killed before it answered was taken for one that never arrived).
+            return .transport(code: Int(CURLE_GOT_NOTHING.rawValue),
+                              message: "the connection closed after the request was sent, and reconnecting failed")
         case CURLE_COULDNT_CONNECT, CURLE_COULDNT_RESOLVE_HOST, CURLE_COULDNT_RESOLVE_PROXY:
             return .cannotConnect(url: url.origin)
         case CURLE_OPERATION_TIMEDOUT:
