@@ -58,11 +58,17 @@ rm -f "$dir/pwfile"
 mkdir -p "$dir/sock"
 if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$dir/sock"; fi
 
-# fsync and friends are off: this cluster is thrown away. max_locks_per_transaction is raised
+# fsync and friends are off: this cluster is thrown away (PLATFORM_PG_FSYNC=on keeps them on,
+# for a benchmark that must pay for durable commits). max_locks_per_transaction is raised
 # because tenants are schemas and tests create many.
+if [ "${PLATFORM_PG_FSYNC:-off}" = on ]; then
+  durability="-c fsync=on -c synchronous_commit=on -c full_page_writes=on"
+else
+  durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+fi
 "${as_db[@]}" "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
-  "-c listen_addresses=127.0.0.1 -p $port -k $dir/sock -c fsync=off -c synchronous_commit=off \
-   -c full_page_writes=off -c max_connections=300 -c max_locks_per_transaction=256 \
+  "-c listen_addresses=127.0.0.1 -p $port -k $dir/sock $durability \
+   -c max_connections=300 -c max_locks_per_transaction=256 \
    -c shared_buffers=128MB" >/dev/null \
   || { cat "$dir/server.log" >&2; exit 1; }
 
