@@ -246,7 +246,7 @@ let package = Package(
         .testTarget(
             name: "ServiceTests",
             dependencies: [
-                "Auth", "Contracts", "HTTPClient", "Passwords", "Postgres", "Provisioning", "Realtime", "ServiceClients",
+                "Auth", "Contracts", "HTTPClient", "Passwords", "Postgres", "Provisioning", "Realtime", "Resilience", "ServiceClients",
                 "ServiceKit", "Storage", "TenantKit", "TestSupport",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -10,9 +10,6 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let runtime = ServiceRuntime(configuration: configuration, migrations: try ServiceRuntime.bundledMigrations(in: .module),
                                  apiDocument: try APIDocument.bundled(in: .module))
     let settings = try ProvisioningSettings(configuration)
-    guard let tenantDirectory = Bundle.module.url(forResource: "TenantMigrations", withExtension: nil) else {
-        throw ConfigurationError(description: "the TenantMigrations resource folder is missing from the bundle")
-    }
     // The saga does its own recorded retries, so the client does not retry underneath it.
     let client = try CurlHTTPClient(
         configuration: HTTPClientConfiguration(connectTimeout: .seconds(2), requestTimeout: .seconds(10), retry: .none),
@@ -21,10 +18,11 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let vault = KeyVault(pool: runtime.pool)
     let ledger = ExecutionLedger(pool: runtime.pool)
     let doorbell = Doorbell()
+    let tenants = TenantDatabase(pool: runtime.pool, migrations: try TenantDatabase.bundledMigrations(), logger: runtime.logger)
     let runner = SagaRunner(
         ledger: ledger,
         vault: vault,
-        tenants: TenantDatabase(pool: runtime.pool, migrations: try Migration.load(from: tenantDirectory), logger: runtime.logger),
+        tenants: tenants,
         registrar: ServiceRegistrar(client: client, urls: configuration.serviceURLs, token: configuration.internalToken),
         settings: settings,
         logger: runtime.logger
@@ -48,9 +46,11 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
         idempotency: IdempotencyStore(pool: runtime.pool, schema: "provisioning"),
         doorbell: doorbell, settings: settings
     )
-    // Stopped in reverse: the orchestrator hands its executions back before the client and
-    // the pool go away.
-    return runtime.makeApplication(router: router, services: [ShutdownAction { await client.shutdown() }, orchestrator])
+    // Stopped in reverse: the tenant upgrade ends its tenant in hand and the orchestrator hands
+    // its executions back before the client and the pool go away.
+    let upgrader = TenantUpgrader(store: TenantUpgradeStore(pool: runtime.pool), tenants: tenants, readiness: runtime.readiness,
+                                  backoff: settings.backoff, logger: runtime.logger)
+    return runtime.makeApplication(router: router, services: [ShutdownAction { await client.shutdown() }, orchestrator, upgrader])
 }
 
 /// The routes of provisioning, from the parts `buildApplication` made: the runtime's standard

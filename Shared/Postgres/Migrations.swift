@@ -61,6 +61,13 @@ public struct MigrationRunner: Sendable {
     public var migrations: [Migration]
     /// When set, each migration's SQL runs under this role (`SET LOCAL ROLE`), so what it
     /// creates belongs to that role; the ledger stays the caller's, out of the role's reach.
+    ///
+    /// The caller needs no standing membership in the role: each transaction that needs the
+    /// role's privileges opens with `GRANT role TO CURRENT_USER` and closes with the matching
+    /// `REVOKE`, so the membership never outlives it (a caller that is a member of thousands of
+    /// roles pays for every privilege check and can act on a stale membership list; see
+    /// docs/measurements/tenant-ddl-roles.md). A standing membership the caller already has is
+    /// left alone. The schema must exist: it belongs to the role, which made it.
     public var role: String?
 
     public init(schema: String, migrations: [Migration], role: String? = nil) {
@@ -91,20 +98,24 @@ public struct MigrationRunner: Sendable {
     }
 
     private func applyLocked(on connection: PostgresConnection, logger: Logger) async throws -> MigrationReport {
-        try await connection.execute(simple: """
-            CREATE SCHEMA IF NOT EXISTS \(PostgresQuery.quoteIdentifier(schema));
-            CREATE TABLE IF NOT EXISTS \(PostgresQuery.quoteIdentifier(schema))._migrations (
-                version     integer PRIMARY KEY,
-                name        text        NOT NULL,
-                checksum    text        NOT NULL,
-                applied_at  timestamptz NOT NULL DEFAULT now(),
-                duration_ms integer     NOT NULL DEFAULT 0
-            );
-            """)
+        let membership = try await RoleMembership(role: role, on: connection)
+        let ledger = try await connection.transaction { tx in
+            try await membership.acquire(tx)
+            try await tx.execute(simple: """
+                \(role == nil ? "CREATE SCHEMA IF NOT EXISTS \(PostgresQuery.quoteIdentifier(schema));" : "")
+                CREATE TABLE IF NOT EXISTS \(PostgresQuery.quoteIdentifier(schema))._migrations (
+                    version     integer PRIMARY KEY,
+                    name        text        NOT NULL,
+                    checksum    text        NOT NULL,
+                    applied_at  timestamptz NOT NULL DEFAULT now(),
+                    duration_ms integer     NOT NULL DEFAULT 0
+                );
+                """)
+            let rows = try await tx.query("SELECT version, name, checksum FROM \(identifier: schema)._migrations ORDER BY version")
+            try await membership.release(tx)
+            return rows
+        }
         let checksums = try await checksums(on: connection)
-        let ledger = try await connection.query(
-            "SELECT version, name, checksum FROM \(identifier: schema)._migrations ORDER BY version"
-        )
         var applied: [Int: (name: String, checksum: String)] = [:]
         for row in ledger {
             applied[try row.decode("version")] = (try row.decode("name"), try row.decode("checksum"))
@@ -134,6 +145,7 @@ public struct MigrationRunner: Sendable {
             do {
                 try await connection.transaction { tx in
                     try await tx.query("SELECT set_config('search_path', \(PostgresQuery.quoteIdentifier(schema) + ", public"), true)")
+                    try await membership.acquire(tx)
                     if let role {
                         try await tx.execute(simple: "SET LOCAL ROLE \(PostgresQuery.quoteIdentifier(role))")
                     }
@@ -146,6 +158,7 @@ public struct MigrationRunner: Sendable {
                         INSERT INTO \(identifier: schema)._migrations (version, name, checksum, duration_ms)
                         VALUES (\(migration.version), \(migration.name), \(checksum), \(elapsed))
                         """)
+                    try await membership.release(tx)
                 }
             } catch let error as PostgresError {
                 throw PostgresError(

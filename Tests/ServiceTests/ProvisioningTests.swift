@@ -4,6 +4,8 @@ import Foundation
 import HTTPClient
 import Postgres
 @testable import Provisioning
+import Resilience
+import ServiceKit
 import ServiceClients
 import TestSupport
 import Testing
@@ -85,7 +87,23 @@ struct ProvisioningTests {
                     SELECT column_name FROM information_schema.columns WHERE table_schema = \(schema) AND table_name = 'users'
                     """).map { try $0.decode("column_name", as: String.self) }
                 #expect(Set(["id", "email", "password_hash", "created_at", "updated_at"]).isSubset(of: Set(userColumns)))
-                #expect(try await pool.scalar("SELECT count(*)::int8 FROM \(identifier: schema)._migrations") == 1)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM \(identifier: schema)._migrations") == 2)
+                #expect(try await pool.scalar("""
+                    SELECT tenant_schema_version::int8 FROM provisioning.projects WHERE id = \(created.projectId)
+                    """) == 2)
+                // The platform's login role reaches the tables through the tenant's grants, as a
+                // member of no tenant role (docs/measurements/tenant-ddl-roles.md).
+                #expect(try await pool.scalar("""
+                    SELECT count(*)::int8 FROM pg_auth_members WHERE member = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                    """) == 0)
+                #expect(try await pool.scalar("""
+                    SELECT count(*)::int8 FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p(privilege)
+                    WHERE has_table_privilege(current_user, \(schema + ".users"), privilege)
+                    """) == 4)
+                #expect(try await pool.scalar("""
+                    SELECT count(*)::int8 FROM unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE']) AS p(privilege)
+                    WHERE has_table_privilege(current_user, \(schema + ".audit_log"), privilege)
+                    """) == 0)
                 #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.workflow_executions WHERE project_id = \(created.projectId)") == 1)
             }
         }
@@ -104,18 +122,24 @@ struct ProvisioningTests {
             let schemaB = "tenant_" + b
 
             try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                // The platform's role writes through the tenant's grants, as auth does.
                 try await pool.withTransaction { tx in
-                    try await tx.execute(simple: "SET LOCAL ROLE \(schemaA)")
                     try await tx.query("INSERT INTO \(identifier: schemaA).users (email, email_normalized) VALUES ('x@a.test', 'x@a.test')")
                     try await tx.query("INSERT INTO \(identifier: schemaA).audit_log (actor, action, target) VALUES ('test', 'user.created', 'x@a.test')")
                     try await tx.query("INSERT INTO \(identifier: schemaA).audit_log (actor, action, details) VALUES ('test', 'user.updated', '{\"n\": 1}')")
                 }
+                // …and cannot act as a tenant's role: it is a member of none.
+                await #expect(throws: PostgresError.self) {
+                    try await pool.withTransaction { tx in try await tx.execute(simple: "SET LOCAL ROLE \(schemaA)") }
+                }
                 // Tenant B's role can read neither A's rows nor any platform schema.
-                for target in ["\(schemaA).users", "auth.developers", "provisioning.projects"] {
-                    await #expect(throws: PostgresError.self, "tenant B must not read \(target)") {
-                        try await pool.withTransaction { tx in
-                            try await tx.execute(simple: "SET LOCAL ROLE \(schemaB)")
-                            try await tx.execute(simple: "SELECT * FROM \(target)")
+                try await withPool(url: try TestDatabase.adminURL(for: url)) { admin in
+                    for target in ["\(schemaA).users", "auth.developers", "provisioning.projects"] {
+                        await #expect(throws: PostgresError.self, "tenant B must not read \(target)") {
+                            try await admin.withTransaction { tx in
+                                try await tx.execute(simple: "SET LOCAL ROLE \(schemaB)")
+                                try await tx.execute(simple: "SELECT * FROM \(target)")
+                            }
                         }
                     }
                 }
@@ -376,7 +400,85 @@ struct ProvisioningTests {
                 let keysAfter = try await pool.query("SELECT id, sha256 FROM auth.api_keys WHERE tenant_id = \(project) ORDER BY id")
                     .map { try $0.decode("sha256", as: String.self) }
                 #expect(keysAfter == keysBefore)
-                #expect(try await pool.scalar("SELECT count(*)::int8 FROM \(identifier: "tenant_" + slug)._migrations") == 1)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM \(identifier: "tenant_" + slug)._migrations") == 2)
+            }
+        }
+    }
+
+    @Test("tenants made before transient memberships reach the latest tenant migration one at a time, resuming where a stop left off, and lose their standing membership")
+    func tenantUpgrade() async throws {
+        try await withTestPlatform { platform, url in
+            let slugs = [TestDatabase.uniqueName("upg_a"), TestDatabase.uniqueName("upg_b")]
+            var projects: [UUID] = []
+            for slug in slugs {
+                let project = try accepted(try await platform.createProject(name: "Upgrade", slug: slug)).projectId
+                #expect(try await platform.waitForProject(project, in: [.ready, .failed]).status == .ready)
+                projects.append(project)
+            }
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                let platformRole: String = try await pool.query("SELECT current_user AS name").single().decode("name")
+                let memberships = { @Sendable () async throws -> Int in
+                    try await pool.scalar("""
+                        SELECT count(*)::int8 FROM pg_auth_members WHERE member = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                        """)
+                }
+                let versions = { @Sendable (slug: String) async throws -> [Int] in
+                    try await pool.query("SELECT version::int8 FROM \(identifier: "tenant_" + slug)._migrations ORDER BY version")
+                        .map { try $0.decode(at: 0, as: Int.self) }
+                }
+                // Put both tenants back as they were made before: tenant migration 1 only, no
+                // grants, the platform role a standing member of the tenant's role.
+                try await withPool(url: try TestDatabase.adminURL(for: url)) { admin in
+                    for (slug, project) in zip(slugs, projects) {
+                        let name = PostgresQuery.quoteIdentifier("tenant_" + slug)
+                        let platformName = PostgresQuery.quoteIdentifier(platformRole)
+                        try await admin.withConnection { try await $0.execute(simple: """
+                            DELETE FROM \(name)._migrations WHERE version = 2;
+                            REVOKE ALL ON \(name).users, \(name).audit_log FROM \(platformName);
+                            REVOKE USAGE ON SCHEMA \(name) FROM \(platformName);
+                            GRANT \(name) TO \(platformName);
+                            UPDATE provisioning.projects SET tenant_schema_version = NULL WHERE id = '\(project.uuidString)';
+                            """) }
+                    }
+                }
+                #expect(try await memberships() == 2)
+                // Auth's access still works through the old membership.
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM \(identifier: "tenant_" + slugs[0]).users") == 0)
+
+                let upgrader = TenantUpgrader(
+                    store: TenantUpgradeStore(pool: pool),
+                    tenants: TenantDatabase(pool: pool, migrations: try TenantDatabase.bundledMigrations(), logger: TestDatabase.logger),
+                    readiness: Readiness(), backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(50)), logger: TestDatabase.logger
+                )
+                // Stopped after one tenant (as a kill would stop it): the oldest is done, the other untouched.
+                #expect(await upgrader.upgradeAll(limit: 1) == TenantUpgrader.Report(upgraded: 1))
+                #expect(try await versions(slugs[0]) == [1, 2])
+                #expect(try await versions(slugs[1]) == [1])
+                #expect(try await memberships() == 1)
+                let firstApplied: Date = try await pool.query("""
+                    SELECT applied_at FROM \(identifier: "tenant_" + slugs[0])._migrations WHERE version = 2
+                    """).single().decode("applied_at")
+
+                // The next start takes the rest, and only the rest.
+                #expect(await upgrader.upgradeAll() == TenantUpgrader.Report(upgraded: 1))
+                #expect(try await versions(slugs[1]) == [1, 2])
+                #expect(try await pool.query("""
+                    SELECT applied_at FROM \(identifier: "tenant_" + slugs[0])._migrations WHERE version = 2
+                    """).single().decode("applied_at", as: Date.self) == firstApplied)
+                #expect(try await memberships() == 0)
+                #expect(try await pool.scalar("""
+                    SELECT count(*)::int8 FROM provisioning.projects WHERE id = ANY(\(projects)) AND tenant_schema_version = 2
+                    """) == 2)
+                #expect(await upgrader.upgradeAll() == TenantUpgrader.Report())
+
+                // And auth's tenant users work on the upgraded tenants, with no membership.
+                for slug in slugs {
+                    try await pool.withTransaction { tx in
+                        try await tx.query("INSERT INTO \(identifier: "tenant_" + slug).users (email, email_normalized) VALUES ('u@x.test', 'u@x.test')")
+                        try await tx.query("INSERT INTO \(identifier: "tenant_" + slug).audit_log (actor, action) VALUES ('test', 'user.created')")
+                    }
+                    #expect(try await pool.scalar("SELECT count(*)::int8 FROM \(identifier: "tenant_" + slug).users") == 1)
+                }
             }
         }
     }

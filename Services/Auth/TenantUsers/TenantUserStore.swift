@@ -2,10 +2,12 @@ import Contracts
 import Foundation
 import Postgres
 
-/// A tenant's end users, in the tenant's own schema (`tenant_<slug>.users`), written and read
-/// under the tenant's role (`SET LOCAL ROLE`), so auth can touch nothing of the tenant's that
-/// the tenant's role could not. Every change appends to the tenant's hash-chained `audit_log`
-/// in the same transaction: no change without its audit row, no audit row without its change.
+/// A tenant's end users, in the tenant's own schema (`tenant_<slug>.users`). The tables belong
+/// to the tenant's role, which grants the platform's login role exactly the privileges used
+/// here (tenant migration `0002_platform_access`); auth is a member of no tenant role, so its
+/// privilege checks cost the same at 5 tenants and at 5,000 (docs/measurements/
+/// tenant-ddl-roles.md). Every change appends to the tenant's hash-chained `audit_log` in the
+/// same transaction: no change without its audit row, no audit row without its change.
 struct TenantUserStore: Sendable {
     let pool: PostgresPool
 
@@ -48,7 +50,7 @@ struct TenantUserStore: Sendable {
     func insert(_ tenant: RegisteredTenant, email: String, passwordHash: String?, role: String, metadata: JSONValue,
                 audit: @escaping @Sendable (TenantUser) -> Audit) async throws -> TenantUser {
         do {
-            return try await asTenant(tenant) { tx in
+            return try await pool.withTransaction { tx in
                 let user = try Self.user(try await tx.query("""
                     INSERT INTO \(identifier: tenant.schema).users (email, email_normalized, password_hash, role, metadata)
                     VALUES (\(email), \(Self.normalized(email)), \(passwordHash), \(role), \(PostgresJSON(metadata)))
@@ -67,7 +69,7 @@ struct TenantUserStore: Sendable {
     func update(_ tenant: RegisteredTenant, id: UUID, _ changes: Changes, keepSession: UUID? = nil,
                 audit: Audit) async throws -> TenantUser? {
         do {
-            return try await asTenant(tenant) { tx in
+            return try await pool.withTransaction { tx in
                 var bannedUntil: Date?
                 let banned = changes.bannedUntil.map { value in bannedUntil = value; return true } ?? false
                 guard let row = try await tx.query("""
@@ -102,7 +104,7 @@ struct TenantUserStore: Sendable {
 
     /// Deletes the user and ends their sessions; false when there was no such user.
     func delete(_ tenant: RegisteredTenant, id: UUID, audit: Audit) async throws -> Bool {
-        try await asTenant(tenant) { tx in
+        try await pool.withTransaction { tx in
             let deleted = try await tx.query("DELETE FROM \(identifier: tenant.schema).users WHERE id = \(id) RETURNING id")
             guard !deleted.isEmpty else { return false }
             try await Self.append(audit, target: id, schema: tenant.schema, on: tx)
@@ -114,7 +116,7 @@ struct TenantUserStore: Sendable {
 
     /// Stamps a successful sign-in.
     func recordSignIn(_ tenant: RegisteredTenant, id: UUID, audit: Audit) async throws -> TenantUser? {
-        try await asTenant(tenant) { tx in
+        try await pool.withTransaction { tx in
             guard let row = try await tx.query("""
                 UPDATE \(identifier: tenant.schema).users SET last_sign_in_at = now() WHERE id = \(id)
                 RETURNING \(unescaped: Self.columns)
@@ -126,13 +128,13 @@ struct TenantUserStore: Sendable {
 
     /// An audit row on its own (a sign-out).
     func record(_ tenant: RegisteredTenant, target: UUID, audit: Audit) async throws {
-        try await asTenant(tenant) { tx in try await Self.append(audit, target: target, schema: tenant.schema, on: tx) }
+        try await pool.withTransaction { tx in try await Self.append(audit, target: target, schema: tenant.schema, on: tx) }
     }
 
     // MARK: Reads
 
     func user(_ tenant: RegisteredTenant, id: UUID) async throws -> TenantUser? {
-        try await asTenant(tenant) { tx in
+        try await pool.withTransaction { tx in
             try await tx.query("SELECT \(unescaped: Self.columns) FROM \(identifier: tenant.schema).users WHERE id = \(id)")
                 .first.map(Self.user)
         }
@@ -140,7 +142,7 @@ struct TenantUserStore: Sendable {
 
     /// The user with this email and their password hash, for a sign-in.
     func credentials(_ tenant: RegisteredTenant, email: String) async throws -> Credentials? {
-        try await asTenant(tenant) { tx in
+        try await pool.withTransaction { tx in
             try await tx.query("""
                 SELECT \(unescaped: Self.columns), password_hash FROM \(identifier: tenant.schema).users
                 WHERE email_normalized = \(Self.normalized(email))
@@ -150,7 +152,7 @@ struct TenantUserStore: Sendable {
 
     /// One page of users, oldest first, and how many there are.
     func list(_ tenant: RegisteredTenant, page: Int, perPage: Int) async throws -> (users: [TenantUser], total: Int) {
-        try await asTenant(tenant) { tx in
+        try await pool.withTransaction { tx in
             let users = try await tx.query("""
                 SELECT \(unescaped: Self.columns) FROM \(identifier: tenant.schema).users
                 ORDER BY created_at, id LIMIT \(perPage) OFFSET \((page - 1) * perPage)
@@ -162,7 +164,7 @@ struct TenantUserStore: Sendable {
 
     /// Audit rows in chain order after `afterSeq`.
     func audit(_ tenant: RegisteredTenant, afterSeq: Int, limit: Int) async throws -> [AuditEntry] {
-        try await asTenant(tenant) { tx in
+        try await pool.withTransaction { tx in
             try await tx.query("""
                 SELECT id, seq, occurred_at, actor, action, target, details, prev_hash, hash
                 FROM \(identifier: tenant.schema).audit_log WHERE seq > \(afterSeq) ORDER BY seq LIMIT \(limit)
@@ -177,7 +179,7 @@ struct TenantUserStore: Sendable {
 
     /// Walks the chain (`audit_log_verify()`): the first row whose link is broken, if any.
     func verifyAudit(_ tenant: RegisteredTenant) async throws -> AuditVerification {
-        try await asTenant(tenant) { tx in
+        try await pool.withTransaction { tx in
             let row = try await tx.query("""
                 SELECT \(identifier: tenant.schema).audit_log_verify() AS broken,
                        (SELECT count(*)::int8 FROM \(identifier: tenant.schema).audit_log) AS entries
@@ -188,14 +190,6 @@ struct TenantUserStore: Sendable {
     }
 
     // MARK: Helpers
-
-    /// Runs `body` in a transaction acting as the tenant's role.
-    private func asTenant<T: Sendable>(_ tenant: RegisteredTenant, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        try await pool.withTransaction { tx in
-            try await tx.query("SET LOCAL ROLE \(identifier: tenant.role)")
-            return try await body(tx)
-        }
-    }
 
     private static func append(_ audit: Audit, target: UUID, schema: String, on tx: PostgresConnection) async throws {
         try await tx.query("""

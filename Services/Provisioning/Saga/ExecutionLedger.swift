@@ -169,11 +169,17 @@ struct ExecutionLedger: Sendable {
 
     /// Sets the project ready and active (the `activate` step). The step and the execution are
     /// marked succeeded in the same transaction, so nobody sees a ready project whose workflow
-    /// is still running. (The lease stays held; `finish` releases it.)
+    /// is still running. (The lease stays held; `finish` releases it.) The project keeps the
+    /// tenant schema version its tables step reached, for the tenant upgrade.
     func activate(_ execution: ClaimedExecution, owner: String) async throws {
         try await guarded(execution, owner: owner) { tx in
             try await tx.query("""
-                UPDATE provisioning.projects SET status = 'ready', is_active = true, updated_at = now() WHERE id = \(execution.projectID)
+                UPDATE provisioning.projects SET status = 'ready', is_active = true, updated_at = now(),
+                    tenant_schema_version = (
+                        SELECT (output->>'tenant_schema_version')::int FROM provisioning.provisioning_steps
+                        WHERE execution_id = \(execution.id) AND step = \(SagaStep.createTenantTables.rawValue)
+                    )
+                WHERE id = \(execution.projectID)
                 """)
             try await tx.query("""
                 UPDATE provisioning.provisioning_steps SET status = 'succeeded', finished_at = now()

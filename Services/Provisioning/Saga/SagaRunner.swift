@@ -89,8 +89,8 @@ struct SagaRunner: Sendable {
             try await tenants.createSchemaAndRole(tenant)
             return #"{"schema":"\#(tenant.schema)","role":"\#(tenant.role)"}"#
         case .createTenantTables:
-            try await tenants.migrate(tenant)
-            return nil
+            let version = try await tenants.migrate(tenant)
+            return #"{"tenant_schema_version":\#(version)}"#
         case .registerAuth:
             try await registrar.register(.auth, tenantID: execution.projectID, tenant: tenant)
             return nil

@@ -15,7 +15,16 @@ struct TenantDatabase: Sendable {
     let migrations: [Migration]
     let logger: Logger
 
-    /// Creates the role (NOLOGIN; services act as it with SET ROLE) and the schema it owns.
+    /// The tenant migrations bundled with provisioning (`TenantMigrations/NNNN_name.sql`).
+    static func bundledMigrations() throws -> [Migration] {
+        guard let directory = Bundle.module.url(forResource: "TenantMigrations", withExtension: nil) else {
+            throw PostgresError(.migration, message: "the TenantMigrations resource folder is missing from the bundle")
+        }
+        return try Migration.load(from: directory)
+    }
+
+    /// Creates the role (NOLOGIN, a member of nothing, with no member) and the schema it owns.
+    /// Provisioning is a member of the role only inside this transaction (see `RoleMembership`).
     func createSchemaAndRole(_ tenant: TenantNames) async throws {
         let role = PostgresQuery.quoteIdentifier(tenant.role)
         let schema = PostgresQuery.quoteIdentifier(tenant.schema)
@@ -33,20 +42,27 @@ struct TenantDatabase: Sendable {
                 GRANT \(role) TO CURRENT_USER;
                 CREATE SCHEMA IF NOT EXISTS \(schema) AUTHORIZATION \(role);
                 REVOKE ALL ON SCHEMA \(schema) FROM PUBLIC;
+                REVOKE \(role) FROM CURRENT_USER;
                 """)
         }
     }
 
-    /// Drops the schema with everything in it, then the role. Missing ones are fine.
+    /// Drops the schema with everything in it, then the role. Missing ones are fine. The schema
+    /// is dropped as a member of its owner, for the length of this transaction.
     func dropSchemaAndRole(_ tenant: TenantNames) async throws {
+        let role = PostgresQuery.quoteLiteral(tenant.role)
+        let schema = PostgresQuery.quoteLiteral(tenant.schema)
         try await pool.withConnection { connection in
             try await connection.execute(simple: """
-                DROP SCHEMA IF EXISTS \(PostgresQuery.quoteIdentifier(tenant.schema)) CASCADE;
                 DO $$
                 BEGIN
-                    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = \(PostgresQuery.quoteLiteral(tenant.role))) THEN
-                        EXECUTE 'DROP OWNED BY ' || quote_ident(\(PostgresQuery.quoteLiteral(tenant.role)));
-                        EXECUTE 'DROP ROLE ' || quote_ident(\(PostgresQuery.quoteLiteral(tenant.role)));
+                    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = \(role)) THEN
+                        EXECUTE format('GRANT %I TO CURRENT_USER', \(role));
+                        EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', \(schema));
+                        EXECUTE format('DROP OWNED BY %I', \(role));
+                        EXECUTE format('DROP ROLE %I', \(role));
+                    ELSE
+                        EXECUTE format('DROP SCHEMA IF EXISTS %I CASCADE', \(schema));
                     END IF;
                 END
                 $$;
@@ -54,20 +70,63 @@ struct TenantDatabase: Sendable {
         }
     }
 
-    /// Applies the tenant migrations as the tenant's role (so the tables are the tenant's).
-    func migrate(_ tenant: TenantNames) async throws {
-        try await MigrationRunner(schema: tenant.schema, migrations: migrations, role: tenant.role).run(on: pool, logger: logger)
+    /// Applies the tenant migrations as the tenant's role (so the tables are the tenant's);
+    /// returns the tenant's schema version: the highest migration its ledger records.
+    @discardableResult
+    func migrate(_ tenant: TenantNames) async throws -> Int {
+        let report = try await MigrationRunner(schema: tenant.schema, migrations: migrations, role: tenant.role).run(on: pool, logger: logger)
+        return (report.applied + report.alreadyApplied).max() ?? 0
     }
 
-    /// Drops what the tenant migrations created, keeping the schema.
-    func dropTables(_ tenant: TenantNames) async throws {
-        let schema = PostgresQuery.quoteIdentifier(tenant.schema)
+    /// The version the tenant migrations of this binary bring a tenant to.
+    var latestVersion: Int { migrations.map(\.version).max() ?? 0 }
+
+    /// Ends a standing membership of the platform role in the tenant's role (tenants provisioned
+    /// before memberships became transient). Only once the tenant's grants to the platform role
+    /// are in (tenant migration 2), so auth never loses access in between.
+    func dropStandingMembership(_ tenant: TenantNames) async throws {
+        let role = PostgresQuery.quoteLiteral(tenant.role)
         try await pool.withConnection { connection in
             try await connection.execute(simple: """
+                DO $$
+                BEGIN
+                    IF EXISTS (
+                        SELECT FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.roleid
+                        WHERE r.rolname = \(role) AND m.member = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
+                    ) THEN
+                        EXECUTE format('REVOKE %I FROM CURRENT_USER', \(role));
+                    END IF;
+                END
+                $$;
+                """)
+        }
+    }
+
+    /// Drops what the tenant migrations created, keeping the schema (as a member of its owner,
+    /// for the length of this transaction).
+    func dropTables(_ tenant: TenantNames) async throws {
+        let schema = PostgresQuery.quoteIdentifier(tenant.schema)
+        let role = PostgresQuery.quoteLiteral(tenant.role)
+        try await pool.withConnection { connection in
+            try await connection.execute(simple: """
+                DO $$
+                BEGIN
+                    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = \(role)) THEN
+                        EXECUTE format('GRANT %I TO CURRENT_USER', \(role));
+                    END IF;
+                END
+                $$;
                 DROP TABLE IF EXISTS \(schema).audit_log, \(schema).users, \(schema)._migrations CASCADE;
                 DROP FUNCTION IF EXISTS \(schema).audit_log_verify(), \(schema).audit_log_chain(),
                     \(schema).audit_log_reject_change(),
                     \(schema).audit_log_hash(text, bigint, timestamptz, text, text, text, jsonb);
+                DO $$
+                BEGIN
+                    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = \(role)) THEN
+                        EXECUTE format('REVOKE %I FROM CURRENT_USER', \(role));
+                    END IF;
+                END
+                $$;
                 """)
         }
     }
