@@ -13,7 +13,7 @@ import Testing
 struct DatabaseOutageTests {
     static let headers = HTTPClientHeaders([(PlatformHeader.serviceToken, TestServices.internalToken), ("Content-Type", "application/json")])
 
-    @Test("auth, its connections terminated: requests answer as usual; its database refusing connections: 503 database_unavailable with Retry-After; then as usual again")
+    @Test("auth, its connections terminated: requests answer as usual; its database refusing connections: 503 database_unavailable with Retry-After, a bearer token included; then as usual again")
     func severedThenRefused() async throws {
         try await withScratchDatabase { url in
             let database = try #require(URLComponents(string: url)?.path.dropFirst()).description
@@ -48,6 +48,14 @@ struct DatabaseOutageTests {
                             #expect(!body.contains(database) && !body.contains("SELECT") && !body.contains("PostgresError"))
                         }
                         #expect(try await router.execute(.get, "/ready").status == 503)
+                        // A developer's bearer token cannot be checked without the signing keys:
+                        // the database's failure, not the token's (503, not 401).
+                        let header = Data(#"{"alg":"ES256","typ":"JWT","kid":"k1"}"#.utf8).base64EncodedString()
+                            .replacingOccurrences(of: "=", with: "")
+                        let bearer = HTTPClientHeaders([("Authorization", "Bearer \(header).e30.c2ln")])
+                        let me = try await router.execute(.get, "/v1/me", headers: bearer)
+                        #expect(me.status == 503)
+                        #expect(me.errorEnvelope?.error.code == "database_unavailable")
 
                         try await admin.execute(simple: "ALTER DATABASE \(database) ALLOW_CONNECTIONS true")
                         #expect(try await router.execute(.get, known, headers: Self.headers).status == 200)

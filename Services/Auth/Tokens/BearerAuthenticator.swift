@@ -1,9 +1,10 @@
 import Foundation
 import Hummingbird
+import Postgres
 import ServiceKit
 
 /// Turns `Authorization: Bearer <access token>` into the verified claims of a live session, or a
-/// 401: for every route a signed-in developer calls. Expiry is judged by auth's clock (`now`),
+/// 401 (a 503 when the database cannot be asked): for every route a signed-in developer calls. Expiry is judged by auth's clock (`now`),
 /// the one that stamped the token.
 struct BearerAuthenticator: Sendable {
     let keys: SigningKeys
@@ -19,6 +20,9 @@ struct BearerAuthenticator: Sendable {
         do {
             claims = try await keys.verify(token)
             try claims.exp.verifyNotExpired(currentDate: now())
+        } catch let error as PostgresError {
+            // The signing keys could not be read: the database's failure (503), not the token's.
+            throw error
         } catch {
             throw APIError.unauthorized("The access token is invalid or expired.")
         }
