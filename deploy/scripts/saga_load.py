@@ -102,18 +102,23 @@ def token_headers(token):
     return {"X-Service-Token": token}
 
 
-def watch(client, base, project_id, token, until, poll_s, deadline_s=120.0):
-    """Polls the project until its status is one of `until`; returns (status, body)."""
+def watch(client, base, project_id, token, until, poll_s, backoff=0.0, deadline_s=120.0):
+    """Polls the project until its status is one of `until`; returns (status, body). Between
+    polls: poll_s, or `backoff` × the time watched so far when that is longer (so that many
+    clients watching slow projects do not load the service with polls: the detection delay
+    stays within that fraction of the latency)."""
     url = f"{base}/v1/projects/{project_id}"
-    give_up = time.monotonic() + deadline_s
+    began = time.monotonic()
+    give_up = began + deadline_s
     while True:
         body = client.json("GET", url, headers=token_headers(token))
         if body["status"] in until:
             return body["status"], body
         if time.monotonic() > give_up:
             raise RuntimeError(f"project {project_id} still {body['status']} after {deadline_s:.0f} s")
-        if poll_s > 0:
-            time.sleep(poll_s)
+        pause = max(poll_s, backoff * (time.monotonic() - began))
+        if pause > 0:
+            time.sleep(pause)
 
 
 def cmd_provision(args):
@@ -149,7 +154,8 @@ def cmd_provision(args):
                 accepted = client.json("POST", f"{base}/internal/v1/projects", headers=token_headers(args.token),
                                        body={"owner_id": str(uuid.uuid4()), "name": f"Bench {slug}", "slug": slug},
                                        expect=(202,))
-                status, body = watch(client, base, accepted["project_id"], args.token, ("ready", "failed"), args.poll_ms / 1000)
+                status, body = watch(client, base, accepted["project_id"], args.token, ("ready", "failed"), args.poll_ms / 1000,
+                                     args.poll_backoff)
             except Exception as error:  # noqa: BLE001 - reported, the run goes on
                 with lock:
                     failures.append(f"{slug}: {error}")
@@ -179,7 +185,9 @@ def cmd_provision(args):
             for record in records:
                 out.write(json.dumps(record) + "\n")
     rate = len(latencies) / wall if wall > 0 else float("nan")
-    note = f"workers={args.workers} replicas={len(bases)} poll={args.poll_ms}ms"
+    note = f"clients={args.workers} replicas={len(bases)} poll={args.poll_ms:g}ms"
+    if args.poll_backoff:
+        note += f" (or {args.poll_backoff:g}×elapsed)"
     if args.workers > 1 or args.seconds:
         note += f" wall={wall:.1f}s tenants/s={rate:.1f}"
     if failures:
@@ -232,7 +240,7 @@ def cmd_deprovision(args):
     for thread in threads:
         thread.join()
     total = time.monotonic() - started
-    note = f"workers={args.workers} total={total:.1f}s ({len(latencies) / total if total else 0:.1f}/s)"
+    note = f"clients={args.workers} total={total:.1f}s ({len(latencies) / total if total else 0:.1f}/s)"
     if failures:
         note += f" FAILED={len(failures)}"
         for failure in failures[:5]:
@@ -474,6 +482,8 @@ def main():
     p.add_argument("--count", type=int)
     p.add_argument("--seconds", type=float, help="start new projects until then (then finish those in flight)")
     p.add_argument("--poll-ms", type=float, default=2)
+    p.add_argument("--poll-backoff", type=float, default=0.0,
+                   help="poll no more often than this fraction of the time watched so far")
     p.add_argument("--out", help="append one JSON line per ready project (id, slug, keys)")
     p.add_argument("--rate-file")
     p.add_argument("--progress", type=int, default=0)
