@@ -59,6 +59,7 @@ cleanup() {
 }
 trap cleanup EXIT
 bench_start_services
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 run="s$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 prov="$PROVISIONING_URL"
 
@@ -101,7 +102,7 @@ claims="$(psql_app -At -F ' ' -c "
 tenants="$(psql_app -At -c "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant\_%'")"
 echo
 echo "bench-saga: count=$count fsync=$fsync cores=$(nproc) PostgreSQL $("$PLATFORM_PG_BIN/postgres" --version | awk '{print $3}')" \
-  "PROVISIONING_WORKERS=${PROVISIONING_WORKERS:-4} poll=${poll_ms}ms tenant schemas at the end=$tenants load=$(cut -d' ' -f1-3 /proc/loadavg)"
+  "PROVISIONING_WORKERS=${PROVISIONING_WORKERS:-4} poll=${poll_ms}ms tenant schemas at the end=$tenants load average at start: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 result_table
 echo
 echo "where the time goes (${run}_lat, from the ledger; gap = from the previous step's record, or the claim):"

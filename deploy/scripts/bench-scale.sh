@@ -58,6 +58,7 @@ cleanup() {
 }
 trap cleanup EXIT
 bench_start_services
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 run="c$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 prov="$PROVISIONING_URL"
 projects="$work/projects.jsonl"
@@ -120,7 +121,7 @@ catalog "after deprovision"
 echo
 echo "bench-scale: tenants=$tenants (ready at N, with 5 warm-up: $at_n) deprovision=$deprovision fsync=$fsync (the whole run, fill included)" \
   "cores=$(nproc) PostgreSQL $("$PLATFORM_PG_BIN/postgres" --version | awk '{print $3}') PROVISIONING_WORKERS=${PROVISIONING_WORKERS:-4}" \
-  "elapsed=$(( $(date +%s) - started ))s load=$(cut -d' ' -f1-3 /proc/loadavg)"
+  "elapsed=$(( $(date +%s) - started ))s load average at start: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 result_table
 echo
 echo "catalog:"
