@@ -135,6 +135,8 @@ echo "where the time goes, first $sample (ledger medians):"
 step_breakdown "${run}_first"
 echo "where the time goes, last $sample:"
 step_breakdown "${run}_last"
+echo "where the time goes, deprovisioning:"
+step_breakdown "${run}" deprovision
 echo
 echo "'out of shared memory':"
 grep_shared_memory

@@ -12,7 +12,8 @@
 #   load ARGS…                  the load tool (saga_load.py), result rows appended to $results
 #                               (and shown on stderr as they come)
 #   result_table                prints the gathered rows as a table
-#   step_breakdown SLUG_PREFIX  per-step medians from provisioning's workflow ledger
+#   step_breakdown SLUG_PREFIX [KIND]  per-step medians from provisioning's workflow ledger
+#                               (KIND: provision, the default, or deprovision)
 #   grep_shared_memory          'out of shared memory' lines in the services' and the server's logs
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -78,12 +79,20 @@ psql_app() { "$PLATFORM_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$DATABASE_URL" "$
 # that marked it succeeded (so it includes the first of those), and the gap before it is from
 # the previous step's success record (or the claim) to its own begin record.
 step_breakdown() {
-  local prefix="$1"
+  local prefix="$1" kind="${2:-provision}" total
+  # The project is ready when `activate` is recorded; deleted when the last undo is.
+  if [ "$kind" = provision ]; then
+    total="SELECT 1001, 'total: created → activate recorded', extract(epoch FROM s.finished_at - e.created_at) * 1000, NULL
+    FROM e JOIN s ON s.execution_id = e.id AND s.step = 'activate'"
+  else
+    total="SELECT 1001, 'total: created → last step recorded', extract(epoch FROM last.finished_at - e.created_at) * 1000, NULL
+    FROM e JOIN last ON last.execution_id = e.id"
+  fi
   psql_app -P footer=off <<SQL
 WITH e AS (
     SELECT e.id, e.created_at, e.started_at, e.finished_at
     FROM provisioning.workflow_executions e JOIN provisioning.projects p ON p.id = e.project_id
-    WHERE p.slug LIKE '${prefix}\_%' AND e.kind = 'provision' AND e.status = 'succeeded'
+    WHERE p.slug LIKE '${prefix}\_%' AND e.kind = '${kind}' AND e.status = 'succeeded'
 ), s AS (
     SELECT st.execution_id, st.step, st.position, st.started_at, st.finished_at,
            coalesce(lag(st.finished_at) OVER w, e.started_at) AS previous_end
@@ -101,8 +110,7 @@ WITH e AS (
     SELECT 1000, 'finish: last step → execution finished', extract(epoch FROM e.finished_at - last.finished_at) * 1000, NULL
     FROM e JOIN last ON last.execution_id = e.id
     UNION ALL
-    SELECT 1001, 'total: created → activate recorded', extract(epoch FROM s.finished_at - e.created_at) * 1000, NULL
-    FROM e JOIN s ON s.execution_id = e.id AND s.step = 'activate'
+    ${total}
 )
 SELECT what AS "step (ledger timestamps)", count(*) AS n,
        round(percentile_cont(0.5) WITHIN GROUP (ORDER BY run_ms)::numeric, 2) AS run_p50_ms,
