@@ -131,6 +131,7 @@ def cmd_provision(args):
     stop_at = time.monotonic() + args.seconds if args.seconds else None
     started = time.monotonic()
     last_ready = {"t": started}
+    progress = {"t": started}
 
     def take():
         with lock:
@@ -172,7 +173,10 @@ def cmd_provision(args):
                                 "publishable": keys.get("publishable"), "secret": keys.get("secret")})
                 done = len(latencies)
             if args.progress and done % args.progress == 0:
-                log(f"{args.label}: {done} ready")
+                now = time.monotonic()
+                with lock:
+                    since, progress["t"] = progress["t"], now
+                log(f"{args.label}: {done} ready ({args.progress / (now - since):.1f}/s over the last {args.progress})")
 
     threads = [threading.Thread(target=worker, args=(i,), daemon=True) for i in range(args.workers)]
     for thread in threads:
