@@ -354,26 +354,24 @@ def swift_function_literals(source, function):
 
 
 def interpolate(literal, names):
-    """Replaces Swift's \\(…) interpolations: quoteLiteral(x) → 'name', anything else naming a
-    schema or role → "name" (quoted identifier). `names` maps 'schema' / 'role' to the value.
-    An interpolation it does not understand is an error, not a guess."""
-    def name_for(expression):
-        lowered = expression.lower()
-        if "schema" in lowered:
-            return names["schema"]
-        if "role" in lowered:
-            return names["role"]
-        raise ValueError(f"unknown interpolation \\({expression})")
+    """Replaces Swift's \\(…) interpolations of the tenant's names: quoteLiteral(x) → 'name',
+    quoteIdentifier(x) or a bare x → "name", where x is `schema`, `role`, `tenant.schema` or
+    `tenant.role` (`names` maps 'schema' / 'role' to the value). Any other interpolation is an
+    error, not a guess: the mirror must then be updated by hand."""
+    pattern = re.compile(r"PostgresQuery\.(quoteLiteral|quoteIdentifier)\((?:tenant\.)?(schema|role)\)"
+                         r"|()(?:tenant\.)?(schema|role)")
 
     def replace(match):
         expression = match.group(1)
-        if "quoteLiteral" in expression:
-            return "'" + name_for(expression).replace("'", "''") + "'"
-        if "quoteIdentifier" in expression or re.fullmatch(r"(tenant\.)?(schema|role)", expression):
-            return '"' + name_for(expression).replace('"', '""') + '"'
-        raise ValueError(f"unknown interpolation \\({expression})")
+        known = pattern.fullmatch(expression)
+        if not known:
+            raise ValueError(f"unknown interpolation \\({expression})")
+        value = names[known.group(2) or known.group(4)]
+        if known.group(1) == "quoteLiteral":
+            return "'" + value.replace("'", "''") + "'"
+        return '"' + value.replace('"', '""') + '"'
 
-    # Nested parentheses one level deep: \(PostgresQuery.quoteLiteral(tenant.role))
+    # Nested parentheses one level deep: \\(PostgresQuery.quoteLiteral(tenant.role))
     text = re.sub(r"\\\(((?:[^()]|\([^()]*\))*)\)", replace, literal)
     return text.replace("\\\\", "\\")
 
@@ -427,6 +425,14 @@ def one_message(sql):
 
 
 def cmd_bare_ddl(args):
+    try:
+        bare_ddl(args)
+    except (ValueError, OSError) as error:
+        print(f"bare-ddl: cannot mirror the tenant DDL from the sources: {error}; update saga_load.py", file=sys.stderr)
+        sys.exit(3)
+
+
+def bare_ddl(args):
     root = args.root
     name = f"{args.prefix}:id"  # pgbench substitutes :id with a fresh random number per run
     names = {"schema": name, "role": name}
@@ -443,9 +449,9 @@ def cmd_bare_ddl(args):
             migrations.append((int(m.group(1)), m.group(2), open(os.path.join(directory, file), encoding="utf-8").read()))
     migrations.sort()
     role_match = re.search(r"MigrationRunner\(schema: tenant\.(\w+), migrations: migrations, role: tenant\.(\w+)\)", tenant_src)
-    if not role_match:
-        raise SystemExit("bare-ddl: TenantDatabase.migrate no longer calls MigrationRunner(schema: tenant.schema, "
-                         "migrations:, role: tenant.role); update saga_load.py")
+    if not role_match or role_match.groups() != ("schema", "role"):
+        raise ValueError("TenantDatabase.migrate no longer calls MigrationRunner(schema: tenant.schema, "
+                         "migrations: migrations, role: tenant.role)")
     lock_key = f"'platform.migrations.{name}'"
     versions = ",".join(str(v) for v, _, _ in migrations)
     texts = ",".join(f"$mig{v}$" + sql + f"$mig{v}$" for v, _, sql in migrations)
