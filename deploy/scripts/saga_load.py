@@ -8,6 +8,7 @@ DDL bare. Figures are printed, never asserted. Result rows go to stdout as tab-s
 progress goes to stderr.
 
 Subcommands (see --help of each):
+  burst        create COUNT projects back to back, then watch them all: the orchestrators' pace
   provision    create projects through POST /internal/v1/projects with W workers (W=1: one at
                a time), each watching its project until `ready` by polling
                GET /v1/projects/{id} every --poll-ms; latency and tenants/s
@@ -202,6 +203,41 @@ def cmd_provision(args):
     if args.rate_file:
         with open(args.rate_file, "a") as out:
             out.write(f"{args.label}\t{args.workers}\t{len(bases)}\t{len(latencies)}\t{wall:.2f}\t{rate:.2f}\t{len(failures)}\n")
+
+
+def cmd_burst(args):
+    """COUNT projects created back to back (round-robin over the replicas), then every one
+    watched until it ends: the orchestrators' own pace with a full queue, without the clients'
+    think time. tenants/s = ready projects / (last `ready` seen − first POST)."""
+    bases = args.provisioning.split(",")
+    client = Client()
+    started = time.monotonic()
+    accepted = []
+    for number in range(args.count):
+        base = bases[number % len(bases)]
+        slug = f"{args.prefix}_{number}"
+        body = client.json("POST", f"{base}/internal/v1/projects", headers=token_headers(args.token),
+                           body={"owner_id": str(uuid.uuid4()), "name": f"Bench {slug}", "slug": slug}, expect=(202,))
+        accepted.append((base, body["project_id"], time.monotonic()))
+    posted = time.monotonic() - started
+    latencies, failures, last = [], 0, started
+    for base, project_id, t0 in accepted:
+        status, _ = watch(client, base, project_id, args.token, ("ready", "failed"), args.poll_ms / 1000)
+        now = time.monotonic()
+        last = max(last, now)
+        if status == "ready":
+            latencies.append((now - t0) * 1000)
+        else:
+            failures += 1
+    wall = last - started
+    note = (f"replicas={len(bases)} all POSTed in {posted:.2f}s, then watched (poll={args.poll_ms:g}ms)"
+            f" wall={wall:.1f}s tenants/s={len(latencies) / wall:.1f}")
+    if failures:
+        note += f" FAILED={failures}"
+    row(args.label, latencies, note)
+    if args.rate_file:
+        with open(args.rate_file, "a") as out:
+            out.write(f"{args.label}\tburst\t{len(bases)}\t{len(latencies)}\t{wall:.2f}\t{len(latencies) / wall:.2f}\t{failures}\n")
 
 
 def load_projects(path):
@@ -511,6 +547,16 @@ def main():
     p.add_argument("--rate-file")
     p.add_argument("--progress", type=int, default=0)
     p.set_defaults(func=cmd_provision)
+
+    p = sub.add_parser("burst")
+    p.add_argument("--provisioning", required=True, help="base URL(s), comma-separated: round-robin")
+    p.add_argument("--token", required=True)
+    p.add_argument("--prefix", required=True)
+    p.add_argument("--label", default="burst")
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--poll-ms", type=float, default=5)
+    p.add_argument("--rate-file")
+    p.set_defaults(func=cmd_burst)
 
     p = sub.add_parser("deprovision")
     p.add_argument("--provisioning", required=True)
