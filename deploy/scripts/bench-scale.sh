@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# The platform with many tenants on one PostgreSQL (issue 16, "Scale"): provisioning latency
+# for the first and the last tenants, each service's start-up time, /ready and tenant end-user
+# sign-up / sign-in latency at N tenants, deprovisioning, the catalog's size and the lock
+# table's setting. Prints figures; asserts nothing.
+#
+#   deploy/scripts/bench-scale.sh [tenants=5000] [deprovision=1000] [fsync=off]
+#
+# Always on a throwaway PostgreSQL cluster (with-postgres.sh; max_locks_per_transaction and
+# max_connections as it sets them), fsync, synchronous_commit and full_page_writes OFF by
+# default so that the fill is quick: every figure of the run (not only the fill) is then
+# without durable commits; fsync=on keeps them for the whole run. Release build
+# (SCRATCH=.build-x builds in another directory), the four services on free ports, the load
+# tool (deploy/scripts/saga_load.py) on the same machine.
+#
+# 1. first: S projects (S = BENCH_SAMPLE, 100, at most a third of TENANTS) one at a time, POST
+#    /internal/v1/projects until GET /v1/projects/{id} answers `ready` (polled every 2 ms).
+# 2. fill: TENANTS − 2·S more through the same API by BENCH_FILL_CLIENTS (6) concurrent clients
+#    (each waits for `ready`, polling every 20 ms, before its next); its tenants/s is printed.
+# 3. last: S more one at a time, as in 1; the ledger's per-step medians for first and last.
+# 4. at N: catalog size (pg_class, pg_attribute, pg_namespace, pg_authid rows, database size),
+#    max_locks_per_transaction; /ready latency of each service (200 GETs on one connection);
+#    tenant end-user sign-up and password sign-in (BENCH_USERS, 20, on random tenants, with the
+#    publishable key revealed at `ready`; argon2id included).
+# 5. start-up: every service stopped, then each started alone and timed until its /ready
+#    answers 200 (polled every 5 ms), then all four at once.
+# 6. deprovision: DEPROVISION projects, DELETE /v1/projects/{id} until `deleted`, one at a
+#    time (BENCH_DEPROVISION_CLIENTS, 1): p50/p99 each and the total; the catalog again.
+# 7. 'out of shared memory' in the services' logs and the PostgreSQL server log.
+# BENCH_KEEP_WORK=1 keeps the logs, the projects file and the result rows in /tmp/bench-platform.*.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+tenants="${1:-5000}"
+deprovision="${2:-1000}"
+fsync="${3:-off}"
+case "$fsync" in on|off) ;; *) echo "usage: $0 [tenants] [deprovision] [on|off]" >&2; exit 2 ;; esac
+
+if [ -z "${BENCH_SCALE_INSIDE:-}" ]; then
+  export BENCH_SCALE_INSIDE=1 PLATFORM_PG_FSYNC="$fsync"
+  exec env -u DATABASE_URL -u DATABASE_ADMIN_URL "$here/with-postgres.sh" "$0" "$@"
+fi
+
+# shellcheck source=deploy/scripts/lib/bench-platform.sh
+. "$here/lib/bench-platform.sh"
+sample="${BENCH_SAMPLE:-100}"
+if [ $((sample * 3)) -gt "$tenants" ]; then sample=$((tenants / 3)); fi
+fill=$((tenants - 2 * sample))
+if [ "$deprovision" -gt "$tenants" ]; then deprovision="$tenants"; fi
+fill_clients="${BENCH_FILL_CLIENTS:-6}"
+log() { echo "[$(date +%T)] $*" >&2; }
+
+bench_build
+bench_services_env
+cleanup() {
+  services_stop
+  if [ -n "${BENCH_KEEP_WORK:-}" ]; then echo "kept: $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+bench_start_services
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+run="c$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+prov="$PROVISIONING_URL"
+projects="$work/projects.jsonl"
+started=$(date +%s)
+
+catalog() { # label
+  local label="$1"
+  "$PLATFORM_PG_BIN/psql" -X -q -At -F $'\t' "$DATABASE_ADMIN_URL" -c "
+    SELECT '$label', (SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'tenant\_%'),
+      (SELECT count(*) FROM pg_class), (SELECT count(*) FROM pg_attribute), (SELECT count(*) FROM pg_namespace),
+      (SELECT count(*) FROM pg_authid), (SELECT count(*) FROM pg_auth_members),
+      pg_size_pretty(pg_database_size(current_database()))" >> "$work/catalog.tsv"
+}
+
+log "warm-up"
+python3 "$here/saga_load.py" provision --provisioning "$prov" --token "$token" --prefix "${run}_w" \
+  --count 5 --poll-ms 2 --label warmup >/dev/null
+
+log "first $sample one at a time"
+load provision --provisioning "$prov" --token "$token" --prefix "${run}_first" --count "$sample" --poll-ms 2 \
+  --label "provision.first$sample" --out "$projects"
+log "fill: $fill through $fill_clients clients"
+load provision --provisioning "$prov" --token "$token" --prefix "${run}_fill" --count "$fill" --workers "$fill_clients" \
+  --poll-ms 20 --label fill --out "$projects" --progress 500
+log "last $sample one at a time"
+load provision --provisioning "$prov" --token "$token" --prefix "${run}_last" --count "$sample" --poll-ms 2 \
+  --label "provision.last$sample" --out "$projects"
+at_n="$(psql_app -At -c "SELECT count(*) FROM provisioning.projects WHERE status = 'ready'")"
+
+log "at N=$at_n: catalog, /ready, tenant users"
+catalog "at N"
+max_locks="$(psql_app -At -c "SHOW max_locks_per_transaction")"
+max_connections="$(psql_app -At -c "SHOW max_connections")"
+load http-latency --count 200 --label ready. auth="$AUTH_URL/ready" provisioning="$prov/ready" \
+  realtime="$REALTIME_URL/ready" storage="$STORAGE_URL/ready"
+load user-auth --auth "$AUTH_URL" --projects "$projects" --count "${BENCH_USERS:-20}"
+
+log "start-up times"
+services_stop
+for name in auth provisioning realtime storage; do
+  port_var="${name}_port"
+  t0="${EPOCHREALTIME//[!0-9]/}"
+  services_start "$work/bin" "$work/logs" "$name:${!port_var}"
+  load ready-times --start-us "$t0" --label "startup.alone." "$name=http://127.0.0.1:${!port_var}/ready"
+done
+services_wait_ready
+services_stop
+t0="${EPOCHREALTIME//[!0-9]/}"
+services_start "$work/bin" "$work/logs" auth:"$auth_port" provisioning:"$provisioning_port" \
+  realtime:"$realtime_port" storage:"$storage_port"
+load ready-times --start-us "$t0" --label "startup.all4." auth="$AUTH_URL/ready" provisioning="$prov/ready" \
+  realtime="$REALTIME_URL/ready" storage="$STORAGE_URL/ready"
+services_wait_ready
+
+log "deprovision $deprovision"
+load deprovision --provisioning "$prov" --token "$token" --projects "$projects" --count "$deprovision" \
+  --workers "${BENCH_DEPROVISION_CLIENTS:-1}" --poll-ms 2 --progress 250 --label "deprovision"
+catalog "after deprovision"
+
+echo
+echo "bench-scale: tenants=$tenants (ready at N, with 5 warm-up: $at_n) deprovision=$deprovision fsync=$fsync (the whole run, fill included)" \
+  "cores=$(nproc) PostgreSQL $("$PLATFORM_PG_BIN/postgres" --version | awk '{print $3}') PROVISIONING_WORKERS=${PROVISIONING_WORKERS:-4}" \
+  "elapsed=$(( $(date +%s) - started ))s load average at start: $load_start, at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
+result_table
+echo
+echo "catalog:"
+{
+  printf 'when\ttenant schemas\tpg_class\tpg_attribute\tpg_namespace\tpg_authid\tpg_auth_members\tdatabase size\n'
+  cat "$work/catalog.tsv"
+} | column -t -s $'\t'
+echo "max_locks_per_transaction=$max_locks max_connections=$max_connections (lock table: $((max_locks * max_connections)) object locks)"
+echo
+echo "where the time goes, first $sample (ledger medians):"
+step_breakdown "${run}_first"
+echo "where the time goes, last $sample:"
+step_breakdown "${run}_last"
+echo "where the time goes, deprovisioning:"
+step_breakdown "${run}" deprovision
+echo
+echo "'out of shared memory':"
+grep_shared_memory
