@@ -475,7 +475,11 @@ def bare_ddl(args):
     tenant_src = open(os.path.join(root, "Services/Provisioning/Saga/TenantDatabase.swift")).read()
     runner_src = open(os.path.join(root, "Shared/Postgres/Migrations.swift")).read()
     schema_literals = [interpolate(l, names) for l in swift_function_literals(tenant_src, "createSchemaAndRole")]
-    ledger_ddl = interpolate(swift_function_literals(runner_src, "applyLocked")[0], names)
+    # The bootstrap literal's first line creates the schema only for a runner without a role.
+    ledger_literal = swift_function_literals(runner_src, "applyLocked")[0]
+    ledger_ddl = interpolate("\n".join(l for l in ledger_literal.split("\n") if "role == nil" not in l), names)
+    if "RoleMembership" not in runner_src:
+        raise ValueError("MigrationRunner no longer takes a transient membership (RoleMembership)")
     # The tenant migrations, as Migration.load reads them: NNNN_name.sql, by version.
     directory = os.path.join(root, "Services/Provisioning/TenantMigrations")
     migrations = []
@@ -496,20 +500,28 @@ def bare_ddl(args):
     out += [one_message(l) for l in schema_literals]
     out += ["-- MigrationRunner(schema:, migrations:, role:).run",
             f"SELECT pg_advisory_lock(hashtextextended({lock_key}, 0));",
+            "SELECT EXISTS (SELECT FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.roleid "
+            f"WHERE r.rolname = '{name}' AND m.member = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)) AS member;",
+            "BEGIN;",
+            f'GRANT "{name}" TO CURRENT_USER;',
             one_message(ledger_ddl),
+            f'SELECT version, name, checksum FROM "{name}"._migrations ORDER BY version;',
+            f'REVOKE "{name}" FROM CURRENT_USER;',
+            "COMMIT;",
             "SELECT v.version, encode(sha256(convert_to(s.sql, 'UTF8')), 'hex') AS checksum "
             f"FROM unnest(ARRAY[{versions}]::int8[]) WITH ORDINALITY AS v(version, n) "
-            f"JOIN unnest(ARRAY[{texts}]::text[]) WITH ORDINALITY AS s(sql, n) USING (n);",
-            f'SELECT version, name, checksum FROM "{name}"._migrations ORDER BY version;']
+            f"JOIN unnest(ARRAY[{texts}]::text[]) WITH ORDINALITY AS s(sql, n) USING (n);"]
     for version, mig_name, sql in migrations:
         checksum = hashlib.sha256(sql.encode("utf-8")).hexdigest()
         out += ["BEGIN;",
                 f"SELECT set_config('search_path', '\"{name}\", public', true);",
+                f'GRANT "{name}" TO CURRENT_USER;',
                 f'SET LOCAL ROLE "{name}";',
                 one_message(sql),
                 "RESET ROLE;",
                 f'INSERT INTO "{name}"._migrations (version, name, checksum, duration_ms) '
                 f"VALUES ({version}, '{mig_name}', '{checksum}', 0);",
+                f'REVOKE "{name}" FROM CURRENT_USER;',
                 "COMMIT;"]
     out.append(f"SELECT pg_advisory_unlock(hashtextextended({lock_key}, 0));")
     sys.stdout.write("\n".join(out) + "\n")
