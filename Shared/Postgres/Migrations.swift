@@ -49,8 +49,9 @@ public struct MigrationReport: Sendable, Equatable {
 
 /// Applies versioned migrations to one schema.
 ///
-/// - Each migration runs in its own transaction with `search_path` set to the schema, and is
-///   recorded in `<schema>._migrations` with the SHA-256 of its text in that same transaction.
+/// - Each migration runs in its own transaction (or all pending ones in one: `oneTransaction`)
+///   with `search_path` set to the schema, and is recorded in `<schema>._migrations` with the
+///   SHA-256 of its text in that same transaction.
 /// - A session-level advisory lock keyed by the schema serialises runners, so processes that
 ///   start at once apply each migration exactly once.
 /// - Start-up is refused when an applied migration's text no longer matches its checksum.
@@ -70,10 +71,17 @@ public struct MigrationRunner: Sendable {
     /// left alone. The schema must exist: it belongs to the role, which made it.
     public var role: String?
 
-    public init(schema: String, migrations: [Migration], role: String? = nil) {
+    /// When true, every pending migration is applied in one transaction (with the ledger's
+    /// creation and read): all of them or none. For a tenant's schema, where that costs one
+    /// commit and one membership instead of one per migration; a service's own schema applies
+    /// each in its own transaction, so a failing one rolls back alone.
+    public var oneTransaction: Bool
+
+    public init(schema: String, migrations: [Migration], role: String? = nil, oneTransaction: Bool = false) {
         self.schema = schema
         self.migrations = migrations
         self.role = role
+        self.oneTransaction = oneTransaction
     }
 
     @discardableResult
@@ -99,73 +107,34 @@ public struct MigrationRunner: Sendable {
 
     private func applyLocked(on connection: PostgresConnection, logger: Logger) async throws -> MigrationReport {
         let membership = try await RoleMembership(role: role, on: connection)
+        let checksums = try await checksums(on: connection)
+        var report = MigrationReport(schema: schema, applied: [], alreadyApplied: [])
+        if oneTransaction {
+            report.applied = try await connection.transaction { tx in
+                try await membership.acquire(tx)
+                let pending = try await plan(ledger: try await readLedger(tx), checksums: checksums, into: &report, logger: logger)
+                for migration in pending {
+                    try await apply(migration, checksum: checksums[migration.version] ?? "", on: tx)
+                }
+                try await membership.release(tx)
+                return pending.map(\.version)
+            }
+            for version in report.applied {
+                logger.info("applied migration", metadata: ["db.schema": "\(schema)", "migration.version": "\(version)"])
+            }
+            return report
+        }
         let ledger = try await connection.transaction { tx in
             try await membership.acquire(tx)
-            try await tx.execute(simple: """
-                \(role == nil ? "CREATE SCHEMA IF NOT EXISTS \(PostgresQuery.quoteIdentifier(schema));" : "")
-                CREATE TABLE IF NOT EXISTS \(PostgresQuery.quoteIdentifier(schema))._migrations (
-                    version     integer PRIMARY KEY,
-                    name        text        NOT NULL,
-                    checksum    text        NOT NULL,
-                    applied_at  timestamptz NOT NULL DEFAULT now(),
-                    duration_ms integer     NOT NULL DEFAULT 0
-                );
-                """)
-            let rows = try await tx.query("SELECT version, name, checksum FROM \(identifier: schema)._migrations ORDER BY version")
+            let rows = try await readLedger(tx)
             try await membership.release(tx)
             return rows
         }
-        let checksums = try await checksums(on: connection)
-        var applied: [Int: (name: String, checksum: String)] = [:]
-        for row in ledger {
-            applied[try row.decode("version")] = (try row.decode("name"), try row.decode("checksum"))
-        }
-        let known = Set(migrations.map(\.version))
-        for version in applied.keys.sorted() where !known.contains(version) {
-            logger.warning("schema has a migration this binary does not know; a newer release applied it",
-                           metadata: ["db.schema": "\(schema)", "migration.version": "\(version)"])
-        }
-
-        var report = MigrationReport(schema: schema, applied: [], alreadyApplied: [])
-        for migration in migrations {
-            let checksum = checksums[migration.version] ?? ""
-            if let recorded = applied[migration.version] {
-                guard recorded.checksum == checksum else {
-                    throw PostgresError(
-                        .migration,
-                        message: "migration \(migration.version)_\(migration.name) of schema \(schema) was changed after it was applied "
-                            + "(recorded checksum \(recorded.checksum.prefix(12))…, file \(checksum.prefix(12))…); "
-                            + "restore the file and add a new migration instead"
-                    )
-                }
-                report.alreadyApplied.append(migration.version)
-                continue
-            }
-            let started = ContinuousClock.now
-            do {
-                try await connection.transaction { tx in
-                    try await tx.query("SELECT set_config('search_path', \(PostgresQuery.quoteIdentifier(schema) + ", public"), true)")
-                    try await membership.acquire(tx)
-                    if let role {
-                        try await tx.execute(simple: "SET LOCAL ROLE \(PostgresQuery.quoteIdentifier(role))")
-                    }
-                    try await tx.execute(simple: migration.sql)
-                    if role != nil {
-                        try await tx.execute(simple: "RESET ROLE")
-                    }
-                    let elapsed = Int((ContinuousClock.now - started).milliseconds)
-                    try await tx.query("""
-                        INSERT INTO \(identifier: schema)._migrations (version, name, checksum, duration_ms)
-                        VALUES (\(migration.version), \(migration.name), \(checksum), \(elapsed))
-                        """)
-                    try await membership.release(tx)
-                }
-            } catch let error as PostgresError {
-                throw PostgresError(
-                    .migration,
-                    message: "migration \(migration.version)_\(migration.name) of schema \(schema) failed: \(error.message)",
-                    sqlState: error.sqlState
-                )
+        for migration in try plan(ledger: ledger, checksums: checksums, into: &report, logger: logger) {
+            try await connection.transaction { tx in
+                try await membership.acquire(tx)
+                try await apply(migration, checksum: checksums[migration.version] ?? "", on: tx)
+                try await membership.release(tx)
             }
             logger.info("applied migration", metadata: [
                 "db.schema": "\(schema)", "migration.version": "\(migration.version)", "migration.name": "\(migration.name)",
@@ -173,6 +142,81 @@ public struct MigrationRunner: Sendable {
             report.applied.append(migration.version)
         }
         return report
+    }
+
+    /// Creates the ledger when missing (and, without a role, the schema), then reads it.
+    private func readLedger(_ tx: PostgresConnection) async throws -> [Int: (name: String, checksum: String)] {
+        try await tx.execute(simple: """
+            \(role == nil ? "CREATE SCHEMA IF NOT EXISTS \(PostgresQuery.quoteIdentifier(schema));" : "")
+            CREATE TABLE IF NOT EXISTS \(PostgresQuery.quoteIdentifier(schema))._migrations (
+                version     integer PRIMARY KEY,
+                name        text        NOT NULL,
+                checksum    text        NOT NULL,
+                applied_at  timestamptz NOT NULL DEFAULT now(),
+                duration_ms integer     NOT NULL DEFAULT 0
+            );
+            """)
+        var applied: [Int: (name: String, checksum: String)] = [:]
+        for row in try await tx.query("SELECT version, name, checksum FROM \(identifier: schema)._migrations ORDER BY version") {
+            applied[try row.decode("version")] = (try row.decode("name"), try row.decode("checksum"))
+        }
+        return applied
+    }
+
+    /// The migrations still to apply, in order; those applied go into `report`. Refuses an
+    /// applied migration whose text changed; warns about versions this binary does not know.
+    private func plan(ledger applied: [Int: (name: String, checksum: String)], checksums: [Int: String],
+                      into report: inout MigrationReport, logger: Logger) throws -> [Migration] {
+        let known = Set(migrations.map(\.version))
+        for version in applied.keys.sorted() where !known.contains(version) {
+            logger.warning("schema has a migration this binary does not know; a newer release applied it",
+                           metadata: ["db.schema": "\(schema)", "migration.version": "\(version)"])
+        }
+        var pending: [Migration] = []
+        for migration in migrations {
+            let checksum = checksums[migration.version] ?? ""
+            guard let recorded = applied[migration.version] else {
+                pending.append(migration)
+                continue
+            }
+            guard recorded.checksum == checksum else {
+                throw PostgresError(
+                    .migration,
+                    message: "migration \(migration.version)_\(migration.name) of schema \(schema) was changed after it was applied "
+                        + "(recorded checksum \(recorded.checksum.prefix(12))…, file \(checksum.prefix(12))…); "
+                        + "restore the file and add a new migration instead"
+                )
+            }
+            report.alreadyApplied.append(migration.version)
+        }
+        return pending
+    }
+
+    /// One migration inside the caller's transaction (holding the role's membership when there
+    /// is a role): its SQL with `search_path` on the schema, as the role, then its ledger row.
+    private func apply(_ migration: Migration, checksum: String, on tx: PostgresConnection) async throws {
+        let started = ContinuousClock.now
+        do {
+            try await tx.query("SELECT set_config('search_path', \(PostgresQuery.quoteIdentifier(schema) + ", public"), true)")
+            if let role {
+                try await tx.execute(simple: "SET LOCAL ROLE \(PostgresQuery.quoteIdentifier(role))")
+            }
+            try await tx.execute(simple: migration.sql)
+            if role != nil {
+                try await tx.execute(simple: "RESET ROLE")
+            }
+            let elapsed = Int((ContinuousClock.now - started).milliseconds)
+            try await tx.query("""
+                INSERT INTO \(identifier: schema)._migrations (version, name, checksum, duration_ms)
+                VALUES (\(migration.version), \(migration.name), \(checksum), \(elapsed))
+                """)
+        } catch let error as PostgresError {
+            throw PostgresError(
+                .migration,
+                message: "migration \(migration.version)_\(migration.name) of schema \(schema) failed: \(error.message)",
+                sqlState: error.sqlState
+            )
+        }
     }
 
     /// SHA-256 of every migration's text, computed by the server (`sha256()`, PostgreSQL 11+),

@@ -101,6 +101,33 @@ struct MigrationTests {
         }
     }
 
+    @Test("in one transaction: every pending migration or none; a later run applies only what is missing")
+    func oneTransaction() async throws {
+        try await withSchema { pool, schema in
+            var broken = migrations
+            broken[2].sql = "ALTER TABLE items ADD COLUMN note text; SELECT no_such_function();"
+            await #expect {
+                try await MigrationRunner(schema: schema, migrations: broken, oneTransaction: true).run(on: pool, logger: TestDatabase.logger)
+            } throws: { error in
+                (error as? PostgresError)?.kind == .migration && "\(error)".contains("3_add_column")
+            }
+            // Nothing of 1 and 2 either, the ledger included.
+            let ledgers = try await pool.query("""
+                SELECT count(*)::int8 AS n FROM pg_tables WHERE schemaname = \(schema) AND tablename IN ('_migrations', 'items')
+                """).single()
+            #expect(try ledgers.decode("n", as: Int.self) == 0)
+
+            let first = try await MigrationRunner(schema: schema, migrations: Array(migrations.prefix(2)), oneTransaction: true)
+                .run(on: pool, logger: TestDatabase.logger)
+            #expect(first.applied == [1, 2])
+            let second = try await MigrationRunner(schema: schema, migrations: migrations, oneTransaction: true)
+                .run(on: pool, logger: TestDatabase.logger)
+            #expect(second.applied == [3] && second.alreadyApplied == [1, 2])
+            let ledger = try await pool.query("SELECT version FROM \(identifier: schema)._migrations ORDER BY version")
+            #expect(try ledger.map { try $0.decode("version", as: Int.self) } == [1, 2, 3])
+        }
+    }
+
     @Test("files load in version order and badly named files are refused")
     func loading() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent(TestDatabase.uniqueName("migdir"))

@@ -74,7 +74,7 @@ struct TenantDatabase: Sendable {
     /// returns the tenant's schema version: the highest migration its ledger records.
     @discardableResult
     func migrate(_ tenant: TenantNames) async throws -> Int {
-        let report = try await MigrationRunner(schema: tenant.schema, migrations: migrations, role: tenant.role).run(on: pool, logger: logger)
+        let report = try await MigrationRunner(schema: tenant.schema, migrations: migrations, role: tenant.role, oneTransaction: true).run(on: pool, logger: logger)
         return (report.applied + report.alreadyApplied).max() ?? 0
     }
 
