@@ -215,6 +215,50 @@ struct ProvisioningTests {
         }
     }
 
+    @Test("every step runs once per provision: stages hold each step exactly once, and lanes keep the steps' order")
+    func stagesCoverEveryStep() {
+        let lanes = SagaStep.stages.flatMap { $0 }
+        #expect(lanes.flatMap { $0 }.sorted { $0.rawValue < $1.rawValue } == SagaStep.allCases.sorted { $0.rawValue < $1.rawValue })
+        let position = Dictionary(uniqueKeysWithValues: SagaStep.allCases.enumerated().map { ($1, $0) })
+        #expect(lanes.allSatisfy { lane in zip(lane, lane.dropFirst()).allSatisfy { position[$0]! < position[$1]! } })
+        #expect(SagaStep.stages.last == [[.activate]])
+    }
+
+    @Test("independent steps run at once: the three registrations finish while the tenant's DDL waits on a lock, then the project is ready")
+    func registrationsBesideTheDDL() async throws {
+        try await withTestPlatform { platform, url in
+            try await withPool(url: try TestDatabase.adminURL(for: url)) { admin in
+                let slug = TestDatabase.uniqueName("lanes")
+                var project: UUID?
+                // CREATE ROLE needs pg_authid in ROW EXCLUSIVE mode: held back until this commits.
+                try await admin.withTransaction { tx in
+                    try await tx.execute(simple: "LOCK TABLE pg_catalog.pg_authid IN SHARE MODE")
+                    project = try accepted(try await platform.createProject(name: "Lanes", slug: slug)).projectId
+                    let id = try #require(project)
+                    #expect(try await eventually(timeout: .seconds(30)) {
+                        try await withPool(url: url) { (pool: PostgresPool) in
+                            try await pool.scalar("""
+                                SELECT count(*)::int8 FROM provisioning.provisioning_steps s
+                                JOIN provisioning.workflow_executions e ON e.id = s.execution_id
+                                WHERE e.project_id = \(id) AND s.status = 'succeeded'
+                                  AND s.step IN ('register_auth', 'register_realtime', 'register_storage')
+                                """) == 3
+                        }
+                    })
+                    let schemaStep = try await withPool(url: url) { (pool: PostgresPool) in
+                        try await pool.query("""
+                            SELECT s.status FROM provisioning.provisioning_steps s JOIN provisioning.workflow_executions e ON e.id = s.execution_id
+                            WHERE e.project_id = \(id) AND s.step = 'create_tenant_schema'
+                            """).single().decode("status", as: String.self)
+                    }
+                    #expect(schemaStep == "running")
+                }
+                let ready = try await platform.waitForProject(try #require(project), in: [.ready, .failed])
+                #expect(ready.status == .ready)
+            }
+        }
+    }
+
     @Test("an attempt whose outcome was never recorded may have acted: when its step then fails against a service that is down, the undo waits for that service instead of leaving an orphan")
     func unrecordedAttemptIsCompensated() async throws {
         try await withTestPlatform(provisioning: ["PROVISIONING_STEP_MAX_ATTEMPTS": "100", "PROVISIONING_RETRY_MAX_MS": "200"]) { platform, url in

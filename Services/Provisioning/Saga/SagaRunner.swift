@@ -20,8 +20,9 @@ let noEffectOutput = #"{"effect":"none"}"#
 
 /// Runs one claimed execution to its end (or until the lease is lost or the task cancelled).
 ///
-/// Provision: each step not yet `succeeded` runs in order; its row is written before the side
-/// effect (`running`, attempts + 1) and after it (`succeeded`, or the error). Transient
+/// Provision: each step not yet `succeeded` runs, stage by stage (`SagaStep.stages`: independent
+/// steps at once); its row is written before the side effect (`running`, attempts + 1) and
+/// after it (`succeeded`, or the error). Transient
 /// failures (`HTTPClientError.isTransient`, the HTTP client's own rule, and
 /// `PostgresError.isTransient`) are retried with
 /// capped exponential backoff and full jitter up to `maxAttempts`; a permanent failure, or
@@ -61,16 +62,34 @@ struct SagaRunner: Sendable {
 
     private func provision(_ execution: ClaimedExecution, owner: String, logger: Logger) async throws {
         let steps = try await ledger.steps(of: execution.id)
-        for step in SagaStep.allCases where steps[step.rawValue]?.status != .succeeded {
-            do {
-                // A step found `running` was begun by an earlier holder of the lease that never
-                // recorded how it ended (a crash between the side effect and its record): it may
-                // have acted, whatever this run's attempts see.
-                try await attempt(step.rawValue, of: execution, owner: owner, running: .running, done: .succeeded,
-                                  outcomeUnknown: steps[step.rawValue]?.status == .running, logger: logger) {
-                    try await perform(step, execution, owner: owner)
+        for stage in SagaStep.stages {
+            // The stage's lanes at once; each returns the failure that stopped it, if any.
+            let failures = try await withThrowingTaskGroup(of: StepFailure?.self) { group in
+                for lane in stage {
+                    group.addTask {
+                        for step in lane where steps[step.rawValue]?.status != .succeeded {
+                            do {
+                                // A step found `running` was begun by an earlier holder of the lease
+                                // that never recorded how it ended (a crash between the side effect
+                                // and its record): it may have acted, whatever this run's attempts see.
+                                try await attempt(step.rawValue, of: execution, owner: owner, running: .running, done: .succeeded,
+                                                  outcomeUnknown: steps[step.rawValue]?.status == .running, logger: logger) {
+                                    try await perform(step, execution, owner: owner)
+                                }
+                            } catch let failure as StepFailure {
+                                return failure
+                            }
+                        }
+                        return nil
+                    }
                 }
-            } catch let failure as StepFailure {
+                var failures: [StepFailure] = []
+                for try await failure in group {
+                    if let failure { failures.append(failure) }
+                }
+                return failures
+            }
+            if let failure = failures.first {
                 logger.warning("step failed; compensating", metadata: ["step": "\(failure.step)", "error": "\(failure.message)"])
                 try await ledger.beginCompensation(execution, owner: owner, error: "\(failure.step): \(failure.message)")
                 try await compensate(execution, owner: owner, logger: logger)

@@ -1,6 +1,6 @@
-/// The steps of provisioning a tenant, in the order they run. Each is idempotent (safe to run
-/// twice, same result) and has an idempotent compensation; a deprovision runs the
-/// compensations of all of them, in reverse, as steps of its own.
+/// The steps of provisioning a tenant, in order (some run at once: `stages`). Each is
+/// idempotent (safe to run twice, same result) and has an idempotent compensation; a deprovision
+/// runs the compensations of all of them, in reverse, as steps of its own.
 enum SagaStep: String, CaseIterable, Sendable {
     case createTenantSchema = "create_tenant_schema"
     case createTenantTables = "create_tenant_tables"
@@ -22,6 +22,18 @@ enum SagaStep: String, CaseIterable, Sendable {
         case .activate: "deactivate"
         }
     }
+
+    /// How a provision runs the steps: stages one after another; within a stage, lanes at once,
+    /// each lane's steps in order. A step waits only for what it needs: the tables need the
+    /// schema; the three registrations need nothing but the tenant's names, so they run beside
+    /// the tenant's DDL; the keys are stored in auth, so they follow its registration; `activate`
+    /// comes last. Every step appears once, lanes keep the order of `allCases`, and a failure in
+    /// one lane lets the others finish their step before the compensation.
+    static let stages: [[[SagaStep]]] = [
+        [[.createTenantSchema, .createTenantTables], [.registerAuth], [.registerRealtime], [.registerStorage]],
+        [[.generateAPIKeys]],
+        [[.activate]],
+    ]
 
     init?(undoName: String) {
         guard let step = SagaStep.allCases.first(where: { $0.undoName == undoName }) else { return nil }
