@@ -112,7 +112,7 @@ public struct MigrationRunner: Sendable {
         if oneTransaction {
             report.applied = try await connection.transaction { tx in
                 try await membership.acquire(tx)
-                let pending = try await plan(ledger: try await readLedger(tx), checksums: checksums, into: &report, logger: logger)
+                let pending = try plan(ledger: try await readLedger(tx), checksums: checksums, into: &report, logger: logger)
                 for migration in pending {
                     try await apply(migration, checksum: checksums[migration.version] ?? "", on: tx)
                 }

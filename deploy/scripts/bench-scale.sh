@@ -24,9 +24,12 @@
 #    publishable key revealed at `ready`; argon2id included).
 # 5. start-up: every service stopped, then each started alone and timed until its /ready
 #    answers 200 (polled every 5 ms), then all four at once.
-# 6. deprovision: DEPROVISION projects, DELETE /v1/projects/{id} until `deleted`, one at a
+# 6. tenant upgrade: every tenant rolled back to before tenant migration 3, provisioning brings
+#    them up at start-up, SIGKILLed half-way and started again; the time, and each tenant's
+#    _migrations checked for version 3 (and the index).
+# 7. deprovision: DEPROVISION projects, DELETE /v1/projects/{id} until `deleted`, one at a
 #    time (BENCH_DEPROVISION_CLIENTS, 1): p50/p99 each and the total; the catalog again.
-# 7. 'out of shared memory' in the services' logs and the PostgreSQL server log.
+# 8. 'out of shared memory' in the services' logs and the PostgreSQL server log.
 # BENCH_KEEP_WORK=1 keeps the logs, the projects file and the result rows in /tmp/bench-platform.*.
 set -euo pipefail
 
@@ -113,6 +116,50 @@ load ready-times --start-us "$t0" --label "startup.all4." auth="$AUTH_URL/ready"
   realtime="$REALTIME_URL/ready" storage="$STORAGE_URL/ready"
 services_wait_ready
 
+# Tenant upgrade: every ready tenant is put back as the release before the last tenant
+# migration left it (0003_users_created_at_index: its index and ledger row gone, the project's
+# tenant_schema_version 2); provisioning then brings them all up at start-up. It is killed
+# (SIGKILL) once about half are done and started again; the rest follow, none twice.
+upgrade_file="$(ls "$root/Services/Provisioning/TenantMigrations" | sort | tail -n 1)"
+if [ "$upgrade_file" = "0003_users_created_at_index.sql" ]; then
+  log "tenant upgrade: $at_n tenants back to version 2"
+  services_stop
+  "$PLATFORM_PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 "$DATABASE_ADMIN_URL" -c "
+    DO \$\$
+    DECLARE s text;
+    BEGIN
+      FOR s IN SELECT 'tenant_' || slug FROM provisioning.projects WHERE status = 'ready' LOOP
+        EXECUTE format('DROP INDEX %I.users_created_at_id', s);
+        EXECUTE format('DELETE FROM %I._migrations WHERE version = 3', s);
+      END LOOP;
+      UPDATE provisioning.projects SET tenant_schema_version = 2 WHERE status = 'ready';
+    END \$\$;"
+  remaining() { psql_app -At -c "SELECT count(*) FROM provisioning.projects WHERE status = 'ready' AND coalesce(tenant_schema_version, 0) < 3"; }
+  half=$(( at_n / 2 ))
+  t0="${EPOCHREALTIME//[!0-9]/}"
+  services_start "$work/bin" "$work/logs" auth:"$auth_port" provisioning:"$provisioning_port" \
+    realtime:"$realtime_port" storage:"$storage_port"
+  while [ "$(remaining)" -gt "$half" ]; do sleep 0.05; done
+  kill -KILL "${_service_pid[provisioning]}"
+  wait "${_service_pid[provisioning]}" 2>/dev/null || true
+  t1="${EPOCHREALTIME//[!0-9]/}"
+  left_at_kill="$(remaining)"
+  services_start "$work/bin" "$work/logs" provisioning:"$provisioning_port"
+  while [ "$(remaining)" -gt 0 ]; do sleep 0.05; done
+  t2="${EPOCHREALTIME//[!0-9]/}"
+  services_wait_ready
+  with_v3="$(psql_app -At -c "
+    SELECT count(*) FROM provisioning.projects p WHERE p.status = 'ready' AND (xpath('/row/n/text()', query_to_xml(
+      format('SELECT count(*) AS n FROM %I._migrations WHERE version = 3', 'tenant_' || p.slug), false, true, '')))[1]::text::int = 1")"
+  indexes="$(psql_app -At -c "SELECT count(*) FROM pg_indexes WHERE indexname = 'users_created_at_id' AND schemaname LIKE 'tenant\_%'")"
+  upgrade_summary="tenant upgrade to v3 of $at_n tenants: first run $(( (t1 - t0) / 1000 )) ms until SIGKILL with $left_at_kill left, \
+after the restart $(( (t2 - t1) / 1000 )) ms for the rest; $(( at_n * 1000000 / (t2 - t0) )) tenants/s overall; \
+tenants whose _migrations shows version 3: $with_v3; users_created_at_id indexes: $indexes"
+  log "$upgrade_summary"
+else
+  upgrade_summary="tenant upgrade: skipped (the last tenant migration is $upgrade_file, not the 0003 this phase knows how to roll back)"
+fi
+
 log "deprovision $deprovision"
 load deprovision --provisioning "$prov" --token "$token" --projects "$projects" --count "$deprovision" \
   --workers "${BENCH_DEPROVISION_CLIENTS:-1}" --poll-ms 2 --progress 250 --label "deprovision"
@@ -137,6 +184,8 @@ echo "where the time goes, last $sample:"
 step_breakdown "${run}_last"
 echo "where the time goes, deprovisioning:"
 step_breakdown "${run}" deprovision
+echo
+echo "$upgrade_summary"
 echo
 echo "'out of shared memory':"
 grep_shared_memory
