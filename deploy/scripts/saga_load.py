@@ -476,10 +476,12 @@ def bare_ddl(args):
     runner_src = open(os.path.join(root, "Shared/Postgres/Migrations.swift")).read()
     schema_literals = [interpolate(l, names) for l in swift_function_literals(tenant_src, "createSchemaAndRole")]
     # The bootstrap literal's first line creates the schema only for a runner without a role.
-    ledger_literal = swift_function_literals(runner_src, "applyLocked")[0]
+    ledger_literal = swift_function_literals(runner_src, "readLedger")[0]
     ledger_ddl = interpolate("\n".join(l for l in ledger_literal.split("\n") if "role == nil" not in l), names)
     if "RoleMembership" not in runner_src:
         raise ValueError("MigrationRunner no longer takes a transient membership (RoleMembership)")
+    if not re.search(r"role: tenant\.role, oneTransaction: true\)", tenant_src):
+        raise ValueError("TenantDatabase.migrate no longer runs the tenant migrations in one transaction")
     # The tenant migrations, as Migration.load reads them: NNNN_name.sql, by version.
     directory = os.path.join(root, "Services/Provisioning/TenantMigrations")
     migrations = []
@@ -488,7 +490,7 @@ def bare_ddl(args):
         if m:
             migrations.append((int(m.group(1)), m.group(2), open(os.path.join(directory, file), encoding="utf-8").read()))
     migrations.sort()
-    role_match = re.search(r"MigrationRunner\(schema: tenant\.(\w+), migrations: migrations, role: tenant\.(\w+)\)", tenant_src)
+    role_match = re.search(r"MigrationRunner\(schema: tenant\.(\w+), migrations: migrations, role: tenant\.(\w+)[,)]", tenant_src)
     if not role_match or role_match.groups() != ("schema", "role"):
         raise ValueError("TenantDatabase.migrate no longer calls MigrationRunner(schema: tenant.schema, "
                          "migrations: migrations, role: tenant.role)")
@@ -502,27 +504,23 @@ def bare_ddl(args):
             f"SELECT pg_advisory_lock(hashtextextended({lock_key}, 0));",
             "SELECT EXISTS (SELECT FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.roleid "
             f"WHERE r.rolname = '{name}' AND m.member = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)) AS member;",
+            "SELECT v.version, encode(sha256(convert_to(s.sql, 'UTF8')), 'hex') AS checksum "
+            f"FROM unnest(ARRAY[{versions}]::int8[]) WITH ORDINALITY AS v(version, n) "
+            f"JOIN unnest(ARRAY[{texts}]::text[]) WITH ORDINALITY AS s(sql, n) USING (n);",
             "BEGIN;",
             f'GRANT "{name}" TO CURRENT_USER;',
             one_message(ledger_ddl),
-            f'SELECT version, name, checksum FROM "{name}"._migrations ORDER BY version;',
-            f'REVOKE "{name}" FROM CURRENT_USER;',
-            "COMMIT;",
-            "SELECT v.version, encode(sha256(convert_to(s.sql, 'UTF8')), 'hex') AS checksum "
-            f"FROM unnest(ARRAY[{versions}]::int8[]) WITH ORDINALITY AS v(version, n) "
-            f"JOIN unnest(ARRAY[{texts}]::text[]) WITH ORDINALITY AS s(sql, n) USING (n);"]
+            f'SELECT version, name, checksum FROM "{name}"._migrations ORDER BY version;']
+    # oneTransaction: every pending migration in the same transaction, one membership.
     for version, mig_name, sql in migrations:
         checksum = hashlib.sha256(sql.encode("utf-8")).hexdigest()
-        out += ["BEGIN;",
-                f"SELECT set_config('search_path', '\"{name}\", public', true);",
-                f'GRANT "{name}" TO CURRENT_USER;',
+        out += [f"SELECT set_config('search_path', '\"{name}\", public', true);",
                 f'SET LOCAL ROLE "{name}";',
                 one_message(sql),
                 "RESET ROLE;",
                 f'INSERT INTO "{name}"._migrations (version, name, checksum, duration_ms) '
-                f"VALUES ({version}, '{mig_name}', '{checksum}', 0);",
-                f'REVOKE "{name}" FROM CURRENT_USER;',
-                "COMMIT;"]
+                f"VALUES ({version}, '{mig_name}', '{checksum}', 0);"]
+    out += [f'REVOKE "{name}" FROM CURRENT_USER;', "COMMIT;"]
     out.append(f"SELECT pg_advisory_unlock(hashtextextended({lock_key}, 0));")
     sys.stdout.write("\n".join(out) + "\n")
     log(f"bare DDL: createSchemaAndRole {len(schema_literals)} message(s), ledger DDL, "
