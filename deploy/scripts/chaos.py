@@ -39,7 +39,8 @@ violation is printed on a line of its own, once: a round reports only the violat
 new in it (one leak is not reported again by every later round), and fails when it has any;
 the summary counts every distinct violation and how many were still there at the end. The
 fault mix (how many of each kind were injected, and how many requests each proxy fault hit)
-is printed at the end. The last line is "N passed, M failed" over the rounds. The seed is printed first: `chaos.sh RUNS SEED` replays a campaign (the faults' kinds,
+is printed at the end. The last line is "N passed, M failed" over the rounds. The seed is
+printed first: `chaos.sh RUNS SEED` replays a campaign (the faults' kinds,
 targets and moments come from it; what the machine's scheduling does with them does not).
 """
 from __future__ import annotations
@@ -562,18 +563,19 @@ class Campaign:
                 began = time.monotonic()
                 self.proxy_log.write(f"{time.time():.3f} round {number}\n")
                 self.round(number)
-                faulted = time.monotonic()
+                faulted = settled = time.monotonic()
                 try:
                     violations = [f"fault injection failed: {error}" for error in self.errors]
                     self.errors.clear()
                     unsettled = self.settle()
                     for thread in self.lingering:
                         thread.join()
+                    settled = time.monotonic()
                     violations += unsettled or self.check()
                 except RuntimeError as error:  # a service that cannot come back: the campaign ends here
                     violations = [str(error)]
-                log(f"  round {number}: work and faults done after {faulted - began:.1f}s, settled and checked after "
-                    f"{time.monotonic() - faulted:.1f}s")
+                log(f"  round {number}: work and faults done after {faulted - began:.1f}s, settled after "
+                    f"{settled - faulted:.1f}s, checked in {time.monotonic() - settled:.1f}s")
                 last = violations
                 new = [violation for violation in violations if violation not in self.reported]
                 self.reported.update(new)
