@@ -12,7 +12,7 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let settings = try ProvisioningSettings(configuration)
     // The saga does its own recorded retries, so the client does not retry underneath it.
     let client = try CurlHTTPClient(
-        configuration: HTTPClientConfiguration(connectTimeout: .seconds(2), requestTimeout: .seconds(10), retry: .none),
+        configuration: HTTPClientConfiguration(connectTimeout: .seconds(2), requestTimeout: settings.callTimeout, retry: .none),
         logger: runtime.logger
     )
     let vault = KeyVault(pool: runtime.pool)

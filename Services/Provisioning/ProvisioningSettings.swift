@@ -19,6 +19,12 @@ struct ProvisioningSettings: Sendable {
     var pollInterval: Duration
     /// `PROVISIONING_PUBLIC_URL`: the base of the status URLs handed to developers.
     var publicURL: String
+    /// `PROVISIONING_CALL_TIMEOUT_MS`: the longest one call to another service may take (the
+    /// HTTP client's request timeout); a call that takes longer counts as a transient failure
+    /// that may have acted.
+    var callTimeout: Duration
+    /// `PROVISIONING_FAILPOINT`: a test-only crash point (see ``Failpoint``); nil when unset.
+    var failpoint: Failpoint?
 
     init(_ configuration: ServiceConfiguration) throws {
         workers = try configuration.integer("PROVISIONING_WORKERS", default: 4, range: 1...64)
@@ -30,6 +36,8 @@ struct ProvisioningSettings: Sendable {
         let publicURL = configuration.value("PROVISIONING_PUBLIC_URL")
             ?? configuration.serviceURLs[.provisioning] ?? "http://127.0.0.1:\(ServiceName.provisioning.defaultPort)"
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+        callTimeout = .milliseconds(try configuration.integer("PROVISIONING_CALL_TIMEOUT_MS", default: 10_000, range: 100...600_000))
+        failpoint = try configuration.value("PROVISIONING_FAILPOINT").map(Failpoint.init(parsing:))
     }
 
     /// The delays between attempts: the platform's one backoff rule, from `retryBase` to `retryMax`.

@@ -9,7 +9,18 @@ faults at random moments:
   - SIGKILL of any service (restarted after a random pause), which also lands between a
     step's side effect and its record, and in the middle of deprovisioning;
   - SIGSTOP of a downstream service for a while, then SIGCONT, so calls to it time out;
-  - pg_terminate_backend of every connection of one service.
+  - pg_terminate_backend of every connection of one service;
+  - a restart of PostgreSQL itself (pg_ctl restart, fast or immediate) in some rounds;
+  - faults between provisioning and auth, realtime and storage: provisioning reaches each
+    through a fault-injecting HTTP proxy (fault_proxy.py, in a thread of this process), and
+    0-2 times per round one of them, for its next 1-3 requests, resets the connection before
+    forwarding a request, or after forwarding it but before relaying the answer (the effect
+    happened, the caller sees a reset), delays the request or the answer (past provisioning's
+    call timeout, which the campaign sets to 3 s, sometimes), or answers 503 or 500 itself;
+  - in some rounds provisioning runs with its test-only failpoint
+    (PROVISIONING_FAILPOINT=after_effect:<step or *>:<p>), so it kills itself between a step's
+    side effect and its record; it is restarted whenever it died, and without the failpoint
+    before the round settles.
 
 Then the round settles (every service up, no project left pending, running or
 deprovisioning) and the invariant is checked over what exists:
@@ -24,8 +35,12 @@ deprovisioning) and the invariant is checked over what exists:
 
 Before the first round the checker tests itself: it plants an orphan schema and role, a storage
 directory and a realtime registration, and fails the campaign unless it names each. Every
-violation is printed on a line of its own; the last line is "N passed, M failed" over the
-rounds. The seed is printed first: `chaos.sh RUNS SEED` replays a campaign (the faults' kinds,
+violation is printed on a line of its own, once: a round reports only the violations that are
+new in it (one leak is not reported again by every later round), and fails when it has any;
+the summary counts every distinct violation and how many were still there at the end. The
+fault mix (how many of each kind were injected, and how many requests each proxy fault hit)
+is printed at the end. The last line is "N passed, M failed" over the rounds. The seed is
+printed first: `chaos.sh RUNS SEED` replays a campaign (the faults' kinds,
 targets and moments come from it; what the machine's scheduling does with them does not).
 """
 from __future__ import annotations
@@ -43,9 +58,19 @@ import urllib.request
 import uuid
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from fault_proxy import KINDS as PROXY_FAULTS, FaultProxy, ProxyGroup  # noqa: E402
+
 SERVICES = ["auth", "provisioning", "realtime", "storage"]
 DOWNSTREAM = ["auth", "realtime", "storage"]
 TERMINAL = {"ready", "failed", "deleted"}
+# Step row names the failpoint may name: the provision steps (a compensation runs under its
+# step's name) and the deprovision steps.
+STEPS = ["create_tenant_schema", "create_tenant_tables", "register_auth", "register_realtime",
+         "register_storage", "generate_api_keys", "activate"]
+UNDO_STEPS = ["drop_tenant_schema", "drop_tenant_tables", "deregister_auth", "deregister_realtime",
+              "deregister_storage", "revoke_api_keys", "deactivate"]
+CALL_TIMEOUT_SECONDS = 3.0
 TOKEN = "chaos-internal-token-" + uuid.uuid4().hex
 
 
@@ -71,6 +96,8 @@ class Service:
 
     def start(self) -> None:
         environment = dict(os.environ, **self.environment, PORT=str(self.port))
+        if "PROVISIONING_FAILPOINT" not in self.environment:  # only when the campaign sets it
+            environment.pop("PROVISIONING_FAILPOINT", None)
         with open(self.log_path, "ab") as output:
             self.process = subprocess.Popen([str(self.binary)], env=environment, stdout=output, stderr=output)
         self.stopped = False
@@ -153,6 +180,14 @@ class Campaign:
         self.storage_root.mkdir(parents=True, exist_ok=True)
         ports = [int(p) for p in os.environ["CHAOS_PORTS"].split()]
         urls = {name: f"http://127.0.0.1:{port}" for name, port in zip(SERVICES, ports)}
+        # Provisioning reaches the downstream services through a fault proxy each (port 0: the
+        # kernel picks); everyone else, the campaign included, goes direct.
+        (work / "logs").mkdir(parents=True, exist_ok=True)
+        self.proxy_log = open(work / "logs" / "proxy.log", "a")  # every request through a proxy
+        self.proxies = {name: FaultProxy(name, 0, port, seed=seed + index, log=self.proxy_log)
+                        for index, (name, port) in enumerate(zip(SERVICES, ports)) if name in DOWNSTREAM}
+        self.proxy_group = ProxyGroup(list(self.proxies.values()))
+        self.proxy_group.start()
         environment = {
             "DATABASE_URL": self.database_url,
             "INTERNAL_SERVICE_TOKEN": TOKEN,
@@ -170,13 +205,30 @@ class Campaign:
         }
         log_dir = work / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.services = {name: Service(name, bin_dir / name, port, environment, log_dir)
+        self.services = {name: Service(name, bin_dir / name, port, dict(environment), log_dir)
                          for name, port in zip(SERVICES, ports)}
+        self.services["provisioning"].environment.update(
+            {name.upper() + "_URL": f"http://127.0.0.1:{proxy.port}" for name, proxy in self.proxies.items()},
+            PROVISIONING_CALL_TIMEOUT_MS=str(int(CALL_TIMEOUT_SECONDS * 1000)))
+        # The throwaway cluster, to restart it (with-postgres.sh exports where it lives).
+        self.pg_dir = os.environ.get("PLATFORM_PG_DIR")
+        self.pg_bin = os.environ.get("PLATFORM_PG_BIN")
+        self.reported: set[str] = set()  # every violation printed so far
+        self.errors: list[str] = []  # faults that could not be injected, this round
+        self.lingering: list[threading.Thread] = []  # this round's proxy faults
         self.projects: dict[str, str] = {}  # id → slug
         self.fault_counts: dict[str, int] = {}
         self.lock = threading.Lock()
 
     # --- the platform -----------------------------------------------------------------------
+
+    def durable_commits(self) -> None:
+        """The cluster runs with synchronous_commit=off (with-postgres.sh); an immediate restart
+        would then lose commits the services were told about, which is no fault of theirs. The
+        campaign's database gets synchronous_commit=on (fsync stays off: what reached the
+        kernel survives a killed postmaster)."""
+        psql(self.admin_url, "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = on', "
+                             "current_database()); END $$")
 
     def ensure_up(self) -> None:
         for service in self.services.values():
@@ -190,8 +242,11 @@ class Campaign:
             service.wait_ready(deadline)
 
     def shutdown(self) -> None:
+        for proxy in self.proxies.values():
+            proxy.clear_fault()
         for service in self.services.values():
             service.stop()
+        self.proxy_group.stop()
 
     # --- work -------------------------------------------------------------------------------
 
@@ -228,12 +283,63 @@ class Campaign:
 
     # --- faults -----------------------------------------------------------------------------
 
-    def inject(self, kind: str, target: str, pause: float) -> None:
-        service = self.services[target]
+    def count(self, kind: str, number: int = 1) -> None:
         with self.lock:
-            self.fault_counts[kind] = self.fault_counts.get(kind, 0) + 1
+            self.fault_counts[kind] = self.fault_counts.get(kind, 0) + number
+
+    def inject(self, kind: str, target: str, pause: float) -> None:
+        self.count(kind)
+        if kind.startswith("pg_restart"):
+            self.restart_postgres(kind.removeprefix("pg_restart_"))
+            return
+        service = self.services[target]
         with service.faults:
             self.inject_locked(kind, service, pause)
+
+    def restart_postgres(self, mode: str) -> None:
+        """pg_ctl restart of the throwaway cluster (as with-postgres.sh runs it: as postgres
+        when root); the services must ride it out and reconnect."""
+        if not self.pg_dir or not self.pg_bin:
+            log("  pg_restart skipped: PLATFORM_PG_DIR / PLATFORM_PG_BIN not set (not a throwaway cluster)")
+            return
+        as_db = ["runuser", "-u", "postgres", "--"] if os.getuid() == 0 else []
+        result = subprocess.run(as_db + [f"{self.pg_bin}/pg_ctl", "-D", f"{self.pg_dir}/data", "-l", f"{self.pg_dir}/server.log",
+                                         "-m", mode, "-w", "-t", "60", "restart"], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"pg_ctl restart -m {mode} failed: {result.stderr.strip() or result.stdout.strip()}")
+
+    def proxy_fault(self, target: str, kind: str, probability: float, seconds: float, budget: int, length: float) -> None:
+        """Sets `kind` on the proxy in front of `target` for the next `budget` requests it hits
+        (each hit with `probability`), for at most `length` seconds."""
+        proxy = self.proxies[target]
+        self.count(f"proxy {kind}")
+        proxy.set_fault(kind, probability, seconds, budget)
+        deadline = time.monotonic() + length
+        while time.monotonic() < deadline and not proxy.spent:
+            time.sleep(0.05)
+        proxy.clear_fault()
+
+    def set_failpoint(self, failpoint: str | None) -> None:
+        """Restarts provisioning with PROVISIONING_FAILPOINT set to `failpoint` (or unset)."""
+        service = self.services["provisioning"]
+        with service.faults:
+            if failpoint is None:
+                service.environment.pop("PROVISIONING_FAILPOINT", None)
+            else:
+                service.environment["PROVISIONING_FAILPOINT"] = failpoint
+            service.kill()
+            service.start()
+
+    def watch_failpoint(self, done: threading.Event) -> None:
+        """While the round runs, restarts provisioning whenever it died by itself (its failpoint)."""
+        service = self.services["provisioning"]
+        while not done.wait(0.1):
+            with service.faults:
+                if not service.alive():
+                    assert service.process is not None
+                    if service.process.returncode == -signal.SIGKILL:
+                        self.count("failpoint crash")
+                    service.start()
 
     def inject_locked(self, kind: str, service: Service, pause: float) -> None:
         target = service.name
@@ -249,31 +355,73 @@ class Campaign:
                 service.signal(signal.SIGCONT)
                 service.stopped = False
         elif kind == "terminate_backends":
-            psql(self.admin_url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                                 f"WHERE application_name = '{target}' AND pid <> pg_backend_pid()")
+            try:
+                psql(self.admin_url, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                                     f"WHERE application_name = '{target}' AND pid <> pg_backend_pid()")
+            except subprocess.CalledProcessError:  # PostgreSQL itself restarting meanwhile
+                pass
 
     def round(self, number: int) -> None:
         # The plan comes from the seeded generator only; threads carry it out.
         creations = self.random.randint(2, 5)
         concurrent = self.random.random() < 0.5
         faults = []
-        for _ in range(self.random.randint(1, 3)):
+        for _ in range(self.random.randint(0, 2)):
             kind = self.random.choice(["sigkill", "sigkill", "sigstop", "terminate_backends"])
             target = self.random.choice(SERVICES if kind != "sigstop" else DOWNSTREAM)
             faults.append((self.random.uniform(0, 1.5), kind, target, self.random.uniform(0.2, 2.5)))
+        if self.random.random() < 0.15:
+            # Unfaulted sagas call the other services within the first ~0.5 s of a round: that
+            # is where a restart, and a proxy fault, land mid-saga.
+            faults.append((self.random.uniform(0.05, 0.5), "pg_restart_" + self.random.choice(["fast", "immediate"]), "postgres", 0.0))
+        proxy_faults = []  # (at, target, kind, probability, seconds, budget, length)
+        for _ in range(self.random.randint(0, 2)):
+            proxy_faults.append((self.random.uniform(0, 0.4), self.random.choice(DOWNSTREAM), self.random.choice(PROXY_FAULTS),
+                                 self.random.uniform(0.5, 1.0), self.random.uniform(0.3, 4.0), self.random.randint(1, 3), 3.0))
         delete = self.random.random() < 0.5
+        failpoint = None
+        if self.random.random() < 0.2:
+            step = self.random.choice(["*", "*", "*"] + STEPS + (UNDO_STEPS if delete else []))
+            failpoint = f"after_effect:{step}:{self.random.uniform(0.2, 0.5) if step == '*' else self.random.uniform(0.5, 1.0):.2f}"
+        if not faults and not proxy_faults and failpoint is None:
+            faults.append((self.random.uniform(0, 1.5), "sigkill", self.random.choice(SERVICES), self.random.uniform(0.2, 2.5)))
         log(f"round {number}: {creations} projects{' at once' if concurrent else ''}, faults "
-            + ", ".join(f"{kind} {target} at +{at:.2f}s" for at, kind, target, _ in faults)
+            + ", ".join([f"{kind} {target} at +{at:.2f}s" for at, kind, target, _ in faults]
+                        + [f"proxy {kind}{f' {sec:.1f}s' if kind.startswith('delay') else ''} {target} at +{at:.2f}s "
+                           f"(next {budget} requests, p={p:.2f})" for at, target, kind, p, sec, budget, _ in proxy_faults]
+                        + ([f"failpoint {failpoint}"] if failpoint else []))
             + (", deletes" if delete else ""))
 
         def fault_thread(at: float, kind: str, target: str, pause: float) -> threading.Thread:
             def run() -> None:
                 time.sleep(at)
-                self.inject(kind, target, pause)
+                try:
+                    self.inject(kind, target, pause)
+                except Exception as error:  # reported as a violation after the round
+                    with self.lock:
+                        self.errors.append(f"{kind} {target}: {error}")
             return threading.Thread(target=run)
 
+        def proxy_thread(at: float, target: str, kind: str, probability: float, seconds: float, budget: int,
+                         length: float) -> threading.Thread:
+            def run() -> None:
+                time.sleep(at)
+                self.proxy_fault(target, kind, probability, seconds, budget, length)
+            return threading.Thread(target=run)
+
+        watching = threading.Event()
+        watcher = None
+        if failpoint is not None:
+            self.count("failpoint round")
+            self.set_failpoint(failpoint)
+            self.services["provisioning"].wait_ready(time.monotonic() + 60)
+            watcher = threading.Thread(target=self.watch_failpoint, args=(watching,))
+            watcher.start()
         threads = [fault_thread(*fault) for fault in faults]
-        for thread in threads:
+        # Proxy faults may outlast the round's work and overlap the settling (they end by
+        # themselves within seconds); they are over before the check.
+        self.lingering = [proxy_thread(*fault) for fault in proxy_faults]
+        for thread in threads + self.lingering:
             thread.start()
         if delete:
             self.delete_some_ready()
@@ -288,6 +436,10 @@ class Campaign:
                 self.create()
         for thread in threads:
             thread.join()
+        if watcher is not None:
+            watching.set()
+            watcher.join()
+            self.set_failpoint(None)
 
     # --- settle and check -------------------------------------------------------------------
 
@@ -397,6 +549,7 @@ class Campaign:
 
     def run(self) -> int:
         log(f"chaos: {self.runs} runs, seed {self.seed}")
+        self.durable_commits()
         self.ensure_up()
         missed = self.self_test()
         for miss in missed:
@@ -404,26 +557,46 @@ class Campaign:
         if not missed:
             log("self-test: the checker named every planted orphan (schema and role, directory, registration)")
         passed = failed = 0
+        last: list[str] = []
         try:
             for number in range(1, self.runs + 1):
+                began = time.monotonic()
+                self.proxy_log.write(f"{time.time():.3f} round {number}\n")
                 self.round(number)
+                faulted = settled = time.monotonic()
                 try:
-                    violations = self.settle() or self.check()
+                    violations = [f"fault injection failed: {error}" for error in self.errors]
+                    self.errors.clear()
+                    unsettled = self.settle()
+                    for thread in self.lingering:
+                        thread.join()
+                    settled = time.monotonic()
+                    violations += unsettled or self.check()
                 except RuntimeError as error:  # a service that cannot come back: the campaign ends here
                     violations = [str(error)]
-                for violation in violations:
+                log(f"  round {number}: work and faults done after {faulted - began:.1f}s, settled after "
+                    f"{settled - faulted:.1f}s, checked in {time.monotonic() - settled:.1f}s")
+                last = violations
+                new = [violation for violation in violations if violation not in self.reported]
+                self.reported.update(new)
+                for violation in new:
                     print(f"VIOLATION run {number} (seed {self.seed}): {violation}", flush=True)
-                if violations:
+                if new:
                     failed += 1
                 else:
                     passed += 1
-                if any("did not become ready" in v or "exited" in v for v in violations):
+                if any("did not become ready" in v or "exited" in v or "pg_ctl" in v for v in violations):
                     break
         finally:
             self.shutdown()
         states = psql(self.admin_url, "SELECT status, count(*) FROM provisioning.projects GROUP BY status ORDER BY status")
         log("projects: " + ", ".join(f"{count} {status}" for status, count in states))
-        log("faults injected: " + ", ".join(f"{count} {kind}" for kind, count in sorted(self.fault_counts.items())))
+        for proxy in self.proxies.values():
+            for kind, hits in proxy.hits.items():
+                self.count(f"proxy {kind} requests hit", hits)
+        log("proxied requests: " + ", ".join(f"{proxy.forwarded} to {name}" for name, proxy in self.proxies.items()))
+        log("fault mix: " + ", ".join(f"{count} {kind}" for kind, count in sorted(self.fault_counts.items())))
+        log(f"violations: {len(self.reported)} distinct over the campaign, {len(last)} still there after the last round")
         if missed:
             failed += 1
         print(f"chaos (seed {self.seed}): {passed} passed, {failed} failed")

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The provisioning saga under fire: RUNS randomized rounds of project creations and deletions
 # with faults injected at random moments (SIGKILL of any service, SIGSTOP/SIGCONT of a
-# downstream one, pg_terminate_backend of a service's connections), each followed by a check of
-# the platform's invariant (deploy/scripts/chaos.py says exactly what is injected and checked).
+# downstream one, pg_terminate_backend of a service's connections, a PostgreSQL restart, resets,
+# delays and 5xx between provisioning and the others through deploy/scripts/fault_proxy.py,
+# provisioning's test-only failpoint), each followed by a check of the platform's invariant
+# (deploy/scripts/chaos.py says exactly what is injected and checked).
 # Runs the built executables on a throwaway PostgreSQL of its own, with short leases.
 #
 #   deploy/scripts/chaos.sh            # 10 runs, a fresh seed (printed)

@@ -13,6 +13,9 @@ Then checks that each variable is
   3. given to every Kubernetes Deployment that reads it: the container's `env`, or a key of a
      ConfigMap / Secret it takes through `envFrom` (all manifests in deploy/k8s/),
 and that deploy/k8s/kustomization.yaml lists every manifest there, and only existing ones.
+A test-only variable (TEST_ONLY: read for the test tooling, e.g. the fault campaign's
+failpoint) is the exception: documented in deploy/.env.example, commented out, and absent
+from compose and the Kubernetes manifests.
 
 Prints what is missing where; exits 1 when anything is, 0 otherwise.
 
@@ -30,6 +33,8 @@ import yaml  # PyYAML: installed with kubernetes-validate by check-deploy.sh
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = r"([A-Z][A-Z0-9_]*)"
+# Read by the services for the test tooling only; must never reach a deployment.
+TEST_ONLY = {"PROVISIONING_FAILPOINT"}
 READ_PATTERNS = [
     re.compile(r'\b(?:value|integer)\(\s*"' + NAME + r'"'),
     re.compile(r'\benvironment\[\s*"' + NAME + r'"\s*\]'),
@@ -198,6 +203,13 @@ def main() -> int:
         readers = sorted(reads[variable])
         if variable not in documented:
             problems.append(f".env.example: {variable} is not documented (read by {', '.join(readers)})")
+        if variable in TEST_ONLY:
+            for service in readers:
+                if variable in compose.get(service, set()):
+                    problems.append(f"compose: service {service} sets the test-only {variable}")
+                if variable in kubernetes.get(service, set()):
+                    problems.append(f"k8s: Deployment {service} gets the test-only {variable}")
+            continue
         for service in readers:
             if service in compose and variable not in compose[service]:
                 problems.append(f"compose: service {service} does not set {variable}")

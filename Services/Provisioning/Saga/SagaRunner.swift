@@ -232,6 +232,11 @@ struct SagaRunner: Sendable {
             try await ledger.begin(step, of: execution, owner: owner, status: running)
             do {
                 let output = try await action()
+                if let failpoint = settings.failpoint, failpoint.fires(after: step) {
+                    // Test only (PROVISIONING_FAILPOINT): die between the effect and its record.
+                    logger.critical("failpoint after_effect fired; killing the process", metadata: ["step": "\(step)"])
+                    Failpoint.crash()
+                }
                 try await ledger.succeed(step, of: execution, owner: owner, status: done, output: output)
                 return
             } catch let error where error is LeaseLost || error is CancellationError {
