@@ -56,7 +56,8 @@ services_start() {
     _service_pid[$name]=$!
     _service_port[$name]="$port"
     _service_log[$name]="$log_dir/$name.log"
-    _services+=("$name")
+    # A service started again (after a kill) is listed once.
+    if [[ " ${_services[*]} " != *" $name "* ]]; then _services+=("$name"); fi
   done
 }
 
