@@ -18,6 +18,7 @@
 # 2. fill: TENANTS − 2·S more through the same API by BENCH_FILL_CLIENTS (6) concurrent clients
 #    (each waits for `ready`, polling every 20 ms, before its next); its tenants/s is printed.
 # 3. last: S more one at a time, as in 1; the ledger's per-step medians for first and last.
+#    BENCH_RESTART_BEFORE_LAST=1 restarts the services first (fresh server backends).
 # 4. at N: catalog size (pg_class, pg_attribute, pg_namespace, pg_authid rows, database size),
 #    max_locks_per_transaction; /ready latency of each service (200 GETs on one connection);
 #    tenant end-user sign-up and password sign-in (BENCH_USERS, 20, on random tenants, with the
@@ -86,6 +87,13 @@ load provision --provisioning "$prov" --token "$token" --prefix "${run}_first" -
 log "fill: $fill through $fill_clients clients"
 load provision --provisioning "$prov" --token "$token" --prefix "${run}_fill" --count "$fill" --workers "$fill_clients" \
   --poll-ms 20 --label fill --out "$projects" --progress 500
+if [ -n "${BENCH_RESTART_BEFORE_LAST:-}" ]; then
+  # Fresh server processes for the last sample: tells a cost of the catalog's size from one of
+  # the long-lived backends' caches (every pooled connection has seen every tenant's DDL).
+  log "restarting the services before the last sample (BENCH_RESTART_BEFORE_LAST)"
+  services_stop
+  bench_start_services
+fi
 log "last $sample one at a time"
 load provision --provisioning "$prov" --token "$token" --prefix "${run}_last" --count "$sample" --poll-ms 2 \
   --label "provision.last$sample" --out "$projects"
