@@ -27,6 +27,8 @@ final class LibPQConnection: @unchecked Sendable {
     let backendPID: Int32
     /// Names savepoints uniquely within the connection's current transaction.
     var savepointCounter = 0
+    /// Leases this connection has served (the pool retires it at `maximumUses`).
+    var uses = 0
 
     private init(handle: OpaquePointer) {
         self.handle = handle

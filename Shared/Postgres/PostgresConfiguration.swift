@@ -16,6 +16,12 @@ public struct PostgresConfiguration: Sendable {
     public var statementTimeout: Duration?
     /// libpq's `connect_timeout` (it rounds to whole seconds and treats values below 2 as 2).
     public var connectTimeout: Duration
+    /// A connection is closed after this many leases instead of going back to the pool (its
+    /// slot opens a fresh one); `nil` keeps connections for good. A server backend caches every
+    /// relation and catalog row it has touched, and a backend that has run the DDL of thousands
+    /// of tenants pays for those caches in every invalidation: at 5,000 tenants a tenant's DDL
+    /// took 83 ms on long-lived backends against 34 ms on fresh ones at 3,000 (issue 16).
+    public var maximumUses: Int?
 
     public init(
         connectionString: String,
@@ -23,7 +29,8 @@ public struct PostgresConfiguration: Sendable {
         maximumConnections: Int = 8,
         acquireTimeout: Duration = .seconds(5),
         statementTimeout: Duration? = .seconds(30),
-        connectTimeout: Duration = .seconds(5)
+        connectTimeout: Duration = .seconds(5),
+        maximumUses: Int? = nil
     ) {
         self.connectionString = connectionString
         self.applicationName = applicationName
@@ -31,6 +38,7 @@ public struct PostgresConfiguration: Sendable {
         self.acquireTimeout = acquireTimeout
         self.statementTimeout = statementTimeout
         self.connectTimeout = connectTimeout
+        self.maximumUses = maximumUses.map { max(1, $0) }
     }
 
     /// Session settings pinned on every connection, so that values decode the same way

@@ -227,10 +227,12 @@ public final class PostgresPool: Sendable {
         waiter?.continuation.resume(throwing: error)
     }
 
-    /// Returns a leased connection: back to a waiter or the idle list when it is healthy,
-    /// closed (and its slot passed on) when not.
+    /// Returns a leased connection: back to a waiter or the idle list when it is healthy and
+    /// not worn out (`maximumUses`), closed (and its slot passed on) when not.
     func release(_ connection: LibPQConnection) {
-        let reusable = connection.isIdle
+        connection.uses += 1
+        let wornOut = configuration.maximumUses.map { connection.uses >= $0 } ?? false
+        let reusable = connection.isIdle && !wornOut
         enum Next { case handOver(Waiter), pooled, discard }
         let next: Next = state.withLock { state in
             guard reusable, !state.closed else { return .discard }

@@ -41,10 +41,12 @@ public struct ServiceConfiguration: Sendable {
     public var port: Int
     /// `DATABASE_URL`: libpq connection URI. Never logged.
     public var databaseURL: String
-    /// `DB_POOL_MAX`, `DB_ACQUIRE_TIMEOUT_MS`, `DB_STATEMENT_TIMEOUT_MS`.
+    /// `DB_POOL_MAX`, `DB_ACQUIRE_TIMEOUT_MS`, `DB_STATEMENT_TIMEOUT_MS`, `DB_CONNECTION_MAX_USES`
+    /// (leases before a connection is replaced by a fresh one; 0: never).
     public var poolSize: Int
     public var acquireTimeout: Duration
     public var statementTimeout: Duration
+    public var connectionMaxUses: Int?
     /// `LOG_LEVEL` (trace … critical, default info) and `LOG_FORMAT` (json or text).
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
@@ -80,6 +82,8 @@ public struct ServiceConfiguration: Sendable {
         self.poolSize = try integer("DB_POOL_MAX", default: 10, range: 1...500)
         self.acquireTimeout = .milliseconds(try integer("DB_ACQUIRE_TIMEOUT_MS", default: 5000, range: 1...600_000))
         self.statementTimeout = .milliseconds(try integer("DB_STATEMENT_TIMEOUT_MS", default: 30_000, range: 1...3_600_000))
+        let maxUses = try integer("DB_CONNECTION_MAX_USES", default: 1000, range: 0...100_000_000)
+        self.connectionMaxUses = maxUses == 0 ? nil : maxUses
         self.shutdownGracePeriod = .seconds(try integer("SHUTDOWN_GRACE_SECONDS", default: 25, range: 0...3600))
 
         let level = value("LOG_LEVEL")?.lowercased() ?? "info"

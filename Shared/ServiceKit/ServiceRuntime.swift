@@ -61,7 +61,8 @@ public struct ServiceRuntime: Sendable {
                 maximumConnections: configuration.poolSize,
                 acquireTimeout: configuration.acquireTimeout,
                 statementTimeout: configuration.statementTimeout,
-                connectTimeout: .seconds(2)
+                connectTimeout: .seconds(2),
+                maximumUses: configuration.connectionMaxUses
             ),
             logger: logger
         )

@@ -25,6 +25,25 @@ struct PoolTests {
         }
     }
 
+    @Test("a connection that has served maximumUses leases is replaced by a fresh backend, and the old one ends")
+    func retiredAfterMaximumUses() async throws {
+        let pool = PostgresPool(
+            configuration: PostgresConfiguration(connectionString: try TestDatabase.url(), applicationName: "platform-tests",
+                                                 maximumConnections: 1, maximumUses: 2),
+            logger: TestDatabase.logger
+        )
+        func backend() async throws -> Int { try await pool.query("SELECT pg_backend_pid()::int8 AS pid").single().decode("pid") }
+        let first = try await backend()
+        #expect(try await backend() == first)
+        let third = try await backend()
+        #expect(third != first)
+        #expect(try await backend() == third)
+        #expect(try await eventually(timeout: .seconds(30)) {
+            try await pool.query("SELECT count(*)::int8 AS n FROM pg_stat_activity WHERE pid = \(first)").single().decode("n", as: Int.self) == 0
+        })
+        await pool.close()
+    }
+
     @Test("acquire times out cleanly when the pool is exhausted")
     func acquireTimeout() async throws {
         try await withTestPool(maximumConnections: 1, acquireTimeout: .milliseconds(200)) { pool in
