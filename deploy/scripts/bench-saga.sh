@@ -51,19 +51,8 @@ fi
 seconds="${BENCH_SECONDS:-10}"
 poll_ms="${BENCH_POLL_MS:-2}"
 throughput_poll_ms="${BENCH_THROUGHPUT_POLL_MS:-5}"
-log() { echo "[$(date +%T)] $*" >&2; }
 
-bench_build
-bench_services_env
-cleanup() {
-  services_stop
-  if [ -n "${BENCH_KEEP_WORK:-}" ]; then echo "kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-bench_start_services
-load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
-run="s$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-prov="$PROVISIONING_URL"
+bench_begin s
 
 log "warm-up"
 python3 "$here/saga_load.py" provision --provisioning "$prov" --token "$token" --prefix "${run}_w" \

@@ -52,19 +52,8 @@ if [ $((sample * 3)) -gt "$tenants" ]; then sample=$((tenants / 3)); fi
 fill=$((tenants - 2 * sample))
 if [ "$deprovision" -gt "$tenants" ]; then deprovision="$tenants"; fi
 fill_clients="${BENCH_FILL_CLIENTS:-6}"
-log() { echo "[$(date +%T)] $*" >&2; }
 
-bench_build
-bench_services_env
-cleanup() {
-  services_stop
-  if [ -n "${BENCH_KEEP_WORK:-}" ]; then echo "kept: $work" >&2; else rm -rf "$work"; fi
-}
-trap cleanup EXIT
-bench_start_services
-load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
-run="c$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-prov="$PROVISIONING_URL"
+bench_begin c
 projects="$work/projects.jsonl"
 started=$(date +%s)
 

@@ -2,6 +2,10 @@
 # Sourced by bench-saga.sh and bench-scale.sh (after with-postgres.sh has exported DATABASE_URL):
 # the release build, the four services on free ports, the load tool, and the result table.
 #
+#   bench_begin LETTER          all of the below that both benchmarks start with: build,
+#                               environment, services up, clean-up on exit; sets $load_start,
+#                               $run (LETTER + 6 hex: the run's slug prefix) and $prov
+#   log MESSAGE                 a timestamped line on stderr
 #   bench_build                 release build (SCRATCH=.build-x builds in another directory);
 #                               sets $bin
 #   bench_services_env          picks free ports, exports the services' environment; sets
@@ -20,6 +24,23 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 root="$(cd "$here/../.." && pwd)"
 # shellcheck source=deploy/scripts/lib/services.sh
 . "$here/lib/services.sh"
+
+log() { echo "[$(date +%T)] $*" >&2; }
+
+bench_cleanup() {
+  services_stop
+  if [ -n "${BENCH_KEEP_WORK:-}" ]; then echo "kept: $work" >&2; else rm -rf "$work"; fi
+}
+
+bench_begin() {
+  bench_build
+  bench_services_env
+  trap bench_cleanup EXIT
+  bench_start_services
+  load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+  run="$1$(head -c 3 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+  prov="$PROVISIONING_URL"
+}
 
 bench_build() {
   local scratch=()
