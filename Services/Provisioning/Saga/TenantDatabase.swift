@@ -102,32 +102,25 @@ struct TenantDatabase: Sendable {
         }
     }
 
-    /// Drops what the tenant migrations created, keeping the schema (as a member of its owner,
-    /// for the length of this transaction).
+    /// Drops what the tenant migrations created, keeping the schema, as a member of its owner
+    /// for the length of this transaction (`RoleMembership`). With no role there is no schema
+    /// either (the role owns it), so nothing to drop.
     func dropTables(_ tenant: TenantNames) async throws {
         let schema = PostgresQuery.quoteIdentifier(tenant.schema)
-        let role = PostgresQuery.quoteLiteral(tenant.role)
         try await pool.withConnection { connection in
-            try await connection.execute(simple: """
-                DO $$
-                BEGIN
-                    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = \(role)) THEN
-                        EXECUTE format('GRANT %I TO CURRENT_USER', \(role));
-                    END IF;
-                END
-                $$;
-                DROP TABLE IF EXISTS \(schema).audit_log, \(schema).users, \(schema)._migrations CASCADE;
-                DROP FUNCTION IF EXISTS \(schema).audit_log_verify(), \(schema).audit_log_chain(),
-                    \(schema).audit_log_reject_change(),
-                    \(schema).audit_log_hash(text, bigint, timestamptz, text, text, text, jsonb);
-                DO $$
-                BEGIN
-                    IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = \(role)) THEN
-                        EXECUTE format('REVOKE %I FROM CURRENT_USER', \(role));
-                    END IF;
-                END
-                $$;
-                """)
+            let roles = try await connection.query("SELECT count(*)::int8 AS n FROM pg_catalog.pg_roles WHERE rolname = \(tenant.role)")
+            guard try roles.single().decode("n", as: Int.self) == 1 else { return }
+            let membership = try await RoleMembership(role: tenant.role, on: connection)
+            try await connection.transaction { tx in
+                try await membership.acquire(tx)
+                try await tx.execute(simple: """
+                    DROP TABLE IF EXISTS \(schema).audit_log, \(schema).users, \(schema)._migrations CASCADE;
+                    DROP FUNCTION IF EXISTS \(schema).audit_log_verify(), \(schema).audit_log_chain(),
+                        \(schema).audit_log_reject_change(),
+                        \(schema).audit_log_hash(text, bigint, timestamptz, text, text, text, jsonb);
+                    """)
+                try await membership.release(tx)
+            }
         }
     }
 }
