@@ -218,6 +218,7 @@ EOF
   # needed, nothing outside changes) where the hosts file above — each name at the address
   # compose pins for it — is bind-mounted over /etc/hosts.
   if unshare --mount --map-root-user true 2>/dev/null; then
+    # shellcheck disable=SC2016  # expanded by the inner sh: $0 the hosts file, $@ the test
     unshare --mount --map-root-user sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' \
       "$work/gateway-compose/hosts" "${gateway_test[@]}" || gateway_compose_ok=0
   else

@@ -75,7 +75,9 @@ gateway_render_template() {
   done
   env "${values[@]}" envsubst "${names[*]}" < "$_gateway_template" > "$out"
   # A variable of the template that was not given would reach nginx as an unknown `$GATEWAY_…`.
+  # shellcheck disable=SC2016  # the literal text ${GATEWAY_ is searched for
   if grep -q '\${GATEWAY_' "$out"; then
+    # shellcheck disable=SC2016
     echo "error: $out still holds unrendered variables: $(grep -o '\${GATEWAY_[A-Z_]*}' "$out" | sort -u | tr '\n' ' ')" >&2
     return 1
   fi
@@ -157,6 +159,7 @@ gateway_start() {
   # like a crash. nginx writes its master's pid to DIR/nginx.pid: that pid is the one signalled
   # (the job's own, unless setsid had to fork).
   rm -f "$dir/nginx.pid"
+  # shellcheck disable=SC2094  # nginx and its stderr both append to the error log (O_APPEND)
   setsid "$nginx" -p "$dir" -e "$log_dir/gateway.log" -c "$dir/nginx.conf" >>"$log_dir/gateway.log" 2>&1 &
   _gateway_job=$!
   _gateway_pid=$!
@@ -180,7 +183,7 @@ gateway_start() {
 }
 
 gateway_stop() {
-  local pid="$_gateway_pid" grace="${GATEWAY_STOP_GRACE:-10}" deadline workers
+  local pid="$_gateway_pid" grace="${GATEWAY_STOP_GRACE:-10}" deadline workers=()
   [ -n "$pid" ] || [ -n "$_gateway_job" ] || return 0
   _gateway_pid=""
   if kill -0 "$pid" 2>/dev/null; then
@@ -197,8 +200,8 @@ gateway_stop() {
     if kill -0 "$pid" 2>/dev/null; then
       echo "warning: the gateway (nginx, pid $pid) did not stop; sending SIGKILL to it and its workers" >&2
       # A killed master leaves its workers running: they are its children, by pid.
-      workers="$(pgrep -P "$pid" || true)"
-      kill -KILL "$pid" $workers 2>/dev/null || true
+      mapfile -t workers < <(pgrep -P "$pid" || true)
+      kill -KILL "$pid" "${workers[@]}" 2>/dev/null || true
     fi
   fi
   wait "$_gateway_job" 2>/dev/null || true
