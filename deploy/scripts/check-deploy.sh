@@ -137,7 +137,11 @@ if python3 deploy/scripts/check_imports.py; then echo "ok"; else fail "a target 
 
 # shellcheck source=deploy/scripts/lib/gateway.sh
 . "$root/deploy/scripts/lib/gateway.sh"
-nginx="$(gateway_nginx)" || { "$root/deploy/scripts/install-deps.sh" && nginx="$(gateway_nginx)"; }
+# nginx and envsubst come from Debian (install-deps.sh installs them when missing).
+if ! gateway_nginx >/dev/null 2>&1 || ! command -v envsubst >/dev/null 2>&1; then
+  "$root/deploy/scripts/install-deps.sh"
+fi
+nginx="$(gateway_nginx)"
 
 step "nginx -t: the gateway as run.sh renders it (lib/gateway.sh, run.sh's default upstreams)"
 if gateway_write_config "$work/gateway-run" "$work/gateway-run/logs" "127.0.0.1:8080" \
