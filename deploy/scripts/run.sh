@@ -98,5 +98,9 @@ while true; do
       exit 1
     fi
   done
-  sleep 1
+  # `wait` on a background sleep lets the INT/TERM trap run at once: a Ctrl-C reaches the
+  # services too (they are in the terminal's process group), and the loop must not see them
+  # exit first and call that unexpected.
+  sleep 1 &
+  wait $! || true
 done
