@@ -106,14 +106,24 @@ func buildRouter(_ runtime: ServiceRuntime, _ parts: AuthParts) -> Router<Platfo
     InvitesController(store: parts.invites, authenticator: bearer, lifetime: parts.inviteLifetime, now: parts.now)
         .addRoutes(to: router, internal: internalRoutes)
 
-    let access = TenantRouteAccess(
-        authenticator: TenantAuthenticator(resolver: LocalTenantCredentials(apiKeys: parts.apiKeys, registry: parts.registry, keyring: keyring,
-                                                                            sessions: parts.sessions, now: parts.now)),
-        registry: parts.registry
-    )
+    let credentials = LocalTenantCredentials(apiKeys: parts.apiKeys, registry: parts.registry, keyring: keyring,
+                                             sessions: parts.sessions, now: parts.now)
+    let access = TenantRouteAccess(authenticator: TenantAuthenticator(resolver: credentials), registry: parts.registry)
     TenantSessionsController(access: access, issuer: parts.issuer, users: parts.users, keyring: keyring, hasher: parts.hasher, passwords: parts.passwords)
         .addRoutes(to: router, internal: internalRoutes)
     TenantCurrentUserController(access: access, users: parts.users, hasher: parts.hasher, passwords: parts.passwords).addRoutes(to: router)
     TenantAdminController(access: access, users: parts.users, hasher: parts.hasher, passwords: parts.passwords, now: parts.now).addRoutes(to: router)
+
+    // The same users through GoTrue's protocol, for Supabase's clients: the project from the
+    // apikey or the host, errors in GoTrue's shape.
+    let goTrue = router.group("/auth/v1").add(middleware: GoTrueErrorMiddleware())
+    let goTrueAccess = GoTrueAccess(projects: ProjectResolver(credentials: credentials, configuration: runtime.configuration),
+                                    registry: parts.registry, credentials: credentials, users: parts.users, now: parts.now)
+    GoTrueSessionsController(access: goTrueAccess, issuer: parts.issuer, users: parts.users, keyring: keyring, hasher: parts.hasher,
+                             passwords: parts.passwords).addRoutes(to: goTrue)
+    GoTrueUserController(access: goTrueAccess, users: parts.users, hasher: parts.hasher, passwords: parts.passwords).addRoutes(to: goTrue)
+    GoTrueAdminController(access: goTrueAccess, users: parts.users, hasher: parts.hasher, passwords: parts.passwords, now: parts.now)
+        .addRoutes(to: goTrue)
+    GoTrueDisabledController(access: goTrueAccess).addRoutes(to: goTrue)
     return router
 }

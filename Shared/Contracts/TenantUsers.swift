@@ -49,17 +49,21 @@ public struct TenantUser: Codable, Sendable, Equatable {
     public var email: String
     public var role: String
     public var metadata: JSONValue
+    /// What the project's admin set about the user (GoTrue's `app_metadata`); the user cannot
+    /// change it.
+    public var appMetadata: JSONValue
     public var createdAt: Date
     public var updatedAt: Date
     public var lastSignInAt: Date?
     public var bannedUntil: Date?
 
-    public init(id: UUID, email: String, role: String, metadata: JSONValue, createdAt: Date, updatedAt: Date,
-                lastSignInAt: Date?, bannedUntil: Date?) {
+    public init(id: UUID, email: String, role: String, metadata: JSONValue, appMetadata: JSONValue = .emptyObject,
+                createdAt: Date, updatedAt: Date, lastSignInAt: Date?, bannedUntil: Date?) {
         self.id = id
         self.email = email
         self.role = role
         self.metadata = metadata
+        self.appMetadata = appMetadata
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.lastSignInAt = lastSignInAt
@@ -68,6 +72,7 @@ public struct TenantUser: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case id, email, role, metadata
+        case appMetadata = "app_metadata"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
         case lastSignInAt = "last_sign_in_at"

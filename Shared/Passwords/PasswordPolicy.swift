@@ -54,26 +54,43 @@ public struct PasswordPolicy: Sendable {
         return policy
     }
 
-    /// Throws `APIError.validation(field: field, …)` (422 `validation_failed`) when `password`
-    /// is not acceptable; `email`, when given, is the account's address, which the password
-    /// must not be (nor its part before the `@`). The messages never repeat the password.
-    public func validate(_ password: String, field: String = "password", email: String? = nil) throws {
-        guard password.count >= Self.minimumLength else {
-            throw APIError.validation(field: field, "The password must be at least \(Self.minimumLength) characters.")
-        }
-        guard password.utf8.count <= PasswordHasher.maximumPasswordBytes else {
-            throw APIError.validation(field: field, "The password must be at most \(PasswordHasher.maximumPasswordBytes) bytes.")
-        }
+    /// What is wrong with a password; each API words it its own way (`validate` as the
+    /// platform's 422, GoTrue's routes as its `weak_password`).
+    public enum Weakness: Sendable, Equatable {
+        /// Shorter than `minimumLength` characters.
+        case tooShort
+        /// Longer than `PasswordHasher.maximumPasswordBytes` UTF-8 bytes.
+        case tooLong
+        /// On the list of common passwords.
+        case common
+        /// The account's email address, or its part before the `@`.
+        case email
+    }
+
+    /// The first thing wrong with `password`, or nil when it is acceptable; `email`, when given,
+    /// is the account's address, which the password must not be (nor its part before the `@`).
+    public func weakness(of password: String, email: String? = nil) -> Weakness? {
+        guard password.count >= Self.minimumLength else { return .tooShort }
+        guard password.utf8.count <= PasswordHasher.maximumPasswordBytes else { return .tooLong }
         let key = Self.comparable(password)
-        guard !commonPasswords.contains(key) else {
-            throw APIError.validation(field: field, "This password is too common; choose another.")
-        }
+        guard !commonPasswords.contains(key) else { return .common }
         if let email, !key.isEmpty {
             let address = Self.comparable(email)
             let localPart = address.lastIndex(of: "@").map { String(address[..<$0]) } ?? address
-            guard key != address, key != localPart else {
-                throw APIError.validation(field: field, "The password must not be your email address or its part before the @.")
-            }
+            guard key != address, key != localPart else { return .email }
+        }
+        return nil
+    }
+
+    /// Throws `APIError.validation(field: field, …)` (422 `validation_failed`) when `password`
+    /// is not acceptable (`weakness(of:email:)`). The messages never repeat the password.
+    public func validate(_ password: String, field: String = "password", email: String? = nil) throws {
+        switch weakness(of: password, email: email) {
+        case nil: return
+        case .tooShort: throw APIError.validation(field: field, "The password must be at least \(Self.minimumLength) characters.")
+        case .tooLong: throw APIError.validation(field: field, "The password must be at most \(PasswordHasher.maximumPasswordBytes) bytes.")
+        case .common: throw APIError.validation(field: field, "This password is too common; choose another.")
+        case .email: throw APIError.validation(field: field, "The password must not be your email address or its part before the @.")
         }
     }
 

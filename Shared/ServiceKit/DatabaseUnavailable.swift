@@ -16,7 +16,7 @@ extension APIError {
     /// The 503 for a failure that means the database cannot be reached — a connection that
     /// could not be made or was lost, none free within the acquire timeout, the pool closed
     /// while the service shuts down — and nil for any other error.
-    static func databaseUnavailable(for error: any Error) -> APIError? {
+    public static func databaseUnavailable(for error: any Error) -> APIError? {
         guard let error = error as? PostgresError else { return nil }
         switch error.kind {
         case .connectionFailed, .acquireTimeout, .poolClosed: return .databaseUnavailable

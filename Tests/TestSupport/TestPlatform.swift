@@ -43,6 +43,8 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
             "PROVISIONING_RETRY_BASE_MS": "50",
             "PROVISIONING_RETRY_MAX_MS": "300",
             "PROVISIONING_POLL_MS": "200",
+            // Projects are also addressed as <slug>.platform.test (GoTrueTests sends such a Host).
+            "PLATFORM_DOMAIN": "platform.test",
         ]
         for name in Self.names { environment[name.uppercased() + "_URL"] = "http://127.0.0.1:\(ports[name] ?? 0)" }
         for (key, value) in extra { environment[key] = value }

@@ -39,7 +39,7 @@ struct TokenController: Sendable {
         guard scope == "local" || scope == "global", let session = UUID(uuidString: claims.sid) else {
             throw APIError.validation(field: "scope", "scope must be local or global.")
         }
-        try await issuer.sessions.revoke(session: session, everywhere: scope == "global")
+        try await issuer.sessions.revoke(session: session, scope: scope == "global" ? .global : .local)
         return Response(status: .noContent)
     }
 

@@ -18,21 +18,35 @@ struct LocalTenantCredentials: TenantCredentialResolver {
         try await apiKeys.identity(sha256: sha256)
     }
 
+    /// What a user token is, as auth's routes need to tell it: GoTrue's answers differ for a
+    /// token that does not verify and one whose session has ended.
+    enum TokenCheck: Sendable {
+        case valid(TenantUserClaims)
+        /// Malformed, of no known tenant, wrongly signed, expired: why, for the answer.
+        case invalid(String)
+        /// A good token whose session was ended (logout, new password, ban, deleted user).
+        case sessionEnded
+    }
+
     /// Verified with the keys of the tenant the token names, then checked against a live session.
     func userClaims(_ token: String) async throws -> TenantUserClaims? {
+        if case .valid(let claims) = try await check(token) { claims } else { nil }
+    }
+
+    func check(_ token: String) async throws -> TokenCheck {
         guard let slug = await TenantUserClaims.unverifiedTenant(of: token), ProjectSlug.isValid(slug),
               let tenant = try await registry.tenant(slug: slug)
-        else { return nil }
+        else { return .invalid("the token names no project") }
         let claims: TenantUserClaims
         do {
             claims = try await keyring.tenant(tenant.id).verify(token, as: TenantUserClaims.self)
             try claims.exp.verifyNotExpired(currentDate: now())
-        } catch is JWTError {
-            return nil  // a bad token; a database error is not, and propagates
+        } catch let error as JWTError {
+            // A bad token; a database error is not, and propagates.
+            return .invalid(error.errorType == .claimVerificationFailure ? "token has invalid claims: token is expired" : "signature is invalid")
         }
-        guard claims.tid == tenant.id.uuidString.lowercased(),
-              let session = claims.sessionID, try await sessions.isLive(session)
-        else { return nil }
-        return claims
+        guard claims.tid == tenant.id.uuidString.lowercased(), let session = claims.sessionID else { return .invalid("token has invalid claims") }
+        guard try await sessions.isLive(session) else { return .sessionEnded }
+        return .valid(claims)
     }
 }

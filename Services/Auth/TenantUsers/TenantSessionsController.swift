@@ -56,7 +56,8 @@ struct TenantSessionsController: Sendable {
                           details: ["via": .string(principal.actor)])
                 }
             }
-            return try await issuer.issue(user, of: accounts(tenant), status: .created)
+            let accounts = accounts(tenant)
+            return try issuer.respond(try await issuer.open(user, of: accounts), of: accounts, status: .created)
         }
     }
 
@@ -71,7 +72,7 @@ struct TenantSessionsController: Sendable {
         let scope = request.uri.queryParameters.get("scope") ?? "local"
         guard scope == "local" || scope == "global" else { throw APIError.validation(field: "scope", "scope must be local or global.") }
         guard let claims = principal.user, let session = claims.sessionID, let user = claims.userID else { throw TenantRouteAccess.notAUser }
-        try await issuer.sessions.revoke(session: session, everywhere: scope == "global")
+        try await issuer.sessions.revoke(session: session, scope: scope == "global" ? .global : .local)
         try await users.record(tenant, target: user, audit: .init(actor: principal.actor, action: "user.signed_out",
                                                                    details: ["scope": .string(scope)]))
         return Response(status: .noContent)

@@ -22,7 +22,7 @@ struct TenantUserAccounts: TokenAccounts {
         try Self.checkNotBanned(user, at: now)
         let actor = "user:" + user.id.uuidString.lowercased()
         guard let user = try await users.recordSignIn(tenant, id: user.id, audit: .init(actor: actor, action: "user.signed_in")) else {
-            throw TokenIssuer.invalidCredentials
+            throw TokenIssuer.Refusal.invalidCredentials
         }
         return user
     }
@@ -37,16 +37,15 @@ struct TenantUserAccounts: TokenAccounts {
         .tenantUser(tenant: tenant.id, user: user.id)
     }
 
-    func accessToken(for user: TenantUser, session: UUID, issuedAt: Date, lifetime: Duration) async throws -> String {
+    func accessToken(for user: TenantUser, session: UUID, started: Date, issuedAt: Date, lifetime: Duration) async throws -> String {
         try await keys.sign(TenantUserClaims(user: user.id, session: session, slug: tenant.slug, tenant: tenant.id, role: user.role,
-                                             email: user.email, issuedAt: issuedAt, lifetime: lifetime))
+                                             email: user.email, issuedAt: issuedAt, lifetime: lifetime, sessionStarted: started,
+                                             appMetadata: GoTrueUser.appMetadata(of: user), userMetadata: user.metadata))
     }
 
     func profile(of user: TenantUser) -> TenantUser { user }
 
     private static func checkNotBanned(_ user: TenantUser, at now: Date) throws {
-        if let until = user.bannedUntil, until > now {
-            throw APIError(.badRequest, code: "user_banned", message: "This user is banned.")
-        }
+        if let until = user.bannedUntil, until > now { throw TokenIssuer.Refusal.banned }
     }
 }

@@ -23,11 +23,11 @@ enum TenantUserRules {
     }
 
     /// A JSON object of at most 16 KiB.
-    static func validMetadata(_ metadata: JSONValue?) throws -> JSONValue {
+    static func validMetadata(_ metadata: JSONValue?, field: String = "metadata") throws -> JSONValue {
         guard let metadata else { return .emptyObject }
-        guard metadata.isObject else { throw APIError.validation(field: "metadata", "metadata must be a JSON object.") }
+        guard metadata.isObject else { throw APIError.validation(field: field, "\(field) must be a JSON object.") }
         guard let size = try? JSONEncoder().encode(metadata).count, size <= 16 * 1024 else {
-            throw APIError.validation(field: "metadata", "metadata must be at most 16 KiB of JSON.")
+            throw APIError.validation(field: field, "\(field) must be at most 16 KiB of JSON.")
         }
         return metadata
     }

@@ -26,13 +26,20 @@ struct TenantUserStore: Sendable {
         var email: String?
         var passwordHash: String?
         var role: String?
+        /// Replaces the user's metadata.
         var metadata: JSONValue?
+        /// Merged into the user's metadata, key by key, as GoTrue does: a key set to `null`
+        /// removes it, the others replace or add theirs.
+        var metadataPatch: JSONValue?
+        /// Merged into `app_metadata` the same way.
+        var appMetadataPatch: JSONValue?
         /// `.some(nil)` lifts a ban.
         var bannedUntil: Date??
 
         var fieldNames: [String] {
             [email.map { _ in "email" }, passwordHash.map { _ in "password" }, role.map { _ in "role" },
-             metadata.map { _ in "metadata" }, bannedUntil.map { _ in "banned_until" }].compactMap { $0 }
+             (metadata ?? metadataPatch).map { _ in "metadata" }, appMetadataPatch.map { _ in "app_metadata" },
+             bannedUntil.map { _ in "banned_until" }].compactMap { $0 }
         }
         var isEmpty: Bool { fieldNames.isEmpty }
     }
@@ -42,18 +49,20 @@ struct TenantUserStore: Sendable {
         var passwordHash: String?
     }
 
-    private static let columns = "id, email, role, metadata, created_at, updated_at, last_sign_in_at, banned_until"
+    private static let columns = "id, email, role, metadata, app_metadata, created_at, updated_at, last_sign_in_at, banned_until"
 
     // MARK: Writes
 
     /// Inserts a user (signup, or an admin's create).
     func insert(_ tenant: RegisteredTenant, email: String, passwordHash: String?, role: String, metadata: JSONValue,
+                appMetadata: JSONValue = .emptyObject, bannedUntil: Date? = nil,
                 audit: @escaping @Sendable (TenantUser) -> Audit) async throws -> TenantUser {
         do {
             return try await pool.withTransaction { tx in
                 let user = try Self.user(try await tx.query("""
-                    INSERT INTO \(identifier: tenant.schema).users (email, email_normalized, password_hash, role, metadata)
-                    VALUES (\(email), \(Self.normalized(email)), \(passwordHash), \(role), \(PostgresJSON(metadata)))
+                    INSERT INTO \(identifier: tenant.schema).users (email, email_normalized, password_hash, role, metadata, app_metadata, banned_until)
+                    VALUES (\(email), \(Self.normalized(email)), \(passwordHash), \(role), \(PostgresJSON(metadata)),
+                            \(PostgresJSON(appMetadata)), \(bannedUntil))
                     RETURNING \(unescaped: Self.columns)
                     """).single())
                 try await Self.append(audit(user), target: user.id, schema: tenant.schema, on: tx)
@@ -78,20 +87,30 @@ struct TenantUserStore: Sendable {
                         email_normalized = coalesce(\(changes.email.map(Self.normalized)), email_normalized),
                         password_hash = coalesce(\(changes.passwordHash), password_hash),
                         role = coalesce(\(changes.role), role),
-                        metadata = coalesce(\(changes.metadata.map(PostgresJSON.init)), metadata),
+                        metadata = coalesce(\(changes.metadata.map(PostgresJSON.init)),
+                                            (metadata || \(changes.metadataPatch.map(PostgresJSON.init)))
+                                            - ARRAY(SELECT key FROM jsonb_each(\(changes.metadataPatch.map(PostgresJSON.init)))
+                                                    WHERE value = 'null'::jsonb),
+                                            metadata),
+                        app_metadata = coalesce((app_metadata || \(changes.appMetadataPatch.map(PostgresJSON.init)))
+                                                - ARRAY(SELECT key FROM jsonb_each(\(changes.appMetadataPatch.map(PostgresJSON.init)))
+                                                        WHERE value = 'null'::jsonb),
+                                                app_metadata),
                         banned_until = CASE WHEN \(banned) THEN \(bannedUntil) ELSE banned_until END,
                         updated_at = now()
                     WHERE id = \(id)
                     RETURNING \(unescaped: Self.columns)
                     """).first else { return nil }
                 let user = try Self.user(row)
+                // A merge can grow the metadata past its limit; throwing rolls the change back.
+                if changes.metadataPatch != nil { _ = try TenantUserRules.validMetadata(user.metadata) }
+                if changes.appMetadataPatch != nil { _ = try TenantUserRules.validMetadata(user.appMetadata, field: "app_metadata") }
                 var entry = audit
                 entry.details["fields"] = .array(changes.fieldNames.map(JSONValue.string))
                 try await Self.append(entry, target: id, schema: tenant.schema, on: tx)
                 // A ban is always set in the future (now + ban_seconds); nil lifts it.
                 let banStarts = bannedUntil != nil
                 if changes.passwordHash != nil || banStarts {
-                    try await tx.query("RESET ROLE")
                     try await SessionStore.revokeAll(tenant: tenant.id, user: id, except: keepSession,
                                                      reason: banStarts ? "banned" : "password_changed", on: tx)
                 }
@@ -108,7 +127,6 @@ struct TenantUserStore: Sendable {
             let deleted = try await tx.query("DELETE FROM \(identifier: tenant.schema).users WHERE id = \(id) RETURNING id")
             guard !deleted.isEmpty else { return false }
             try await Self.append(audit, target: id, schema: tenant.schema, on: tx)
-            try await tx.query("RESET ROLE")
             try await SessionStore.revokeAll(tenant: tenant.id, user: id, except: nil, reason: "user_deleted", on: tx)
             return true
         }
@@ -140,6 +158,14 @@ struct TenantUserStore: Sendable {
         }
     }
 
+    /// The user's password hash (nil: none set, or no such user): to refuse a new password that
+    /// is the current one.
+    func passwordHash(_ tenant: RegisteredTenant, id: UUID) async throws -> String? {
+        try await pool.withTransaction { tx in
+            try await tx.query("SELECT password_hash FROM \(identifier: tenant.schema).users WHERE id = \(id)").first?.decode("password_hash")
+        }
+    }
+
     /// The user with this email and their password hash, for a sign-in.
     func credentials(_ tenant: RegisteredTenant, email: String) async throws -> Credentials? {
         try await pool.withTransaction { tx in
@@ -150,12 +176,14 @@ struct TenantUserStore: Sendable {
         }
     }
 
-    /// One page of users, oldest first, and how many there are.
-    func list(_ tenant: RegisteredTenant, page: Int, perPage: Int) async throws -> (users: [TenantUser], total: Int) {
+    /// One page of users, oldest first (newest first for GoTrue's admin list), and how many
+    /// there are. Both orders walk the `(created_at, id)` index.
+    func list(_ tenant: RegisteredTenant, page: Int, perPage: Int, newestFirst: Bool = false) async throws -> (users: [TenantUser], total: Int) {
         try await pool.withTransaction { tx in
             let users = try await tx.query("""
                 SELECT \(unescaped: Self.columns) FROM \(identifier: tenant.schema).users
-                ORDER BY created_at, id LIMIT \(perPage) OFFSET \((page - 1) * perPage)
+                ORDER BY \(unescaped: newestFirst ? "created_at DESC, id DESC" : "created_at, id")
+                LIMIT \(perPage) OFFSET \((page - 1) * perPage)
                 """).map(Self.user)
             let total: Int = try await tx.query("SELECT count(*)::int8 AS n FROM \(identifier: tenant.schema).users").single().decode("n")
             return (users, total)
@@ -205,6 +233,7 @@ struct TenantUserStore: Sendable {
     private static func user(_ row: PostgresRow) throws -> TenantUser {
         TenantUser(id: try row.decode("id"), email: try row.decode("email"), role: try row.decode("role"),
                    metadata: try row.decode("metadata", as: PostgresJSON<JSONValue>.self).value,
+                   appMetadata: try row.decode("app_metadata", as: PostgresJSON<JSONValue>.self).value,
                    createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"),
                    lastSignInAt: try row.decode("last_sign_in_at"), bannedUntil: try row.decode("banned_until"))
     }

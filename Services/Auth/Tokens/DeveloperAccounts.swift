@@ -27,7 +27,7 @@ struct DeveloperAccounts: TokenAccounts {
         .developer(developer.id)
     }
 
-    func accessToken(for developer: DeveloperStore.Developer, session: UUID, issuedAt: Date, lifetime: Duration) async throws -> String {
+    func accessToken(for developer: DeveloperStore.Developer, session: UUID, started: Date, issuedAt: Date, lifetime: Duration) async throws -> String {
         try await keys.sign(AccessClaims(developer: developer.id, session: session, issuedAt: issuedAt, lifetime: lifetime))
     }
 

@@ -19,7 +19,8 @@ struct SessionStore: Sendable {
     let reuseGrace: Duration
 
     enum RefreshOutcome: Sendable {
-        case rotated(session: UUID, subject: Subject, refreshToken: String)
+        /// `started`: when the session began (its sign-in), which every token of it names.
+        case rotated(session: UUID, started: Date, subject: Subject, refreshToken: String)
         /// Unknown, revoked, or reused outside the grace window (the family is now revoked).
         case rejected(reused: Bool)
     }
@@ -46,7 +47,7 @@ struct SessionStore: Sendable {
     func refresh(_ token: String, tenant: UUID?, at now: Date) async throws -> RefreshOutcome {
         try await pool.withTransaction { tx -> RefreshOutcome in
             let rows = try await tx.query("""
-                SELECT r.id, r.session_id, s.developer_id, s.tenant_id, s.user_id, s.revoked_at IS NOT NULL AS revoked,
+                SELECT r.id, r.session_id, s.created_at AS started, s.developer_id, s.tenant_id, s.user_id, s.revoked_at IS NOT NULL AS revoked,
                        r.used_at IS NOT NULL AS used,
                        coalesce(r.used_at > \(now.addingTimeInterval(-Double(reuseGrace.components.seconds))), false) AS in_grace
                 FROM auth.refresh_tokens r JOIN auth.sessions s ON s.id = r.session_id
@@ -74,7 +75,7 @@ struct SessionStore: Sendable {
             } else {
                 subject = .tenantUser(tenant: try row.decode("tenant_id"), user: try row.decode("user_id"))
             }
-            return .rotated(session: session, subject: subject, refreshToken: child)
+            return .rotated(session: session, started: try row.decode("started"), subject: subject, refreshToken: child)
         }
     }
 
@@ -83,17 +84,29 @@ struct SessionStore: Sendable {
         try await pool.query("SELECT 1 FROM auth.sessions WHERE id = \(session) AND revoked_at IS NULL").count == 1
     }
 
-    /// Revokes one session, or every session of its subject.
-    func revoke(session: UUID, everywhere: Bool) async throws {
-        if everywhere {
+    /// Which sessions a logout ends, seen from the session that asks.
+    enum LogoutScope: String, Sendable {
+        /// This session only.
+        case local
+        /// Every session of its subject.
+        case global
+        /// Every session of its subject but this one.
+        case others
+    }
+
+    /// Ends the sessions `scope` names, relative to `session`.
+    func revoke(session: UUID, scope: LogoutScope) async throws {
+        switch scope {
+        case .local:
+            try await pool.query("UPDATE auth.sessions SET revoked_at = now(), revoked_reason = 'logout' WHERE id = \(session) AND revoked_at IS NULL")
+        case .global, .others:
             try await pool.query("""
-                UPDATE auth.sessions s SET revoked_at = now(), revoked_reason = 'logout_global'
+                UPDATE auth.sessions s SET revoked_at = now(), revoked_reason = \("logout_" + scope.rawValue)
                 FROM auth.sessions this
                 WHERE this.id = \(session) AND s.revoked_at IS NULL
                   AND (s.developer_id = this.developer_id OR (s.tenant_id = this.tenant_id AND s.user_id = this.user_id))
+                  AND (\(scope == .global) OR s.id <> this.id)
                 """)
-        } else {
-            try await pool.query("UPDATE auth.sessions SET revoked_at = now(), revoked_reason = 'logout' WHERE id = \(session) AND revoked_at IS NULL")
         }
     }
 

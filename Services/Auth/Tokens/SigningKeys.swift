@@ -54,12 +54,11 @@ final class SigningKeys: Sendable {
         return try await current.keys.verify(token, as: Claims.self)
     }
 
-    /// The public keys as a JWKS document (`/.well-known/jwks.json`).
-    func jwks() async throws -> [String: [[String: String]]] {
+    /// The public keys as a JWKS document (`/.well-known/jwks.json`), each as GoTrue publishes
+    /// its own: usable for signature verification only (`use`, `key_ops`).
+    func jwks() async throws -> PublicKeySet {
         let current = try await current()
-        return ["keys": current.publicKeys.map { key in
-            ["kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": key.kid, "x": key.x, "y": key.y]
-        }]
+        return PublicKeySet(keys: current.publicKeys.map { PublicKeySet.Key(kid: $0.kid, x: $0.x, y: $0.y) })
     }
 
     /// Makes a new active key and retires the current one (which still verifies its tokens
@@ -159,4 +158,31 @@ final class SigningKeyring: Sendable {
     func forget(_ id: UUID) {
         _ = tenants.withLock { $0.removeValue(forKey: id) }
     }
+}
+
+/// A JWKS document of P-256 public keys.
+struct PublicKeySet: Codable, Sendable, Equatable {
+    struct Key: Codable, Sendable, Equatable {
+        var kty = "EC"
+        var crv = "P-256"
+        var alg = "ES256"
+        var use = "sig"
+        var keyOps = ["verify"]
+        var kid: String
+        var x: String
+        var y: String
+
+        init(kid: String, x: String, y: String) {
+            self.kid = kid
+            self.x = x
+            self.y = y
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case kty, crv, alg, use, kid, x, y
+            case keyOps = "key_ops"
+        }
+    }
+
+    var keys: [Key]
 }

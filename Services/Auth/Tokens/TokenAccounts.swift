@@ -25,7 +25,7 @@ protocol TokenAccounts: Sendable {
     /// The account a rotated session belongs to, checked as a sign-in is; nil when it is gone.
     func account(refreshing subject: SessionStore.Subject, at now: Date) async throws -> Account?
     func subject(of account: Account) -> SessionStore.Subject
-    /// A signed access token for `account` in `session`.
-    func accessToken(for account: Account, session: UUID, issuedAt: Date, lifetime: Duration) async throws -> String
+    /// A signed access token for `account` in `session`, which began at `started`.
+    func accessToken(for account: Account, session: UUID, started: Date, issuedAt: Date, lifetime: Duration) async throws -> String
     func profile(of account: Account) -> Profile
 }

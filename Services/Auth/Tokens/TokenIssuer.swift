@@ -26,57 +26,111 @@ struct TokenIssuer: Sendable {
     let limits: TokenRateLimits
     let now: @Sendable () -> Date
 
-    /// Answers a token request for `accounts`, inside the per-address rate limit (`accounts` is
-    /// resolved inside it too, so a tenant's credential check counts as an attempt).
+    /// Why a sign-in or a refresh was refused. Each API answers it in its own shape: the
+    /// platform's (`platformError`) or GoTrue's (`GoTrueError(refused:)`).
+    enum Refusal: Error, Equatable {
+        /// Unknown email, no password, or a wrong one: the same answer for all three.
+        case invalidCredentials
+        /// An unknown refresh token, or one of an ended session or a deleted account.
+        case invalidRefreshToken
+        /// A rotated refresh token used again outside the grace window: its session has ended.
+        case refreshTokenReused
+        /// The account is banned.
+        case banned
+    }
+
+    /// Tokens just issued for `account`, in whichever shape the API answers them.
+    struct Issued<Account: Sendable>: Sendable {
+        var account: Account
+        var session: UUID
+        var accessToken: String
+        var refreshToken: String
+        /// The access token's lifetime in seconds, and its expiry in seconds since 1970.
+        var expiresIn: Int
+        var expiresAt: Int
+    }
+
+    /// Answers the platform's token request (`POST /v1/token`, `/v1/tenants/{slug}/token`) for
+    /// `accounts`, inside the per-address rate limit (`accounts` is resolved inside it too, so a
+    /// tenant's credential check counts as an attempt).
     func grant<Accounts: TokenAccounts>(_ request: Request, _ context: PlatformRequestContext,
                                         for accounts: () async throws -> Accounts) async throws -> Response {
         try await limits.limited(request, context) {
             let accounts = try await accounts()
-            switch request.uri.queryParameters.get("grant_type") {
-            case "password": return try await passwordGrant(request, context, accounts)
-            case "refresh_token": return try await refreshGrant(request, context, accounts)
-            default: throw APIError.validation(field: "grant_type", "grant_type must be password or refresh_token.")
+            do {
+                switch request.uri.queryParameters.get("grant_type") {
+                case "password":
+                    let grant = try await request.decodeJSON(as: PasswordGrant.self, context: context)
+                    return try respond(try await signIn(email: grant.email, password: grant.password, accounts), of: accounts)
+                case "refresh_token":
+                    let grant = try await request.decodeJSON(as: RefreshGrant.self, context: context)
+                    return try respond(try await refresh(grant.refreshToken, accounts, context), of: accounts)
+                default: throw APIError.validation(field: "grant_type", "grant_type must be password or refresh_token.")
+                }
+            } catch let refusal as Refusal {
+                throw Self.platformError(refusal)
             }
         }
     }
 
-    /// Answers tokens for `account`: in `existing` when refreshing, else in a new session.
-    func issue<Accounts: TokenAccounts>(_ account: Accounts.Account, of accounts: Accounts, status: HTTPResponse.Status = .ok,
-                                        session existing: (session: UUID, refreshToken: String)? = nil) async throws -> Response {
-        let opened = if let existing { existing } else { try await sessions.open(accounts.subject(of: account)) }
-        let lifetime = settings.accessTokenTTL
-        let access = try await accounts.accessToken(for: account, session: opened.session, issuedAt: now(), lifetime: lifetime)
-        return try jsonResponse(SessionTokens(accessToken: access, expiresIn: Int(lifetime.components.seconds),
-                                              refreshToken: opened.refreshToken, user: accounts.profile(of: account)),
-                                status: status, headers: [.cacheControl: "no-store"])
-    }
-
-    private func passwordGrant(_ request: Request, _ context: PlatformRequestContext, _ accounts: some TokenAccounts) async throws -> Response {
-        let grant = try await request.decodeJSON(as: PasswordGrant.self, context: context)
-        let email = grant.email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+    /// A password sign-in: the per-account limit is counted before any hashing; an unknown
+    /// email costs one dummy verify, as a wrong password costs one real one.
+    func signIn<Accounts: TokenAccounts>(email: String, password: String, _ accounts: Accounts) async throws -> Issued<Accounts.Account> {
+        let email = email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
         try limits.checkAccount(accounts.rateLimitRealm + email)
         guard let found = try await accounts.account(email: email), let hash = found.passwordHash else {
-            await hasher.verifyDummy(grant.password)
-            throw Self.invalidCredentials
+            await hasher.verifyDummy(password)
+            throw Refusal.invalidCredentials
         }
-        guard await hasher.verify(grant.password, against: hash) else { throw Self.invalidCredentials }
-        return try await issue(try await accounts.signedIn(found.account, at: now()), of: accounts)
+        guard await hasher.verify(password, against: hash) else { throw Refusal.invalidCredentials }
+        return try await open(try await accounts.signedIn(found.account, at: now()), of: accounts)
     }
 
-    private func refreshGrant(_ request: Request, _ context: PlatformRequestContext, _ accounts: some TokenAccounts) async throws -> Response {
-        let grant = try await request.decodeJSON(as: RefreshGrant.self, context: context)
+    /// Rotates a refresh token into new tokens of the same session.
+    func refresh<Accounts: TokenAccounts>(_ token: String, _ accounts: Accounts,
+                                          _ context: PlatformRequestContext) async throws -> Issued<Accounts.Account> {
         let now = now()
-        switch try await sessions.refresh(grant.refreshToken, tenant: accounts.sessionTenant, at: now) {
-        case .rotated(let session, let subject, let refreshToken):
-            guard let account = try await accounts.account(refreshing: subject, at: now) else { throw Self.invalidRefresh }
-            return try await issue(account, of: accounts, session: (session, refreshToken))
+        switch try await sessions.refresh(token, tenant: accounts.sessionTenant, at: now) {
+        case .rotated(let session, let started, let subject, let refreshToken):
+            guard let account = try await accounts.account(refreshing: subject, at: now) else { throw Refusal.invalidRefreshToken }
+            return try await tokens(for: account, of: accounts, session: session, started: started, refreshToken: refreshToken)
         case .rejected(let reused):
             if reused { context.logger.warning("refresh token reused; its session was revoked") }
-            throw reused ? Self.refreshReused : Self.invalidRefresh
+            throw reused ? Refusal.refreshTokenReused : Refusal.invalidRefreshToken
         }
     }
 
-    static let invalidCredentials = APIError(.badRequest, code: "invalid_grant", message: "Invalid login credentials.")
-    static let invalidRefresh = APIError(.badRequest, code: "invalid_grant", message: "The refresh token is invalid or has been revoked.")
-    static let refreshReused = APIError(.badRequest, code: "refresh_token_reused", message: "This refresh token was already used; the session has been ended.")
+    /// A new session for `account` (a sign-in, or a sign-up that signs in at once).
+    func open<Accounts: TokenAccounts>(_ account: Accounts.Account, of accounts: Accounts) async throws -> Issued<Accounts.Account> {
+        let opened = try await sessions.open(accounts.subject(of: account))
+        return try await tokens(for: account, of: accounts, session: opened.session, started: now(), refreshToken: opened.refreshToken)
+    }
+
+    /// The platform's token answer (`SessionTokens`), never cached.
+    func respond<Accounts: TokenAccounts>(_ issued: Issued<Accounts.Account>, of accounts: Accounts,
+                                          status: HTTPResponse.Status = .ok) throws -> Response {
+        try jsonResponse(SessionTokens(accessToken: issued.accessToken, expiresIn: issued.expiresIn,
+                                       refreshToken: issued.refreshToken, user: accounts.profile(of: issued.account)),
+                         status: status, headers: [.cacheControl: "no-store"])
+    }
+
+    private func tokens<Accounts: TokenAccounts>(for account: Accounts.Account, of accounts: Accounts, session: UUID, started: Date,
+                                                 refreshToken: String) async throws -> Issued<Accounts.Account> {
+        let issuedAt = now()
+        let lifetime = settings.accessTokenTTL
+        let access = try await accounts.accessToken(for: account, session: session, started: started, issuedAt: issuedAt, lifetime: lifetime)
+        let seconds = Int(lifetime.components.seconds)
+        return Issued(account: account, session: session, accessToken: access, refreshToken: refreshToken,
+                      expiresIn: seconds, expiresAt: Int(issuedAt.timeIntervalSince1970.rounded(.down)) + seconds)
+    }
+
+    /// The platform's answer to a refusal.
+    static func platformError(_ refusal: Refusal) -> APIError {
+        switch refusal {
+        case .invalidCredentials: APIError(.badRequest, code: "invalid_grant", message: "Invalid login credentials.")
+        case .invalidRefreshToken: APIError(.badRequest, code: "invalid_grant", message: "The refresh token is invalid or has been revoked.")
+        case .refreshTokenReused: APIError(.badRequest, code: "refresh_token_reused", message: "This refresh token was already used; the session has been ended.")
+        case .banned: APIError(.badRequest, code: "user_banned", message: "This user is banned.")
+        }
+    }
 }

@@ -114,7 +114,7 @@ public struct TenantAuthenticator: Sendable {
     }
 
     /// `pk_…` or `sk_…`, of a sane length and alphabet, before anything is looked up.
-    static func looksLikeAPIKey(_ value: String) -> Bool {
+    public static func looksLikeAPIKey(_ value: String) -> Bool {
         (value.hasPrefix("pk_") || value.hasPrefix("sk_")) && (8...256).contains(value.utf8.count)
             && value.utf8.allSatisfy { $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") || (0x30...0x39).contains($0)
                 || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }
@@ -124,5 +124,5 @@ public struct TenantAuthenticator: Sendable {
         APIError(.unauthorized, code: code, message: message, headers: [.wwwAuthenticate: "Bearer"])
     }
 
-    static let tenantMismatch = APIError(.forbidden, code: "tenant_mismatch", message: "The credentials belong to another project.")
+    public static let tenantMismatch = APIError(.forbidden, code: "tenant_mismatch", message: "The credentials belong to another project.")
 }
