@@ -36,6 +36,7 @@ from support import (
 
 API_VERSION = {"X-Supabase-Api-Version": "2024-01-01"}
 WEAK_REASONS = {"length", "characters", "pwned"}
+PHONE = "+15555550100"
 
 
 def sign_up(client: SyncGoTrueClient, data: dict | None = None, tag: str = "user"):
@@ -163,7 +164,8 @@ def test_sign_in_with_password_opens_a_new_session(make_client, project_a):
     assert response.session is not None and response.user.id == signed_up.user.id
     first, second = claims_of(signed_up.session.access_token), claims_of(response.session.access_token)
     assert second["session_id"] != first["session_id"]
-    assert response.user.last_sign_in_at >= signed_up.user.last_sign_in_at
+    assert response.user.last_sign_in_at is not None
+    assert response.user.last_sign_in_at >= response.user.created_at
     assert client.get_session().access_token == response.session.access_token
     # both sessions are live
     assert client.get_user(signed_up.session.access_token).user.id == signed_up.user.id
@@ -342,6 +344,17 @@ def test_update_user_cannot_set_app_metadata(client_a):
     sign_up(client_a)
     expect_api_error(lambda: client_a.update_user({"app_metadata": {"role": "admin"}}), 403, "not_admin")
     assert "role" not in client_a.get_user().user.app_metadata
+
+
+def test_update_user_phone_is_not_enabled(client_a):
+    """§4 PUT /user, phone change: GoTrue would send an SMS; the platform has no phone provider
+    (the reference suggests 400 phone_provider_disabled), and the phone stays unset."""
+    sign_up(client_a)
+    with pytest.raises(AuthApiError) as caught:
+        client_a.update_user({"phone": PHONE})
+    assert (caught.value.status, caught.value.code) in {(400, "phone_provider_disabled"), (422, "feature_disabled")}, (
+        caught.value.status, caught.value.code)
+    assert not client_a.get_user().user.phone
 
 
 def test_update_user_email_is_applied_or_refused_as_not_enabled(make_client, project_a):
@@ -730,8 +743,6 @@ def test_settings(raw, project_a):
 
 
 # --- What the platform does not implement: the documented "disabled" answers (§5) -----------------
-
-PHONE = "+15555550100"
 
 NOT_ENABLED = [
     ("sign_in_with_otp-email", False, lambda c, u: c.sign_in_with_otp({"email": new_email("otp")}), 422, "email_provider_disabled"),
