@@ -155,6 +155,25 @@ def test_sign_up_lowercases_the_email(client_a):
     assert response.user.email == f"sdk-mixed-{local}@example.com"
 
 
+def test_sign_up_and_token_refuse_malformed_requests(raw, project_a):
+    """§4 signup and token: GoTrue's validation answers, in its order."""
+    pk = project_a.publishable
+    cases = [
+        ("/signup", None, {"email": new_email(), "password": ""}, 400, "validation_failed"),
+        ("/signup", None, {"email": new_email(), "phone": PHONE, "password": strong_password()}, 400, "validation_failed"),
+        ("/signup", None, {"email": "not-an-email", "password": strong_password()}, 400, "validation_failed"),
+        ("/token", "password", {"email": new_email(), "phone": PHONE, "password": strong_password()}, 400, "validation_failed"),
+        ("/token", "password", {"password": strong_password()}, 400, "validation_failed"),
+        ("/token", "refresh_token", {"refresh_token": "short"}, 400, "validation_failed"),
+        ("/token", "magic_words", {}, 400, "invalid_credentials"),
+    ]
+    for path, grant, body, status, code in cases:
+        answer = raw.post(path, params={"grant_type": grant} if grant else None, headers=headers(pk), json=body)
+        assert (answer.status_code, answer.json().get("code")) == (status, code), (path, grant, body, answer.text)
+    malformed = raw.post("/signup", headers={**headers(pk), "Content-Type": "application/json"}, content=b"{not json")
+    assert (malformed.status_code, malformed.json().get("code")) == (400, "bad_json"), malformed.text
+
+
 def test_sign_in_with_password_opens_a_new_session(make_client, project_a):
     email, password, signed_up = sign_up(make_client(project_a.publishable))
     client = make_client(project_a.publishable)
@@ -295,6 +314,17 @@ def test_get_user(client_a):
     assert [identity.provider for identity in client_a.get_user_identities().identities] == ["email"]
 
 
+def test_get_user_refuses_what_is_not_a_valid_user_token(client_a, project_a, raw):
+    """§3 server-side verification: a forged signature or an API key as the user token is
+    403 bad_jwt; no bearer at all is 401 no_authorization."""
+    _, _, signed_up = sign_up(client_a)
+    forged = with_claims(signed_up.session.access_token, sub=str(uuid.uuid4()))
+    expect_api_error(lambda: client_a.get_user(forged), 403, "bad_jwt")
+    expect_api_error(lambda: client_a.get_user(project_a.publishable), 403, "bad_jwt")
+    anonymous = raw.get("/user", headers=headers(project_a.publishable))
+    assert (anonymous.status_code, anonymous.json().get("code")) == (401, "no_authorization")
+
+
 def test_update_user_merges_metadata(client_a):
     _, _, signed_up = sign_up(client_a, data={"plan": "free", "theme": "dark"})
     events = events_of(client_a)
@@ -305,12 +335,17 @@ def test_update_user_merges_metadata(client_a):
         "free", "light", "fr")
     assert client_a.get_user().user.user_metadata == updated.user_metadata
     assert events == ["USER_UPDATED"]
+    # §3: the access token is not reissued, but a refresh re-reads the user into the claims
+    refreshed = claims_of(client_a.refresh_session().session.access_token)
+    assert refreshed["user_metadata"].get("theme") == "light"
+    assert [entry["method"] for entry in refreshed["amr"]] == ["password"]
 
     # §4 PUT /user: a null value deletes the key
     removed = client_a.update_user({"data": {"locale": None}}).user
     assert "locale" not in removed.user_metadata and removed.user_metadata["theme"] == "light"
     assert client_a.get_user().user.user_metadata == removed.user_metadata
     assert client_a.get_session().user.user_metadata == removed.user_metadata
+    assert events == ["USER_UPDATED", "TOKEN_REFRESHED", "USER_UPDATED"]
 
 
 def test_update_user_password_then_sign_in_with_the_new_one(make_client, project_a):
