@@ -149,6 +149,8 @@ export TOKEN_RATE_LIMIT_PER_IP=100000 TOKEN_RATE_LIMIT_PER_ACCOUNT=100000
 # A reused refresh token is refused at once (the reference's reuse interval 0), so the reuse
 # test needs no waiting.
 export REFRESH_REUSE_GRACE_SECONDS=0
+# Projects are also named by host, <slug>.sdk.localhost (the suite sends the Host header).
+export PLATFORM_DOMAIN=sdk.localhost SDK_PLATFORM_DOMAIN=sdk.localhost
 export PROVISIONING_RETRY_BASE_MS=50 PROVISIONING_RETRY_MAX_MS=500 PROVISIONING_POLL_MS=200
 
 services_start "$bin" "$output/logs" \

@@ -8,6 +8,7 @@ Read from the environment (deploy/scripts/sdk-tests.sh sets it):
   `/platform/auth` prefix or auth's port.
 - `SDK_PROVISIONING_URL`: provisioning's operator API (`GET /v1/projects/{id}`).
 - `INTERNAL_SERVICE_TOKEN`: the service token provisioning's operator API asks for.
+- `SDK_PLATFORM_DOMAIN`: auth's `PLATFORM_DOMAIN` (`<slug>.<domain>` names a project).
 - `SDK_PROJECT_TIMEOUT` (180): seconds a project may take to become ready.
 """
 
@@ -27,6 +28,7 @@ class Platform:
     platform_auth_url: str
     provisioning_url: str
     service_token: str
+    domain: str | None = None
 
     @property
     def auth_v1(self) -> str:
@@ -48,6 +50,7 @@ class Platform:
             platform_auth_url=os.environ["SDK_PLATFORM_AUTH_URL"].rstrip("/"),
             provisioning_url=os.environ["SDK_PROVISIONING_URL"].rstrip("/"),
             service_token=os.environ["INTERNAL_SERVICE_TOKEN"],
+            domain=os.environ.get("SDK_PLATFORM_DOMAIN") or None,
         )
 
 

@@ -1,7 +1,8 @@
 """supabase-py (supabase-auth 2.34.1) against the platform's GoTrue-compatible `/auth/v1`.
 
 What each test expects is docs/protocols/gotrue-reference.md (the protocol as the client and the
-GoTrue server read and write it); the section is named where it matters. Every test makes its
+GoTrue server read and write it), with the platform's documented departures from GoTrue (its §7);
+the section is named where it matters. Every test makes its
 own users, and asserts the state the server keeps (a refused refresh token, a user that is gone)
 rather than only what one answer said.
 """
@@ -102,9 +103,7 @@ def test_sign_up_returns_a_session_and_the_user(client_a):
     assert user.app_metadata.get("provider") == "email"
     assert "email" in user.app_metadata.get("providers", [])
     assert user.user_metadata.get("name") == "Ada"
-    assert user.user_metadata.get("email_verified") is True
     assert user.email_confirmed_at is not None and user.confirmed_at is not None
-    assert user.last_sign_in_at is not None
     assert user.is_anonymous is False
     assert user.identities is not None and len(user.identities) == 1
     identity = user.identities[0]
@@ -126,6 +125,10 @@ def test_sign_up_returns_a_session_and_the_user(client_a):
     # the client keeps it
     assert client_a.get_session().access_token == session.access_token
 
+    # §4 signup with confirmations off: signed in, and the address verified in the metadata
+    assert user.last_sign_in_at is not None
+    assert user.user_metadata.get("email_verified") is True
+
 
 def test_sign_up_answer_on_the_wire(raw, project_a):
     """§3 Session and User: every field GoTrue always sends, `expires_at` included, and the JWT
@@ -138,7 +141,6 @@ def test_sign_up_answer_on_the_wire(raw, project_a):
     assert SESSION_KEYS <= body.keys(), f"missing {SESSION_KEYS - body.keys()}"
     assert body["token_type"] == "bearer"
     assert USER_KEYS <= body["user"].keys(), f"missing {USER_KEYS - body['user'].keys()}"
-    assert {"email_confirmed_at", "last_sign_in_at"} <= body["user"].keys()
     assert body["user"]["email"] == email and body["user"]["phone"] == ""
     identity = body["user"]["identities"][0]
     assert {"id", "identity_id", "user_id", "identity_data", "provider", "created_at"} <= identity.keys()
@@ -147,6 +149,7 @@ def test_sign_up_answer_on_the_wire(raw, project_a):
     assert header["alg"] == "ES256" and header.get("kid") and header.get("typ") == "JWT"
     assert body["expires_at"] == claims["exp"]
     assert isinstance(body["expires_in"], int)
+    assert {"email_confirmed_at", "last_sign_in_at"} <= body["user"].keys(), "§4 signup: confirmed and signed in"
 
 
 def test_sign_up_lowercases_the_email(client_a):
@@ -201,9 +204,10 @@ def test_sign_in_ignores_the_case_of_the_email(make_client, project_a):
 
 
 def test_refresh_session_rotates_and_refuses_a_reused_token(client_a):
-    """§4 refresh: every use rotates; a revoked token that is not the parent of the active one,
-    used outside the reuse window (REFRESH_REUSE_GRACE_SECONDS=0 in sdk-tests.sh), is
-    `refresh_token_already_used` and revokes the session's tokens."""
+    """§4 refresh: every use rotates; a used token presented again outside the reuse window
+    (REFRESH_REUSE_GRACE_SECONDS=0 in sdk-tests.sh) is `refresh_token_already_used` and ends the
+    session (§7: the platform's one rotation rule, without GoTrue's parent-of-the-active-token
+    case)."""
     _, _, signed_up = sign_up(client_a)
     token0 = signed_up.session.refresh_token
     session_id = claims_of(signed_up.session.access_token)["session_id"]
@@ -225,19 +229,6 @@ def test_refresh_session_rotates_and_refuses_a_reused_token(client_a):
         client_a.refresh_session(token2)
     assert caught.value.status == 400
     assert caught.value.code in {"refresh_token_already_used", "refresh_token_not_found"}
-
-
-def test_refresh_with_the_parent_of_the_active_token_returns_the_active_one(client_a):
-    """§4 refresh, rotation (a): the client lost the answer of its last refresh and retries
-    with the previous token; GoTrue answers with the currently active token, no new one."""
-    _, _, signed_up = sign_up(client_a)
-    token0 = signed_up.session.refresh_token
-    token1 = client_a.refresh_session(token0).session.refresh_token
-
-    again = client_a.refresh_session(token0)
-
-    assert again.session.refresh_token == token1
-    assert client_a.refresh_session(token1).session.refresh_token not in (token0, token1)
 
 
 def test_refresh_with_an_unknown_token_is_refused(client_a):
@@ -591,6 +582,20 @@ def test_admin_create_user(admin_a, make_client, project_a):
     expect_api_error(lambda: admin_a.create_user({"password": strong_password()}), 400, "validation_failed")
 
 
+def test_admin_create_user_departures(admin_a):
+    """§7: an admin-set password meets the policy; password_hash import and a custom id are not
+    enabled. None of them leaves a user behind."""
+    email = new_email("departure")
+    weak = expect_api_error(lambda: admin_a.create_user({"email": email, "password": "short"}), 422, "weak_password",
+                            AuthWeakPasswordError)
+    assert "length" in weak.reasons
+    bcrypt = "$2a$10$" + "a" * 53
+    expect_api_error(lambda: admin_a.create_user({"email": email, "password_hash": bcrypt}), 422, "feature_disabled")
+    expect_api_error(lambda: admin_a.create_user({"email": email, "password": strong_password(), "id": str(uuid.uuid4())}),
+                     422, "feature_disabled")
+    assert email not in {listed.email for listed in all_users(admin_a)}
+
+
 def test_admin_get_user_by_id(admin_a):
     email, _, user = _create(admin_a)
     found = admin_a.get_user_by_id(user.id).user
@@ -624,9 +629,12 @@ def test_admin_ban_and_unban(admin_a, make_client, project_a):
     assert admin_a.get_user_by_id(user.id).user.banned_until is not None
     expect_api_error(lambda: make_client(project_a.publishable).sign_in_with_password(
         {"email": email, "password": password}), 400, "user_banned")
-    # §4 admin update: existing sessions stay but are blocked on refresh and on authentication
-    expect_api_error(lambda: client.refresh_session(session.refresh_token), 400, "user_banned")
-    expect_api_error(lambda: client.get_user(session.access_token), 403, "user_banned")
+    # §7: the password is checked before the ban, so a stranger learns nothing from it
+    expect_api_error(lambda: make_client(project_a.publishable).sign_in_with_password(
+        {"email": email, "password": strong_password()}), 400, "invalid_credentials")
+    # §7: a ban ends the user's sessions (GoTrue keeps them and refuses them while banned)
+    expect_api_error(lambda: client.refresh_session(session.refresh_token), 400, "refresh_token_not_found")
+    expect_api_error(lambda: client.get_user(session.access_token), 403, "session_not_found")
 
     unbanned = admin_a.update_user_by_id(user.id, {"ban_duration": "none"}).user
 
@@ -634,6 +642,8 @@ def test_admin_ban_and_unban(admin_a, make_client, project_a):
     assert admin_a.get_user_by_id(user.id).user.banned_until is None
     assert make_client(project_a.publishable).sign_in_with_password(
         {"email": email, "password": password}).user.id == user.id
+    # the sessions the ban ended stay ended
+    expect_api_error(lambda: client.refresh_session(session.refresh_token), 400, "refresh_token_not_found")
 
     expect_api_error(lambda: admin_a.update_user_by_id(user.id, {"ban_duration": "forever"}), 400, "validation_failed")
 
@@ -671,6 +681,13 @@ def test_admin_delete_user(admin_a, make_client, project_a):
     with pytest.raises(AuthApiError) as caught:
         client.get_user(session.access_token)
     assert (caught.value.status, caught.value.code) in {(403, "user_not_found"), (403, "session_not_found")}
+
+
+def test_admin_soft_delete_deletes(admin_a):
+    """§7: the platform keeps no deleted users, so should_soft_delete=True deletes as well."""
+    _, _, user = _create(admin_a)
+    admin_a.delete_user(user.id, should_soft_delete=True)
+    expect_api_error(lambda: admin_a.get_user_by_id(user.id), 404, "user_not_found")
 
 
 def test_admin_calls_with_the_publishable_key_are_not_admin(make_client, project_a, admin_a, platform):
@@ -756,11 +773,14 @@ def test_error_bodies_carry_the_api_version(raw, project_a):
 
 
 def test_a_missing_or_unknown_api_key_is_401_with_a_message(raw, platform, project_a, make_client):
-    for key in (None, "pk_" + uuid.uuid4().hex, "sb_publishable_" + uuid.uuid4().hex):
+    """§1: Kong's answers, which the clients read the message of."""
+    cases = [(None, "No API key found in request")] + [
+        (key, "Invalid API key") for key in ("pk_" + uuid.uuid4().hex, "sb_publishable_" + uuid.uuid4().hex, "not a key")]
+    for key, message in cases:
         for method, path in (("GET", "/settings"), ("POST", "/token?grant_type=password"), ("GET", "/user")):
             answer = raw.request(method, path, headers=headers(key), json={} if method == "POST" else None)
             assert answer.status_code == 401, (key, path, answer.status_code, answer.text)
-            assert isinstance(answer.json().get("message"), str) and answer.json()["message"], answer.text
+            assert answer.json().get("message") == message, (key, path, answer.text)
     # as the client sees it (Kong's shape carries no code, so only the status is certain)
     unknown = make_client("pk_" + uuid.uuid4().hex)
     with pytest.raises(AuthApiError) as caught:
@@ -788,7 +808,8 @@ NOT_ENABLED = [
     ("sign_in_anonymously", False, lambda c, u: c.sign_in_anonymously(), 422, "anonymous_provider_disabled"),
     ("verify_otp", False, lambda c, u: c.verify_otp({"type": "email", "email": new_email(), "token": "123456"}), 403, "otp_expired"),
     ("resend-signup", False, lambda c, u: c.resend({"type": "signup", "email": new_email()}), 422, "feature_disabled"),
-    ("resend-sms", False, lambda c, u: c.resend({"type": "sms", "phone": PHONE}), 400, "phone_provider_disabled"),
+    # §7: /resend is 422 feature_disabled whatever the type (GoTrue: 400 phone_provider_disabled for sms)
+    ("resend-sms", False, lambda c, u: c.resend({"type": "sms", "phone": PHONE}), 422, "feature_disabled"),
     ("reset_password_for_email", False, lambda c, u: c.reset_password_for_email(new_email()), 422, "feature_disabled"),
     ("sign_in_with_id_token", False,
      lambda c, u: c.sign_in_with_id_token({"provider": "google", "token": "header.payload.signature"}), 400, "provider_disabled"),
@@ -892,6 +913,24 @@ def test_claims_of_another_project_do_not_verify(client_a, client_b):
     _, _, of_a = sign_up(client_a)
     with pytest.raises(AuthInvalidJwtError, match="No matching signing key"):
         client_b.get_claims(of_a.session.access_token)
+
+
+def test_the_host_name_names_the_project(platform, project_a, project_b):
+    """Issue 11: `<slug>.<PLATFORM_DOMAIN>` names the project as hosted Supabase's host does; a key
+    of another project than the host names is refused; the public JWKS needs only the host."""
+    assert platform.domain, "sdk-tests.sh sets PLATFORM_DOMAIN (SDK_PLATFORM_DOMAIN)"
+    host_a = f"{project_a.slug}.{platform.domain}"
+    with httpx.Client(base_url=platform.auth_v1, timeout=30) as http:
+        own = http.get("/settings", headers={**headers(project_a.publishable), "Host": host_a})
+        assert own.status_code == 200, own.text
+        foreign = http.get("/settings", headers={**headers(project_b.publishable), "Host": host_a})
+        assert (foreign.status_code, foreign.json().get("code")) == (403, "tenant_mismatch"), foreign.text
+        jwks_a = http.get("/.well-known/jwks.json", headers={"Host": host_a})
+        assert jwks_a.status_code == 200, jwks_a.text
+        by_key = http.get("/.well-known/jwks.json", headers=headers(project_a.publishable))
+        assert jwks_a.json() == by_key.json()
+        keyless = http.get("/settings", headers={**API_VERSION, "Host": host_a})
+        assert keyless.status_code == 401, keyless.text
 
 
 # --- The supabase client ------------------------------------------------------------------------
