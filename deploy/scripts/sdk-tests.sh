@@ -151,6 +151,8 @@ export TOKEN_RATE_LIMIT_PER_IP=100000 TOKEN_RATE_LIMIT_PER_ACCOUNT=100000
 export REFRESH_REUSE_GRACE_SECONDS=0
 # Projects are also named by host, <slug>.sdk.localhost (the suite sends the Host header).
 export PLATFORM_DOMAIN=sdk.localhost SDK_PLATFORM_DOMAIN=sdk.localhost
+# X-Forwarded-For is believed from the gateway only (as run.sh has it).
+if [ "$via_gateway" = 1 ]; then export TRUSTED_PROXIES=127.0.0.1; fi
 export PROVISIONING_RETRY_BASE_MS=50 PROVISIONING_RETRY_MAX_MS=500 PROVISIONING_POLL_MS=200
 
 services_start "$bin" "$output/logs" \
@@ -160,7 +162,8 @@ echo "services ready: auth ${port[auth]}, provisioning ${port[provisioning]}, re
 
 if [ "$via_gateway" = 1 ]; then
   gateway_started=1
-  gateway_start "${port[gateway]}" "$AUTH_URL" "$PROVISIONING_URL" "$REALTIME_URL" "$STORAGE_URL"
+  GATEWAY_DIR="$work/gateway" GATEWAY_LOG_DIR="$output/logs" \
+    gateway_start "${port[gateway]}" "$AUTH_URL" "$PROVISIONING_URL" "$REALTIME_URL" "$STORAGE_URL"
   base="http://127.0.0.1:${port[gateway]}"
   export SDK_BASE_URL="$base" SDK_PLATFORM_AUTH_URL="$base/platform/auth" SDK_PROVISIONING_URL="$base/platform/provisioning"
   echo "gateway ready on ${port[gateway]}: the clients use $base" >&2

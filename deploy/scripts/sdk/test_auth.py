@@ -788,6 +788,29 @@ def test_a_missing_or_unknown_api_key_is_401_with_a_message(raw, platform, proje
     assert caught.value.status == 401 and caught.value.message
 
 
+def test_cors_lets_browser_clients_read_the_error_code(raw, project_a, admin_a):
+    """§1 CORS (supabase-js in a browser): the preflight allows the clients' headers and
+    methods, and answers expose X-Supabase-Api-Version (without it the error code is lost),
+    X-Total-Count and Link."""
+    origin = {"Origin": "https://app.example.com"}
+    preflight = raw.options("/token", params={"grant_type": "password"}, headers={
+        **origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "apikey, authorization, content-type, x-client-info, x-supabase-api-version"})
+    assert 200 <= preflight.status_code < 300, preflight.text
+    assert preflight.headers.get("access-control-allow-origin") in ("*", origin["Origin"])
+    allowed = {name.strip().lower() for name in preflight.headers.get("access-control-allow-headers", "").split(",")}
+    assert {"apikey", "authorization", "content-type", "x-client-info", "x-supabase-api-version"} <= allowed
+    methods = {name.strip().upper() for name in preflight.headers.get("access-control-allow-methods", "").split(",")}
+    assert {"GET", "POST", "PUT", "DELETE"} <= methods
+
+    refused = raw.post("/token", params={"grant_type": "password"}, headers={**headers(project_a.publishable), **origin},
+                       json={"email": new_email("nobody"), "password": strong_password()})
+    assert refused.status_code == 400
+    assert refused.headers.get("access-control-allow-origin") in ("*", origin["Origin"])
+    exposed = {name.strip().lower() for name in refused.headers.get("access-control-expose-headers", "").split(",")}
+    assert {"x-supabase-api-version", "x-total-count", "link"} <= exposed
+
+
 def test_settings(raw, project_a):
     answer = raw.get("/settings", headers=headers(project_a.publishable))
     assert answer.status_code == 200
