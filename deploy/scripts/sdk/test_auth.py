@@ -21,6 +21,7 @@ from supabase_auth import SyncGoTrueClient, SyncMemoryStorage
 from supabase_auth._sync.gotrue_admin_api import SyncGoTrueAdminAPI
 from supabase_auth.constants import EXPIRY_MARGIN, STORAGE_KEY
 from supabase_auth.errors import AuthApiError, AuthInvalidJwtError, AuthWeakPasswordError
+from supabase_auth.types import CreateOAuthClientParams, UpdateOAuthClientParams
 
 from support import (
     SESSION_KEYS,
@@ -834,6 +835,7 @@ NOT_ENABLED = [
     # §7: /resend is 422 feature_disabled whatever the type (GoTrue: 400 phone_provider_disabled for sms)
     ("resend-sms", False, lambda c, u: c.resend({"type": "sms", "phone": PHONE}), 422, "feature_disabled"),
     ("reset_password_for_email", False, lambda c, u: c.reset_password_for_email(new_email()), 422, "feature_disabled"),
+    ("reset_password_email", False, lambda c, u: c.reset_password_email(new_email()), 422, "feature_disabled"),
     ("sign_in_with_id_token", False,
      lambda c, u: c.sign_in_with_id_token({"provider": "google", "token": "header.payload.signature"}), 400, "provider_disabled"),
     ("exchange_code_for_session", False,
@@ -849,6 +851,8 @@ NOT_ENABLED = [
      lambda c, u: c.mfa.verify({"factor_id": str(uuid.uuid4()), "challenge_id": str(uuid.uuid4()), "code": "123456"}),
      404, "mfa_factor_not_found"),
     ("mfa.unenroll", True, lambda c, u: c.mfa.unenroll({"factor_id": str(uuid.uuid4())}), 404, "mfa_factor_not_found"),
+    ("mfa.challenge_and_verify", True,
+     lambda c, u: c.mfa.challenge_and_verify({"factor_id": str(uuid.uuid4()), "code": "123456"}), 404, "mfa_factor_not_found"),
 ]
 
 
@@ -866,6 +870,14 @@ ADMIN_NOT_ENABLED = [
     ("generate_link", lambda a, u: a.generate_link({"type": "magiclink", "email": u.email}), 422, "feature_disabled"),
     ("mfa.delete_factor", lambda a, u: a.mfa.delete_factor({"user_id": u.id, "id": str(uuid.uuid4())}), 404, "mfa_factor_not_found"),
     ("oauth.list_clients", lambda a, u: a.oauth.list_clients(), 404, "feature_disabled"),
+    ("oauth.create_client", lambda a, u: a.oauth.create_client(
+        CreateOAuthClientParams(client_name="sdk", redirect_uris=["https://app.example.com/callback"])), 404, "feature_disabled"),
+    ("oauth.get_client", lambda a, u: a.oauth.get_client(str(uuid.uuid4())), 404, "feature_disabled"),
+    ("oauth.update_client", lambda a, u: a.oauth.update_client(str(uuid.uuid4()), UpdateOAuthClientParams(client_name="x")),
+     404, "feature_disabled"),
+    ("oauth.delete_client", lambda a, u: a.oauth.delete_client(str(uuid.uuid4())), 404, "feature_disabled"),
+    ("oauth.regenerate_client_secret", lambda a, u: a.oauth.regenerate_client_secret(str(uuid.uuid4())), 404,
+     "feature_disabled"),
 ]
 
 
