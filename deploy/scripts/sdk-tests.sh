@@ -22,7 +22,8 @@
 # to .tmp/sdk/ (SDK_OUTPUT_DIR).
 #
 # The clients come from PyPI, pinned, into a virtualenv under .tmp/sdk-tools that is reused while
-# the pins are unchanged (SDK_TOOLS_DIR moves it). Needs python3, curl, psql and PyPI.
+# the pins are unchanged (SDK_TOOLS_DIR moves it). Needs python3, curl, psql, nginx (Debian's,
+# deploy/scripts/install-deps.sh installs it) and PyPI.
 #
 #   deploy/scripts/sdk-tests.sh
 #   deploy/scripts/sdk-tests.sh -k refresh -x        # extra arguments go to pytest
@@ -87,23 +88,18 @@ for name in auth provisioning realtime storage; do
 done
 
 # The gateway: the SDK is pointed at it, as an app would be. (SDK_VIA_GATEWAY=0 points it at
-# auth's own port instead, which serves /auth/v1 under the same paths.)
+# auth's own port instead, which serves /auth/v1 under the same paths: for telling a gateway
+# problem from an auth one. The CORS test needs the gateway.)
 via_gateway="${SDK_VIA_GATEWAY:-1}"
-if [ "$via_gateway" = 1 ] && [ ! -f "$root/deploy/scripts/lib/gateway.sh" ]; then
-  echo "note: deploy/scripts/lib/gateway.sh is not there yet; the suite talks to auth's port directly" >&2
-  via_gateway=0
-fi
 
 rm -rf "$output"
 mkdir -p "$output/logs"
 work="$(mktemp -d /tmp/platform-sdk.XXXXXX)"
 
 . "$root/deploy/scripts/lib/services.sh"
+. "$root/deploy/scripts/lib/gateway.sh"
 gateway_started=0
-if [ "$via_gateway" = 1 ]; then
-  # shellcheck source=/dev/null
-  . "$root/deploy/scripts/lib/gateway.sh"
-fi
+# shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
@@ -151,8 +147,11 @@ export TOKEN_RATE_LIMIT_PER_IP=100000 TOKEN_RATE_LIMIT_PER_ACCOUNT=100000
 export REFRESH_REUSE_GRACE_SECONDS=0
 # Projects are also named by host, <slug>.sdk.localhost (the suite sends the Host header).
 export PLATFORM_DOMAIN=sdk.localhost SDK_PLATFORM_DOMAIN=sdk.localhost
-# X-Forwarded-For is believed from the gateway only (as run.sh has it).
-if [ "$via_gateway" = 1 ]; then export TRUSTED_PROXIES=127.0.0.1; fi
+# As run.sh has it: X-Forwarded-For is believed from the gateway only, and the status URLs
+# handed out point at provisioning through the gateway.
+if [ "$via_gateway" = 1 ]; then
+  export TRUSTED_PROXIES=127.0.0.1 PROVISIONING_PUBLIC_URL="http://127.0.0.1:${port[gateway]}/platform/provisioning"
+fi
 export PROVISIONING_RETRY_BASE_MS=50 PROVISIONING_RETRY_MAX_MS=500 PROVISIONING_POLL_MS=200
 
 services_start "$bin" "$output/logs" \
