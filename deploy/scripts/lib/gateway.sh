@@ -1,6 +1,6 @@
 # shellcheck shell=bash
-# Sourced by run.sh and check-deploy.sh (and any script that wants the platform behind one
-# port): the gateway — nginx from Debian with deploy/gateway/gateway.conf.template — started in
+# Sourced by run.sh, check-deploy.sh and sdk-tests.sh (and any script that wants the platform
+# behind one port): the gateway — nginx from Debian with deploy/gateway/gateway.conf.template — started in
 # front of services on any ports, and stopped again.
 #
 #   gateway_start PORT AUTH_URL PROVISIONING_URL REALTIME_URL STORAGE_URL
