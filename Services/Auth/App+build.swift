@@ -116,7 +116,7 @@ func buildRouter(_ runtime: ServiceRuntime, _ parts: AuthParts) -> Router<Platfo
 
     // The same users through GoTrue's protocol, for Supabase's clients: the project from the
     // apikey or the host, errors in GoTrue's shape.
-    let goTrue = router.group("/auth/v1").add(middleware: GoTrueErrorMiddleware())
+    let goTrue = router.group("/auth/v1").add(middleware: ProtocolErrorMiddleware(GoTrueErrors()))
     let goTrueAccess = GoTrueAccess(projects: ProjectResolver(credentials: credentials, configuration: runtime.configuration),
                                     registry: parts.registry, credentials: credentials, users: parts.users, now: parts.now)
     GoTrueSessionsController(access: goTrueAccess, issuer: parts.issuer, users: parts.users, keyring: keyring, hasher: parts.hasher,
