@@ -3,9 +3,10 @@ import Hummingbird
 import ServiceKit
 import TenantKit
 
-/// Builds the storage service: per-tenant buckets and objects, on local disk by default (today:
-/// the tenant registry with each tenant's directory and quota). The executable and the tests
-/// call this same function, so what is tested is what runs.
+/// Builds the storage service: per-tenant buckets and objects on local disk, through the Storage
+/// API under `/storage/v1/` (what storage3 and supabase-js speak), and the tenant registry with
+/// each tenant's directory and quota. The executable and the tests call this same function, so
+/// what is tested is what runs.
 public func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
     let runtime = ServiceRuntime(configuration: configuration, migrations: try TenantRegistry.migrations(with: ServiceRuntime.bundledMigrations(in: .module)),
                                  apiDocument: try APIDocument.bundled(in: .module))
@@ -14,7 +15,8 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let registry = runtime.tenantRegistry(insertValues: [.init(column: "quota_bytes", value: settings.defaultQuotaBytes)])
     // Tenant credentials are checked against auth's answers, cached (TenantKit).
     let (authenticator, closeClient) = try runtime.remoteTenantAuthenticator()
-    let router = buildRouter(runtime, registry: registry, directories: TenantDirectories(root: settings.root), authenticator: authenticator)
+    let router = buildRouter(runtime, registry: registry, directories: TenantDirectories(root: settings.root), authenticator: authenticator,
+                             settings: settings)
     return runtime.makeApplication(router: router, services: [closeClient])
 }
 
@@ -22,7 +24,8 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
 /// middleware and operational routes, the internal tenant registry (whose hooks keep each
 /// tenant's directory), and the tenant routes.
 func buildRouter(
-    _ runtime: ServiceRuntime, registry: TenantRegistry, directories: TenantDirectories, authenticator: TenantAuthenticator
+    _ runtime: ServiceRuntime, registry: TenantRegistry, directories: TenantDirectories, authenticator: TenantAuthenticator,
+    settings: StorageSettings
 ) -> Router<PlatformRequestContext> {
     let router = runtime.makeRouter()
     // A tenant's directory is made with its registration (again on every PUT, so a missing one
@@ -33,5 +36,19 @@ func buildRouter(
         afterRemove: { id in try await directories.remove(for: id) }
     ).addRoutes(to: runtime.internalRoutes(router))
     TenantLimitsController(registry: registry, authenticator: authenticator, columns: ["quota_bytes"]).addRoutes(to: router)
+
+    // The Storage API for Supabase's clients: the project from the apikey or the host, errors
+    // in the Storage API's shape.
+    let storage = router.group("/storage/v1").add(middleware: ProtocolErrorMiddleware(StorageErrors()))
+    let access = StorageAccess(projects: ProjectResolver(credentials: authenticator.resolver, configuration: runtime.configuration),
+                               registry: registry, credentials: authenticator.resolver)
+    let buckets = BucketStore(pool: runtime.pool)
+    let objects = ObjectStore(pool: runtime.pool)
+    let files = ObjectFiles(root: settings.root)
+    let writer = ObjectWriter(objects: objects, files: files, maximumObjectBytes: settings.maximumObjectBytes)
+    BucketsController(access: access, buckets: buckets, objects: objects, files: files, maximumObjectBytes: settings.maximumObjectBytes)
+        .addRoutes(to: storage)
+    ObjectsController(access: access, buckets: buckets, objects: objects, files: files, writer: writer, download: ObjectDownload(files: files))
+        .addRoutes(to: storage)
     return router
 }

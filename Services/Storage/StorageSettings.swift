@@ -9,6 +9,9 @@ struct StorageSettings: Sendable {
     var root: URL
     /// `STORAGE_DEFAULT_QUOTA_BYTES`: the quota a newly registered tenant gets (default 1 GiB).
     var defaultQuotaBytes: Int
+    /// `STORAGE_MAX_OBJECT_BYTES`: the largest object any bucket takes (default 5 GiB); a
+    /// bucket's `file_size_limit` may only be lower.
+    var maximumObjectBytes: Int64
 
     static let defaultRoot = ".tmp/storage"
     static let defaultQuota = 1 << 30
@@ -26,6 +29,14 @@ struct StorageSettings: Sendable {
             self.defaultQuotaBytes = quota
         } else {
             self.defaultQuotaBytes = Self.defaultQuota
+        }
+        if let text = value("STORAGE_MAX_OBJECT_BYTES") {
+            guard let maximum = Int64(text), maximum > 0 else {
+                throw ConfigurationError(description: "STORAGE_MAX_OBJECT_BYTES must be a positive integer")
+            }
+            self.maximumObjectBytes = maximum
+        } else {
+            self.maximumObjectBytes = 5 << 30
         }
     }
 }

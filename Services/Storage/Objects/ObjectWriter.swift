@@ -1,0 +1,95 @@
+import Contracts
+import Foundation
+import Hummingbird
+import TenantKit
+
+/// Turns an upload's bytes into a committed object, never half-written: the bytes stream into an
+/// upload file (bounded by the bucket's limit, the global limit and what is left of the tenant's
+/// quota, 413 as soon as one is passed), are fsynced and renamed into their version's file, and
+/// only then is the row written, charging the quota in the same transaction. Whatever fails on
+/// the way removes what was written; the replaced version's file goes after the commit. A crash
+/// between the rename and the commit leaves a file no row names, which the consistency check
+/// finds; never a row without its bytes, nor a partial object anyone can read.
+struct ObjectWriter: Sendable {
+    let objects: ObjectStore
+    let files: ObjectFiles
+    let maximumObjectBytes: Int64
+
+    /// What to store besides the bytes.
+    struct Attributes: Sendable {
+        var contentType: String
+        var cacheControl: String
+        var userMetadata: JSONValue?
+        var declaredLength: Int64?
+    }
+
+    func store<Bytes: AsyncSequence & Sendable>(_ bytes: Bytes, _ attributes: Attributes, name: String, in bucket: Bucket, tenant: UUID,
+                                                owner: UUID?, actingUser: UUID?, upsert: Bool) async throws -> StoredObject
+        where Bytes.Element == ByteBuffer {
+        guard BucketRules.admits(attributes.contentType, in: bucket.allowedMimeTypes) else {
+            throw StorageError.invalidMimeType(attributes.contentType)
+        }
+        let objectLimit = min(bucket.fileSizeLimit ?? maximumObjectBytes, maximumObjectBytes)
+        if let declared = attributes.declaredLength, declared > objectLimit { throw StorageError.tooLarge }
+        // A first refusal before any byte is read; the write's transaction decides for good.
+        if !upsert, try await objects.object(name, bucket: bucket.id, tenant: tenant) != nil { throw StorageError.keyExists }
+        let room = try await objects.room(tenant: tenant)
+        let upload: ObjectFiles.Upload
+        do {
+            upload = try await files.write(bytes, tenant: tenant, limit: min(objectLimit, room))
+        } catch let tooLarge as ObjectFiles.TooLarge {
+            throw tooLarge.limit < objectLimit ? StorageError.quotaExceeded : StorageError.tooLarge
+        }
+        let version = UUID()
+        do {
+            try await files.commit(upload, tenant: tenant, version: version)
+        } catch {
+            await files.discard(upload.id, tenant: tenant)
+            throw error
+        }
+        do {
+            let write = ObjectStore.Write(name: name, bucket: bucket.id, owner: owner, version: version, size: upload.size,
+                                          contentType: attributes.contentType, cacheControl: attributes.cacheControl,
+                                          sha256: upload.sha256, userMetadata: attributes.userMetadata)
+            let (object, replaced) = try await objects.put(write, tenant: tenant, upsert: upsert, actingUser: actingUser)
+            if let replaced { try? await files.remove(version: replaced, tenant: tenant) }
+            return object
+        } catch {
+            try? await files.remove(version: version, tenant: tenant)
+            throw Self.storageError(error)
+        }
+    }
+
+    /// A copy of `source` as `name` in `bucket`: a new version file with the same bytes (a hard
+    /// link where the file system allows), recorded as an upload's would be, quota and all.
+    func storeCopy(of source: StoredObject, name: String, in bucket: Bucket, tenant: UUID, owner: UUID?, actingUser: UUID?,
+                   upsert: Bool) async throws -> StoredObject {
+        guard BucketRules.admits(source.contentType, in: bucket.allowedMimeTypes) else { throw StorageError.invalidMimeType(source.contentType) }
+        guard source.size <= min(bucket.fileSizeLimit ?? maximumObjectBytes, maximumObjectBytes) else { throw StorageError.tooLarge }
+        let version = UUID()
+        try await files.duplicate(version: source.version, of: tenant, as: version, for: tenant)
+        do {
+            let write = ObjectStore.Write(name: name, bucket: bucket.id, owner: owner, version: version, size: source.size,
+                                          contentType: source.contentType, cacheControl: source.cacheControl,
+                                          sha256: source.sha256, userMetadata: source.userMetadata)
+            let (object, replaced) = try await objects.put(write, tenant: tenant, upsert: upsert, actingUser: actingUser)
+            if let replaced { try? await files.remove(version: replaced, tenant: tenant) }
+            return object
+        } catch {
+            try? await files.remove(version: version, tenant: tenant)
+            throw Self.storageError(error)
+        }
+    }
+
+    /// The Storage API's answer to a refused row change.
+    static func storageError(_ error: any Error) -> any Error {
+        guard let refusal = error as? ObjectStore.Refusal else { return error }
+        switch refusal {
+        case .exists: return StorageError.keyExists
+        case .notOwner: return StorageError.accessDenied
+        case .quota: return StorageError.quotaExceeded
+        case .noBucket: return StorageError.bucketNotFound
+        case .notFound: return StorageError.objectNotFound
+        }
+    }
+}

@@ -1,0 +1,238 @@
+import Contracts
+import Foundation
+import Hummingbird
+import ServiceKit
+import TenantKit
+
+/// A project's objects on `/storage/v1/object/…`, as the Storage API answers storage3 and
+/// storage-js (docs/protocols/storage-reference.md §3), under the bucket's policy
+/// (`BucketPolicy`):
+///
+/// | route | answer |
+/// |---|---|
+/// | `POST object/{bucket}/{path}` (multipart or raw; `x-upsert: true` replaces) | `{"Id","Key"}`; 409 `KeyAlreadyExists` |
+/// | `PUT object/{bucket}/{path}` | the same, always replacing |
+/// | `GET`/`HEAD object/{bucket}/{path}`, `object/authenticated/…`, `object/public/…` | the bytes (`ObjectDownload`) |
+/// | `GET object/info/{bucket}/{path}` (and `…/authenticated/…`, `…/public/…`) | the object's facts |
+/// | `POST object/list/{bucket}` `{prefix, limit?, offset?, sortBy?, search?}` | one level: folders and objects |
+/// | `POST object/move`, `POST object/copy` `{bucketId, sourceKey, destinationKey, destinationBucket?}` | moved / `{"Id","Key"}` |
+/// | `DELETE object/{bucket}` `{"prefixes":[names]}` | the removed objects (missing names skipped) |
+/// | `DELETE object/{bucket}/{path}` | `{"message":"Successfully deleted"}` |
+struct ObjectsController: Sendable {
+    let access: StorageAccess
+    let buckets: BucketStore
+    let objects: ObjectStore
+    let files: ObjectFiles
+    let writer: ObjectWriter
+    let download: ObjectDownload
+
+    func addRoutes(to group: RouterGroup<PlatformRequestContext>) {
+        group.post("/object/list/:bucket", use: list)
+        group.post("/object/move", use: move)
+        group.post("/object/copy", use: copy)
+        for prefix in ["/object/info", "/object/info/authenticated", "/object/info/public"] {
+            group.get(RouterPath(prefix + "/:bucket/**"), use: info)
+        }
+        for prefix in ["/object", "/object/authenticated", "/object/public"] {
+            group.get(RouterPath(prefix + "/:bucket/**"), use: get)
+            group.head(RouterPath(prefix + "/:bucket/**"), use: get)
+        }
+        group.post("/object/:bucket/**", use: upload)
+        group.put("/object/:bucket/**", use: update)
+        group.delete("/object/:bucket/**", use: deleteOne)
+        group.delete("/object/:bucket", use: deleteMany)
+    }
+
+    // MARK: Upload
+
+    @Sendable func upload(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        try await write(request, context, upsert: request.headers[Self.upsertField] == "true")
+    }
+
+    @Sendable func update(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        try await write(request, context, upsert: true)
+    }
+
+    static let upsertField = HTTPField.Name("x-upsert")!
+
+    private func write(_ request: Request, _ context: PlatformRequestContext, upsert: Bool) async throws -> Response {
+        let caller = try await access.caller(request)
+        let (bucket, name) = try await target(context, caller)
+        guard BucketPolicy.mayWrite(by: caller.principal) else { throw StorageError.accessDenied }
+        let body: UploadBody
+        do {
+            body = try await UploadBody.read(request)
+        } catch let error as UploadBodyError {
+            throw Self.storageError(error)
+        }
+        let object = try await writer.store(
+            body.bytes,
+            ObjectWriter.Attributes(contentType: body.contentType, cacheControl: body.cacheControl, userMetadata: body.userMetadata,
+                                    declaredLength: body.declaredLength),
+            name: name, in: bucket, tenant: caller.tenant.id, owner: caller.principal.userID,
+            actingUser: BucketPolicy.actingUser(caller.principal), upsert: upsert)
+        return try jsonResponse(["Id": object.id.uuidString.lowercased(), "Key": bucket.id + "/" + object.name])
+    }
+
+    static func storageError(_ error: UploadBodyError) -> StorageError {
+        switch error {
+        case .noFile: StorageError.invalidRequest("No content provided")
+        case .metadataTooLarge: StorageError(.contentTooLarge, "EntityTooLarge", error: "Payload too large", "The user metadata is too large")
+        case .malformed(let reason): StorageError.invalidRequest(reason)
+        }
+    }
+
+    // MARK: Read
+
+    @Sendable func get(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let (caller, object) = try await readable(request, context)
+        return try await download.respond(object, tenant: caller.tenant.id, request: request)
+    }
+
+    @Sendable func info(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let (_, object) = try await readable(request, context)
+        return try jsonResponse(ObjectInfo(object))
+    }
+
+    /// The object a read names, if the caller may read it; a private bucket is not found by
+    /// anyone without access to it, as in Supabase.
+    private func readable(_ request: Request, _ context: PlatformRequestContext) async throws -> (StorageAccess.Caller, StoredObject) {
+        let isPublicRoute = request.uri.path.contains("/object/public/") || request.uri.path.contains("/object/info/public/")
+        let caller = try await access.caller(request, requireKey: !isPublicRoute)
+        let (bucket, name) = try await target(context, caller, visibleToAnyone: true)
+        if isPublicRoute, !bucket.isPublic { throw StorageError.bucketNotFound }
+        guard let object = try await objects.object(name, bucket: bucket.id, tenant: caller.tenant.id),
+              BucketPolicy.mayRead(object, in: bucket, by: caller.principal)
+        else { throw StorageError.objectNotFound }
+        return (caller, object)
+    }
+
+    // MARK: List
+
+    struct ListRequest: Decodable {
+        var prefix: String?
+        var limit: Int?
+        var offset: Int?
+        var search: String?
+        var sortBy: Sort?
+
+        struct Sort: Decodable {
+            var column: String?
+            var order: String?
+        }
+    }
+
+    @Sendable func list(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let caller = try await access.caller(request)
+        let input = try await request.decodeJSON(as: ListRequest.self, context: context)
+        guard let bucket = try await buckets.bucket(try context.parameters.require("bucket"), tenant: caller.tenant.id) else {
+            return try jsonResponse([JSONValue]())
+        }
+        let owner: UUID?
+        switch BucketPolicy.listing(of: bucket, by: caller.principal) {
+        case .nothing: return try jsonResponse([JSONValue]())
+        case .all: owner = nil
+        case .ownedBy(let user): owner = user
+        }
+        var prefix = input.prefix ?? ""
+        if !prefix.isEmpty, !prefix.hasSuffix("/") { prefix += "/" }
+        let limit = min(max(input.limit ?? 100, 1), 1500)
+        let offset = max(input.offset ?? 0, 0)
+        let column = input.sortBy?.column ?? "name"
+        guard ["name", "updated_at", "created_at", "last_accessed_at"].contains(column) else {
+            throw StorageError.invalidRequest("body/sortBy/column must be equal to one of the allowed values")
+        }
+        let descending = input.sortBy?.order?.lowercased() == "desc"
+        let level = try await objects.level(bucket: bucket.id, tenant: caller.tenant.id, prefix: prefix, search: input.search ?? "",
+                                            owner: owner, limit: offset + limit)
+        let entries = ListEntry.page(folders: level.folders, objects: level.objects, prefix: prefix, column: column,
+                                     descending: descending, offset: offset, limit: limit)
+        return try jsonResponse(entries)
+    }
+
+    // MARK: Move, copy, remove
+
+    struct Relocation: Decodable {
+        var bucketId: String
+        var sourceKey: String
+        var destinationKey: String
+        var destinationBucket: String?
+    }
+
+    @Sendable func move(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let caller = try await access.caller(request)
+        guard BucketPolicy.mayWrite(by: caller.principal) else { throw StorageError.accessDenied }
+        let input = try await request.decodeJSON(as: Relocation.self, context: context)
+        let source = try ObjectName.valid(input.sourceKey), destination = try ObjectName.valid(input.destinationKey)
+        let destinationBucket = input.destinationBucket ?? input.bucketId
+        for id in Set([input.bucketId, destinationBucket]) where try await buckets.bucket(id, tenant: caller.tenant.id) == nil {
+            throw StorageError.bucketNotFound
+        }
+        do {
+            try await objects.move(source, bucket: input.bucketId, to: destination, in: destinationBucket, tenant: caller.tenant.id,
+                                   actingUser: BucketPolicy.actingUser(caller.principal))
+        } catch {
+            throw ObjectWriter.storageError(error)
+        }
+        return try jsonResponse(["message": "Successfully moved"])
+    }
+
+    @Sendable func copy(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let caller = try await access.caller(request)
+        guard BucketPolicy.mayWrite(by: caller.principal) else { throw StorageError.accessDenied }
+        let input = try await request.decodeJSON(as: Relocation.self, context: context)
+        let sourceName = try ObjectName.valid(input.sourceKey), destination = try ObjectName.valid(input.destinationKey)
+        guard let sourceBucket = try await buckets.bucket(input.bucketId, tenant: caller.tenant.id),
+              let targetBucket = try await buckets.bucket(input.destinationBucket ?? input.bucketId, tenant: caller.tenant.id)
+        else { throw StorageError.bucketNotFound }
+        guard let source = try await objects.object(sourceName, bucket: sourceBucket.id, tenant: caller.tenant.id),
+              BucketPolicy.mayRead(source, in: sourceBucket, by: caller.principal)
+        else { throw StorageError.objectNotFound }
+        let object = try await writer.storeCopy(of: source, name: destination, in: targetBucket, tenant: caller.tenant.id,
+                                                owner: caller.principal.userID, actingUser: BucketPolicy.actingUser(caller.principal),
+                                                upsert: request.headers[Self.upsertField] == "true")
+        return try jsonResponse(["Id": object.id.uuidString.lowercased(), "Key": targetBucket.id + "/" + object.name])
+    }
+
+    struct Removal: Decodable {
+        var prefixes: [String]
+    }
+
+    @Sendable func deleteMany(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let caller = try await access.caller(request)
+        guard BucketPolicy.mayWrite(by: caller.principal) else { throw StorageError.accessDenied }
+        let input = try await request.decodeJSON(as: Removal.self, context: context)
+        guard (1...1000).contains(input.prefixes.count) else {
+            throw StorageError.invalidRequest("body/prefixes must have 1 to 1000 names")
+        }
+        let removed = try await objects.remove(input.prefixes, bucket: try context.parameters.require("bucket"), tenant: caller.tenant.id,
+                                               actingUser: BucketPolicy.actingUser(caller.principal))
+        for object in removed { try await files.remove(version: object.version, tenant: caller.tenant.id) }
+        return try jsonResponse(removed.map(RemovedObject.init))
+    }
+
+    @Sendable func deleteOne(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let caller = try await access.caller(request)
+        guard BucketPolicy.mayWrite(by: caller.principal) else { throw StorageError.accessDenied }
+        let (bucket, name) = try await target(context, caller)
+        let removed = try await objects.remove([name], bucket: bucket.id, tenant: caller.tenant.id,
+                                               actingUser: BucketPolicy.actingUser(caller.principal))
+        guard let object = removed.first else { throw StorageError.objectNotFound }
+        try await files.remove(version: object.version, tenant: caller.tenant.id)
+        return try jsonResponse(["message": "Successfully deleted"])
+    }
+
+    // MARK: Helpers
+
+    /// The bucket and object name a route's path names. Without `visibleToAnyone`, a private
+    /// bucket is found only by the service and signed-in users.
+    private func target(_ context: PlatformRequestContext, _ caller: StorageAccess.Caller,
+                        visibleToAnyone: Bool = false) async throws -> (Bucket, String) {
+        let name = try ObjectName.fromPath(context.parameters.getCatchAll().joined(separator: "/"))
+        guard let bucket = try await buckets.bucket(try context.parameters.require("bucket"), tenant: caller.tenant.id) else {
+            throw StorageError.bucketNotFound
+        }
+        if !visibleToAnyone, caller.principal == .anonymous, !bucket.isPublic { throw StorageError.bucketNotFound }
+        return (bucket, name)
+    }
+}
