@@ -195,8 +195,9 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "ServiceKit", "TenantKit",
+                "Contracts", "ServiceKit", "TenantKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Services/Storage",
