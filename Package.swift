@@ -256,6 +256,8 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             path: "Tests/ServiceTests",
+            // Captured requests the tests read by path (Fixtures/upload/README.md).
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         // Consumer-driven contracts (Pact v3): consumer tests against a stub, writing contracts/pacts.
