@@ -272,7 +272,7 @@ struct MultipartReader<Source: AsyncIteratorProtocol> where Source.Element == By
     static func parseHead(_ block: ByteBuffer) throws -> PartHead {
         let text = Self.headerText(block)
         var fields: [(name: String, value: String)] = []
-        for line in text.split(separator: "\r\n", omittingEmptySubsequences: false) {
+        for line in text.split(separator: "\r\n", omittingEmptySubsequences: false) where !text.isEmpty {
             if let first = line.unicodeScalars.first, first == " " || first == "\t" {
                 guard !fields.isEmpty else { throw UploadBodyError.malformed("a part's headers begin with a continuation line") }
                 fields[fields.count - 1].value += " " + String(line).trimmingCharacters(in: .whitespaces)
