@@ -114,7 +114,8 @@ struct UploadBody: Sendable {
             var value = ByteBuffer()
             while let chunk = try await reader.nextBodyChunk() {
                 guard value.readableBytes + chunk.readableBytes <= limit else {
-                    throw isMetadata ? UploadBodyError.metadataTooLarge : UploadBodyError.fieldTooLarge(name)
+                    // The client's name, shortened: the caller may quote it in its answer.
+                    throw isMetadata ? UploadBodyError.metadataTooLarge : UploadBodyError.fieldTooLarge(String(name.prefix(100)))
                 }
                 value.writeImmutableBuffer(chunk)
             }
