@@ -195,8 +195,9 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "ServiceKit", "TenantKit",
+                "Contracts", "ServiceKit", "TenantKit",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Services/Storage",
@@ -255,6 +256,8 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
             ],
             path: "Tests/ServiceTests",
+            // Captured requests the tests read by path (Fixtures/upload/README.md).
+            exclude: ["Fixtures"],
             swiftSettings: swiftSettings
         ),
         // Consumer-driven contracts (Pact v3): consumer tests against a stub, writing contracts/pacts.
