@@ -196,6 +196,7 @@ let package = Package(
             name: "Storage",
             dependencies: [
                 "Contracts", "ServiceKit", "TenantKit",
+                .product(name: "Crypto", package: "swift-crypto"),  // objects' SHA-256, hashed as they stream in
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOPosix", package: "swift-nio"),
