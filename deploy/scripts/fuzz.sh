@@ -11,8 +11,10 @@
 #
 #   - the service token (X-Service-Token) for internal and operator routes, the secret key
 #     (apikey) for tenant routes, a developer's and a tenant user's access tokens as bearers,
-#     and the provisioned project's slug for every {slug}; the logout routes, which end sessions,
-#     run separately with a second developer and a second user;
+#     and the provisioned project's slug for every {slug}; on auth's GoTrue routes (/auth/v1/,
+#     where the key names the project) the publishable key as `apikey` (header or query) and
+#     the secret key on /auth/v1/admin/; the logout routes, which end sessions, run separately
+#     with a second developer and a second user;
 #   - the checks not_a_server_error, status_code_conformance, content_type_conformance,
 #     response_schema_conformance and response_headers_conformance, plus unsupported_method and
 #     allow_header_conformance (an undocumented method on a documented path is 405 with Allow),
@@ -231,6 +233,15 @@ bearer = "$3"
 
 [auth.openapi.UserBearer]
 bearer = "$4"
+
+[auth.openapi.GoTrueApiKey]
+api_key = "$publishable"
+
+[auth.openapi.GoTrueApiKeyQuery]
+api_key = "$publishable"
+
+[auth.openapi.GoTrueSecretKey]
+api_key = "$secret"
 
 [parameters]
 "path.slug" = "$slug"
