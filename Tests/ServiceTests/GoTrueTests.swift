@@ -163,6 +163,18 @@ struct GoTrueTests {
             #expect(sso.status == 404 && sso.code == "saml_provider_disabled")
             let recover = try await call(platform, .post, "/recover", apikey: key, json: ["email": "grace@example.test"])
             #expect(recover.status == 422 && recover.code == "feature_disabled")
+            let unlink = try await call(platform, .delete, "/user/identities/" + UUID().uuidString, apikey: key)
+            #expect(unlink.status == 404 && unlink.code == "manual_linking_disabled")
+
+            // `/user/identities/authorize` is its own route (GET): the router never hands it to
+            // `/user/identities/{identity}`, so another method is 405 with `Allow: GET` alone
+            // (it named DELETE too, the capture route's method; found by schemathesis).
+            for method in [HTTPMethod.delete, .options] {
+                let other = try await call(platform, method, "/user/identities/authorize", apikey: key)
+                #expect(other.status == 405 && other.headers["Allow"] == "GET", "\(method)")
+            }
+            let patchIdentity = try await call(platform, .patch, "/user/identities/" + UUID().uuidString, apikey: key)
+            #expect(patchIdentity.status == 405 && patchIdentity.headers["Allow"] == "DELETE")
 
             // No key, or an unknown one: the gateway's words, still JSON.
             let noKey = try await call(platform, .post, "/signup", apikey: nil, json: ["email": "x@example.test", "password": Self.password])
