@@ -5,16 +5,28 @@ import TenantKit
 
 /// Keeps every answer on `/auth/v1/` in GoTrue's shape, whatever threw: the platform's own
 /// errors from shared code (a malformed body, the rate limits, an unreachable database) are
-/// reworded with GoTrue's codes, Hummingbird's get GoTrue's generic ones, and anything
+/// reworded with GoTrue's codes, Hummingbird's get GoTrue's generic ones (an unknown path
+/// there is 404 `not_found`; a routed path asked with a method no route serves, 405
+/// `method_not_allowed` with `Allow`, as everywhere on the platform), and anything
 /// unexpected is logged and answered as GoTrue's 500 `unexpected_failure`, revealing nothing.
 /// Answers to clients that ask for an API version echo it, errors or not.
+///
+/// A router middleware (the router's not-found answer passes through it too), so it lets every
+/// request outside `/auth/v1/` through untouched.
 struct GoTrueErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    static var prefix: String { "/auth/v1" }
+
+    /// The router's routes, for 405's `Allow`.
+    let routes: RouteTable
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        guard path == Self.prefix || path.hasPrefix(Self.prefix + "/") else { return try await next(request, context) }
         var response: Response
         do {
             response = try await next(request, context)
         } catch {
-            response = try Self.goTrueError(for: error, request, context).response(from: request, context: context)
+            response = try Self.goTrueError(for: error, request, context, routes: routes).response(from: request, context: context)
         }
         if let version = GoTrueError.apiVersion(of: request) {
             response.headers[GoTrueError.apiVersionField] = version
@@ -22,7 +34,7 @@ struct GoTrueErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         return response
     }
 
-    static func goTrueError(for error: any Error, _ request: Request, _ context: Context) -> GoTrueError {
+    static func goTrueError(for error: any Error, _ request: Request, _ context: Context, routes: RouteTable) -> GoTrueError {
         switch error {
         case let error as GoTrueError:
             return error
@@ -31,6 +43,13 @@ struct GoTrueErrorMiddleware<Context: RequestContext>: RouterMiddleware {
         case let error as APIError:
             return translate(error)
         case let error as HTTPError:
+            if error.status == .notFound {
+                let allowed = routes.allowedMethods(forPath: request.uri.path)
+                if !allowed.isEmpty, !allowed.contains(request.method.rawValue) {
+                    return GoTrueError(.methodNotAllowed, "method_not_allowed", "This method is not allowed on this path.",
+                                       headers: [.allow: allowed.joined(separator: ", ")])
+                }
+            }
             return GoTrueError(error.status, error.status == .notFound ? "not_found" : "unknown",
                                error.status.reasonPhrase.isEmpty ? "Request failed" : error.status.reasonPhrase, headers: error.headers)
         default:
