@@ -116,10 +116,10 @@ func buildRouter(_ runtime: ServiceRuntime, _ parts: AuthParts) -> Router<Platfo
 
     // The same users through GoTrue's protocol, for Supabase's clients: the project from the
     // apikey or the host, errors in GoTrue's shape — its routes' (added below), and an unknown
-    // path's or method's under /auth/v1/ (the router's not-found answer passes every router
-    // middleware).
-    router.add(middleware: GoTrueErrorMiddleware(routes: runtime.routeTable))
-    let goTrue = router.group(RouterPath(GoTrueErrorMiddleware<PlatformRequestContext>.prefix))
+    // path's or an unrouted method's under /auth/v1/ (the router's not-found answer passes every
+    // router middleware).
+    router.add(middleware: ProtocolErrorMiddleware(GoTrueErrors(), prefix: "/auth/v1", routes: runtime.routeTable))
+    let goTrue = router.group("/auth/v1")
     let goTrueAccess = GoTrueAccess(projects: ProjectResolver(credentials: credentials, configuration: runtime.configuration),
                                     registry: parts.registry, credentials: credentials, users: parts.users, now: parts.now)
     GoTrueSessionsController(access: goTrueAccess, issuer: parts.issuer, users: parts.users, keyring: keyring, hasher: parts.hasher,

@@ -483,6 +483,7 @@ struct ProvisioningTests {
                         try await admin.withConnection { try await $0.execute(simple: """
                             DELETE FROM \(name)._migrations WHERE version > 1;
                             DROP INDEX IF EXISTS \(name).users_created_at_id;
+                            ALTER TABLE \(name).users DROP COLUMN IF EXISTS app_metadata;
                             REVOKE ALL ON \(name).users, \(name).audit_log FROM \(platformName);
                             REVOKE USAGE ON SCHEMA \(name) FROM \(platformName);
                             GRANT \(name) TO \(platformName);

@@ -185,7 +185,7 @@ extension TenantUserTests {
                 headers: platform.tokenHeaders))
             #expect(rotated.status == 201)
             let jwks = try await platform.tenantCall(.get, "auth", base + "/.well-known/jwks.json")
-            let keys = try #require(try JSONSerialization.jsonObject(with: Data(jwks.body)) as? [String: [[String: String]]])["keys"]
+            let keys = try #require(try JSONSerialization.jsonObject(with: Data(jwks.body)) as? [String: [[String: Any]]])["keys"]
             #expect(keys?.count == 2)
 
             let new = try await login(platform, tenant, "rot@example.test").decode(TenantTokenResponse.self)

@@ -245,7 +245,7 @@ struct TokenTests {
                 method: .post, url: platform.url("auth") + "/internal/v1/signing-keys/rotate", headers: platform.tokenHeaders))
             #expect(rotated.status == 201)
             let newKID = try #require(try JSONSerialization.jsonObject(with: Data(rotated.body)) as? [String: String])["kid"]
-            let set = try JSONSerialization.jsonObject(with: Data(try await jwks(platform).utf8)) as? [String: [[String: String]]]
+            let set = try JSONSerialization.jsonObject(with: Data(try await jwks(platform).utf8)) as? [String: [[String: Any]]]
             #expect(set?["keys"]?.count == 2)
             #expect(try await me(platform, before.accessToken) == 200)
             let after = try await login(platform, email).decode(TokenResponse.self)

@@ -10,6 +10,8 @@ packages=(
   libargon2-dev       # argon2id password hashing
   postgresql          # a server for the local run and the tests
   curl                # readiness probes in the scripts
+  nginx               # the gateway in run.sh, and `nginx -t` of its config in check-deploy.sh
+  gettext-base        # envsubst: renders the gateway's config template, as the nginx image does
   ca-certificates
   python3             # the offline deployment checks (check-deploy.sh) …
   python3-venv        # … install their tools from PyPI into a virtualenv

@@ -29,7 +29,7 @@ struct GoTrueAccess: Sendable {
     /// The signed-in user of a user route, with their token's claims.
     func user(_ request: Request) async throws -> (tenant: RegisteredTenant, user: TenantUser, claims: TenantUserClaims) {
         let tenant = try await tenant(request)
-        guard let token = Self.bearer(request) else { throw GoTrueError.noAuthorization }
+        guard let token = ProjectResolver.bearer(request) else { throw GoTrueError.noAuthorization }
         if TenantAuthenticator.looksLikeAPIKey(token) {
             // GoTrue's answer to an API key used as a user's token.
             throw GoTrueError(.forbidden, "bad_jwt", "invalid claim: missing sub claim")
@@ -52,7 +52,7 @@ struct GoTrueAccess: Sendable {
     func admin(_ request: Request) async throws -> (tenant: RegisteredTenant, actor: String) {
         let (tenant, key) = try await resolve(request, requireKey: true)
         guard let key, key.kind == .secret else { throw GoTrueError.notAdmin }
-        if let bearer = Self.bearer(request), bearer != ProjectResolver.presentedKey(request) { throw GoTrueError.notAdmin }
+        if let bearer = ProjectResolver.bearer(request), bearer != ProjectResolver.presentedKey(request) { throw GoTrueError.notAdmin }
         return (tenant, "secret_key:" + key.keyId.uuidString.lowercased())
     }
 
@@ -63,13 +63,5 @@ struct GoTrueAccess: Sendable {
             throw GoTrueError(.notFound, "project_not_found", "No project has this host name.")
         }
         return (tenant, resolved.apiKey)
-    }
-
-    /// The `Authorization: Bearer` value, if any.
-    static func bearer(_ request: Request) -> String? {
-        guard let authorization = request.headers[.authorization], authorization.count > 7,
-              authorization.prefix(7).lowercased() == "bearer " else { return nil }
-        let value = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)
-        return value.isEmpty ? nil : value
     }
 }

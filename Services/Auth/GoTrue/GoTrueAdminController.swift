@@ -65,7 +65,7 @@ struct GoTrueAdminController: Sendable {
         guard let rawEmail = GoTrueSessionsController.nonEmpty(input.email) else {
             throw GoTrueError.validation("Cannot create a user without either an email or phone")
         }
-        guard let email = try? TenantUserRules.validEmail(rawEmail) else { throw GoTrueError.invalidEmail }
+        guard let email = try? TenantUserRules.validEmail(rawEmail).lowercased() else { throw GoTrueError.invalidEmail }
         let role = try input.role.map(TenantUserRules.validRole) ?? TenantUserRules.defaultRole
         let metadata = try TenantUserRules.validMetadata(input.userMetadata, field: "user_metadata")
         let appMetadata = try TenantUserRules.validMetadata(input.appMetadata.map(Self.withoutProviderFields), field: "app_metadata")
@@ -100,7 +100,7 @@ struct GoTrueAdminController: Sendable {
         var changes = TenantUserStore.Changes()
         if let email = GoTrueSessionsController.nonEmpty(input.email) {
             guard let valid = try? TenantUserRules.validEmail(email) else { throw GoTrueError.invalidEmail }
-            changes.email = valid
+            changes.email = valid.lowercased()
         }
         changes.role = try input.role.map(TenantUserRules.validRole)
         changes.metadataPatch = try input.userMetadata.map { try TenantUserRules.validMetadata($0, field: "user_metadata") }

@@ -53,11 +53,17 @@ struct GoTrueSessionsController: Sendable {
             }
             guard let email else { throw GoTrueError(.badRequest, "phone_provider_disabled", "Phone signups are disabled") }
             guard let valid = try? TenantUserRules.validEmail(email) else { throw GoTrueError.invalidEmail }
-            let metadata = try TenantUserRules.validMetadata(input.data, field: "data")
+            // GoTrue keeps the address lower-cased, and copies the verified identity's flag into
+            // the new user's metadata.
+            guard case .object(var fields) = try TenantUserRules.validMetadata(input.data, field: "data") else {
+                throw GoTrueError.validation("data must be a JSON object")
+            }
+            fields["email_verified"] = .bool(true)
             let hash = try await hasher.hash(password)
             let user: TenantUser
             do {
-                user = try await users.insert(tenant, email: valid, passwordHash: hash, role: TenantUserRules.defaultRole, metadata: metadata) { user in
+                user = try await users.insert(tenant, email: valid.lowercased(), passwordHash: hash, role: TenantUserRules.defaultRole,
+                                              metadata: .object(fields), signedIn: true) { user in
                     .init(actor: "user:" + user.id.uuidString.lowercased(), action: "user.signed_up", details: ["via": .string("auth/v1")])
                 }
             } catch is TenantUserStore.EmailTaken {

@@ -39,7 +39,7 @@ struct GoTrueUserController: Sendable {
         if let email = GoTrueSessionsController.nonEmpty(input.email),
            TenantUserStore.normalized(email) != TenantUserStore.normalized(current.email) {
             guard let valid = try? TenantUserRules.validEmail(email) else { throw GoTrueError.invalidEmail }
-            changes.email = valid
+            changes.email = valid.lowercased()
         }
         if let password = input.password {
             if let weakness = passwords.weakness(of: password, email: changes.email ?? current.email) { throw GoTrueError.weakPassword(weakness) }

@@ -51,7 +51,8 @@ struct TenantSessionsController: Sendable {
             let metadata = try TenantUserRules.validMetadata(input.metadata)
             let hash = try await hasher.hash(input.password)
             let user = try await TenantUserRules.uniqueEmail {
-                try await users.insert(tenant, email: email, passwordHash: hash, role: TenantUserRules.defaultRole, metadata: metadata) { user in
+                try await users.insert(tenant, email: email, passwordHash: hash, role: TenantUserRules.defaultRole, metadata: metadata,
+                                       signedIn: true) { user in
                     .init(actor: "user:" + user.id.uuidString.lowercased(), action: "user.signed_up",
                           details: ["via": .string(principal.actor)])
                 }

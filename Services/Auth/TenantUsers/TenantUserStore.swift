@@ -53,16 +53,18 @@ struct TenantUserStore: Sendable {
 
     // MARK: Writes
 
-    /// Inserts a user (signup, or an admin's create).
+    /// Inserts a user (signup, or an admin's create); `signedIn`: a signup that signs in at once
+    /// stamps `last_sign_in_at`.
     func insert(_ tenant: RegisteredTenant, email: String, passwordHash: String?, role: String, metadata: JSONValue,
-                appMetadata: JSONValue = .emptyObject, bannedUntil: Date? = nil,
+                appMetadata: JSONValue = .emptyObject, bannedUntil: Date? = nil, signedIn: Bool = false,
                 audit: @escaping @Sendable (TenantUser) -> Audit) async throws -> TenantUser {
         do {
             return try await pool.withTransaction { tx in
                 let user = try Self.user(try await tx.query("""
-                    INSERT INTO \(identifier: tenant.schema).users (email, email_normalized, password_hash, role, metadata, app_metadata, banned_until)
+                    INSERT INTO \(identifier: tenant.schema).users
+                        (email, email_normalized, password_hash, role, metadata, app_metadata, banned_until, last_sign_in_at)
                     VALUES (\(email), \(Self.normalized(email)), \(passwordHash), \(role), \(PostgresJSON(metadata)),
-                            \(PostgresJSON(appMetadata)), \(bannedUntil))
+                            \(PostgresJSON(appMetadata)), \(bannedUntil), CASE WHEN \(signedIn) THEN now() END)
                     RETURNING \(unescaped: Self.columns)
                     """).single())
                 try await Self.append(audit(user), target: user.id, schema: tenant.schema, on: tx)

@@ -72,6 +72,14 @@ public struct ProjectResolver: Sendable {
         request.headers[apiKeyField] ?? request.uri.queryParameters.get("apikey")
     }
 
+    /// The `Authorization: Bearer` value, if any (a key or a user's token: the protocol decides).
+    public static func bearer(_ request: Request) -> String? {
+        guard let authorization = request.headers[.authorization], authorization.count > 7,
+              authorization.prefix(7).lowercased() == "bearer " else { return nil }
+        let value = authorization.dropFirst(7).trimmingCharacters(in: .whitespaces)
+        return value.isEmpty ? nil : value
+    }
+
     /// The slug a host name `<slug>.<domain>[:port]` names, when it is a valid slug.
     func slug(fromHost host: String?) -> String? {
         guard let domain, var host = host?.lowercased() else { return nil }

@@ -1,4 +1,4 @@
-# Sourced by check-deploy.sh, contracts.sh and fuzz.sh: pinned PyPI tools in a folder of their
+# Sourced by check-deploy.sh, contracts.sh, fuzz.sh and sdk-tests.sh: pinned PyPI tools in a folder of their
 # own, never in the system's Python.
 #
 #   python_tools DIR REQUIREMENT...

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Sourced by run.sh, fuzz.sh, bench-auth.sh and bench-provisioning.sh: the one way to start the
+# Sourced by run.sh, fuzz.sh, sdk-tests.sh, bench-auth.sh and bench-provisioning.sh: the one way to start the
 # service executables, wait until they answer `/ready`, and stop them.
 #
 #   services_start BIN_DIR LOG_DIR NAME:PORT...

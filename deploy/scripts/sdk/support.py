@@ -1,0 +1,99 @@
+"""Small helpers the tests share: unique users, JWT reading, error expectations."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import string
+import time
+import uuid
+
+import pytest
+from supabase_auth.errors import AuthApiError
+
+from platform_setup import strong_password
+
+__all__ = [
+    "new_email",
+    "strong_password",
+    "jwt_parts",
+    "claims_of",
+    "mutated_token",
+    "with_claims",
+    "expect_api_error",
+    "now",
+    "SESSION_KEYS",
+    "USER_KEYS",
+]
+
+# The Session (token response) fields GoTrue sends and the User fields it always sends
+# (docs/protocols/gotrue-reference.md §3).
+SESSION_KEYS = {"access_token", "token_type", "expires_in", "expires_at", "refresh_token", "user"}
+USER_KEYS = {
+    "id", "aud", "role", "email", "phone", "app_metadata", "user_metadata", "identities",
+    "created_at", "updated_at", "is_anonymous",
+}
+
+
+def new_email(tag: str = "user") -> str:
+    """A fresh address per user, so tests never share one."""
+    return f"sdk-{tag}-{uuid.uuid4().hex[:16]}@example.com"
+
+
+def _b64url_decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+def _b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def jwt_parts(token: str) -> tuple[dict, dict]:
+    """(header, claims) of a JWT, unverified."""
+    header, payload, _ = token.split(".")
+    return json.loads(_b64url_decode(header)), json.loads(_b64url_decode(payload))
+
+
+def claims_of(token: str) -> dict:
+    return jwt_parts(token)[1]
+
+
+def with_claims(token: str, **changes) -> str:
+    """The same JWT with changed claims and the original signature (so no longer valid)."""
+    header, payload, signature = token.split(".")
+    claims = json.loads(_b64url_decode(payload))
+    claims.update(changes)
+    return ".".join([header, _b64url_encode(json.dumps(claims).encode()), signature])
+
+
+def mutated_token(token: str) -> str:
+    """A token of the same length and character classes as `token` that was never issued."""
+    out = []
+    for char in token:
+        if char in string.digits:
+            out.append(secrets.choice(string.digits))
+        elif char in string.ascii_lowercase:
+            out.append(secrets.choice(string.ascii_lowercase))
+        elif char in string.ascii_uppercase:
+            out.append(secrets.choice(string.ascii_uppercase))
+        else:
+            out.append(char)
+    mutated = "".join(out)
+    return mutated if mutated != token else mutated_token(token)
+
+
+def expect_api_error(call, status: int, code: str | None, error_class=AuthApiError):
+    """Runs `call`, which must raise `error_class` with this `.status` and `.code`; returns it."""
+    with pytest.raises(error_class) as caught:
+        call()
+    error = caught.value
+    assert (error.status, error.code) == (status, code), (
+        f"expected {error_class.__name__} {status} {code}, got {type(error).__name__} "
+        f"{getattr(error, 'status', None)} {getattr(error, 'code', None)}: {error.message}"
+    )
+    return error
+
+
+def now() -> int:
+    return round(time.time())
