@@ -115,8 +115,11 @@ func buildRouter(_ runtime: ServiceRuntime, _ parts: AuthParts) -> Router<Platfo
     TenantAdminController(access: access, users: parts.users, hasher: parts.hasher, passwords: parts.passwords, now: parts.now).addRoutes(to: router)
 
     // The same users through GoTrue's protocol, for Supabase's clients: the project from the
-    // apikey or the host, errors in GoTrue's shape.
-    let goTrue = router.group("/auth/v1").add(middleware: ProtocolErrorMiddleware(GoTrueErrors()))
+    // apikey or the host, errors in GoTrue's shape — its routes' (added below), and an unknown
+    // path's or an unrouted method's under /auth/v1/ (the router's not-found answer passes every
+    // router middleware).
+    router.add(middleware: ProtocolErrorMiddleware(GoTrueErrors(), prefix: "/auth/v1", routes: runtime.routeTable))
+    let goTrue = router.group("/auth/v1")
     let goTrueAccess = GoTrueAccess(projects: ProjectResolver(credentials: credentials, configuration: runtime.configuration),
                                     registry: parts.registry, credentials: credentials, users: parts.users, now: parts.now)
     GoTrueSessionsController(access: goTrueAccess, issuer: parts.issuer, users: parts.users, keyring: keyring, hasher: parts.hasher,

@@ -77,18 +77,42 @@ public final class RouteTable: Sendable {
         routes.withLock { $0 = list.sorted() }
     }
 
-    /// The methods routed for a concrete request path (a `{name}` component matches any one
-    /// non-empty component), sorted; empty when no route has this path.
+    /// The methods routed for a concrete request path, sorted; empty when the router resolves
+    /// the path to no route.
+    ///
+    /// The path resolves as Hummingbird's trie resolves it: component by component, a constant
+    /// before a capture (`{name}`, any one non-empty component), going back to try a capture only
+    /// when the constant's branch cannot match the rest of the path. So `/user/identities/authorize`
+    /// is the constant route's alone (its methods), even where `/user/identities/{identity}`
+    /// has others: the router never sends the path there.
     public func allowedMethods(forPath path: String) -> [String] {
-        let components = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        let methods = all.filter { route in
-            let pattern = route.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-            guard pattern.count == components.count else { return false }
-            return zip(pattern, components).allSatisfy { expected, actual in
-                (expected.hasPrefix("{") && expected.hasSuffix("}") && !actual.isEmpty) || expected == actual
-            }
-        }.map(\.method)
-        return Array(Set(methods)).sorted()
+        let components = Array(path.split(separator: "/", omittingEmptySubsequences: false).dropFirst())
+        let routes = all.map { route in
+            (method: route.method, pattern: Array(route.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()))
+        }
+        guard let resolved = Self.resolve(components, among: routes.map(\.pattern)) else { return [] }
+        return Array(Set(routes.filter { $0.pattern == resolved }.map(\.method))).sorted()
+    }
+
+    /// The pattern prefix `components` descend to (the trie's node), or nil at a dead end.
+    private static func resolve(_ components: [Substring], among patterns: [[Substring]], depth: Int = 0,
+                                prefix: [Substring] = []) -> [Substring]? {
+        guard depth < components.count else { return prefix }
+        let component = components[depth]
+        let next = patterns.filter { $0.count > depth && Array($0.prefix(depth)) == prefix }.map { $0[depth] }
+        var candidates: [Substring] = []
+        if next.contains(component) { candidates.append(component) }
+        if !component.isEmpty {
+            for capture in next where isCapture(capture) && !candidates.contains(capture) { candidates.append(capture) }
+        }
+        for candidate in candidates {
+            if let found = resolve(components, among: patterns, depth: depth + 1, prefix: prefix + [candidate]) { return found }
+        }
+        return nil
+    }
+
+    private static func isCapture(_ component: Substring) -> Bool {
+        component.hasPrefix("{") && component.hasSuffix("}")
     }
 
     /// Hummingbird prints a captured component as `{name}` already; a `:name` (older forms) is

@@ -174,6 +174,32 @@ struct GoTrueTests {
             #expect(sso.status == 404 && sso.code == "saml_provider_disabled")
             let recover = try await call(platform, .post, "/recover", apikey: key, json: ["email": "grace@example.test"])
             #expect(recover.status == 422 && recover.code == "feature_disabled")
+            let unlink = try await call(platform, .delete, "/user/identities/" + UUID().uuidString, apikey: key)
+            #expect(unlink.status == 404 && unlink.code == "manual_linking_disabled")
+
+            // `/user/identities/authorize` is its own route (GET): the router never hands it to
+            // `/user/identities/{identity}`, so another method is 405 with `Allow: GET` alone
+            // (it named DELETE too, the capture route's method; found by schemathesis).
+            for method in [HTTPMethod.delete, .options] {
+                let other = try await call(platform, method, "/user/identities/authorize", apikey: key)
+                #expect(other.status == 405 && other.headers["Allow"] == "GET", "\(method)")
+            }
+            let patchIdentity = try await call(platform, .patch, "/user/identities/" + UUID().uuidString, apikey: key)
+            #expect(patchIdentity.status == 405 && patchIdentity.headers["Allow"] == "DELETE")
+
+            // An unrouted method or path under /auth/v1/ is GoTrue's error too (it was the
+            // platform's `{"error":{…}}`), in the shape the request asks for; elsewhere it stays
+            // the platform's.
+            let patchUser = try await call(platform, .patch, "/user", apikey: key, json: [:])
+            #expect(patchUser.status == 405 && patchUser.code == "method_not_allowed" && patchUser.headers["Allow"] == "GET, PUT")
+            #expect(patchUser.headers["x-sb-error-code"] == "method_not_allowed" && patchUser.headers["X-Supabase-Api-Version"] == "2024-01-01")
+            let legacyMethod = try await call(platform, .delete, "/token", apikey: key, version: false)
+            #expect(legacyMethod.status == 405 && legacyMethod.json["code"] as? Int == 405)
+            #expect(legacyMethod.json["error_code"] as? String == "method_not_allowed" && legacyMethod.headers["Allow"] == "POST")
+            let nowhere = try await call(platform, .get, "/no/such/route", apikey: key)
+            #expect(nowhere.status == 404 && nowhere.code == "not_found" && nowhere.json["message"] is String)
+            let platformMethod = try await platform.client.execute(HTTPClientRequest(method: .delete, url: platform.url("auth") + "/v1/register"))
+            #expect(platformMethod.status == 405 && platformMethod.errorEnvelope?.error.code == "method_not_allowed")
 
             // No key, or an unknown one: the gateway's words, still JSON.
             let noKey = try await call(platform, .post, "/signup", apikey: nil, json: ["email": "x@example.test", "password": Self.password])

@@ -1,3 +1,4 @@
+@testable import Auth
 import Contracts
 import Foundation
 import HTTPClient
@@ -13,7 +14,11 @@ struct OpenAPITests {
 
     // MARK: Well-formed
 
-    @Test("each document is well-formed OpenAPI 3.1: references resolve, path parameters are declared, errors have the error shape", arguments: services)
+    /// Routes under this prefix speak Supabase's GoTrue protocol (auth's `GoTrue/`): their errors
+    /// are GoTrue's (`GoTrueError`), not the platform's `Error`.
+    static let goTruePrefix = "/auth/v1/"
+
+    @Test("each document is well-formed OpenAPI 3.1: references resolve, path parameters are declared, errors have the error shape (GoTrue's under /auth/v1/)", arguments: services)
     func wellFormed(service: String) throws {
         let document = try OpenAPIDocumentFile(service: service)
         #expect(document.version?.hasPrefix("3.1") == true, "\(service): openapi is \(document.version ?? "missing")")
@@ -67,18 +72,32 @@ struct OpenAPITests {
                         "\(name): internal routes take the service token")
             }
 
-            // Responses: at least one 2xx; every 4xx/5xx is the error shape as JSON.
+            // GoTrue's routes: every one says which error shape it wants (the API version header).
+            let goTrue = path.hasPrefix(Self.goTruePrefix)
+            if goTrue {
+                #expect(parameters.contains { $0["in"] as? String == "header" && $0["name"] as? String == "X-Supabase-Api-Version" },
+                        "\(name): GoTrue's routes declare the X-Supabase-Api-Version header")
+                #expect(!security.contains { $0.keys.contains("ApiKey") }, "\(name): GoTrue's routes take the key as GoTrue does, not the platform's ApiKey")
+            }
+
+            // Responses: at least one 2xx (none only for GoTrue's features that are not enabled,
+            // marked `x-not-enabled`); every 4xx/5xx is the error shape as JSON: GoTrue's under
+            // /auth/v1/, the platform's everywhere else.
             guard let responses = operation["responses"] as? [String: Any], !responses.isEmpty else {
                 Issue.record("\(name): no responses")
                 continue
             }
             #expect(responses["default"] == nil, "\(name): no `default` response (it would accept any status)")
-            #expect(responses.keys.contains { $0.hasPrefix("2") }, "\(name): no 2xx response")
+            let notEnabled = operation["x-not-enabled"] as? Bool == true
+            #expect(!notEnabled || goTrue, "\(name): only GoTrue's routes may be marked x-not-enabled")
+            #expect(responses.keys.contains { $0.hasPrefix("2") } != notEnabled,
+                    notEnabled ? "\(name): x-not-enabled, yet a 2xx response" : "\(name): no 2xx response")
+            let errorSchema = goTrue ? "#/components/schemas/GoTrueError" : "#/components/schemas/Error"
             for (status, response) in responses {
                 #expect(Int(status) != nil, "\(name): status \(status) is not a number")
                 guard let code = Int(status), code >= 400 else { continue }
                 let schema = document.dereferenced(response).flatMap { ($0["content"] as? [String: Any])?["application/json"] as? [String: Any] }?["schema"] as? [String: Any]
-                #expect(schema?["$ref"] as? String == "#/components/schemas/Error", "\(name): \(status) is not application/json with the Error schema")
+                #expect(schema?["$ref"] as? String == errorSchema, "\(name): \(status) is not application/json with the \(errorSchema.split(separator: "/").last ?? "") schema")
             }
         }
 
@@ -87,6 +106,23 @@ struct OpenAPITests {
         #expect(try document.validate(Self.json(ErrorEnvelope(code: "not_found", message: "No.")), against: error).isEmpty)
         #expect(try document.validate(Self.json(ErrorEnvelope(code: "validation_failed", message: "No.", field: "slug")), against: error).isEmpty)
         #expect(!document.validate(["error": ["code": "x"]], against: error).isEmpty)
+
+        // GoTrue's error, in both shapes (auth only), and never the platform's.
+        guard document.paths.keys.contains(where: { $0.hasPrefix(Self.goTruePrefix) }) else { return }
+        let goTrueError = try #require(document.resolve("#/components/schemas/GoTrueError"))
+        let current: [String: Any] = ["code": "invalid_credentials", "message": "Invalid login credentials"]
+        let legacy: [String: Any] = ["code": 400, "error_code": "invalid_credentials", "msg": "Invalid login credentials"]
+        let weak: [String: Any] = ["code": "weak_password", "message": "Too short.", "weak_password": ["reasons": ["length"]]]
+        let weakLegacy: [String: Any] = ["code": 422, "error_code": "weak_password", "msg": "Too short.", "weak_password": ["reasons": ["pwned"]]]
+        for valid in [current, legacy, weak, weakLegacy] {
+            #expect(document.validate(valid, against: goTrueError).isEmpty, "\(service): GoTrueError refuses \(valid)")
+        }
+        let mixed: [String: Any] = ["code": 400, "message": "Invalid login credentials"]
+        let platform: [String: Any] = ["error": ["code": "invalid_credentials", "message": "No."]]
+        let noReasons: [String: Any] = ["code": "weak_password", "message": "Too short.", "weak_password": [String: Any]()]
+        for invalid in [mixed, platform, noReasons] {
+            #expect(!document.validate(invalid, against: goTrueError).isEmpty, "\(service): GoTrueError accepts \(invalid)")
+        }
     }
 
     // MARK: Router ↔ document
@@ -157,7 +193,8 @@ struct OpenAPITests {
 
     static let now = Date(timeIntervalSince1970: 1_750_000_000)
     static let user = TenantUser(id: UUID(), email: "ada@example.com", role: "authenticated", metadata: .object(["plan": .string("pro")]),
-                                 createdAt: now, updatedAt: now, lastSignInAt: now, bannedUntil: now)
+                                 appMetadata: .object(["tier": .string("gold")]), createdAt: now, updatedAt: now, lastSignInAt: now,
+                                 bannedUntil: now)
     static let keys = APIKeySet(keys: [
         APIKeyHash(id: UUID(), kind: .publishable, prefix: "pk_abcd", sha256: String(repeating: "a", count: 64)),
         APIKeyHash(id: UUID(), kind: .secret, prefix: "sk_abcd", sha256: String(repeating: "b", count: 64)),
@@ -206,6 +243,26 @@ struct OpenAPITests {
         try Self.check(document, "TenantUser", TenantUser(id: UUID(), email: "a@example.com", role: "authenticated", metadata: .emptyObject,
                                                           createdAt: Self.now, updatedAt: Self.now, lastSignInAt: nil, bannedUntil: nil), allKeys: false)
         try Self.check(document, "AuditPage", AuditPage(entries: [], nextAfterSeq: nil), allKeys: false)
+    }
+
+    @Test("auth's GoTrue schemas describe exactly what the GoTrue types of /auth/v1/ encode")
+    func goTrueContracts() throws {
+        let document = try OpenAPIDocumentFile(service: "auth")
+        let user = GoTrueUser(Self.user)
+        try Self.check(document, "GoTrueUser", user)
+        try Self.check(document, "GoTrueIdentity", GoTrueUser.Identity(user: Self.user))
+        // A user who never signed in and is not banned: the optional fields are absent, never null.
+        let fresh = TenantUser(id: UUID(), email: "new@example.com", role: "authenticated", metadata: .emptyObject,
+                               createdAt: Self.now, updatedAt: Self.now, lastSignInAt: nil, bannedUntil: nil)
+        try Self.check(document, "GoTrueUser", GoTrueUser(fresh), allKeys: false)
+        try Self.check(document, "GoTrueIdentity", GoTrueUser.Identity(user: fresh), allKeys: false)
+        let issued = TokenIssuer.Issued(account: Self.user, session: UUID(), accessToken: "a.b.c", refreshToken: "rt",
+                                        expiresIn: 900, expiresAt: 1_750_000_900)
+        try Self.check(document, "GoTrueSession", GoTrueSession(issued))
+        try Self.check(document, "GoTrueUserList", GoTrueUserList(users: [user], aud: GoTrueUser.audience))
+        try Self.check(document, "GoTrueSettings", GoTrueSettings())
+        try Self.check(document, "JWKS", PublicKeySet(keys: [.init(kid: "2f1c", x: "x", y: "y")]))
+        try Self.check(document, "GoTrueEmpty", JSONValue.emptyObject)
     }
 
     @Test("provisioning's schemas describe exactly what the Contracts types encode")

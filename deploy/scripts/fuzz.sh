@@ -11,8 +11,12 @@
 #
 #   - the service token (X-Service-Token) for internal and operator routes, the secret key
 #     (apikey) for tenant routes, a developer's and a tenant user's access tokens as bearers,
-#     and the provisioned project's slug for every {slug}; the logout routes, which end sessions,
-#     run separately with a second developer and a second user;
+#     and the provisioned project's slug for every {slug}; on auth's GoTrue routes (/auth/v1/,
+#     where the key names the project) the publishable key as `apikey` (header or query) and
+#     the secret key on /auth/v1/admin/; the logout routes, which end sessions, run separately
+#     with a second developer and a second user (GoTrue's with a third user), and the admin
+#     routes of users (`…/admin/users…`), which delete, ban and re-password whichever user they
+#     find (schemathesis reuses ids from earlier answers: the signed-in users' too), run last;
 #   - the checks not_a_server_error, status_code_conformance, content_type_conformance,
 #     response_schema_conformance and response_headers_conformance, plus unsupported_method and
 #     allow_header_conformance (an undocumented method on a documented path is 405 with Allow),
@@ -187,7 +191,8 @@ publishable="${keys%% *}"
 secret="${keys##* }"
 
 # The logout routes end sessions (`scope=global`: all of them), so they are fuzzed on their own
-# with a second developer and a second tenant user; everything else uses the first ones.
+# with a second developer and a second tenant user (GoTrue's logout with a third, or the other
+# logout would have ended its session first); everything else uses the first ones.
 sign_in() { json access_token <<<"$(call POST "$AUTH_URL/v1/token?grant_type=password" "{\"email\":\"$1\",\"password\":\"$password\"}")"; }
 sign_up() {
   json access_token <<<"$(call POST "$AUTH_URL/v1/tenants/$slug/signup" "{\"email\":\"$1\",\"password\":\"$password\"}" "apikey: $publishable")"
@@ -199,6 +204,7 @@ call POST "$AUTH_URL/v1/register" \
 developer_logout_token="$(sign_in "$logout_email")"
 user_token="$(sign_up "user.$suffix@example.com")"
 user_logout_token="$(sign_up "user.$suffix.logout@example.com")"
+gotrue_logout_token="$(sign_up "user.$suffix.gotrue.logout@example.com")"
 echo "fuzz project $slug ($project) is ready; developers and tenant users signed in" >&2
 
 # --- Fuzzing ---------------------------------------------------------------------------------
@@ -231,6 +237,15 @@ bearer = "$3"
 
 [auth.openapi.UserBearer]
 bearer = "$4"
+
+[auth.openapi.GoTrueApiKey]
+api_key = "$publishable"
+
+[auth.openapi.GoTrueApiKeyQuery]
+api_key = "$publishable"
+
+[auth.openapi.GoTrueSecretKey]
+api_key = "$secret"
 
 [parameters]
 "path.slug" = "$slug"
@@ -306,10 +321,16 @@ PY
 for name in "${services[@]}"; do
   case "$name" in
     auth)
-      fuzz_run auth auth "$(configure auth auth "$developer_token" "$user_token")" "$all_phases" --exclude-path-regex 'logout$'
+      fuzz_run auth auth "$(configure auth auth "$developer_token" "$user_token")" "$all_phases" \
+        --exclude-path-regex 'logout$|/admin/users'
       # No links lead to or from the logout routes: no stateful phase for them alone.
       fuzz_run auth-logout auth "$(configure auth-logout auth "$developer_logout_token" "$user_logout_token")" \
-        examples,coverage,fuzzing --include-path-regex 'logout$'
+        examples,coverage,fuzzing --include-path-regex '^/v1/.*logout$'
+      fuzz_run auth-gotrue-logout auth "$(configure auth-gotrue-logout auth "$developer_logout_token" "$gotrue_logout_token")" \
+        examples,coverage,fuzzing --include-path-regex '^/auth/v1/logout$'
+      # Last: they may delete or ban the users the runs above sign in with.
+      fuzz_run auth-admin auth "$(configure auth-admin auth "$developer_token" "$user_token")" "$all_phases" \
+        --include-path-regex '/admin/users'
       ;;
     provisioning | realtime | storage)
       fuzz_run "$name" "$name" "$(configure "$name" "$name" "" "$user_token")" "$all_phases"

@@ -5,7 +5,8 @@ import TenantKit
 
 /// GoTrue's words for every error on `/auth/v1/` (`ProtocolErrorMiddleware` applies them): the
 /// platform's own errors from shared code (a malformed body, the rate limits, an unreachable
-/// database) get GoTrue's codes, Hummingbird's get GoTrue's generic ones, anything unexpected is
+/// database) get GoTrue's codes, Hummingbird's get GoTrue's generic ones (`not_found`, and
+/// `method_not_allowed` for a routed path asked with another method), anything unexpected is
 /// GoTrue's 500 `unexpected_failure`. Answers to clients that ask for an API version echo it,
 /// errors or not.
 struct GoTrueErrors: ProtocolErrorVocabulary {
@@ -31,8 +32,11 @@ struct GoTrueErrors: ProtocolErrorVocabulary {
     }
 
     func failure(_ error: HTTPError) -> GoTrueError {
-        GoTrueError(error.status, error.status == .notFound ? "not_found" : "unknown",
-                    error.status.reasonPhrase.isEmpty ? "Request failed" : error.status.reasonPhrase, headers: error.headers)
+        switch error.status {
+        case .notFound: GoTrueError(.notFound, "not_found", "Not Found", headers: error.headers)
+        case .methodNotAllowed: GoTrueError(.methodNotAllowed, "method_not_allowed", "This method is not allowed on this path.", headers: error.headers)
+        default: GoTrueError(error.status, "unknown", error.status.reasonPhrase.isEmpty ? "Request failed" : error.status.reasonPhrase, headers: error.headers)
+        }
     }
 
     var unexpected: GoTrueError {

@@ -14,7 +14,8 @@ public protocol ProtocolErrorVocabulary: Sendable {
     /// One of the platform's errors from shared code: a malformed body, a rate limit, a missing
     /// or foreign credential (`TenantAuthenticator`), an unreachable database.
     func failure(_ error: APIError) -> Failure
-    /// Hummingbird's own (an unknown route, a body too large).
+    /// Hummingbird's own (an unknown route, a body too large), and a routed path asked with a
+    /// method no route serves (405, `Allow` in its headers).
     func failure(_ error: HTTPError) -> Failure
     /// Anything else: logged, never shown.
     var unexpected: Failure { get }
@@ -29,14 +30,39 @@ extension ProtocolErrorVocabulary {
 /// Keeps every answer under a protocol's prefix in that protocol's shape, whatever threw: the
 /// platform's errors are reworded by the vocabulary, and anything unexpected is logged with the
 /// route and answered with the vocabulary's generic failure, revealing nothing.
+///
+/// Given the prefix and the router's routes, it belongs on the router, before the protocol's
+/// routes are added: those routes pass through it, and so does the router's not-found answer, so
+/// an unknown path under the prefix (404) and a routed path asked with a method no route serves
+/// (405 with `Allow`, as the platform's `ErrorMiddleware` answers elsewhere) are the protocol's
+/// errors too; requests outside the prefix pass untouched. Without them (on a route group), it
+/// sees the group's routes only.
 public struct ProtocolErrorMiddleware<Vocabulary: ProtocolErrorVocabulary, Context: RequestContext>: RouterMiddleware {
     let vocabulary: Vocabulary
+    /// The protocol's path prefix (`/auth/v1`), when the middleware is the router's.
+    let prefix: String?
+    /// The router's routes, for a 405's `Allow`.
+    let routes: RouteTable?
 
+    /// For a route group: its routes' errors.
     public init(_ vocabulary: Vocabulary) {
         self.vocabulary = vocabulary
+        self.prefix = nil
+        self.routes = nil
+    }
+
+    /// For the router: every answer under `prefix`, routed or not.
+    public init(_ vocabulary: Vocabulary, prefix: String, routes: RouteTable) {
+        self.vocabulary = vocabulary
+        self.prefix = prefix
+        self.routes = routes
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let prefix {
+            let path = request.uri.path
+            guard path == prefix || path.hasPrefix(prefix + "/") else { return try await next(request, context) }
+        }
         var response: Response
         do {
             response = try await next(request, context)
@@ -55,6 +81,10 @@ public struct ProtocolErrorMiddleware<Vocabulary: ProtocolErrorVocabulary, Conte
         case let error as APIError:
             return vocabulary.failure(error)
         case let error as HTTPError:
+            if error.status == .notFound, let allowed = routes?.allowedMethods(forPath: request.uri.path),
+               !allowed.isEmpty, !allowed.contains(request.method.rawValue) {
+                return vocabulary.failure(HTTPError(.methodNotAllowed, headers: [.allow: allowed.joined(separator: ", ")]))
+            }
             return vocabulary.failure(error)
         default:
             if let unavailable = APIError.databaseUnavailable(for: error) {
