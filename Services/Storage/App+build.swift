@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import NIOPosix
 import ServiceKit
 import TenantKit
 
@@ -15,9 +16,13 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let registry = runtime.tenantRegistry(insertValues: [.init(column: "quota_bytes", value: settings.defaultQuotaBytes)])
     // Tenant credentials are checked against auth's answers, cached (TenantKit).
     let (authenticator, closeClient) = try runtime.remoteTenantAuthenticator()
+    // Object files get threads of their own: an fsync of a large upload holds one for a while,
+    // and must not stall every other file operation behind NIO's two shared ones.
+    let fileThreads = NIOThreadPool(numberOfThreads: 16)
+    fileThreads.start()
     let router = buildRouter(runtime, registry: registry, directories: TenantDirectories(root: settings.root), authenticator: authenticator,
-                             settings: settings)
-    return runtime.makeApplication(router: router, services: [closeClient])
+                             settings: settings, files: ObjectFiles(root: settings.root, threadPool: fileThreads))
+    return runtime.makeApplication(router: router, services: [closeClient, ShutdownAction { try? await fileThreads.shutdownGracefully() }])
 }
 
 /// The routes of storage, from the parts `buildApplication` made: the runtime's standard
@@ -25,7 +30,7 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
 /// tenant's directory), and the tenant routes.
 func buildRouter(
     _ runtime: ServiceRuntime, registry: TenantRegistry, directories: TenantDirectories, authenticator: TenantAuthenticator,
-    settings: StorageSettings
+    settings: StorageSettings, files: ObjectFiles
 ) -> Router<PlatformRequestContext> {
     let router = runtime.makeRouter()
     // A tenant's directory is made with its registration (again on every PUT, so a missing one
@@ -39,12 +44,12 @@ func buildRouter(
 
     // The Storage API for Supabase's clients: the project from the apikey or the host, errors
     // in the Storage API's shape.
-    let storage = router.group("/storage/v1").add(middleware: ProtocolErrorMiddleware(StorageErrors()))
+    router.add(middleware: ProtocolErrorMiddleware(StorageErrors(), prefix: "/storage/v1", routes: runtime.routeTable))
+    let storage = router.group("/storage/v1")
     let access = StorageAccess(projects: ProjectResolver(credentials: authenticator.resolver, configuration: runtime.configuration),
                                registry: registry, credentials: authenticator.resolver)
     let buckets = BucketStore(pool: runtime.pool)
     let objects = ObjectStore(pool: runtime.pool)
-    let files = ObjectFiles(root: settings.root)
     let writer = ObjectWriter(objects: objects, files: files, maximumObjectBytes: settings.maximumObjectBytes)
     BucketsController(access: access, buckets: buckets, objects: objects, files: files, maximumObjectBytes: settings.maximumObjectBytes)
         .addRoutes(to: storage)

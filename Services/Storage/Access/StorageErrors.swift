@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import ServiceKit
 import TenantKit
@@ -7,7 +8,39 @@ import TenantKit
 /// them): the platform's errors from shared code get the Storage API's codes; an unknown route is
 /// Supabase's "Route … not found"; anything unexpected is a 500 `InternalError`.
 struct StorageErrors: ProtocolErrorVocabulary {
-    func own(_ error: any Error) -> StorageError? { error as? StorageError }
+    /// Storage's own errors, and what its parts throw, in the Storage API's words.
+    func own(_ error: any Error) -> StorageError? {
+        switch error {
+        case let error as StorageError:
+            return error
+        case let refusal as ObjectStore.Refusal:
+            switch refusal {
+            case .exists: return .keyExists
+            case .notOwner: return .accessDenied
+            case .quota: return .quotaExceeded
+            case .noBucket: return .bucketNotFound
+            case .notFound: return .objectNotFound
+            }
+        case let error as UploadBodyError:
+            switch error {
+            case .noFile: return .invalidRequest("No content provided")
+            case .metadataTooLarge: return StorageError(.contentTooLarge, "EntityTooLarge", error: "Payload too large", "The user metadata is too large")
+            case .fieldTooLarge(let field): return StorageError(.contentTooLarge, "EntityTooLarge", error: "Payload too large", "The form field \(field) is too large")
+            case .malformed(let reason): return .invalidRequest(reason)
+            case .truncated: return .invalidRequest("The upload ended before its multipart body did")
+            case .alreadyConsumed: return nil
+            }
+        case is ObjectFiles.NotFound:
+            // A row whose bytes are missing: the consistency check's to repair.
+            return StorageError(.notFound, "NoSuchKey", error: "Not found", "The resource was not found", headers: [.cacheControl: "no-store"])
+        case is ObjectFiles.NoTenantDirectory:
+            return StorageError(.notFound, "TenantNotFound", error: "not_found", "The project's storage is gone.")
+        case let error as ObjectFiles.SystemCallError where error.code == ENOSPC || error.code == EDQUOT:
+            return StorageError(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), "InsufficientStorage", error: "insufficient_storage", "The storage is full.")
+        default:
+            return nil
+        }
+    }
 
     /// Kong's words for a missing or unknown key, which storage3 shows as the message.
     func failure(_ failure: ProjectResolver.Failure) -> StorageError {

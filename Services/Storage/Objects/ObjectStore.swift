@@ -147,17 +147,17 @@ struct ObjectStore: Sendable {
         let searchPattern = Self.likeEscaped(search.lowercased()) + "%"
         return try await pool.withTransaction { tx in
             let folders: [String] = try await tx.query("""
-                SELECT DISTINCT split_part(substr(name, \(start)), '/', 1) AS entry FROM storage.objects
+                SELECT DISTINCT split_part(substr(name, \(start)::int), '/', 1) AS entry FROM storage.objects
                 WHERE tenant_id = \(tenant) AND bucket_id = \(bucket) AND name LIKE \(pattern)
-                  AND strpos(substr(name, \(start)), '/') > 0 AND (\(owner)::uuid IS NULL OR owner = \(owner))
-                  AND lower(split_part(substr(name, \(start)), '/', 1)) LIKE \(searchPattern)
+                  AND strpos(substr(name, \(start)::int), '/') > 0 AND (\(owner)::uuid IS NULL OR owner = \(owner))
+                  AND lower(split_part(substr(name, \(start)::int), '/', 1)) LIKE \(searchPattern)
                 ORDER BY entry LIMIT \(limit)
                 """).map { try $0.decode("entry") }
             let objects = try await tx.query("""
                 SELECT \(unescaped: Self.columns) FROM storage.objects
                 WHERE tenant_id = \(tenant) AND bucket_id = \(bucket) AND name LIKE \(pattern)
-                  AND strpos(substr(name, \(start)), '/') = 0 AND (\(owner)::uuid IS NULL OR owner = \(owner))
-                  AND lower(substr(name, \(start))) LIKE \(searchPattern)
+                  AND strpos(substr(name, \(start)::int), '/') = 0 AND (\(owner)::uuid IS NULL OR owner = \(owner))
+                  AND lower(substr(name, \(start)::int)) LIKE \(searchPattern)
                 ORDER BY name LIMIT \(limit)
                 """).map(Self.object)
             return (folders, objects)

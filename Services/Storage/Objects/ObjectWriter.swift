@@ -56,7 +56,7 @@ struct ObjectWriter: Sendable {
             return object
         } catch {
             try? await files.remove(version: version, tenant: tenant)
-            throw Self.storageError(error)
+            throw error
         }
     }
 
@@ -77,19 +77,7 @@ struct ObjectWriter: Sendable {
             return object
         } catch {
             try? await files.remove(version: version, tenant: tenant)
-            throw Self.storageError(error)
-        }
-    }
-
-    /// The Storage API's answer to a refused row change.
-    static func storageError(_ error: any Error) -> any Error {
-        guard let refusal = error as? ObjectStore.Refusal else { return error }
-        switch refusal {
-        case .exists: return StorageError.keyExists
-        case .notOwner: return StorageError.accessDenied
-        case .quota: return StorageError.quotaExceeded
-        case .noBucket: return StorageError.bucketNotFound
-        case .notFound: return StorageError.objectNotFound
+            throw error
         }
     }
 }

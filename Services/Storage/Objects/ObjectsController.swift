@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import HTTPTypes
 import Hummingbird
 import ServiceKit
 import TenantKit
@@ -59,12 +60,7 @@ struct ObjectsController: Sendable {
         let caller = try await access.caller(request)
         let (bucket, name) = try await target(context, caller)
         guard BucketPolicy.mayWrite(by: caller.principal) else { throw StorageError.accessDenied }
-        let body: UploadBody
-        do {
-            body = try await UploadBody.read(request)
-        } catch let error as UploadBodyError {
-            throw Self.storageError(error)
-        }
+        let body = try await UploadBody.read(request)
         let object = try await writer.store(
             body.bytes,
             ObjectWriter.Attributes(contentType: body.contentType, cacheControl: body.cacheControl, userMetadata: body.userMetadata,
@@ -72,14 +68,6 @@ struct ObjectsController: Sendable {
             name: name, in: bucket, tenant: caller.tenant.id, owner: caller.principal.userID,
             actingUser: BucketPolicy.actingUser(caller.principal), upsert: upsert)
         return try jsonResponse(["Id": object.id.uuidString.lowercased(), "Key": bucket.id + "/" + object.name])
-    }
-
-    static func storageError(_ error: UploadBodyError) -> StorageError {
-        switch error {
-        case .noFile: StorageError.invalidRequest("No content provided")
-        case .metadataTooLarge: StorageError(.contentTooLarge, "EntityTooLarge", error: "Payload too large", "The user metadata is too large")
-        case .malformed(let reason): StorageError.invalidRequest(reason)
-        }
     }
 
     // MARK: Read
@@ -168,12 +156,8 @@ struct ObjectsController: Sendable {
         for id in Set([input.bucketId, destinationBucket]) where try await buckets.bucket(id, tenant: caller.tenant.id) == nil {
             throw StorageError.bucketNotFound
         }
-        do {
-            try await objects.move(source, bucket: input.bucketId, to: destination, in: destinationBucket, tenant: caller.tenant.id,
-                                   actingUser: BucketPolicy.actingUser(caller.principal))
-        } catch {
-            throw ObjectWriter.storageError(error)
-        }
+        try await objects.move(source, bucket: input.bucketId, to: destination, in: destinationBucket, tenant: caller.tenant.id,
+                               actingUser: BucketPolicy.actingUser(caller.principal))
         return try jsonResponse(["message": "Successfully moved"])
     }
 
