@@ -4,14 +4,19 @@ import Foundation
 /// What a bucket's fields must be (docs/protocols/storage-reference.md §2), for create and update
 /// alike; each refusal is the Storage API's error.
 enum BucketRules {
-    /// 1–100 characters of the Storage API's set, no surrounding whitespace.
+    /// 1–100 characters of the Storage API's set, no surrounding whitespace, and none of the
+    /// words the object routes use in a bucket's place (`/object/public/…`, `/object/list/…`):
+    /// a bucket so named could not be reached. (Supabase allows them, and shadows the bucket.)
     static func validID(_ id: String) throws -> String {
         let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_!.*'() &$@=;:+,?-")
-        guard (1...100).contains(id.count), id.allSatisfy(allowed.contains), id.trimmingCharacters(in: .whitespaces) == id else {
+        guard (1...100).contains(id.count), id.allSatisfy(allowed.contains), id.trimmingCharacters(in: .whitespaces) == id,
+              !reservedIDs.contains(id) else {
             throw StorageError(.badRequest, "InvalidBucketName", error: "Invalid Input", "Bucket name invalid")
         }
         return id
     }
+
+    static let reservedIDs: Set<String> = ["public", "authenticated", "info", "list", "list-v2", "move", "copy", "sign", "upload"]
 
     /// A size in bytes: a non-negative integer, or a decimal size such as `"10MB"` (GB, MB, KB, B;
     /// powers of 1000, as Supabase reads them); nil clears the limit. Above `maximum` → 413.
