@@ -56,7 +56,7 @@ def test_the_request_id_travels_through(gateway, project_a):
     assert answer.headers["x-request-id"] == "sdk-trace-0001"
 
 
-def test_the_gateways_own_errors_on_storage_paths_are_the_storage_apis(gateway, project_a, make_supabase):
+def test_the_gateways_own_errors_on_storage_paths_are_the_storage_apis(project_a, make_supabase):
     """Under the client-SDK prefixes every error is in the protocol's own shape (README "Every
     service answers"), the gateway's own too: a URL nginx refuses itself (a `%00` in the path,
     400) reaches storage3 as a Storage API error it can read (`statusCode`, `error`, `message`),
