@@ -1,18 +1,22 @@
 #!/usr/bin/env bash
-# The supabase-py acceptance suite (issue 11): the official clients from PyPI, unchanged, against
-# the platform's GoTrue-compatible tenant auth (`/auth/v1/…`) behind the gateway.
+# The supabase-py acceptance suite (issues 11 and 12): the official clients from PyPI, unchanged,
+# against the platform's GoTrue-compatible tenant auth (`/auth/v1/…`) and its Storage API
+# (`/storage/v1/…`) behind the gateway.
 #
 # Starts the four services (the executables in PLATFORM_BIN_DIR, else a debug build's) on free
 # ports, on a scratch database (created next to DATABASE_URL's and dropped afterwards; without
 # DATABASE_URL on a throwaway PostgreSQL from deploy/scripts/with-postgres.sh), and the gateway
 # (deploy/scripts/lib/gateway.sh) in front of them; then runs deploy/scripts/sdk/ with pytest.
-# The suite makes two projects the real way (POST /v1/register on auth, then provisioning's
-# GET /v1/projects/{id} until ready: the first ready answer carries the API keys) and drives
+# The suite makes two projects, and a third for storage's quota, the real way (POST /v1/register
+# on auth, then provisioning's GET /v1/projects/{id} until ready: the first ready answer carries
+# the API keys) and drives
 # `supabase_auth.SyncGoTrueClient` (publishable key), its admin API (secret key) and
 # `supabase.create_client` through the gateway: sign-up, sign-in, refresh (explicit and
 # automatic), the user, sign-out scopes, claims and JWKS, the admin API, the errors as the
-# client raises them, every not-enabled feature's documented answer, and cross-project refusals.
-# What each test expects is docs/protocols/gotrue-reference.md.
+# client raises them, every not-enabled feature's documented answer, and cross-project refusals;
+# and `create_client(...).storage` (storage3): buckets, objects, limits and the project's quota,
+# who may do what, object names. What each test expects is docs/protocols/gotrue-reference.md
+# and docs/protocols/storage-reference.md.
 #
 # The services run with a fresh INTERNAL_SERVICE_TOKEN, token rate limits raised (one client
 # address signs in hundreds of times) and REFRESH_REUSE_GRACE_SECONDS=0 (a reused refresh token
@@ -88,8 +92,8 @@ for name in auth provisioning realtime storage; do
 done
 
 # The gateway: the SDK is pointed at it, as an app would be. (SDK_VIA_GATEWAY=0 points it at
-# auth's own port instead, which serves /auth/v1 under the same paths: for telling a gateway
-# problem from an auth one. The CORS test needs the gateway.)
+# auth's and storage's own ports instead, which serve /auth/v1 and /storage/v1 under the same
+# paths: for telling a gateway problem from a service's. The CORS test needs the gateway.)
 via_gateway="${SDK_VIA_GATEWAY:-1}"
 
 rm -rf "$output"
@@ -165,14 +169,21 @@ if [ "$via_gateway" = 1 ]; then
     gateway_start "${port[gateway]}" "$AUTH_URL" "$PROVISIONING_URL" "$REALTIME_URL" "$STORAGE_URL"
   base="http://127.0.0.1:${port[gateway]}"
   export SDK_BASE_URL="$base" SDK_PLATFORM_AUTH_URL="$base/platform/auth" SDK_PROVISIONING_URL="$base/platform/provisioning"
+  export SDK_STORAGE_BASE_URL="$base"
   echo "gateway ready on ${port[gateway]}: the clients use $base" >&2
 else
   export SDK_BASE_URL="$AUTH_URL" SDK_PLATFORM_AUTH_URL="$AUTH_URL" SDK_PROVISIONING_URL="$PROVISIONING_URL"
+  export SDK_STORAGE_BASE_URL="$STORAGE_URL"
   set -- --ignore=test_gateway.py "$@"
   echo "note: without the gateway, its own tests (test_gateway.py) are left out" >&2
 fi
 
 # --- The suite -------------------------------------------------------------------------------
+
+# Storage's own port (its internal registry and limits route; the gateway exposes neither) and
+# the scratch database, where the storage tests make one project's quota small as an operator
+# would (storage.tenants.quota_bytes: no API sets it).
+export SDK_STORAGE_URL="$STORAGE_URL" SDK_DATABASE_URL="$DATABASE_URL"
 
 set +e
 (

@@ -1,4 +1,4 @@
-"""The platform the suite runs against, and the two projects it makes there the real way.
+"""The platform the suite runs against, and the projects it makes there the real way.
 
 Read from the environment (deploy/scripts/sdk-tests.sh sets it):
 
@@ -9,6 +9,12 @@ Read from the environment (deploy/scripts/sdk-tests.sh sets it):
 - `SDK_PROVISIONING_URL`: provisioning's operator API (`GET /v1/projects/{id}`).
 - `INTERNAL_SERVICE_TOKEN`: the service token provisioning's operator API asks for.
 - `SDK_PLATFORM_DOMAIN`: auth's `PLATFORM_DOMAIN` (`<slug>.<domain>` names a project).
+- `SDK_STORAGE_BASE_URL`: the base URL a supabase client is given for storage (`…/storage/v1`
+  under it): the gateway, or storage's own port with `SDK_VIA_GATEWAY=0`.
+- `SDK_STORAGE_URL`: storage's own port, for its internal routes (the gateway never exposes
+  them) and its `GET /v1/tenants/{slug}/limits`.
+- `SDK_DATABASE_URL`: the scratch database the services use, where an operator's change to a
+  project's storage quota is made (`storage.tenants.quota_bytes`; no API sets it).
 - `SDK_PROJECT_TIMEOUT` (180): seconds a project may take to become ready.
 """
 
@@ -29,10 +35,17 @@ class Platform:
     provisioning_url: str
     service_token: str
     domain: str | None = None
+    storage_base_url: str | None = None
+    storage_url: str | None = None
+    database_url: str | None = None
 
     @property
     def auth_v1(self) -> str:
         return f"{self.base_url}/auth/v1"
+
+    @property
+    def storage_v1(self) -> str:
+        return f"{self.storage_base_url or self.base_url}/storage/v1"
 
     @staticmethod
     def from_environment() -> "Platform":
@@ -51,6 +64,9 @@ class Platform:
             provisioning_url=os.environ["SDK_PROVISIONING_URL"].rstrip("/"),
             service_token=os.environ["INTERNAL_SERVICE_TOKEN"],
             domain=os.environ.get("SDK_PLATFORM_DOMAIN") or None,
+            storage_base_url=(os.environ.get("SDK_STORAGE_BASE_URL") or os.environ["SDK_BASE_URL"]).rstrip("/"),
+            storage_url=(os.environ.get("SDK_STORAGE_URL") or "").rstrip("/") or None,
+            database_url=os.environ.get("SDK_DATABASE_URL") or None,
         )
 
 

@@ -10,6 +10,7 @@ import time
 import uuid
 
 import pytest
+from storage3.exceptions import StorageApiError
 from supabase_auth.errors import AuthApiError
 
 from platform_setup import strong_password
@@ -22,6 +23,8 @@ __all__ = [
     "mutated_token",
     "with_claims",
     "expect_api_error",
+    "expect_storage_error",
+    "storage_headers",
     "now",
     "SESSION_KEYS",
     "USER_KEYS",
@@ -93,6 +96,33 @@ def expect_api_error(call, status: int, code: str | None, error_class=AuthApiErr
         f"{getattr(error, 'status', None)} {getattr(error, 'code', None)}: {error.message}"
     )
     return error
+
+
+def expect_storage_error(call, status: str, code: str) -> StorageApiError:
+    """Runs `call`, which must raise storage3's `StorageApiError` with this `.status` and `.code`.
+
+    storage3 reads them from the body: `.status` is its `statusCode` (a string, "404"), `.code`
+    its `error` (the Storage API's legacy label: "not_found", "Duplicate", …), not its `code`
+    (docs/protocols/storage-reference.md §1.2)."""
+    with pytest.raises(StorageApiError) as caught:
+        call()
+    error = caught.value
+    assert (error.status, error.code) == (status, code), (
+        f"expected StorageApiError {status} {code}, got {error.status!r} {error.code!r}: {error.message}"
+    )
+    return error
+
+
+def storage_headers(key: str | None, token: str | None = None, **extra: str) -> dict:
+    """The headers supabase-py's storage client sends: `apikey`, and the user's token or the key
+    itself as the bearer."""
+    out = dict(extra)
+    if key is not None:
+        out["apikey"] = key
+    bearer = token or key
+    if bearer is not None:
+        out["Authorization"] = f"Bearer {bearer}"
+    return out
 
 
 def now() -> int:
