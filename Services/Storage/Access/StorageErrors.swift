@@ -53,6 +53,9 @@ struct StorageErrors: ProtocolErrorVocabulary {
 
     func failure(_ error: APIError) -> StorageError {
         switch error.code {
+        case "validation_failed" where Self.keyFields.contains(error.field?.split(separator: ".").first.map(String.init) ?? ""):
+            // An object name in a JSON body (a NUL, say) is refused as it is in a URL.
+            StorageError(.unprocessableContent, "InvalidKey", "Invalid key: \(error.message)")
         case "invalid_json", "validation_failed":
             StorageError.invalidRequest(error.message)
         case "payload_too_large":
@@ -71,6 +74,9 @@ struct StorageErrors: ProtocolErrorVocabulary {
         }
         return StorageError(error.status, "InvalidRequest", error: error.status.reasonPhrase, error.status.reasonPhrase, headers: error.headers)
     }
+
+    /// The JSON fields that hold object names.
+    static let keyFields: Set<String> = ["sourceKey", "destinationKey", "prefixes", "paths"]
 
     var unexpected: StorageError {
         StorageError(.internalServerError, "InternalError", error: "internal", "Internal Server Error")

@@ -45,7 +45,7 @@ extension Bucket: Encodable {
         // Present even when null: storage3 requires the keys.
         try container.encode(fileSizeLimit, forKey: .fileSizeLimit)
         try container.encode(allowedMimeTypes, forKey: .allowedMimeTypes)
-        try container.encode(createdAt, forKey: .createdAt)
-        try container.encode(updatedAt, forKey: .updatedAt)
+        try container.encode(StoredObject.timestamp(createdAt), forKey: .createdAt)
+        try container.encode(StoredObject.timestamp(updatedAt), forKey: .updatedAt)
     }
 }

@@ -24,8 +24,21 @@ enum ObjectName {
         return name
     }
 
-    /// The name a route's wildcard path captured: Hummingbird hands the still-encoded segments,
-    /// joined by `/`; each is percent-decoded once.
+    /// The name a request's path holds after the route's fixed segments (`endpoint`, e.g.
+    /// `/storage/v1/object/{bucket}/**`), read from the raw path: the router's catch-all drops
+    /// empty segments, which would turn `a//b` or `a/` into another name instead of refusing it.
+    static func fromRequest(path: String, endpoint: String) throws -> String {
+        let fixed = endpoint.split(separator: "/").prefix { $0 != "**" }.count
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        var index = segments.startIndex, skipped = 0
+        while skipped < fixed, index < segments.endIndex {
+            if !segments[index].isEmpty { skipped += 1 }
+            index += 1
+        }
+        return try fromPath(segments[index...].joined(separator: "/"))
+    }
+
+    /// A name as it stands in a URL path: each segment percent-decoded once.
     static func fromPath(_ raw: String) throws -> String {
         var decoded: [String] = []
         for segment in raw.split(separator: "/", omittingEmptySubsequences: false) {

@@ -32,8 +32,10 @@ struct ObjectWriter: Sendable {
         let objectLimit = min(bucket.fileSizeLimit ?? maximumObjectBytes, maximumObjectBytes)
         if let declared = attributes.declaredLength, declared > objectLimit { throw StorageError.tooLarge }
         // A first refusal before any byte is read; the write's transaction decides for good.
-        if !upsert, try await objects.object(name, bucket: bucket.id, tenant: tenant) != nil { throw StorageError.keyExists }
-        let room = try await objects.room(tenant: tenant)
+        let existing = try await objects.object(name, bucket: bucket.id, tenant: tenant)
+        if !upsert, existing != nil { throw StorageError.keyExists }
+        // A replacement is charged the difference: the replaced bytes count as room.
+        let room = try await objects.room(tenant: tenant) + (existing?.size ?? 0)
         let upload: ObjectFiles.Upload
         do {
             upload = try await files.write(bytes, tenant: tenant, limit: min(objectLimit, room))

@@ -58,7 +58,7 @@ struct ObjectsController: Sendable {
 
     private func write(_ request: Request, _ context: PlatformRequestContext, upsert: Bool) async throws -> Response {
         let caller = try await access.caller(request)
-        let (bucket, name) = try await target(context, caller)
+        let (bucket, name) = try await target(request, context, caller)
         guard BucketPolicy.mayWrite(by: caller.principal) else { throw StorageError.accessDenied }
         let body = try await UploadBody.read(request)
         let object = try await writer.store(
@@ -87,7 +87,7 @@ struct ObjectsController: Sendable {
     private func readable(_ request: Request, _ context: PlatformRequestContext) async throws -> (StorageAccess.Caller, StoredObject) {
         let isPublicRoute = request.uri.path.contains("/object/public/") || request.uri.path.contains("/object/info/public/")
         let caller = try await access.caller(request, requireKey: !isPublicRoute)
-        let (bucket, name) = try await target(context, caller, visibleToAnyone: true)
+        let (bucket, name) = try await target(request, context, caller)
         if isPublicRoute, !bucket.isPublic { throw StorageError.bucketNotFound }
         guard let object = try await objects.object(name, bucket: bucket.id, tenant: caller.tenant.id),
               BucketPolicy.mayRead(object, in: bucket, by: caller.principal)
@@ -153,9 +153,13 @@ struct ObjectsController: Sendable {
         let input = try await request.decodeJSON(as: Relocation.self, context: context)
         let source = try ObjectName.valid(input.sourceKey), destination = try ObjectName.valid(input.destinationKey)
         let destinationBucket = input.destinationBucket ?? input.bucketId
-        for id in Set([input.bucketId, destinationBucket]) where try await buckets.bucket(id, tenant: caller.tenant.id) == nil {
-            throw StorageError.bucketNotFound
-        }
+        guard let sourceBucket = try await buckets.bucket(input.bucketId, tenant: caller.tenant.id),
+              try await buckets.bucket(destinationBucket, tenant: caller.tenant.id) != nil
+        else { throw StorageError.bucketNotFound }
+        // An object the caller cannot see is not found, rather than forbidden: no probing.
+        guard let object = try await objects.object(source, bucket: sourceBucket.id, tenant: caller.tenant.id),
+              BucketPolicy.mayRead(object, in: sourceBucket, by: caller.principal)
+        else { throw StorageError.objectNotFound }
         try await objects.move(source, bucket: input.bucketId, to: destination, in: destinationBucket, tenant: caller.tenant.id,
                                actingUser: BucketPolicy.actingUser(caller.principal))
         return try jsonResponse(["message": "Successfully moved"])
@@ -198,7 +202,7 @@ struct ObjectsController: Sendable {
     @Sendable func deleteOne(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         let caller = try await access.caller(request)
         guard BucketPolicy.mayWrite(by: caller.principal) else { throw StorageError.accessDenied }
-        let (bucket, name) = try await target(context, caller)
+        let (bucket, name) = try await target(request, context, caller)
         let removed = try await objects.remove([name], bucket: bucket.id, tenant: caller.tenant.id,
                                                actingUser: BucketPolicy.actingUser(caller.principal))
         guard let object = removed.first else { throw StorageError.objectNotFound }
@@ -208,15 +212,14 @@ struct ObjectsController: Sendable {
 
     // MARK: Helpers
 
-    /// The bucket and object name a route's path names. Without `visibleToAnyone`, a private
-    /// bucket is found only by the service and signed-in users.
-    private func target(_ context: PlatformRequestContext, _ caller: StorageAccess.Caller,
-                        visibleToAnyone: Bool = false) async throws -> (Bucket, String) {
-        let name = try ObjectName.fromPath(context.parameters.getCatchAll().joined(separator: "/"))
+    /// The bucket and object name a route's path names. A private bucket is found only by the
+    /// service and signed-in users, as in Supabase.
+    private func target(_ request: Request, _ context: PlatformRequestContext, _ caller: StorageAccess.Caller) async throws -> (Bucket, String) {
+        let name = try ObjectName.fromRequest(path: request.uri.path, endpoint: context.endpointPath ?? "")
         guard let bucket = try await buckets.bucket(try context.parameters.require("bucket"), tenant: caller.tenant.id) else {
             throw StorageError.bucketNotFound
         }
-        if !visibleToAnyone, caller.principal == .anonymous, !bucket.isPublic { throw StorageError.bucketNotFound }
+        if caller.principal == .anonymous, !bucket.isPublic { throw StorageError.bucketNotFound }
         return (bucket, name)
     }
 }

@@ -54,15 +54,3 @@ def test_the_request_id_travels_through(gateway, project_a):
     answer = gateway.get("/auth/v1/settings", headers={"apikey": project_a.publishable, "X-Request-Id": "sdk-trace-0001"})
     assert answer.status_code == 200
     assert answer.headers["x-request-id"] == "sdk-trace-0001"
-
-
-def test_the_gateways_own_errors_on_storage_paths_are_the_storage_apis(project_a, make_supabase):
-    """Under the client-SDK prefixes every error is in the protocol's own shape (README "Every
-    service answers"), the gateway's own too: a URL nginx refuses itself (a `%00` in the path,
-    400) reaches storage3 as a Storage API error it can read (`statusCode`, `error`, `message`),
-    not as "Unable to parse error message"."""
-    storage = make_supabase(project_a.secret).storage
-    with pytest.raises(StorageApiError) as caught:
-        storage.from_("any-bucket").upload("a\x00b.txt", b"x")
-    assert not caught.value.message.startswith("Unable to parse error message"), caught.value.message
-    assert str(caught.value.status) == "400"
