@@ -195,7 +195,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "Contracts", "ServiceKit", "TenantKit",
+                "Contracts", "Postgres", "ServiceKit", "TenantKit",
                 .product(name: "Crypto", package: "swift-crypto"),  // objects' SHA-256, hashed as they stream in
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
