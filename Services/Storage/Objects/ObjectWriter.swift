@@ -49,17 +49,10 @@ struct ObjectWriter: Sendable {
             await files.discard(upload.id, tenant: tenant)
             throw error
         }
-        do {
-            let write = ObjectStore.Write(name: name, bucket: bucket.id, owner: owner, version: version, size: upload.size,
-                                          contentType: attributes.contentType, cacheControl: attributes.cacheControl,
-                                          sha256: upload.sha256, userMetadata: attributes.userMetadata)
-            let (object, replaced) = try await objects.put(write, tenant: tenant, upsert: upsert, actingUser: actingUser)
-            if let replaced { try? await files.remove(version: replaced, tenant: tenant) }
-            return object
-        } catch {
-            try? await files.remove(version: version, tenant: tenant)
-            throw error
-        }
+        return try await record(ObjectStore.Write(name: name, bucket: bucket.id, owner: owner, version: version, size: upload.size,
+                                                  contentType: attributes.contentType, cacheControl: attributes.cacheControl,
+                                                  sha256: upload.sha256, userMetadata: attributes.userMetadata),
+                                tenant: tenant, upsert: upsert, actingUser: actingUser)
     }
 
     /// A copy of `source` as `name` in `bucket`: a new version file with the same bytes (a hard
@@ -70,15 +63,21 @@ struct ObjectWriter: Sendable {
         guard source.size <= min(bucket.fileSizeLimit ?? maximumObjectBytes, maximumObjectBytes) else { throw StorageError.tooLarge }
         let version = UUID()
         try await files.duplicate(version: source.version, of: tenant, as: version, for: tenant)
+        return try await record(ObjectStore.Write(name: name, bucket: bucket.id, owner: owner, version: version, size: source.size,
+                                                  contentType: source.contentType, cacheControl: source.cacheControl,
+                                                  sha256: source.sha256, userMetadata: source.userMetadata),
+                                tenant: tenant, upsert: upsert, actingUser: actingUser)
+    }
+
+    /// Records a version whose file is in place: its row (charging the quota), then the replaced
+    /// version's file goes; if the row cannot be written, the new file goes instead.
+    private func record(_ write: ObjectStore.Write, tenant: UUID, upsert: Bool, actingUser: UUID?) async throws -> StoredObject {
         do {
-            let write = ObjectStore.Write(name: name, bucket: bucket.id, owner: owner, version: version, size: source.size,
-                                          contentType: source.contentType, cacheControl: source.cacheControl,
-                                          sha256: source.sha256, userMetadata: source.userMetadata)
             let (object, replaced) = try await objects.put(write, tenant: tenant, upsert: upsert, actingUser: actingUser)
             if let replaced { try? await files.remove(version: replaced, tenant: tenant) }
             return object
         } catch {
-            try? await files.remove(version: version, tenant: tenant)
+            try? await files.remove(version: write.version, tenant: tenant)
             throw error
         }
     }
