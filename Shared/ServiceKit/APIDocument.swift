@@ -64,41 +64,63 @@ public struct APIDocument: Sendable {
 
 /// The routes of a service's router, recorded once every route has been added (when the
 /// application is made), for `GET /internal/v1/routes`.
+///
+/// Paths are reported in OpenAPI form, so the route list, the start-up check and the document
+/// compare as they are: a capture `:name` is `{name}`, and a catch-all `**` (any number of
+/// components, one at least: storage's object keys, `/storage/v1/object/{bucket}/**`) is
+/// `{path}`, the one path parameter OpenAPI can write for it — as a document it is a parameter
+/// that may hold `/` (sent percent-encoded, `%2F`, or as it is). A route naming a capture `path`
+/// as well as a catch-all would report two `{path}`s; none does. Methods for a concrete path
+/// (`allowedMethods`) are resolved from the router's own patterns, where a catch-all still spans
+/// components.
 public final class RouteTable: Sendable {
-    private let routes = Mutex<[ServiceRoute]>([])
+    private struct Recorded: Sendable {
+        var route: ServiceRoute
+        /// The router's pattern, component by component after the leading `/` (`**` kept).
+        var pattern: [Substring]
+    }
+
+    private let routes = Mutex<[Recorded]>([])
 
     public init() {}
 
-    public var all: [ServiceRoute] { routes.withLock { $0 } }
+    public var all: [ServiceRoute] { routes.withLock { $0.map(\.route) } }
 
-    /// Records the router's routes: method and path, captures written `{name}` as in OpenAPI.
+    /// Records the router's routes: method and path, captures written `{name}` and a catch-all
+    /// `{path}`, as in OpenAPI.
     public func record(_ router: Router<PlatformRequestContext>) {
-        let list = router.routes.map { ServiceRoute(method: $0.method.rawValue, path: Self.openAPIPath($0.path.description)) }
-        routes.withLock { $0 = list.sorted() }
+        record(router.routes.map { (method: $0.method.rawValue, path: $0.path.description) })
+    }
+
+    /// Records routes given as method and the router's path pattern (`/a/:b/**`).
+    public func record(_ list: [(method: String, path: String)]) {
+        let recorded = list.map { route in
+            Recorded(route: ServiceRoute(method: route.method, path: Self.openAPIPath(route.path)),
+                     pattern: Array(Self.routerPattern(route.path).split(separator: "/", omittingEmptySubsequences: false).dropFirst()))
+        }
+        routes.withLock { $0 = recorded.sorted { $0.route < $1.route } }
     }
 
     /// The methods routed for a concrete request path, sorted; empty when the router resolves
     /// the path to no route.
     ///
     /// The path resolves as Hummingbird's trie resolves it: component by component, a constant
-    /// before a capture (`{name}`, any one non-empty component), going back to try a capture only
-    /// when the constant's branch cannot match the rest of the path. So `/user/identities/authorize`
-    /// is the constant route's alone (its methods), even where `/user/identities/{identity}`
-    /// has others: the router never sends the path there.
+    /// before a capture (`{name}`, any one non-empty component) before a catch-all (`**`, one
+    /// component or more), going back to try the next only when a branch cannot match the rest
+    /// of the path. So `/user/identities/authorize` is the constant route's alone (its methods),
+    /// even where `/user/identities/{identity}` has others: the router never sends the path there.
     public func allowedMethods(forPath path: String) -> [String] {
         let components = Array(path.split(separator: "/", omittingEmptySubsequences: false).dropFirst())
-        let routes = all.map { route in
-            (method: route.method, pattern: Array(route.path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()))
-        }
-        guard let resolved = Self.resolve(components, among: routes.map(\.pattern)) else { return [] }
-        return Array(Set(routes.filter { $0.pattern == resolved }.map(\.method))).sorted()
+        let recorded = routes.withLock { $0 }
+        guard let resolved = Self.resolve(components[...], among: recorded.map(\.pattern)) else { return [] }
+        return Array(Set(recorded.filter { $0.pattern == resolved }.map(\.route.method))).sorted()
     }
 
-    /// The pattern prefix `components` descend to (the trie's node), or nil at a dead end.
-    private static func resolve(_ components: [Substring], among patterns: [[Substring]], depth: Int = 0,
+    /// The pattern `components` descend to (the trie's node), or nil at a dead end.
+    private static func resolve(_ components: ArraySlice<Substring>, among patterns: [[Substring]],
                                 prefix: [Substring] = []) -> [Substring]? {
-        guard depth < components.count else { return prefix }
-        let component = components[depth]
+        guard let component = components.first else { return prefix }
+        let depth = prefix.count
         let next = patterns.filter { $0.count > depth && Array($0.prefix(depth)) == prefix }.map { $0[depth] }
         var candidates: [Substring] = []
         if next.contains(component) { candidates.append(component) }
@@ -106,20 +128,35 @@ public final class RouteTable: Sendable {
             for capture in next where isCapture(capture) && !candidates.contains(capture) { candidates.append(capture) }
         }
         for candidate in candidates {
-            if let found = resolve(components, among: patterns, depth: depth + 1, prefix: prefix + [candidate]) { return found }
+            if let found = resolve(components.dropFirst(), among: patterns, prefix: prefix + [candidate]) { return found }
+        }
+        if !component.isEmpty, next.contains(catchAll) {
+            // One component or more, then whatever follows the catch-all in the pattern.
+            for taken in 1...components.count {
+                if let found = resolve(components.dropFirst(taken), among: patterns, prefix: prefix + [catchAll]) { return found }
+            }
         }
         return nil
     }
+
+    private static let catchAll: Substring = "**"
 
     private static func isCapture(_ component: Substring) -> Bool {
         component.hasPrefix("{") && component.hasSuffix("}")
     }
 
-    /// Hummingbird prints a captured component as `{name}` already; a `:name` (older forms) is
-    /// rewritten the same way, so either spelling compares equal to the document's paths.
-    static func openAPIPath(_ path: String) -> String {
+    /// The router's pattern with captures written `{name}` (Hummingbird prints them so; `:name`
+    /// is the older form) and the catch-all kept as `**`.
+    static func routerPattern(_ path: String) -> String {
         path.split(separator: "/", omittingEmptySubsequences: false).map { component in
             component.hasPrefix(":") ? "{" + component.dropFirst() + "}" : String(component)
+        }.joined(separator: "/")
+    }
+
+    /// The path as OpenAPI writes it: captures `{name}`, the catch-all `{path}`.
+    static func openAPIPath(_ path: String) -> String {
+        routerPattern(path).split(separator: "/", omittingEmptySubsequences: false).map { component in
+            component == catchAll ? "{path}" : String(component)
         }.joined(separator: "/")
     }
 }
