@@ -126,7 +126,7 @@ struct OpenAPIDocumentFile {
             switch schema["format"] as? String {
             case "uuid" where UUID(uuidString: string) == nil:
                 problems.append("\(path): \"\(string)\" is not a UUID")
-            case "date-time" where ISO8601DateFormatter().date(from: string) == nil:
+            case "date-time" where ISO8601DateFormatter().date(from: string) == nil && Self.fractionalDates.date(from: string) == nil:
                 problems.append("\(path): \"\(string)\" is not an ISO-8601 date-time")
             default: break
             }
@@ -165,6 +165,13 @@ struct OpenAPIDocumentFile {
             problems.append("\(path): does not match exactly one of oneOf")
         }
         return problems
+    }
+
+    /// RFC 3339 date-times may carry fractional seconds (the Storage API writes milliseconds).
+    static var fractionalDates: ISO8601DateFormatter {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        return formatter
     }
 
     /// The property names a schema (after `$ref`s) declares.

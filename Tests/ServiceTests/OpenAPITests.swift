@@ -2,6 +2,7 @@
 import Contracts
 import Foundation
 import HTTPClient
+@testable import Storage
 import TestSupport
 import Testing
 
@@ -17,8 +18,12 @@ struct OpenAPITests {
     /// Routes under this prefix speak Supabase's GoTrue protocol (auth's `GoTrue/`): their errors
     /// are GoTrue's (`GoTrueError`), not the platform's `Error`.
     static let goTruePrefix = "/auth/v1/"
+    /// Routes under this prefix speak Supabase's Storage API (storage's `Buckets/`, `Objects/`):
+    /// their errors are its `StorageError`, and they take the key and bearer as it does.
+    static let storagePrefix = "/storage/v1/"
+    static let storageSchemes: Set<String> = ["StorageApiKey", "StorageApiKeyQuery", "StorageBearer"]
 
-    @Test("each document is well-formed OpenAPI 3.1: references resolve, path parameters are declared, errors have the error shape (GoTrue's under /auth/v1/)", arguments: services)
+    @Test("each document is well-formed OpenAPI 3.1: references resolve, path parameters are declared, errors have the error shape (GoTrue's under /auth/v1/, the Storage API's under /storage/v1/)", arguments: services)
     func wellFormed(service: String) throws {
         let document = try OpenAPIDocumentFile(service: service)
         #expect(document.version?.hasPrefix("3.1") == true, "\(service): openapi is \(document.version ?? "missing")")
@@ -79,10 +84,18 @@ struct OpenAPITests {
                         "\(name): GoTrue's routes declare the X-Supabase-Api-Version header")
                 #expect(!security.contains { $0.keys.contains("ApiKey") }, "\(name): GoTrue's routes take the key as GoTrue does, not the platform's ApiKey")
             }
+            // The Storage API's routes: the key and bearer as Supabase's Storage takes them, nothing else.
+            let storage = path.hasPrefix(Self.storagePrefix)
+            if storage {
+                #expect(!security.isEmpty && security.allSatisfy { Set($0.keys).isSubset(of: Self.storageSchemes) },
+                        "\(name): the Storage API's routes take only \(Self.storageSchemes.sorted())")
+            } else {
+                #expect(!security.contains { !Set($0.keys).isDisjoint(with: Self.storageSchemes) }, "\(name): the Storage API's schemes are for /storage/v1/ alone")
+            }
 
             // Responses: at least one 2xx (none only for GoTrue's features that are not enabled,
             // marked `x-not-enabled`); every 4xx/5xx is the error shape as JSON: GoTrue's under
-            // /auth/v1/, the platform's everywhere else.
+            // /auth/v1/, the Storage API's under /storage/v1/, the platform's everywhere else.
             guard let responses = operation["responses"] as? [String: Any], !responses.isEmpty else {
                 Issue.record("\(name): no responses")
                 continue
@@ -92,7 +105,7 @@ struct OpenAPITests {
             #expect(!notEnabled || goTrue, "\(name): only GoTrue's routes may be marked x-not-enabled")
             #expect(responses.keys.contains { $0.hasPrefix("2") } != notEnabled,
                     notEnabled ? "\(name): x-not-enabled, yet a 2xx response" : "\(name): no 2xx response")
-            let errorSchema = goTrue ? "#/components/schemas/GoTrueError" : "#/components/schemas/Error"
+            let errorSchema = goTrue ? "#/components/schemas/GoTrueError" : storage ? "#/components/schemas/StorageError" : "#/components/schemas/Error"
             for (status, response) in responses {
                 #expect(Int(status) != nil, "\(name): status \(status) is not a number")
                 guard let code = Int(status), code >= 400 else { continue }
@@ -106,6 +119,19 @@ struct OpenAPITests {
         #expect(try document.validate(Self.json(ErrorEnvelope(code: "not_found", message: "No.")), against: error).isEmpty)
         #expect(try document.validate(Self.json(ErrorEnvelope(code: "validation_failed", message: "No.", field: "slug")), against: error).isEmpty)
         #expect(!document.validate(["error": ["code": "x"]], against: error).isEmpty)
+
+        // The Storage API's error (storage only): four strings, the status among them; never the platform's.
+        if document.paths.keys.contains(where: { $0.hasPrefix(Self.storagePrefix) }) {
+            let storageError = try #require(document.resolve("#/components/schemas/StorageError"))
+            let missing: [String: Any] = ["statusCode": "404", "code": "NoSuchKey", "error": "not_found", "message": "Object not found"]
+            #expect(document.validate(missing, against: storageError).isEmpty, "\(service): StorageError refuses \(missing)")
+            let numeric: [String: Any] = ["statusCode": 404, "code": "NoSuchKey", "error": "not_found", "message": "Object not found"]
+            let noError: [String: Any] = ["statusCode": "404", "code": "NoSuchKey", "message": "Object not found"]
+            let platform: [String: Any] = ["error": ["code": "not_found", "message": "No."]]
+            for invalid in [numeric, noError, platform] {
+                #expect(!document.validate(invalid, against: storageError).isEmpty, "\(service): StorageError accepts \(invalid)")
+            }
+        }
 
         // GoTrue's error, in both shapes (auth only), and never the platform's.
         guard document.paths.keys.contains(where: { $0.hasPrefix(Self.goTruePrefix) }) else { return }
@@ -287,6 +313,36 @@ struct OpenAPITests {
                        allKeys: false)
         for state in ProjectState.allCases {
             try Self.check(document, "ProjectState", state, allKeys: false)
+        }
+    }
+
+    @Test("storage's Storage API schemas describe exactly what the answers of /storage/v1/ encode")
+    func storageAPIContracts() throws {
+        let document = try OpenAPIDocumentFile(service: "storage")
+        let bucket = Bucket(id: "avatars", name: "avatars", isPublic: true, userAccess: .authenticatedRead, fileSizeLimit: 10_000_000,
+                            allowedMimeTypes: ["image/*"], createdAt: Self.now, updatedAt: Self.now)
+        try Self.check(document, "StorageBucket", bucket)
+        // No limits: the keys are present and null, as storage3 needs them.
+        try Self.check(document, "StorageBucket", Bucket(id: "docs", name: "docs", isPublic: false, userAccess: .owner, fileSizeLimit: nil,
+                                                         allowedMimeTypes: nil, createdAt: Self.now, updatedAt: Self.now))
+        let object = StoredObject(id: UUID(), bucketID: "avatars", name: "folder/a.png", owner: UUID(), version: UUID(), size: 7,
+                                  contentType: "image/png", cacheControl: "max-age=3600", sha256: String(repeating: "a", count: 64),
+                                  userMetadata: .object(["plan": .string("pro")]), createdAt: Self.now, updatedAt: Self.now, lastAccessedAt: Self.now)
+        var uploadedByService = object
+        uploadedByService.owner = nil
+        uploadedByService.userMetadata = nil
+        for stored in [object, uploadedByService] {
+            try Self.check(document, "StorageObjectInfo", ObjectInfo(stored))
+            try Self.check(document, "StorageListEntry", ListEntry(name: "a.png", object: stored))
+            try Self.check(document, "StorageRemovedObject", RemovedObject(stored))
+            try Self.check(document, "StorageObjectMetadata", stored.systemMetadata)
+        }
+        try Self.check(document, "StorageListEntry", ListEntry(name: "folder", object: nil))
+        try Self.check(document, "StorageBucketName", ["name": "avatars"])
+        try Self.check(document, "StorageMessage", ["message": "Successfully updated"])
+        try Self.check(document, "StorageObjectKey", ["Id": object.id.uuidString.lowercased(), "Key": "avatars/folder/a.png"])
+        for error in [StorageError.objectNotFound, .bucketNotFound, .keyExists, .tooLarge, .invalidMimeType("x"), .accessDenied, StorageErrors().unexpected] {
+            try Self.check(document, "StorageError", ["statusCode": String(error.status.code), "code": error.code, "error": error.error, "message": error.message])
         }
     }
 
