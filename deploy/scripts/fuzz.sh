@@ -13,7 +13,8 @@
 #     (apikey) for tenant routes, a developer's and a tenant user's access tokens as bearers,
 #     and the provisioned project's slug for every {slug}; on auth's GoTrue routes (/auth/v1/,
 #     where the key names the project) the publishable key as `apikey` (header or query) and
-#     the secret key on /auth/v1/admin/; the logout routes, which end sessions, run separately
+#     the secret key on /auth/v1/admin/; on storage's Storage API (/storage/v1/) the secret key
+#     as `apikey` (header or query) and as the bearer (the service); the logout routes, which end sessions, run separately
 #     with a second developer and a second user (GoTrue's with a third user), and the admin
 #     routes of users (`…/admin/users…`), which delete, ban and re-password whichever user they
 #     find (schemathesis reuses ids from earlier answers: the signed-in users' too), run last;
@@ -262,6 +263,23 @@ bearer = "$4"
 
 [parameters]
 "path.slug" = "$slug"
+TOML
+      ;;
+  esac
+  case "$2" in
+    storage)
+      # The Storage API: the secret key names the project and, as the bearer, acts as the
+      # service (every bucket and object, no policy), as supabase-py and -js send it on a server.
+      cat >>"$file" <<TOML
+
+[auth.openapi.StorageApiKey]
+api_key = "$secret"
+
+[auth.openapi.StorageApiKeyQuery]
+api_key = "$secret"
+
+[auth.openapi.StorageBearer]
+bearer = "$secret"
 TOML
       ;;
   esac
