@@ -1,0 +1,82 @@
+import Contracts
+import Foundation
+import HTTPClient
+import ServiceKit
+import TestSupport
+import Testing
+
+/// What documenting and fuzzing the Storage API (`Services/Storage/openapi.json`,
+/// `deploy/scripts/fuzz.sh storage`) turned up, each pinned on the real services: requests that
+/// crashed the service or answered against the document, and the route table's reading of the
+/// object routes' catch-all.
+@Suite("Storage API fuzz regressions", .serialized)
+struct StorageFuzzRegressionTests {
+    struct Answer {
+        var status: Int
+        var headers: HTTPClientHeaders
+        var body: [UInt8]
+
+        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
+        var list: [[String: Any]]? { (try? JSONSerialization.jsonObject(with: Data(body))) as? [[String: Any]] }
+        var code: String? { json["code"] as? String }
+        /// The Storage API's error shape: four strings, the status among them.
+        var isStorageError: Bool {
+            json["statusCode"] as? String == String(status) && json["code"] is String && json["error"] is String && json["message"] is String
+        }
+    }
+
+    /// A call as the Storage clients make it on a server: the secret key as `apikey` and bearer.
+    func call(_ platform: TestPlatform, _ method: HTTPMethod, _ path: String, key: String, json: [String: Any]? = nil,
+              body: [UInt8]? = nil, headers extra: [(String, String)] = []) async throws -> Answer {
+        var headers = HTTPClientHeaders()
+        headers.add(name: "apikey", value: key)
+        headers.add(name: "Authorization", value: "Bearer " + key)
+        for (name, value) in extra { headers.add(name: name, value: value) }
+        var bytes = body
+        if let json {
+            headers.add(name: "Content-Type", value: "application/json")
+            bytes = Array(try JSONSerialization.data(withJSONObject: json))
+        }
+        let response = try await platform.client.execute(HTTPClientRequest(method: method, url: platform.url("storage") + "/storage/v1" + path,
+                                                                           headers: headers, body: bytes))
+        return Answer(status: response.status, headers: response.headers, body: response.body)
+    }
+
+    /// Storage still answers (a trap would have taken the service, and this process, down).
+    func expectServing(_ platform: TestPlatform, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let health = try await platform.client.execute(HTTPClientRequest(url: platform.url("storage") + "/health"))
+        #expect(health.status == 200, sourceLocation: sourceLocation)
+    }
+
+    @Test("the route table reports the object routes' catch-all as {path}, and resolves a path's methods through it, one segment or many")
+    func catchAllRoutes() async throws {
+        let table = RouteTable()
+        table.record([
+            (method: "GET", path: "/storage/v1/object/{bucket}/**"), (method: "PUT", path: "/storage/v1/object/{bucket}/**"),
+            (method: "DELETE", path: "/storage/v1/object/{bucket}"), (method: "POST", path: "/storage/v1/object/list/{bucket}"),
+            (method: "GET", path: "/storage/v1/object/info/{bucket}/**"), (method: "GET", path: "/v1/tenants/:slug/limits"),
+        ])
+        #expect(Set(table.all.map(\.description)) == [
+            "GET /storage/v1/object/{bucket}/{path}", "PUT /storage/v1/object/{bucket}/{path}", "DELETE /storage/v1/object/{bucket}",
+            "POST /storage/v1/object/list/{bucket}", "GET /storage/v1/object/info/{bucket}/{path}", "GET /v1/tenants/{slug}/limits",
+        ])
+        #expect(table.allowedMethods(forPath: "/storage/v1/object/b/a.txt") == ["GET", "PUT"])
+        #expect(table.allowedMethods(forPath: "/storage/v1/object/b/folder/deeper/a.txt") == ["GET", "PUT"])
+        #expect(table.allowedMethods(forPath: "/storage/v1/object/b") == ["DELETE"])
+        #expect(table.allowedMethods(forPath: "/storage/v1/object/info/b/a/b.txt") == ["GET"])
+        #expect(table.allowedMethods(forPath: "/storage/v1/object/list/b") == ["POST"])
+        #expect(table.allowedMethods(forPath: "/v1/tenants/x/limits") == ["GET"])
+        #expect(table.allowedMethods(forPath: "/storage/v1/bucket/b").isEmpty)
+
+        // On the running service: an unrouted method on an object's path is 405 with those methods, in the Storage API's shape.
+        try await withTestPlatform { platform, _ in
+            let secret = try await platform.provisionTenant("sfz").keys.secret
+            let answer = try await call(platform, .patch, "/object/files/folder/a.txt", key: secret)
+            #expect(answer.status == 405 && answer.isStorageError)
+            #expect(answer.headers["Allow"] == "DELETE, GET, HEAD, POST, PUT")
+            let listed = try await platform.client.execute(HTTPClientRequest(url: platform.url("storage") + "/internal/v1/routes", headers: platform.tokenHeaders))
+            let paths = Set(try listed.decode(ServiceRoutes.self).routes.map(\.path))
+            #expect(paths.contains("/storage/v1/object/{bucket}/{path}") && !paths.contains { $0.contains("**") })
+        }
+    }
+}
