@@ -48,6 +48,23 @@ struct StorageFuzzRegressionTests {
         #expect(health.status == 200, sourceLocation: sourceLocation)
     }
 
+    @Test("a list offset as large as an Int is an empty page, not an arithmetic overflow that kills the service")
+    func hugeListOffset() async throws {
+        try await withTestPlatform { platform, _ in
+            let secret = try await platform.provisionTenant("sfz").keys.secret
+            #expect(try await call(platform, .post, "/bucket", key: secret, json: ["name": "files"]).status == 200)
+            #expect(try await call(platform, .post, "/object/files/a.txt", key: secret, body: [1], headers: [("Content-Type", "text/plain")]).status == 200)
+            for offset in [Int.max, Int.max - 1, Int.max - 1500] {
+                let listed = try await call(platform, .post, "/object/list/files", key: secret,
+                                            json: ["prefix": "", "limit": 1500, "offset": offset])
+                #expect(listed.status == 200 && listed.list?.isEmpty == true, "offset \(offset): \(listed.status)")
+            }
+            let first = try await call(platform, .post, "/object/list/files", key: secret, json: ["prefix": "", "offset": 0])
+            #expect(first.list?.map { $0["name"] as? String } == ["a.txt"])
+            try await expectServing(platform)
+        }
+    }
+
     @Test("the route table reports the object routes' catch-all as {path}, and resolves a path's methods through it, one segment or many")
     func catchAllRoutes() async throws {
         let table = RouteTable()

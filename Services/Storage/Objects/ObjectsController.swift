@@ -132,7 +132,7 @@ struct ObjectsController: Sendable {
         }
         let descending = input.sortBy?.order?.lowercased() == "desc"
         let level = try await objects.level(bucket: bucket.id, tenant: caller.tenant.id, prefix: prefix, search: input.search ?? "",
-                                            owner: owner, limit: offset + limit)
+                                            owner: owner, limit: Self.saturatingSum(offset, limit))
         let entries = ListEntry.page(folders: level.folders, objects: level.objects, prefix: prefix, column: column,
                                      descending: descending, offset: offset, limit: limit)
         return try jsonResponse(entries)
@@ -211,6 +211,13 @@ struct ObjectsController: Sendable {
     }
 
     // MARK: Helpers
+
+    /// `a + b`, or `Int.max` where it would overflow: an offset past any listing (`Int.max`
+    /// itself, say) asks for an empty page, not for the process to trap.
+    static func saturatingSum(_ a: Int, _ b: Int) -> Int {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? Int.max : sum
+    }
 
     /// The bucket and object name a route's path names. A private bucket is found only by the
     /// service and signed-in users, as in Supabase.
