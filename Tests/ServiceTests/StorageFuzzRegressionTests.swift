@@ -65,6 +65,21 @@ struct StorageFuzzRegressionTests {
         }
     }
 
+    @Test("an allowed MIME type of nothing but `;` is 415 InvalidMimeType, not an index out of range that kills the service")
+    func semicolonMimeType() async throws {
+        try await withTestPlatform { platform, _ in
+            let secret = try await platform.provisionTenant("sfz").keys.secret
+            for types in [[";"], [";;"], [" ; "], ["text/plain", ";charset=utf-8"]] {
+                let created = try await call(platform, .post, "/bucket", key: secret, json: ["name": "typed", "allowed_mime_types": types])
+                #expect(created.status == 415 && created.code == "InvalidMimeType" && created.isStorageError, "\(types): \(created.status)")
+            }
+            #expect(try await call(platform, .post, "/bucket", key: secret, json: ["name": "typed"]).status == 200)
+            let updated = try await call(platform, .put, "/bucket/typed", key: secret, json: ["allowed_mime_types": [";"]])
+            #expect(updated.status == 415 && updated.code == "InvalidMimeType")
+            try await expectServing(platform)
+        }
+    }
+
     @Test("the route table reports the object routes' catch-all as {path}, and resolves a path's methods through it, one segment or many")
     func catchAllRoutes() async throws {
         let table = RouteTable()

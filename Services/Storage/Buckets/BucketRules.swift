@@ -54,7 +54,8 @@ enum BucketRules {
 
     static func isMimePattern(_ type: String) -> Bool {
         let token = { (part: Substring) in !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-+.".contains($0)) } }
-        let main = type.split(separator: ";", maxSplits: 1)[0].trimmingCharacters(in: .whitespaces)
+        // Not `split(…)[0]`: a type of nothing but `;` splits into no parts at all.
+        let main = (type.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: .whitespaces)
         let parts = main.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, token(parts[0]) else { return false }
         return parts[1] == "*" || token(parts[1])
