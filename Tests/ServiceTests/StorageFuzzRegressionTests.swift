@@ -48,6 +48,45 @@ struct StorageFuzzRegressionTests {
         #expect(health.status == 200, sourceLocation: sourceLocation)
     }
 
+    @Test("a bucket id in a path is percent-decoded once, as the clients encode it: a bucket named with a space is reachable")
+    func bucketIDsDecoded() async throws {
+        try await withTestPlatform { platform, _ in
+            let secret = try await platform.provisionTenant("sfz").keys.secret
+            let created = try await call(platform, .post, "/bucket", key: secret, json: ["name": "my files"])
+            #expect(created.status == 200 && created.json["name"] as? String == "my files")
+
+            // Before: 404 NoSuchBucket on every route, the raw `my%20files` looked up.
+            let bucket = try await call(platform, .get, "/bucket/my%20files", key: secret)
+            #expect(bucket.status == 200 && bucket.json["id"] as? String == "my files")
+            let stored = try await call(platform, .post, "/object/my%20files/notes/a%20b.txt", key: secret, body: Array("hello".utf8),
+                                        headers: [("Content-Type", "text/plain")])
+            #expect(stored.status == 200 && stored.json["Key"] as? String == "my files/notes/a b.txt")
+            let fetched = try await call(platform, .get, "/object/my%20files/notes/a%20b.txt", key: secret)
+            #expect(fetched.status == 200 && fetched.body == Array("hello".utf8))
+            let listed = try await call(platform, .post, "/object/list/my%20files", key: secret, json: ["prefix": "notes"])
+            #expect(listed.status == 200 && listed.list?.map { $0["name"] as? String } == ["a b.txt"])
+            let updated = try await call(platform, .put, "/bucket/my%20files", key: secret, json: ["public": true])
+            #expect(updated.status == 200)
+            let removed = try await call(platform, .delete, "/object/my%20files", key: secret, json: ["prefixes": ["notes/a b.txt"]])
+            #expect(removed.status == 200 && removed.list?.count == 1)
+            let deleted = try await call(platform, .delete, "/bucket/my%20files", key: secret)
+            #expect(deleted.status == 200)
+
+            // An id no bucket can have (undecodable, a NUL, a slash) is simply not found; nothing reaches the database.
+            for raw in ["%ZZ", "%00", "a%2Fb", "%20padded"] {
+                let answer = try await call(platform, .get, "/bucket/" + raw, key: secret)
+                #expect(answer.status == 404 && answer.code == "NoSuchBucket" && answer.isStorageError, "\(raw): \(answer.status)")
+                let object = try await call(platform, .get, "/object/" + raw + "/a.txt", key: secret)
+                #expect(object.status == 404 && object.code == "NoSuchBucket" && object.isStorageError, "\(raw): \(object.status)")
+                let list = try await call(platform, .post, "/object/list/" + raw, key: secret, json: ["prefix": ""])
+                #expect(list.status == 200 && list.list?.isEmpty == true, "\(raw): \(list.status)")
+                let remove = try await call(platform, .delete, "/object/" + raw, key: secret, json: ["prefixes": ["a.txt"]])
+                #expect(remove.status == 200 && remove.list?.isEmpty == true, "\(raw): \(remove.status)")
+            }
+            try await expectServing(platform)
+        }
+    }
+
     @Test("a list offset as large as an Int is an empty page, not an arithmetic overflow that kills the service")
     func hugeListOffset() async throws {
         try await withTestPlatform { platform, _ in

@@ -16,6 +16,15 @@ enum BucketRules {
         return id
     }
 
+    /// The bucket a route's path names: its `{bucket}` segment percent-decoded once (clients
+    /// encode a name's spaces and reserved characters: `my%20files`); nil when the result cannot
+    /// be a bucket's id, so no bucket has it — and nothing undecodable, or holding a NUL, reaches
+    /// the database.
+    static func fromPath(_ raw: String) -> String? {
+        guard let decoded = raw.removingPercentEncoding, (try? validID(decoded)) != nil else { return nil }
+        return decoded
+    }
+
     static let reservedIDs: Set<String> = ["public", "authenticated", "info", "list", "list-v2", "move", "copy", "sign", "upload"]
 
     /// A size in bytes: a non-negative integer, or a decimal size such as `"10MB"` (GB, MB, KB, B;

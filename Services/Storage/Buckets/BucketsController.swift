@@ -140,7 +140,9 @@ struct BucketsController: Sendable {
         return try jsonResponse(["message": "Empty bucket has been queued. Completion may take up to an hour."])
     }
 
+    /// The path's bucket id, decoded (`BucketRules.fromPath`); one no bucket can have is not found.
     static func bucketID(_ context: PlatformRequestContext) throws -> String {
-        try context.parameters.require("bucket")
+        guard let id = BucketRules.fromPath(try context.parameters.require("bucket")) else { throw StorageError.bucketNotFound }
+        return id
     }
 }

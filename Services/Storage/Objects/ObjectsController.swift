@@ -113,9 +113,9 @@ struct ObjectsController: Sendable {
     @Sendable func list(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         let caller = try await access.caller(request)
         let input = try await request.decodeJSON(as: ListRequest.self, context: context)
-        guard let bucket = try await buckets.bucket(try context.parameters.require("bucket"), tenant: caller.tenant.id) else {
-            return try jsonResponse([JSONValue]())
-        }
+        guard let id = BucketRules.fromPath(try context.parameters.require("bucket")),
+              let bucket = try await buckets.bucket(id, tenant: caller.tenant.id)
+        else { return try jsonResponse([JSONValue]()) }
         let owner: UUID?
         switch BucketPolicy.listing(of: bucket, by: caller.principal) {
         case .nothing: return try jsonResponse([JSONValue]())
@@ -193,7 +193,9 @@ struct ObjectsController: Sendable {
         guard (1...1000).contains(input.prefixes.count) else {
             throw StorageError.invalidRequest("body/prefixes must have 1 to 1000 names")
         }
-        let removed = try await objects.remove(input.prefixes, bucket: try context.parameters.require("bucket"), tenant: caller.tenant.id,
+        // A bucket id no bucket can have holds nothing to remove (as an unknown one).
+        guard let bucketID = BucketRules.fromPath(try context.parameters.require("bucket")) else { return try jsonResponse([JSONValue]()) }
+        let removed = try await objects.remove(input.prefixes, bucket: bucketID, tenant: caller.tenant.id,
                                                actingUser: BucketPolicy.actingUser(caller.principal))
         for object in removed { try await files.remove(version: object.version, tenant: caller.tenant.id) }
         return try jsonResponse(removed.map(RemovedObject.init))
@@ -223,9 +225,9 @@ struct ObjectsController: Sendable {
     /// service and signed-in users, as in Supabase.
     private func target(_ request: Request, _ context: PlatformRequestContext, _ caller: StorageAccess.Caller) async throws -> (Bucket, String) {
         let name = try ObjectName.fromRequest(path: request.uri.path, endpoint: context.endpointPath ?? "")
-        guard let bucket = try await buckets.bucket(try context.parameters.require("bucket"), tenant: caller.tenant.id) else {
-            throw StorageError.bucketNotFound
-        }
+        guard let id = BucketRules.fromPath(try context.parameters.require("bucket")),
+              let bucket = try await buckets.bucket(id, tenant: caller.tenant.id)
+        else { throw StorageError.bucketNotFound }
         if caller.principal == .anonymous, !bucket.isPublic { throw StorageError.bucketNotFound }
         return (bucket, name)
     }
