@@ -119,6 +119,39 @@ struct StorageFuzzRegressionTests {
         }
     }
 
+    @Test("an upload whose content type is not a media type is 415 InvalidMimeType and stores nothing: downloads never carry a malformed Content-Type")
+    func malformedContentType() async throws {
+        try await withTestPlatform { platform, _ in
+            let secret = try await platform.provisionTenant("sfz").keys.secret
+            #expect(try await call(platform, .post, "/bucket", key: secret, json: ["name": "files"]).status == 200)
+
+            // Raw: the request's Content-Type is what would be stored.
+            for type in ["nonsense", "text/", "/plain", "text/plain/extra", "te xt/plain", ";"] {
+                let raw = try await call(platform, .post, "/object/files/raw.txt", key: secret, body: [1, 2], headers: [("Content-Type", type)])
+                #expect(raw.status == 415 && raw.code == "InvalidMimeType" && raw.isStorageError, "\(type): \(raw.status)")
+            }
+            // Multipart: the form's contentType field.
+            let boundary = "fuzz-boundary"
+            let form = "--\(boundary)\r\nContent-Disposition: form-data; name=\"contentType\"\r\n\r\nfoo\r\n"
+                + "--\(boundary)\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.bin\"\r\nContent-Type: application/octet-stream\r\n\r\nxy\r\n"
+                + "--\(boundary)--\r\n"
+            let multipart = try await call(platform, .post, "/object/files/form.bin", key: secret, body: Array(form.utf8),
+                                           headers: [("Content-Type", "multipart/form-data; boundary=\(boundary)")])
+            #expect(multipart.status == 415 && multipart.code == "InvalidMimeType")
+            for name in ["raw.txt", "form.bin"] {
+                #expect(try await call(platform, .get, "/object/info/files/" + name, key: secret).status == 404)
+            }
+
+            // Media types with parameters and the less common token characters still go in, and come back as stored.
+            for type in ["text/plain;charset=UTF-8", "application/vnd.api+json", "application/x_custom"] {
+                let stored = try await call(platform, .post, "/object/files/ok.bin", key: secret, body: [3], headers: [("Content-Type", type), ("x-upsert", "true")])
+                #expect(stored.status == 200, "\(type): \(stored.status)")
+                let fetched = try await call(platform, .get, "/object/files/ok.bin", key: secret)
+                #expect(fetched.headers["Content-Type"] == type)
+            }
+        }
+    }
+
     @Test("the route table reports the object routes' catch-all as {path}, and resolves a path's methods through it, one segment or many")
     func catchAllRoutes() async throws {
         let table = RouteTable()

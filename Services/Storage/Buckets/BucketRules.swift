@@ -61,6 +61,17 @@ enum BucketRules {
         return kept.isEmpty ? nil : kept
     }
 
+    /// A media type as HTTP writes one (RFC 9110 §8.3.1): `type/subtype`, both tokens, then any
+    /// parameters (`; charset=UTF-8`, not examined). What an upload stores is served back as its
+    /// downloads' `Content-Type`, so it must be one.
+    static func isMediaType(_ value: String) -> Bool {
+        let special = Set("!#$%&'*+-.^_`|~")
+        let token = { (part: Substring) in !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || special.contains($0)) } }
+        let essence = (value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingCharacters(in: .whitespaces)
+        let parts = essence.split(separator: "/", omittingEmptySubsequences: false)
+        return parts.count == 2 && token(parts[0]) && token(parts[1])
+    }
+
     static func isMimePattern(_ type: String) -> Bool {
         let token = { (part: Substring) in !part.isEmpty && part.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "-+.".contains($0)) } }
         // Not `split(…)[0]`: a type of nothing but `;` splits into no parts at all.

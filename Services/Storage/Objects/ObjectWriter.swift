@@ -26,7 +26,9 @@ struct ObjectWriter: Sendable {
     func store<Bytes: AsyncSequence & Sendable>(_ bytes: Bytes, _ attributes: Attributes, name: String, in bucket: Bucket, tenant: UUID,
                                                 owner: UUID?, actingUser: UUID?, upsert: Bool) async throws -> StoredObject
         where Bytes.Element == ByteBuffer {
-        guard BucketRules.admits(attributes.contentType, in: bucket.allowedMimeTypes) else {
+        // Served back as the downloads' Content-Type: a media type, or refused as a type the
+        // bucket does not allow is (a departure: Supabase stores any text).
+        guard BucketRules.isMediaType(attributes.contentType), BucketRules.admits(attributes.contentType, in: bucket.allowedMimeTypes) else {
             throw StorageError.invalidMimeType(attributes.contentType)
         }
         let objectLimit = min(bucket.fileSizeLimit ?? maximumObjectBytes, maximumObjectBytes)
