@@ -252,11 +252,25 @@ struct StorageAPITests {
             #expect(try await upload(platform, secret, "images/b.txt", [1], type: "text/plain").status == 200)
             #expect(try await call(platform, .put, "/bucket/images", key: secret, json: [:]).status == 400)
 
+            // A listing's order is the whole level's, not the first rows' by name.
+            try await bucket(platform, secret, "ordered")
+            for name in ["c.txt", "b.txt", "a.txt"] { #expect(try await upload(platform, secret, "ordered/" + name, [1]).status == 200) }
+            let first = { (sort: [String: Any]) async throws -> String? in
+                try await call(platform, .post, "/object/list/ordered", key: secret, json: ["prefix": "", "limit": 1, "sortBy": sort])
+                    .list.first?["name"] as? String
+            }
+            #expect(try await first(["column": "name", "order": "desc"]) == "c.txt")
+            #expect(try await first(["column": "name", "order": "asc"]) == "a.txt")
+            #expect(try await first(["column": "created_at", "order": "asc"]) == "c.txt")
+            #expect(try await first(["column": "created_at", "order": "desc"]) == "a.txt")
+            let deep = try await call(platform, .post, "/object/list/ordered", key: secret, json: ["prefix": "", "offset": 10_000_000])
+            #expect(deep.status == 400 && deep.code == "InvalidRequest")
+
             let refused = try await call(platform, .delete, "/bucket/images", key: secret)
             #expect(refused.status == 409 && refused.code == "ResourceNotEmpty")
             #expect(try await call(platform, .post, "/bucket/images/empty", key: tenant.keys.publishable).status == 403)
             #expect(try await call(platform, .post, "/bucket/images/empty", key: secret, json: [:]).status == 200)
-            #expect(Self.files(platform, tenant.id, "objects").isEmpty)
+            #expect(Self.files(platform, tenant.id, "objects").count == 3)  // the ordered bucket's
             #expect(try await call(platform, .delete, "/bucket/images", key: secret).json["message"] as? String == "Successfully deleted")
             #expect(try await call(platform, .get, "/bucket/images", key: secret).code == "NoSuchBucket")
         }

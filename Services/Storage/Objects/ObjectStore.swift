@@ -137,28 +137,38 @@ struct ObjectStore: Sendable {
         }
     }
 
-    /// One level of a bucket under `prefix` (ending in `/`, or empty): the objects directly in it
-    /// and the folders (next segments of deeper names), whose name starts with `search`
-    /// (case-insensitively); only the objects `owner` owns when given.
-    func level(bucket: String, tenant: UUID, prefix: String, search: String, owner: UUID?, limit: Int)
-        async throws -> (folders: [String], objects: [StoredObject]) {
+    /// How a listing is ordered: by one of these columns, then by name.
+    static let sortColumns: Set<String> = ["name", "updated_at", "created_at", "last_accessed_at"]
+
+    /// One level of a bucket under `prefix` (ending in `/`, or empty): the first `limit` objects
+    /// directly in it and the first `limit` folders (next segments of deeper names), in the
+    /// listing's order (`column`, which must be one of `sortColumns`), whose name starts with
+    /// `search` (case-insensitively); only the objects `owner` owns when given. Whatever the page,
+    /// its entries are among these, so the caller merges and cuts the two.
+    func level(bucket: String, tenant: UUID, prefix: String, search: String, owner: UUID?, column: String, descending: Bool,
+               limit: Int) async throws -> (folders: [String], objects: [StoredObject]) {
+        let direction = descending ? "DESC" : "ASC"
+        let order = column == "name" || !Self.sortColumns.contains(column)
+            ? "lower(name) COLLATE \"C\" \(direction), name \(direction)"
+            : "\(column) \(direction), lower(name) COLLATE \"C\" \(direction)"
         let pattern = Self.likeEscaped(prefix) + "%"
         let start = prefix.unicodeScalars.count + 1  // PostgreSQL counts code points
         let searchPattern = Self.likeEscaped(search.lowercased()) + "%"
         return try await pool.withTransaction { tx in
             let folders: [String] = try await tx.query("""
-                SELECT DISTINCT split_part(substr(name, \(start)::int), '/', 1) AS entry FROM storage.objects
+                SELECT DISTINCT split_part(substr(name, \(start)::int), '/', 1) AS entry,
+                       lower(split_part(substr(name, \(start)::int), '/', 1)) COLLATE "C" AS sort_key FROM storage.objects
                 WHERE tenant_id = \(tenant) AND bucket_id = \(bucket) AND name LIKE \(pattern)
                   AND strpos(substr(name, \(start)::int), '/') > 0 AND (\(owner)::uuid IS NULL OR owner = \(owner))
                   AND lower(split_part(substr(name, \(start)::int), '/', 1)) LIKE \(searchPattern)
-                ORDER BY entry LIMIT \(limit)
+                ORDER BY sort_key \(unescaped: direction), entry \(unescaped: direction) LIMIT \(limit)
                 """).map { try $0.decode("entry") }
             let objects = try await tx.query("""
                 SELECT \(unescaped: Self.columns) FROM storage.objects
                 WHERE tenant_id = \(tenant) AND bucket_id = \(bucket) AND name LIKE \(pattern)
                   AND strpos(substr(name, \(start)::int), '/') = 0 AND (\(owner)::uuid IS NULL OR owner = \(owner))
                   AND lower(substr(name, \(start)::int)) LIKE \(searchPattern)
-                ORDER BY name LIMIT \(limit)
+                ORDER BY \(unescaped: order) LIMIT \(limit)
                 """).map(Self.object)
             return (folders, objects)
         }

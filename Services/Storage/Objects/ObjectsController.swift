@@ -126,17 +126,21 @@ struct ObjectsController: Sendable {
         if !prefix.isEmpty, !prefix.hasSuffix("/") { prefix += "/" }
         let limit = min(max(input.limit ?? 100, 1), 1500)
         let offset = max(input.offset ?? 0, 0)
+        // Each page reads `offset + limit` rows of the level: deep offsets are refused, not paid for.
+        guard offset <= Self.maximumOffset else { throw StorageError.invalidRequest("body/offset must be <= \(Self.maximumOffset)") }
         let column = input.sortBy?.column ?? "name"
-        guard ["name", "updated_at", "created_at", "last_accessed_at"].contains(column) else {
+        guard ObjectStore.sortColumns.contains(column) else {
             throw StorageError.invalidRequest("body/sortBy/column must be equal to one of the allowed values")
         }
         let descending = input.sortBy?.order?.lowercased() == "desc"
         let level = try await objects.level(bucket: bucket.id, tenant: caller.tenant.id, prefix: prefix, search: input.search ?? "",
-                                            owner: owner, limit: Self.saturatingSum(offset, limit))
+                                            owner: owner, column: column, descending: descending, limit: Self.saturatingSum(offset, limit))
         let entries = ListEntry.page(folders: level.folders, objects: level.objects, prefix: prefix, column: column,
                                      descending: descending, offset: offset, limit: limit)
         return try jsonResponse(entries)
     }
+
+    static let maximumOffset = 100_000
 
     // MARK: Move, copy, remove
 
