@@ -95,13 +95,12 @@ mkdir -p "$output/logs" "$output/reports"
 work="$(mktemp -d /tmp/platform-fuzz.XXXXXX)"
 
 . "$root/deploy/scripts/lib/services.sh"
+. "$root/deploy/scripts/lib/scratch-database.sh"
 declare -A port
 cleanup() {
   local status=$?
   services_stop
-  if [ -n "${database:-}" ]; then
-    psql "$server_url" -X -q -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
-  fi
+  scratch_database_drop
   rm -rf "$work"
   exit $status
 }
@@ -109,15 +108,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A scratch database on DATABASE_URL's server, so the services' schemas and the fuzzer's tenants
-# land nowhere else. (Tenant roles are cluster-wide and stay, as after the Swift tests.)
-server_url="$DATABASE_URL"
-database="platform_fuzz_$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-psql "$server_url" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $database" >/dev/null
-export DATABASE_URL
-DATABASE_URL="$(python3 -c 'import sys, urllib.parse as u
-parts = u.urlsplit(sys.argv[1])
-print(u.urlunsplit(parts._replace(path="/" + sys.argv[2])))' "$server_url" "$database")"
+# A scratch database on DATABASE_URL's server (lib/scratch-database.sh).
+scratch_database_create platform_fuzz
 
 for name in auth provisioning realtime storage; do
   port[$name]="$(pick_port)"

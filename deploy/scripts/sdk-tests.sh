@@ -102,6 +102,7 @@ work="$(mktemp -d /tmp/platform-sdk.XXXXXX)"
 
 . "$root/deploy/scripts/lib/services.sh"
 . "$root/deploy/scripts/lib/gateway.sh"
+. "$root/deploy/scripts/lib/scratch-database.sh"
 gateway_started=0
 # shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
@@ -109,9 +110,7 @@ cleanup() {
   trap - EXIT INT TERM
   if [ "$gateway_started" = 1 ]; then gateway_stop || true; fi
   services_stop
-  if [ -n "${database:-}" ]; then
-    psql "$server_url" -X -q -c "DROP DATABASE IF EXISTS $database WITH (FORCE)" >/dev/null 2>&1 || true
-  fi
+  scratch_database_drop
   rm -rf "$work"
   exit "$status"
 }
@@ -119,16 +118,8 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A scratch database on DATABASE_URL's server: the services' schemas and the suite's two
-# projects land nowhere else and go with it. (Tenant roles are cluster-wide and stay, as after
-# the Swift tests; with-postgres.sh's throwaway cluster takes them along.)
-server_url="$DATABASE_URL"
-database="platform_sdk_$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
-psql "$server_url" -X -q -v ON_ERROR_STOP=1 -c "CREATE DATABASE $database" >/dev/null
-export DATABASE_URL
-DATABASE_URL="$(python3 -c 'import sys, urllib.parse as u
-parts = u.urlsplit(sys.argv[1])
-print(u.urlunsplit(parts._replace(path="/" + sys.argv[2])))' "$server_url" "$database")"
+# A scratch database on DATABASE_URL's server (lib/scratch-database.sh).
+scratch_database_create platform_sdk
 
 declare -A port
 for name in auth provisioning realtime storage gateway; do
