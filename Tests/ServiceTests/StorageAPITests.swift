@@ -14,30 +14,11 @@ import Glibc
 /// deploy/scripts/sdk-tests.sh.
 @Suite("Storage API", .serialized)
 struct StorageAPITests {
-    struct Answer {
-        var status: Int
-        var headers: HTTPClientHeaders
-        var body: [UInt8]
-
-        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
-        var list: [[String: Any]] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [[String: Any]] ?? [] }
-        var code: String? { json["code"] as? String }
-    }
+    typealias Answer = StorageAnswer
 
     func call(_ platform: TestPlatform, _ method: HTTPMethod, _ path: String, key: String?, bearer: String? = nil,
               json: [String: Any]? = nil, body: [UInt8]? = nil, headers extra: [(String, String)] = []) async throws -> Answer {
-        var headers = HTTPClientHeaders()
-        if let key { headers.add(name: "apikey", value: key) }
-        if let bearer = bearer ?? key { headers.add(name: "Authorization", value: "Bearer " + bearer) }
-        for (name, value) in extra { headers.add(name: name, value: value) }
-        var bytes = body
-        if let json {
-            headers.add(name: "Content-Type", value: "application/json")
-            bytes = Array(try JSONSerialization.data(withJSONObject: json))
-        }
-        let response = try await platform.client.execute(HTTPClientRequest(method: method, url: platform.url("storage") + "/storage/v1" + path,
-                                                                           headers: headers, body: bytes))
-        return Answer(status: response.status, headers: response.headers, body: response.body)
+        try await platform.storageCall(method, path, key: key, bearer: bearer, json: json, body: body, headers: extra)
     }
 
     func bucket(_ platform: TestPlatform, _ secret: String, _ id: String, public isPublic: Bool = false,

@@ -11,35 +11,11 @@ import Testing
 /// object routes' catch-all.
 @Suite("Storage API fuzz regressions", .serialized)
 struct StorageFuzzRegressionTests {
-    struct Answer {
-        var status: Int
-        var headers: HTTPClientHeaders
-        var body: [UInt8]
+    typealias Answer = StorageAnswer
 
-        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:] }
-        var list: [[String: Any]]? { (try? JSONSerialization.jsonObject(with: Data(body))) as? [[String: Any]] }
-        var code: String? { json["code"] as? String }
-        /// The Storage API's error shape: four strings, the status among them.
-        var isStorageError: Bool {
-            json["statusCode"] as? String == String(status) && json["code"] is String && json["error"] is String && json["message"] is String
-        }
-    }
-
-    /// A call as the Storage clients make it on a server: the secret key as `apikey` and bearer.
-    func call(_ platform: TestPlatform, _ method: HTTPMethod, _ path: String, key: String, json: [String: Any]? = nil,
-              body: [UInt8]? = nil, headers extra: [(String, String)] = []) async throws -> Answer {
-        var headers = HTTPClientHeaders()
-        headers.add(name: "apikey", value: key)
-        headers.add(name: "Authorization", value: "Bearer " + key)
-        for (name, value) in extra { headers.add(name: name, value: value) }
-        var bytes = body
-        if let json {
-            headers.add(name: "Content-Type", value: "application/json")
-            bytes = Array(try JSONSerialization.data(withJSONObject: json))
-        }
-        let response = try await platform.client.execute(HTTPClientRequest(method: method, url: platform.url("storage") + "/storage/v1" + path,
-                                                                           headers: headers, body: bytes))
-        return Answer(status: response.status, headers: response.headers, body: response.body)
+    func call(_ platform: TestPlatform, _ method: HTTPMethod, _ path: String, key: String?, bearer: String? = nil,
+              json: [String: Any]? = nil, body: [UInt8]? = nil, headers extra: [(String, String)] = []) async throws -> Answer {
+        try await platform.storageCall(method, path, key: key, bearer: bearer, json: json, body: body, headers: extra)
     }
 
     /// Storage still answers (a trap would have taken the service, and this process, down).
@@ -64,11 +40,11 @@ struct StorageFuzzRegressionTests {
             let fetched = try await call(platform, .get, "/object/my%20files/notes/a%20b.txt", key: secret)
             #expect(fetched.status == 200 && fetched.body == Array("hello".utf8))
             let listed = try await call(platform, .post, "/object/list/my%20files", key: secret, json: ["prefix": "notes"])
-            #expect(listed.status == 200 && listed.list?.map { $0["name"] as? String } == ["a b.txt"])
+            #expect(listed.status == 200 && listed.list.map { $0["name"] as? String } == ["a b.txt"])
             let updated = try await call(platform, .put, "/bucket/my%20files", key: secret, json: ["public": true])
             #expect(updated.status == 200)
             let removed = try await call(platform, .delete, "/object/my%20files", key: secret, json: ["prefixes": ["notes/a b.txt"]])
-            #expect(removed.status == 200 && removed.list?.count == 1)
+            #expect(removed.status == 200 && removed.list.count == 1)
             let deleted = try await call(platform, .delete, "/bucket/my%20files", key: secret)
             #expect(deleted.status == 200)
 
@@ -79,9 +55,9 @@ struct StorageFuzzRegressionTests {
                 let object = try await call(platform, .get, "/object/" + raw + "/a.txt", key: secret)
                 #expect(object.status == 404 && object.code == "NoSuchBucket" && object.isStorageError, "\(raw): \(object.status)")
                 let list = try await call(platform, .post, "/object/list/" + raw, key: secret, json: ["prefix": ""])
-                #expect(list.status == 200 && list.list?.isEmpty == true, "\(raw): \(list.status)")
+                #expect(list.status == 200 && list.list.isEmpty, "\(raw): \(list.status)")
                 let remove = try await call(platform, .delete, "/object/" + raw, key: secret, json: ["prefixes": ["a.txt"]])
-                #expect(remove.status == 200 && remove.list?.isEmpty == true, "\(raw): \(remove.status)")
+                #expect(remove.status == 200 && remove.list.isEmpty, "\(raw): \(remove.status)")
             }
             try await expectServing(platform)
         }
@@ -99,7 +75,7 @@ struct StorageFuzzRegressionTests {
                 #expect(listed.status == 400, "offset \(offset): \(listed.status)")
             }
             let first = try await call(platform, .post, "/object/list/files", key: secret, json: ["prefix": "", "offset": 0])
-            #expect(first.list?.map { $0["name"] as? String } == ["a.txt"])
+            #expect(first.list.map { $0["name"] as? String } == ["a.txt"])
             try await expectServing(platform)
         }
     }

@@ -35,23 +35,15 @@ extension ProtocolErrorVocabulary {
 /// routes are added: those routes pass through it, and so does the router's not-found answer, so
 /// an unknown path under the prefix (404) and a routed path asked with a method no route serves
 /// (405 with `Allow`, as the platform's `ErrorMiddleware` answers elsewhere) are the protocol's
-/// errors too; requests outside the prefix pass untouched. Without them (on a route group), it
-/// sees the group's routes only.
+/// errors too; requests outside the prefix pass untouched.
 public struct ProtocolErrorMiddleware<Vocabulary: ProtocolErrorVocabulary, Context: RequestContext>: RouterMiddleware {
     let vocabulary: Vocabulary
-    /// The protocol's path prefix (`/auth/v1`), when the middleware is the router's.
-    let prefix: String?
+    /// The protocol's path prefix (`/auth/v1`).
+    let prefix: String
     /// The router's routes, for a 405's `Allow`.
-    let routes: RouteTable?
+    let routes: RouteTable
 
-    /// For a route group: its routes' errors.
-    public init(_ vocabulary: Vocabulary) {
-        self.vocabulary = vocabulary
-        self.prefix = nil
-        self.routes = nil
-    }
-
-    /// For the router: every answer under `prefix`, routed or not.
+    /// Every answer under `prefix`, routed or not.
     public init(_ vocabulary: Vocabulary, prefix: String, routes: RouteTable) {
         self.vocabulary = vocabulary
         self.prefix = prefix
@@ -59,10 +51,8 @@ public struct ProtocolErrorMiddleware<Vocabulary: ProtocolErrorVocabulary, Conte
     }
 
     public func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        if let prefix {
-            let path = request.uri.path
-            guard path == prefix || path.hasPrefix(prefix + "/") else { return try await next(request, context) }
-        }
+        let path = request.uri.path
+        guard path == prefix || path.hasPrefix(prefix + "/") else { return try await next(request, context) }
         var response: Response
         do {
             response = try await next(request, context)
@@ -81,7 +71,7 @@ public struct ProtocolErrorMiddleware<Vocabulary: ProtocolErrorVocabulary, Conte
         case let error as APIError:
             return vocabulary.failure(error)
         case let error as HTTPError:
-            if error.status == .notFound, let allowed = routes?.allowedMethods(forPath: request.uri.path),
+            if error.status == .notFound, case let allowed = routes.allowedMethods(forPath: request.uri.path),
                !allowed.isEmpty, !allowed.contains(request.method.rawValue) {
                 return vocabulary.failure(HTTPError(.methodNotAllowed, headers: [.allow: allowed.joined(separator: ", ")]))
             }
