@@ -34,8 +34,8 @@ struct StorageAccess: Sendable {
         var principal: Principal
     }
 
-    /// The caller of a request. `requireKey: false` (public downloads, signed URLs) lets the
-    /// host alone name the project, or nothing at all when `project` is given by the route.
+    /// The caller of a request. `requireKey: false` (public downloads) lets the host alone name
+    /// the project.
     func caller(_ request: Request, requireKey: Bool = true) async throws -> Caller {
         let resolved = try await projects.resolve(request, requireKey: requireKey)
         guard let tenant = try await registry.tenant(slug: resolved.slug) else {
