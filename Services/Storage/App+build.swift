@@ -53,7 +53,11 @@ func buildRouter(
     let writer = ObjectWriter(objects: objects, files: files, maximumObjectBytes: settings.maximumObjectBytes)
     BucketsController(access: access, buckets: buckets, objects: objects, files: files, maximumObjectBytes: settings.maximumObjectBytes)
         .addRoutes(to: storage)
-    ObjectsController(access: access, buckets: buckets, objects: objects, files: files, writer: writer, download: ObjectDownload(files: files))
+    let download = ObjectDownload(files: files)
+    ObjectsController(access: access, buckets: buckets, objects: objects, files: files, writer: writer, download: download)
+        .addRoutes(to: storage)
+    SignedURLsController(access: access, buckets: buckets, objects: objects, keys: SigningKeyStore(pool: runtime.pool), writer: writer,
+                         download: download)
         .addRoutes(to: storage)
     return router
 }

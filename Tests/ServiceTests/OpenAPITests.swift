@@ -341,6 +341,11 @@ struct OpenAPITests {
         try Self.check(document, "StorageBucketName", ["name": "avatars"])
         try Self.check(document, "StorageMessage", ["message": "Successfully updated"])
         try Self.check(document, "StorageObjectKey", ["Id": object.id.uuidString.lowercased(), "Key": "avatars/folder/a.png"])
+        try Self.check(document, "StorageSignedURL", ["signedURL": "/object/sign/avatars/folder/a.png?token=t"])
+        try Self.check(document, "StorageSignedPath", SignedURLsController.SignedPath(path: "a.png", signedURL: "/object/sign/avatars/a.png?token=t"))
+        try Self.check(document, "StorageSignedPath", SignedURLsController.SignedPath(path: "b.png", error: "Either the object does not exist or you do not have access to it"))
+        try Self.check(document, "StorageSignedUpload", SignedURLsController.SignedUpload(url: "/object/upload/sign/avatars/a.png?token=t", token: "t"))
+        try Self.check(document, "StorageSignedUploadKey", ["Key": "avatars/folder/a.png"])
         for error in [StorageError.objectNotFound, .bucketNotFound, .keyExists, .tooLarge, .invalidMimeType("x"), .accessDenied, StorageErrors().unexpected] {
             try Self.check(document, "StorageError", ["statusCode": String(error.status.code), "code": error.code, "error": error.error, "message": error.message])
         }

@@ -3,6 +3,7 @@ import Foundation
 import HTTPClient
 import Postgres
 import ServiceClients
+import ServiceKit
 import TestSupport
 import Testing
 
@@ -200,7 +201,7 @@ extension TenantUserTests {
     }
 
     static func kid(_ token: String) -> String? {
-        let header = try? JSONSerialization.jsonObject(with: Data(base64URL: String(token.split(separator: ".")[0]))) as? [String: Any]
+        let header = try? JSONSerialization.jsonObject(with: Base64URL.decode(String(token.split(separator: ".")[0])) ?? Data()) as? [String: Any]
         return header?["kid"] as? String
     }
 }

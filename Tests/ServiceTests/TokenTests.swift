@@ -4,6 +4,7 @@ import HTTPClient
 import JWTKit
 import Postgres
 import ServiceClients
+import ServiceKit
 import TestSupport
 import Testing
 
@@ -68,7 +69,7 @@ struct TokenTests {
             let claims = try await keys.verify(tokens.accessToken, as: Claims.self)
             #expect(claims.sub.value == tokens.user.id.uuidString.lowercased())
             #expect(claims.iss.value == "platform-auth")
-            let header = try JSONSerialization.jsonObject(with: Data(base64URL: String(tokens.accessToken.split(separator: ".")[0]))) as? [String: Any]
+            let header = try JSONSerialization.jsonObject(with: Base64URL.decode(String(tokens.accessToken.split(separator: ".")[0])) ?? Data()) as? [String: Any]
             #expect(header?["alg"] as? String == "ES256" && header?["kid"] is String)
             #expect(try await me(platform, tokens.accessToken) == 200)
 
@@ -249,7 +250,7 @@ struct TokenTests {
             #expect(set?["keys"]?.count == 2)
             #expect(try await me(platform, before.accessToken) == 200)
             let after = try await login(platform, email).decode(TokenResponse.self)
-            let header = try JSONSerialization.jsonObject(with: Data(base64URL: String(after.accessToken.split(separator: ".")[0]))) as? [String: Any]
+            let header = try JSONSerialization.jsonObject(with: Base64URL.decode(String(after.accessToken.split(separator: ".")[0])) ?? Data()) as? [String: Any]
             #expect(header?["kid"] as? String == newKID)
             #expect(try await me(platform, after.accessToken) == 200)
             // The replica has not seen the new key: it reloads for the unknown key id.
@@ -258,14 +259,5 @@ struct TokenTests {
             let anonymous = try await platform.client.execute(HTTPClientRequest(method: .post, url: platform.url("auth") + "/internal/v1/signing-keys/rotate"))
             #expect(anonymous.status == 401)
         }
-    }
-}
-
-extension Data {
-    /// Decodes unpadded base64url (JWT segments).
-    init(base64URL text: String) {
-        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-        while base64.count % 4 != 0 { base64 += "=" }
-        self = Data(base64Encoded: base64) ?? Data()
     }
 }

@@ -59,5 +59,23 @@ struct StorageAccess: Sendable {
         return Caller(tenant: tenant, principal: .user(user))
     }
 
+    /// The project of a request that carries a signed URL's token instead of credentials: the one
+    /// its `apikey` or host names, else the one the token names (a link opened in a browser sends
+    /// neither). The token is verified with this project's key afterwards, so naming another
+    /// project than the key or host does gets nothing but a refusal.
+    func tenant(signedBy token: String, _ request: Request) async throws -> RegisteredTenant {
+        let slug: String
+        do {
+            slug = try await projects.resolve(request, requireKey: false).slug
+        } catch ProjectResolver.Failure.noAPIKey {
+            guard let named = SignedURLToken.project(of: token) else { throw SignedURLToken.Refusal.malformed }
+            slug = named
+        }
+        if let named = SignedURLToken.project(of: token), named != slug { throw Self.otherProject }
+        // A token naming a project that does not exist is only a bad token.
+        guard ProjectSlug.isValid(slug), let tenant = try await registry.tenant(slug: slug) else { throw SignedURLToken.Refusal.badSignature }
+        return tenant
+    }
+
     static let otherProject = StorageError(.forbidden, "AccessDenied", error: "tenant_mismatch", "The credentials belong to another project.")
 }

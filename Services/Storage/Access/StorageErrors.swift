@@ -30,6 +30,15 @@ struct StorageErrors: ProtocolErrorVocabulary {
             case .truncated: return .invalidRequest("The upload ended before its multipart body did")
             case .alreadyConsumed: return nil
             }
+        case let refusal as SignedURLToken.Refusal:
+            // A departure: 403 where Supabase answers 400 with the same codes (§12).
+            switch refusal {
+            case .malformed: return StorageError(.forbidden, "InvalidJWT", "Invalid Compact JWS")
+            case .badSignature: return StorageError(.forbidden, "InvalidJWT", "signature verification failed")
+            case .expired: return StorageError(.forbidden, "InvalidJWT", #""exp" claim timestamp check failed"#)
+            case .wrongScope(let scope): return StorageError(.forbidden, "InvalidSignature", "Token is not scoped for \(scope.rawValue)")
+            case .wrongObject: return StorageError(.forbidden, "InvalidSignature", "Invalid signature")
+            }
         case is ObjectFiles.NotFound:
             // A row whose bytes are missing: the consistency check's to repair.
             return StorageError(.notFound, "NoSuchKey", error: "Not found", "The resource was not found", headers: [.cacheControl: "no-store"])

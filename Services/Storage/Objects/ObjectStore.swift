@@ -34,6 +34,15 @@ struct ObjectStore: Sendable {
             """).first.map(Self.object)
     }
 
+    /// The named objects that exist, by name.
+    func objects(_ names: [String], bucket: String, tenant: UUID) async throws -> [String: StoredObject] {
+        let rows = try await pool.query("""
+            SELECT \(unescaped: Self.columns) FROM storage.objects
+            WHERE tenant_id = \(tenant) AND bucket_id = \(bucket) AND name IN (SELECT jsonb_array_elements_text(\(PostgresJSON(names))))
+            """).map(Self.object)
+        return Dictionary(rows.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
     /// What an upload wrote, to record.
     struct Write: Sendable {
         var name: String

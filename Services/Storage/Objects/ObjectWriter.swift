@@ -23,6 +23,17 @@ struct ObjectWriter: Sendable {
         var declaredLength: Int64?
     }
 
+    /// Stores a request's upload body (multipart or raw, `UploadBody`) as `name`, owned by the
+    /// principal's user, replacing only what the principal may replace.
+    func store(_ request: Request, name: String, in bucket: Bucket, tenant: UUID, principal: StorageAccess.Principal,
+               upsert: Bool) async throws -> StoredObject {
+        let body = try await UploadBody.read(request)
+        return try await store(body.bytes, Attributes(contentType: body.contentType, cacheControl: body.cacheControl,
+                                                      userMetadata: body.userMetadata, declaredLength: body.declaredLength),
+                               name: name, in: bucket, tenant: tenant, owner: principal.userID,
+                               actingUser: BucketPolicy.actingUser(principal), upsert: upsert)
+    }
+
     func store<Bytes: AsyncSequence & Sendable>(_ bytes: Bytes, _ attributes: Attributes, name: String, in bucket: Bucket, tenant: UUID,
                                                 owner: UUID?, actingUser: UUID?, upsert: Bool) async throws -> StoredObject
         where Bytes.Element == ByteBuffer {

@@ -60,13 +60,7 @@ struct ObjectsController: Sendable {
         let caller = try await access.caller(request)
         let (bucket, name) = try await target(request, context, caller)
         guard BucketPolicy.mayWrite(by: caller.principal) else { throw StorageError.accessDenied }
-        let body = try await UploadBody.read(request)
-        let object = try await writer.store(
-            body.bytes,
-            ObjectWriter.Attributes(contentType: body.contentType, cacheControl: body.cacheControl, userMetadata: body.userMetadata,
-                                    declaredLength: body.declaredLength),
-            name: name, in: bucket, tenant: caller.tenant.id, owner: caller.principal.userID,
-            actingUser: BucketPolicy.actingUser(caller.principal), upsert: upsert)
+        let object = try await writer.store(request, name: name, in: bucket, tenant: caller.tenant.id, principal: caller.principal, upsert: upsert)
         return try jsonResponse(["Id": object.id.uuidString.lowercased(), "Key": bucket.id + "/" + object.name])
     }
 
@@ -225,14 +219,7 @@ struct ObjectsController: Sendable {
         return overflow ? Int.max : sum
     }
 
-    /// The bucket and object name a route's path names. A private bucket is found only by the
-    /// service and signed-in users, as in Supabase.
     private func target(_ request: Request, _ context: PlatformRequestContext, _ caller: StorageAccess.Caller) async throws -> (Bucket, String) {
-        let name = try ObjectName.fromRequest(path: request.uri.path, endpoint: context.endpointPath ?? "")
-        guard let id = BucketRules.fromPath(try context.parameters.require("bucket")),
-              let bucket = try await buckets.bucket(id, tenant: caller.tenant.id)
-        else { throw StorageError.bucketNotFound }
-        if caller.principal == .anonymous, !bucket.isPublic { throw StorageError.bucketNotFound }
-        return (bucket, name)
+        try await ObjectAddress.resolve(request, context, buckets: buckets, tenant: caller.tenant.id, principal: caller.principal)
     }
 }

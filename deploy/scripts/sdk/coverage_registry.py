@@ -12,7 +12,7 @@ with `.status` and `.code`. Calls a method makes internally (`sign_out` calling
 A test's calls count as covered only when the test passed; the calls of failed tests are listed
 apart. `summary_lines()` is what the pytest `terminal_summary` hook prints: the calls, then by
 client library how many of its methods passing tests exercised, which not, and which the
-platform does not build yet (`NOT_YET`: signed URLs, list v2; not tested, so not counted as
+platform does not build yet (`NOT_YET`: list v2; not tested, so not counted as
 unexercised).
 """
 
@@ -65,10 +65,6 @@ _CLASSES = (
 # tested, and shown as "not yet" rather than as unexercised. (Image transformations, TUS and the
 # S3 endpoint are not storage3 methods: `transform` options, tuspy, boto3.)
 NOT_YET = {
-    "storage.from_.create_signed_url": "signed URLs",
-    "storage.from_.create_signed_urls": "signed URLs",
-    "storage.from_.create_signed_upload_url": "signed upload URLs",
-    "storage.from_.upload_to_signed_url": "signed upload URLs",
     "storage.from_.list_v2": "list v2",
 }
 NOT_YET_BEYOND_METHODS = "image transformations (`transform` options), TUS uploads, the S3 endpoint"

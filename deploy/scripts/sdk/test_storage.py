@@ -13,8 +13,8 @@ platform's documented departures (§10 and the controllers' doc comments):
   control characters, or pass 1,024 bytes (255 per segment) are 422 `InvalidKey`;
 - a bucket's `user_access` (`owner` | `authenticated_read`) in place of row-level security.
 
-Not built yet, so not tested (the coverage summary lists them as "not yet"): signed URLs and
-signed uploads, list v2, image transformations, TUS, the S3 endpoint.
+Not built yet, so not tested (the coverage summary lists them as "not yet"): list v2, image
+transformations, TUS, the S3 endpoint. Signed URLs are test_signed_urls.py's.
 
 Each test makes its own buckets (`new_bucket`: emptied and deleted afterwards) and users, and
 reads back what it wrote rather than trusting one answer.

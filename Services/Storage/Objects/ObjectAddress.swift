@@ -1,0 +1,18 @@
+import Foundation
+import Hummingbird
+import ServiceKit
+
+/// The bucket and object name a route's path names (`…/:bucket/**`): the name from the raw path
+/// (`ObjectName`, 422 for one that could escape or collide), the bucket from the tenant's. A
+/// private bucket is found only by the service and signed-in users, as in Supabase.
+enum ObjectAddress {
+    static func resolve(_ request: Request, _ context: PlatformRequestContext, buckets: BucketStore, tenant: UUID,
+                        principal: StorageAccess.Principal) async throws -> (bucket: Bucket, name: String) {
+        let name = try ObjectName.fromRequest(path: request.uri.path, endpoint: context.endpointPath ?? "")
+        guard let id = BucketRules.fromPath(try context.parameters.require("bucket")),
+              let bucket = try await buckets.bucket(id, tenant: tenant)
+        else { throw StorageError.bucketNotFound }
+        if principal == .anonymous, !bucket.isPublic { throw StorageError.bucketNotFound }
+        return (bucket, name)
+    }
+}
