@@ -346,6 +346,14 @@ struct OpenAPITests {
         try Self.check(document, "StorageSignedPath", SignedURLsController.SignedPath(path: "b.png", error: "Either the object does not exist or you do not have access to it"))
         try Self.check(document, "StorageSignedUpload", SignedURLsController.SignedUpload(url: "/object/upload/sign/avatars/a.png?token=t", token: "t"))
         try Self.check(document, "StorageSignedUploadKey", ["Key": "avatars/folder/a.png"])
+        var tenantReport = ConsistencyCheck.TenantReport(tenant: UUID().uuidString.lowercased())
+        try Self.check(document, "ConsistencyTenantReport", tenantReport)
+        tenantReport.filesWithoutRows = [UUID().uuidString.lowercased()]
+        tenantReport.rowsWithoutFiles = [.init(bucket: "avatars", name: "a.png", version: UUID().uuidString.lowercased())]
+        tenantReport.staleUploads = [UUID().uuidString.lowercased()]
+        tenantReport.usage = .init(recorded: 10, actual: 7)
+        try Self.check(document, "ConsistencyReport", ConsistencyCheck.Report(repaired: true, tenants: [tenantReport], tenantsChecked: 3,
+                                                                              directoriesWithoutTenants: [UUID().uuidString.lowercased()]))
         for error in [StorageError.objectNotFound, .bucketNotFound, .keyExists, .tooLarge, .invalidMimeType("x"), .accessDenied, StorageErrors().unexpected] {
             try Self.check(document, "StorageError", ["statusCode": String(error.status.code), "code": error.code, "error": error.error, "message": error.message])
         }

@@ -329,19 +329,46 @@ struct ObjectFiles: Sendable {
 
     // MARK: Consistency
 
-    /// Every version file (with its size) and every upload file (with its last modification) of
-    /// the tenant, for the consistency check. Names that are not lower-case UUIDs, and anything
-    /// not a regular file, are not ours and not listed. A tenant without files (or without a
-    /// directory) has none.
-    func inventory(tenant: UUID) async throws -> (versions: [UUID: Int64], uploads: [(id: UUID, modified: Date)]) {
+    /// What a tenant's directory holds, for the consistency check.
+    struct Inventory: Sendable {
+        /// Every version file, with its size.
+        var versions: [UUID: Int64] = [:]
+        /// When each version file last changed: the later of its modification and its status
+        /// change (a rename into `objects/` and a hard link both change the latter), so a file
+        /// that was just committed or linked reads as new, however old its bytes.
+        var versionsChanged: [UUID: Date] = [:]
+        /// Every upload file, with its last modification (an upload in progress keeps writing).
+        var uploads: [(id: UUID, modified: Date)] = []
+    }
+
+    /// Every version file and every upload file of the tenant. Names that are not lower-case
+    /// UUIDs, and anything not a regular file, are not ours and not listed. A tenant without
+    /// files (or without a directory) has none.
+    func inventory(tenant: UUID) async throws -> Inventory {
         let objects = objectsDirectory(tenant)
         let uploads = uploadsDirectory(tenant)
         let (versionFiles, uploadFiles) = try await threadPool.runIfActive {
             (try POSIX.listFiles(objects), try POSIX.listFiles(uploads))
         }
-        var versions: [UUID: Int64] = [:]
-        for file in versionFiles { versions[file.id] = file.size }
-        return (versions, uploadFiles.map { (id: $0.id, modified: $0.modified) })
+        var inventory = Inventory()
+        for file in versionFiles {
+            inventory.versions[file.id] = file.size
+            inventory.versionsChanged[file.id] = max(file.modified, file.changed)
+        }
+        inventory.uploads = uploadFiles.map { (id: $0.id, modified: $0.modified) }
+        return inventory
+    }
+
+    /// Whether the version file exists now (the consistency check asks again before it repairs).
+    func exists(version: UUID, tenant: UUID) async throws -> Bool {
+        let path = objectPath(version: version, tenant: tenant)
+        return try await threadPool.runIfActive {
+            var status = stat()
+            if lstat(path, &status) == 0 { return true }
+            let code = errno
+            if code == ENOENT { return false }
+            throw SystemCallError(call: "lstat", path: path, code: code)
+        }
     }
 
     // MARK: Helpers
@@ -464,7 +491,7 @@ extension NIOThreadPool {
 
 /// The system calls, retried on EINTR, their errors thrown as `SystemCallError`. Blocking: call
 /// them on the thread pool only.
-private enum POSIX {
+enum POSIX {
     typealias Failure = ObjectFiles.SystemCallError
 
     /// Opens `path`.
@@ -591,17 +618,24 @@ private enum POSIX {
     struct Status {
         var size: Int64
         var modified: Date
+        /// The last status change (a rename, a link, a permission change) or write.
+        var changed: Date
         var isRegularFile: Bool
 
         init(_ status: stat) {
             size = Int64(status.st_size)
             #if os(Linux)
-            let time = status.st_mtim
+            let (modification, change) = (status.st_mtim, status.st_ctim)
             #else
-            let time = status.st_mtimespec
+            let (modification, change) = (status.st_mtimespec, status.st_ctimespec)
             #endif
-            modified = Date(timeIntervalSince1970: TimeInterval(time.tv_sec) + TimeInterval(time.tv_nsec) / 1_000_000_000)
+            modified = Self.date(modification)
+            changed = Self.date(change)
             isRegularFile = (status.st_mode & S_IFMT) == S_IFREG
+        }
+
+        static func date(_ time: timespec) -> Date {
+            Date(timeIntervalSince1970: TimeInterval(time.tv_sec) + TimeInterval(time.tv_nsec) / 1_000_000_000)
         }
     }
 
@@ -615,6 +649,7 @@ private enum POSIX {
         var id: UUID
         var size: Int64
         var modified: Date
+        var changed: Date
     }
 
     /// The regular files named by a lower-case UUID in `directory`; none when it does not exist.
@@ -644,7 +679,7 @@ private enum POSIX {
             }
             let described = Status(status)
             guard described.isRegularFile else { continue }
-            files.append(ListedFile(id: id, size: described.size, modified: described.modified))
+            files.append(ListedFile(id: id, size: described.size, modified: described.modified, changed: described.changed))
         }
     }
 }

@@ -189,18 +189,10 @@ struct ObjectStore: Sendable {
             .first?.decode("room") ?? 0
     }
 
-    /// Every version the tenant's rows name, with its size (the consistency check).
-    func versions(tenant: UUID) async throws -> [UUID: Int64] {
-        var versions: [UUID: Int64] = [:]
-        for row in try await pool.query("SELECT version, size FROM storage.objects WHERE tenant_id = \(tenant)") {
-            versions[try row.decode("version")] = try row.decode("size")
-        }
-        return versions
-    }
-
-    /// Adds `delta` bytes to the tenant's use, refusing to pass its quota (a decrease always
-    /// passes).
-    private static func charge(_ delta: Int64, tenant: UUID, on tx: PostgresConnection) async throws {
+    /// Charges `delta` bytes to the tenant's use (a negative delta frees), refused with `quota`
+    /// when a charge would pass the quota; in the caller's transaction, which holds the tenant's
+    /// row until it commits.
+    static func charge(_ delta: Int64, tenant: UUID, on tx: PostgresConnection) async throws {
         guard delta != 0 else { return }
         let charged = try await tx.query("""
             UPDATE storage.tenants SET used_bytes = greatest(used_bytes + \(delta), 0)
