@@ -175,6 +175,8 @@ fi
 # the scratch database, where the storage tests make one project's quota small as an operator
 # would (storage.tenants.quota_bytes: no API sets it).
 export SDK_STORAGE_URL="$STORAGE_URL" SDK_DATABASE_URL="$DATABASE_URL"
+# Storage's process, whose resident memory the 1 GiB test (test_large_objects.py) watches.
+export SDK_STORAGE_PID="${_service_pid[storage]}"
 
 set +e
 (

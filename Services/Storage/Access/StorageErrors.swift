@@ -71,9 +71,12 @@ struct StorageErrors: ProtocolErrorVocabulary {
             StorageError.tooLarge
         case "rate_limited":
             StorageError(.tooManyRequests, "SlowDown", error: "too_many_requests", error.message, headers: error.headers)
+        case _ where error.status.code >= 500:
+            // `database_unavailable` is the Storage API's DatabaseError; auth out of reach and the rest its InternalError.
+            StorageError(error.status, error.code.hasPrefix("database") ? "DatabaseError" : "InternalError", error: error.code, error.message,
+                         headers: error.headers)
         default:
-            StorageError(error.status, error.status.code >= 500 ? "DatabaseError" : "AccessDenied",
-                         error: error.status.code >= 500 ? error.code : "Unauthorized", error.message, headers: error.headers)
+            StorageError(error.status, "AccessDenied", error: "Unauthorized", error.message, headers: error.headers)
         }
     }
 

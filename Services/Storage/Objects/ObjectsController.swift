@@ -31,12 +31,13 @@ struct ObjectsController: Sendable {
         group.post("/object/list/:bucket", use: list)
         group.post("/object/move", use: move)
         group.post("/object/copy", use: copy)
-        for prefix in ["/object/info", "/object/info/authenticated", "/object/info/public"] {
-            group.get(RouterPath(prefix + "/:bucket/**"), use: info)
+        // `public/` reads name their project by host alone, and only public buckets.
+        for (prefix, isPublic) in [("/object/info", false), ("/object/info/authenticated", false), ("/object/info/public", true)] {
+            group.get(RouterPath(prefix + "/:bucket/**")) { try await info($0, $1, publicRoute: isPublic) }
         }
-        for prefix in ["/object", "/object/authenticated", "/object/public"] {
-            group.get(RouterPath(prefix + "/:bucket/**"), use: get)
-            group.head(RouterPath(prefix + "/:bucket/**"), use: get)
+        for (prefix, isPublic) in [("/object", false), ("/object/authenticated", false), ("/object/public", true)] {
+            group.get(RouterPath(prefix + "/:bucket/**")) { try await get($0, $1, publicRoute: isPublic) }
+            group.head(RouterPath(prefix + "/:bucket/**")) { try await get($0, $1, publicRoute: isPublic) }
         }
         group.post("/object/:bucket/**", use: upload)
         group.put("/object/:bucket/**", use: update)
@@ -66,23 +67,23 @@ struct ObjectsController: Sendable {
 
     // MARK: Read
 
-    @Sendable func get(_ request: Request, context: PlatformRequestContext) async throws -> Response {
-        let (caller, object) = try await readable(request, context)
+    func get(_ request: Request, _ context: PlatformRequestContext, publicRoute: Bool) async throws -> Response {
+        let (caller, object) = try await readable(request, context, publicRoute: publicRoute)
         return try await download.respond(object, tenant: caller.tenant.id, request: request)
     }
 
-    @Sendable func info(_ request: Request, context: PlatformRequestContext) async throws -> Response {
-        let (_, object) = try await readable(request, context)
+    func info(_ request: Request, _ context: PlatformRequestContext, publicRoute: Bool) async throws -> Response {
+        let (_, object) = try await readable(request, context, publicRoute: publicRoute)
         return try jsonResponse(ObjectInfo(object))
     }
 
     /// The object a read names, if the caller may read it; a private bucket is not found by
     /// anyone without access to it, as in Supabase.
-    private func readable(_ request: Request, _ context: PlatformRequestContext) async throws -> (StorageAccess.Caller, StoredObject) {
-        let isPublicRoute = request.uri.path.contains("/object/public/") || request.uri.path.contains("/object/info/public/")
-        let caller = try await access.caller(request, requireKey: !isPublicRoute)
+    private func readable(_ request: Request, _ context: PlatformRequestContext,
+                          publicRoute: Bool) async throws -> (StorageAccess.Caller, StoredObject) {
+        let caller = try await access.caller(request, requireKey: !publicRoute)
         let (bucket, name) = try await target(request, context, caller)
-        if isPublicRoute, !bucket.isPublic { throw StorageError.bucketNotFound }
+        if publicRoute, !bucket.isPublic { throw StorageError.bucketNotFound }
         guard let object = try await objects.object(name, bucket: bucket.id, tenant: caller.tenant.id),
               BucketPolicy.mayRead(object, in: bucket, by: caller.principal)
         else { throw StorageError.objectNotFound }
