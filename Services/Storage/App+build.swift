@@ -49,7 +49,7 @@ func buildRouter(
     router.add(middleware: ProtocolErrorMiddleware(StorageErrors(), prefix: "/storage/v1", routes: runtime.routeTable))
     let storage = router.group("/storage/v1")
     let access = StorageAccess(projects: ProjectResolver(credentials: authenticator.resolver, configuration: runtime.configuration),
-                               registry: registry, credentials: authenticator.resolver)
+                               tenants: TenantLookup(registry: registry), credentials: authenticator.resolver)
     let buckets = BucketStore(pool: runtime.pool)
     let objects = ObjectStore(pool: runtime.pool)
     let writer = ObjectWriter(objects: objects, files: files, maximumObjectBytes: settings.maximumObjectBytes)

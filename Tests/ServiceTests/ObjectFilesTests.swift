@@ -204,11 +204,19 @@ struct ObjectFilesTests {
 
             // Never written (a HEAD): closed when the body goes.
             do {
-                let unwritten = try await files.read(version: version, tenant: tenant, range: 1...2)
-                #expect(unwritten.contentLength == 2)
+                let unwritten = try await files.read(version: version, tenant: tenant, range: 1...Int64(ObjectFiles.readChunkSize + 1))
+                #expect(unwritten.contentLength == ObjectFiles.readChunkSize + 1)
                 #expect(Self.openDescriptors(under: files.root.path) == [path])
             }
             #expect(await eventually { Self.openDescriptors(under: files.root.path) == [] })
+
+            // What fits in one read chunk is read when it is opened, and closed there: no
+            // descriptor outlives the call, written or not.
+            let small = try await files.read(version: version, tenant: tenant, range: 1...2)
+            #expect(small.contentLength == 2 && Self.openDescriptors(under: files.root.path) == [])
+            let whole = Collected()
+            try await small.write(CollectingWriter(collected: whole))
+            #expect(whole.state.withLock { $0.bytes } == Array(bytes[1...2]))
         }
     }
 

@@ -5,6 +5,7 @@ import HTTPClient
 import Postgres
 import ServiceClients
 import ServiceKit
+import TenantKit
 import TestSupport
 import Testing
 
@@ -143,6 +144,30 @@ struct TenantRegistryTests {
                 #expect(try await api.call(.put, path, json: registration(slug)).status == 201)
                 try FileManager.default.removeItem(atPath: directory)
                 #expect(try await api.call(.delete, path).status == 204)
+            }
+        }
+    }
+
+    @Test("TenantLookup remembers a found tenant for its ttl (a row removed meanwhile is still answered), never a missing one, and with no ttl reads every time")
+    func lookupCache() async throws {
+        let root = temporaryRoot()
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        try await withScratchDatabase { url in
+            try await withRouterTest(.storage, environment: ["DATABASE_URL": url, "STORAGE_ROOT": root]) { router in
+                let api = InternalAPI(router: router)
+                let (id, slug) = (UUID(), TestDatabase.uniqueName("cached"))
+                try await withPool(url: url) { pool in
+                    let registry = TenantRegistry(pool: pool, schema: "storage")
+                    let remembering = TenantLookup(registry: registry, ttl: .seconds(3600))
+                    let reading = TenantLookup(registry: registry, ttl: .zero)
+                    #expect(try await remembering.tenant(slug: slug) == nil)
+                    #expect(try await api.call(.put, "/internal/v1/tenants/\(id.uuidString.lowercased())", json: registration(slug)).status == 201)
+                    // Not found before is not remembered: the new tenant is seen at once.
+                    #expect(try await remembering.tenant(slug: slug)?.id == id)
+                    try await pool.query("DELETE FROM storage.tenants WHERE id = \(id)")
+                    #expect(try await remembering.tenant(slug: slug)?.id == id)
+                    #expect(try await reading.tenant(slug: slug) == nil)
+                }
             }
         }
     }

@@ -30,7 +30,11 @@ bench_begin S
 # goes to a temporary file on the same disk, then is renamed into place, as storage's does).
 nginx_port="$(pick_port)"
 mkdir -p "$work/nginx/root" "$work/nginx/body" "$work/nginx/logs"
+# Started as root, nginx's workers run as www-data: they need to reach and write these.
+user_line=""
+if [ "$(id -u)" = 0 ]; then chmod 711 "$work"; chown -R www-data "$work/nginx"; user_line="user www-data;"; fi
 cat > "$work/nginx/nginx.conf" <<CONF
+$user_line
 worker_processes auto;
 pid $work/nginx/nginx.pid;
 error_log $work/nginx/logs/error.log warn;

@@ -39,8 +39,7 @@ def project(args) -> tuple[str, str]:
     while time.monotonic() < deadline:
         status = call("GET", f"{args.provisioning}/v1/projects/{accepted['project_id']}", headers={"X-Service-Token": args.token})
         if status["status"] == "ready":
-            secret = next(key["key"] for key in status["api_keys"] if key["kind"] == "secret")
-            return slug, secret
+            return slug, status["api_keys"]["secret"]
         if status["status"] == "failed":
             raise SystemExit(f"provisioning failed: {status}")
         time.sleep(0.2)

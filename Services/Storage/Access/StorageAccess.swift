@@ -17,7 +17,7 @@ import TenantKit
 /// A token that does not verify, or a key or token of another project, is 403 `AccessDenied`.
 struct StorageAccess: Sendable {
     let projects: ProjectResolver
-    let registry: TenantRegistry
+    let tenants: TenantLookup
     let credentials: any TenantCredentialResolver
 
     /// Whom a request acts as.
@@ -38,7 +38,7 @@ struct StorageAccess: Sendable {
     /// the project.
     func caller(_ request: Request, requireKey: Bool = true) async throws -> Caller {
         let resolved = try await projects.resolve(request, requireKey: requireKey)
-        guard let tenant = try await registry.tenant(slug: resolved.slug) else {
+        guard let tenant = try await tenants.tenant(slug: resolved.slug) else {
             throw StorageError(.notFound, "TenantNotFound", error: "not_found", "No project has this host name.")
         }
         guard let bearer = ProjectResolver.bearer(request) else {
@@ -73,7 +73,7 @@ struct StorageAccess: Sendable {
         }
         if let named = SignedURLToken.project(of: token), named != slug { throw Self.otherProject }
         // A token naming a project that does not exist is only a bad token.
-        guard ProjectSlug.isValid(slug), let tenant = try await registry.tenant(slug: slug) else { throw SignedURLToken.Refusal.badSignature }
+        guard ProjectSlug.isValid(slug), let tenant = try await tenants.tenant(slug: slug) else { throw SignedURLToken.Refusal.badSignature }
         return tenant
     }
 

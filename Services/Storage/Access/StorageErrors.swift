@@ -42,7 +42,7 @@ struct StorageErrors: ProtocolErrorVocabulary {
         case is ObjectFiles.NotFound:
             // A row whose bytes are missing: the consistency check's to repair.
             return StorageError(.notFound, "NoSuchKey", error: "Not found", "The resource was not found", headers: [.cacheControl: "no-store"])
-        case is ObjectFiles.NoTenantDirectory:
+        case is ObjectFiles.NoTenantDirectory, is BucketStore.NoTenant:
             return StorageError(.notFound, "TenantNotFound", error: "not_found", "The project's storage is gone.")
         case let error as ObjectFiles.SystemCallError where error.code == ENOSPC || error.code == EDQUOT:
             return StorageError(HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), "InsufficientStorage", error: "insufficient_storage", "The storage is full.")

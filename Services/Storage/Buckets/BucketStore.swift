@@ -10,6 +10,9 @@ struct BucketStore: Sendable {
     /// A bucket of this id exists already.
     struct Exists: Error {}
 
+    /// The tenant was removed since the request named it.
+    struct NoTenant: Error {}
+
     private static let columns = "id, name, public, user_access, file_size_limit, allowed_mime_types, created_at, updated_at"
 
     func create(_ bucket: Bucket, tenant: UUID) async throws {
@@ -21,12 +24,14 @@ struct BucketStore: Sendable {
                 """)
         } catch let error as PostgresError where error.kind == .uniqueViolation {
             throw Exists()
+        } catch let error as PostgresError where error.kind == .foreignKeyViolation {
+            throw NoTenant()
         }
     }
 
     func bucket(_ id: String, tenant: UUID) async throws -> Bucket? {
         try await pool.query("SELECT \(unescaped: Self.columns) FROM storage.buckets WHERE tenant_id = \(tenant) AND id = \(id)")
-            .first.map(Self.bucket)
+            .first.map { try Self.bucket($0) }
     }
 
     /// The tenant's buckets by id (only public ones when `publicOnly`).
@@ -34,7 +39,7 @@ struct BucketStore: Sendable {
         try await pool.query("""
             SELECT \(unescaped: Self.columns) FROM storage.buckets
             WHERE tenant_id = \(tenant) AND (public OR NOT \(publicOnly)) ORDER BY id
-            """).map(Self.bucket)
+            """).map { try Self.bucket($0) }
     }
 
     /// A change to a bucket; nil fields stay as they are (`.some(nil)` clears a limit).
@@ -80,11 +85,20 @@ struct BucketStore: Sendable {
         }
     }
 
-    private static func bucket(_ row: PostgresRow) throws -> Bucket {
-        Bucket(id: try row.decode("id"), name: try row.decode("name"), isPublic: try row.decode("public"),
-               userAccess: Bucket.UserAccess(rawValue: try row.decode("user_access")) ?? .owner,
-               fileSizeLimit: try row.decode("file_size_limit"),
-               allowedMimeTypes: try row.decode("allowed_mime_types", as: PostgresJSON<[String]>?.self)?.value,
-               createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"))
+    /// The bucket columns of `alias`, each named `<alias>__<column>`, for a read that joins
+    /// another table (`bucket(_:prefix: "<alias>__")` decodes them).
+    static func prefixedColumns(of alias: String) -> String {
+        columns.split(separator: ",").map { column in
+            let name = column.trimmingCharacters(in: .whitespaces)
+            return "\(alias).\(name) AS \(alias)__\(name)"
+        }.joined(separator: ", ")
+    }
+
+    static func bucket(_ row: PostgresRow, prefix: String = "") throws -> Bucket {
+        Bucket(id: try row.decode(prefix + "id"), name: try row.decode(prefix + "name"), isPublic: try row.decode(prefix + "public"),
+               userAccess: Bucket.UserAccess(rawValue: try row.decode(prefix + "user_access")) ?? .owner,
+               fileSizeLimit: try row.decode(prefix + "file_size_limit"),
+               allowedMimeTypes: try row.decode(prefix + "allowed_mime_types", as: PostgresJSON<[String]>?.self)?.value,
+               createdAt: try row.decode(prefix + "created_at"), updatedAt: try row.decode(prefix + "updated_at"))
     }
 }

@@ -282,7 +282,12 @@ struct ObjectFiles: Sendable {
     ///
     /// Throws `NotFound` when there is no such file, `InvalidRange` when `range` is not within it.
     func read(version: UUID, tenant: UUID, range: ClosedRange<Int64>?) async throws -> ResponseBody {
-        let (file, size) = try await open(version: version, tenant: tenant)
+        let (file, size, small) = try await openForReading(version: version, tenant: tenant, range: range)
+        if let small {
+            // Read whole in the job that opened it (and closed): one thread hop for a small object.
+            return ResponseBody(byteBuffer: small)
+        }
+        guard let file else { throw NotFound(tenant: tenant, file: version) }
         let bytes: Range<Int64>
         if let range {
             guard range.lowerBound >= 0, range.upperBound < size else {
@@ -324,6 +329,32 @@ struct ObjectFiles: Sendable {
             }
             let file = OpenFile(descriptor: descriptor, path: path, threadPool: threadPool)
             return (file, try POSIX.status(of: descriptor, path: path).size)
+        }
+    }
+
+    /// `open`, for `read`. When the bytes asked for (`range`, or the
+    /// whole file) fit in one read chunk, they are read in the same job and the file is closed
+    /// there: the third value holds them, and there is no open file.
+    private func openForReading(version: UUID, tenant: UUID, range: ClosedRange<Int64>?) async throws -> (OpenFile?, Int64, ByteBuffer?) {
+        let path = objectPath(version: version, tenant: tenant)
+        let threadPool = threadPool
+        return try await threadPool.runIfActive { () throws -> (OpenFile?, Int64, ByteBuffer?) in
+            guard let descriptor = try POSIX.openFileIfPresent(path, O_RDONLY | O_CLOEXEC) else {
+                throw NotFound(tenant: tenant, file: version)
+            }
+            let file = OpenFile(descriptor: descriptor, path: path, threadPool: threadPool)
+            let size = try POSIX.status(of: descriptor, path: path).size
+            guard size > 0 else { return (file, size, nil) }
+            let wanted = range ?? 0...(size - 1)
+            guard wanted.lowerBound >= 0, wanted.upperBound < size, wanted.count <= Self.readChunkSize else {
+                return (file, size, nil)
+            }
+            var buffer = ByteBufferAllocator().buffer(capacity: wanted.count)
+            _ = try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: wanted.count) { memory in
+                try POSIX.readFully(descriptor, UnsafeMutableRawBufferPointer(rebasing: memory[..<wanted.count]), at: wanted.lowerBound, path: path)
+            }
+            try file.closeNow()
+            return (nil, size, buffer)
         }
     }
 
@@ -413,6 +444,15 @@ private final class OpenFile: Sendable {
         let path = path
         try await threadPool.runIfActive {
             try buffer.withUnsafeReadableBytes { try POSIX.writeAll(descriptor, $0, path: path) }
+        }
+    }
+
+    /// Closes the descriptor on the calling thread (one already on the thread pool); a second
+    /// call, or a later `close()`, does nothing.
+    func closeNow() throws {
+        guard isOpen.exchange(false, ordering: .acquiringAndReleasing) else { return }
+        if systemClose(descriptor) != 0 {
+            throw ObjectFiles.SystemCallError(call: "close", path: path, code: errno)
         }
     }
 

@@ -15,4 +15,15 @@ enum ObjectAddress {
         if principal == .anonymous, !bucket.isPublic { throw StorageError.bucketNotFound }
         return (bucket, name)
     }
+
+    /// `resolve`, and the object of that name in the same round trip (nil when there is none).
+    static func locate(_ request: Request, _ context: PlatformRequestContext, objects: ObjectStore, tenant: UUID,
+                       principal: StorageAccess.Principal) async throws -> (bucket: Bucket, name: String, object: StoredObject?) {
+        let name = try ObjectName.fromRequest(path: request.uri.path, endpoint: context.endpointPath ?? "")
+        guard let id = BucketRules.fromPath(try context.parameters.require("bucket")),
+              let found = try await objects.object(name, inBucket: id, tenant: tenant)
+        else { throw StorageError.bucketNotFound }
+        if principal == .anonymous, !found.bucket.isPublic { throw StorageError.bucketNotFound }
+        return (found.bucket, name, found.object)
+    }
 }

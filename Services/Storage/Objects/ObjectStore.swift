@@ -34,6 +34,23 @@ struct ObjectStore: Sendable {
             """).first.map(Self.object)
     }
 
+    /// The tenant's bucket and, in the same round trip, the named object in it: nil when there is
+    /// no such bucket, no object when the bucket has none of that name. (Reads name both; one
+    /// query where two would do the same.)
+    func object(_ name: String, inBucket bucket: String, tenant: UUID) async throws -> (bucket: Bucket, object: StoredObject?)? {
+        let objectColumns = Self.columns.split(separator: ",").map { "o." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+            .joined(separator: ", ")
+        guard let row = try await pool.query("""
+            SELECT \(unescaped: BucketStore.prefixedColumns(of: "b")), \(unescaped: objectColumns)
+            FROM storage.buckets b
+            LEFT JOIN storage.objects o ON o.tenant_id = b.tenant_id AND o.bucket_id = b.id AND o.name = \(name)
+            WHERE b.tenant_id = \(tenant) AND b.id = \(bucket)
+            """).first
+        else { return nil }
+        let object = try row.decode("id", as: UUID?.self) == nil ? nil : try Self.object(row)
+        return (try BucketStore.bucket(row, prefix: "b__"), object)
+    }
+
     /// The named objects that exist, by name.
     func objects(_ names: [String], bucket: String, tenant: UUID) async throws -> [String: StoredObject] {
         let rows = try await pool.query("""

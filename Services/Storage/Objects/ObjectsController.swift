@@ -82,11 +82,10 @@ struct ObjectsController: Sendable {
     private func readable(_ request: Request, _ context: PlatformRequestContext,
                           publicRoute: Bool) async throws -> (StorageAccess.Caller, StoredObject) {
         let caller = try await access.caller(request, requireKey: !publicRoute)
-        let (bucket, name) = try await target(request, context, caller)
+        let (bucket, _, found) = try await ObjectAddress.locate(request, context, objects: objects, tenant: caller.tenant.id,
+                                                                principal: caller.principal)
         if publicRoute, !bucket.isPublic { throw StorageError.bucketNotFound }
-        guard let object = try await objects.object(name, bucket: bucket.id, tenant: caller.tenant.id),
-              BucketPolicy.mayRead(object, in: bucket, by: caller.principal)
-        else { throw StorageError.objectNotFound }
+        guard let object = found, BucketPolicy.mayRead(object, in: bucket, by: caller.principal) else { throw StorageError.objectNotFound }
         return (caller, object)
     }
 
