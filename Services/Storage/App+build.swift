@@ -55,5 +55,8 @@ func buildRouter(
         .addRoutes(to: storage)
     ObjectsController(access: access, buckets: buckets, objects: objects, files: files, writer: writer, download: ObjectDownload(files: files))
         .addRoutes(to: storage)
+    ResumableController(access: access, buckets: buckets, objects: objects, uploads: ResumableUploadStore(pool: runtime.pool),
+                        files: ResumableFiles(files: files), writer: writer, maximumObjectBytes: settings.maximumObjectBytes, locks: UploadLocks())
+        .addRoutes(to: storage)
     return router
 }
