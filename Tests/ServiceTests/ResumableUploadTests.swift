@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HTTPClient
+import Hummingbird
 import Postgres
 @testable import Storage
 import TestSupport
@@ -452,5 +453,49 @@ struct ResumableHeaderTests {
         #expect(throws: StorageError.self) { try UploadMetadata(["bucketName": "b", "objectName": "a/../b"]) }
         #expect(throws: TusError.self) { try UploadMetadata(["bucketName": "b", "objectName": "x", "metadata": "[]"]) }
         #expect(throws: TusError.self) { try UploadMetadata(["bucketName": "b", "objectName": "x", "contentType": "a\u{1}b"]) }
+    }
+}
+
+/// `ResumableFiles` on a scratch directory: what a PATCH's bytes leave on disk.
+@Suite("Resumable upload files")
+struct ResumableFilesTests {
+    struct Cut: Error {}
+
+    static func body(_ chunks: [[UInt8]], thenFail: Bool = false) -> AsyncThrowingStream<ByteBuffer, any Error> {
+        AsyncThrowingStream { continuation in
+            for chunk in chunks { continuation.yield(ByteBuffer(bytes: chunk)) }
+            continuation.finish(throwing: thenFail ? Cut() : nil)
+        }
+    }
+
+    @Test("append keeps what arrived (a cut body too), refuses more than the limit whole, and cuts a longer file back to the offset first")
+    func append() async throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("resumable-files-" + UUID().uuidString)
+        defer { try? FileManager.default.removeItem(at: root) }
+        let tenant = UUID()
+        try FileManager.default.createDirectory(at: root.appendingPathComponent(tenant.uuidString.lowercased()), withIntermediateDirectories: true)
+        let objectFiles = ObjectFiles(root: root)
+        let files = ResumableFiles(files: objectFiles)
+        let id = UUID()
+        try await files.create(id, tenant: tenant)
+        func contents() throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: files.path(id, tenant: tenant)))) }
+
+        let first = try await files.append(Self.body([[1, 2, 3], Array(4...10)]), id, tenant: tenant, at: 0, limit: 100)
+        #expect(try first.written == 10 && first.interruption == nil && contents() == Array(1...10))
+        await #expect(throws: ObjectFiles.TooLarge.self) {
+            _ = try await files.append(Self.body([Array(repeating: 0, count: 4), Array(repeating: 0, count: 4)]), id, tenant: tenant, at: 10, limit: 5)
+        }
+        #expect(try contents() == Array(1...10))
+        let cut = try await files.append(Self.body([[11, 12], [13]], thenFail: true), id, tenant: tenant, at: 10, limit: 100)
+        #expect(try cut.written == 3 && cut.interruption is Cut && contents() == Array(1...13))
+        // The row says 5 (bytes past it were never recorded): they go before the next are written.
+        let rewritten = try await files.append(Self.body([[50, 51]]), id, tenant: tenant, at: 5, limit: 100)
+        #expect(try rewritten.written == 2 && contents() == [1, 2, 3, 4, 5, 50, 51])
+
+        let staged = try await files.stage(id, tenant: tenant)
+        #expect(staged.size == 7 && staged.sha256 == ResumableUploadTests.sha256([1, 2, 3, 4, 5, 50, 51]))
+        #expect(FileManager.default.fileExists(atPath: objectFiles.uploadPath(upload: staged.id, tenant: tenant)))
+        #expect(try await files.inventory(tenant: tenant).isEmpty)
+        await #expect(throws: ObjectFiles.NotFound.self) { _ = try await files.append(Self.body([[1]]), id, tenant: tenant, at: 0, limit: 1) }
     }
 }
