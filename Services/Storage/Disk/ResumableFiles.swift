@@ -108,14 +108,21 @@ struct ResumableFiles: Sendable {
                     await undo()
                     throw ObjectFiles.TooLarge(limit: limit)
                 }
-                pending.writeImmutableBuffer(chunk)
+                // A large chunk is written as it came; small ones are gathered first. Either way
+                // the bytes stay in `pending` until written, so a write skipped by cancellation
+                // is still made below.
+                if pending.readableBytes == 0, chunk.readableBytes >= ObjectFiles.writeChunkSize {
+                    pending = chunk
+                } else {
+                    pending.writeImmutableBuffer(chunk)
+                }
                 if pending.readableBytes >= ObjectFiles.writeChunkSize {
                     let buffer = pending
                     try await pool.runIfActive {
                         try buffer.withUnsafeReadableBytes { try POSIX.writeAll(descriptor, $0, path: path) }
                     }
                     written += Int64(buffer.readableBytes)
-                    pending.clear()
+                    pending = ByteBuffer()
                 }
             }
         } catch let error as ObjectFiles.TooLarge {

@@ -23,8 +23,9 @@ struct ResumableUpload: Sendable, Equatable {
 /// project's upload. Times are the database's (`now()`), so one clock decides expiry.
 ///
 /// For the consistency check: `liveIDs(tenant:)` names the uploads whose files
-/// (`ResumableFiles`) are wanted; `expired(tenant:)` lists what may go, and `remove` removes a
-/// row (then remove its file).
+/// (`ResumableFiles.inventory`) are wanted; `expired(tenant:)` lists what may go, and `remove`
+/// removes a row, or `removeExpired(tenant:)` all of them at once (then remove their files with
+/// `ResumableFiles.remove`).
 struct ResumableUploadStore: Sendable {
     let pool: PostgresPool
 
@@ -92,6 +93,14 @@ struct ResumableUploadStore: Sendable {
     func expired(tenant: UUID) async throws -> [UUID] {
         try await pool.query("""
             SELECT id FROM storage.resumable_uploads WHERE tenant_id = \(tenant) AND expires_at <= now() ORDER BY expires_at
+            """).map { try $0.decode("id") }
+    }
+
+    /// Removes the tenant's expired uploads' rows in one statement; their ids, whose files
+    /// (`ResumableFiles.remove`) go next.
+    func removeExpired(tenant: UUID) async throws -> [UUID] {
+        try await pool.query("""
+            DELETE FROM storage.resumable_uploads WHERE tenant_id = \(tenant) AND expires_at <= now() RETURNING id
             """).map { try $0.decode("id") }
     }
 
