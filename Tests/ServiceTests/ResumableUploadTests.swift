@@ -384,6 +384,25 @@ struct ResumableUploadTests {
         }
     }
 
+    @Test("two PATCHes of one upload at once: one writer at a time, the second finds the offset moved (409), the file and HEAD agree")
+    func concurrentPatches() async throws {
+        try await withTestPlatform { platform, _ in
+            let tenant = try await platform.provisionTenant("tup")
+            let secret = tenant.keys.secret
+            try await bucket(platform, secret, "files")
+            let bytes = Self.random(400_000)
+            let path = try Self.path(try await create(platform, secret, "files", "both.bin", length: bytes.count))
+            async let one = patch(platform, secret, path, offset: 0, Array(bytes[0..<200_000]))
+            async let two = patch(platform, secret, path, offset: 0, Array(bytes[0..<200_000]))
+            let statuses = try await [one.status, two.status].sorted()
+            #expect(statuses == [204, 409])
+            #expect(try await tus(platform, .head, path, key: secret).headers["Upload-Offset"] == "200000")
+            #expect(Self.fileSize(platform, tenant.id, path) == 200_000)
+            #expect(try await patch(platform, secret, path, offset: 200_000, Array(bytes[200_000...])).headers["Tus-Complete"] == "1")
+            #expect(try await platform.storageCall(.get, "/object/files/both.bin", key: secret).body == bytes)
+        }
+    }
+
     /// Sends a request's head and part of its body, then closes the connection.
     static func sendAndHangUp(port: Int, path: String, key: String, head lines: [String], body: [UInt8]) throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
