@@ -111,7 +111,7 @@ struct ResumableController: Sendable {
             guard length <= min(bucket.fileSizeLimit ?? maximumObjectBytes, maximumObjectBytes) else { throw TusError.maximumSizeExceeded }
             // The quota, less what the project's other live uploads will take; a replaced
             // object's bytes count as room (a replacement is charged the difference).
-            let room = try await objects.room(tenant: caller.tenant) - uploads.reserved(tenant: caller.tenant, excluding: nil)
+            let room = try await objects.room(tenant: caller.tenant) - uploads.reserved(tenant: caller.tenant)
                 + (existing?.size ?? 0)
             guard length <= room else { throw StorageError.quotaExceeded }
 
@@ -126,8 +126,8 @@ struct ResumableController: Sendable {
                 throw error
             }
             // creation-with-upload: the first bytes in the same request; an empty upload is
-            // complete at once.
-            // Its Location not yet sent, an upload whose first request fails is no use to anyone.
+            // complete at once. Its Location not yet sent, an upload whose first request fails
+            // is no use to anyone: it goes.
             let progress: Progress
             do {
                 progress = try await locks.with(id) {

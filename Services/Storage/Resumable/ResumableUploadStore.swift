@@ -71,12 +71,12 @@ struct ResumableUploadStore: Sendable {
         !(try await pool.query("DELETE FROM storage.resumable_uploads WHERE id = \(id) AND tenant_id = \(tenant) RETURNING id")).isEmpty
     }
 
-    /// The bytes the tenant's live uploads other than `excluding` will take once complete: room
-    /// they hold in the quota, so that uploads started together cannot each be promised it.
-    func reserved(tenant: UUID, excluding: UUID?) async throws -> Int64 {
+    /// The bytes the tenant's live uploads will take once complete: room they hold in the quota,
+    /// so that uploads started together cannot each be promised it.
+    func reserved(tenant: UUID) async throws -> Int64 {
         try await pool.query("""
             SELECT coalesce(sum(upload_length), 0)::bigint AS reserved FROM storage.resumable_uploads
-            WHERE tenant_id = \(tenant) AND expires_at > now() AND (\(excluding)::uuid IS NULL OR id <> \(excluding))
+            WHERE tenant_id = \(tenant) AND expires_at > now()
             """).first?.decode("reserved") ?? 0
     }
 
