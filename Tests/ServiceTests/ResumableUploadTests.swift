@@ -414,11 +414,43 @@ struct ResumableUploadTests {
         }
     }
 
+    @Test("SIGKILL of storage mid-PATCH: the restarted service reports the durable offset, and the upload resumes to the right bytes")
+    func crashMidPatch() async throws {
+        try await withTestPlatform(.processes) { platform, _ in
+            let tenant = try await platform.provisionTenant("tuk")
+            let secret = tenant.keys.secret
+            try await bucket(platform, secret, "files")
+            let bytes = Self.random(600_000)
+            let path = try Self.path(try await create(platform, secret, "files", "crash.bin", length: bytes.count))
+            #expect(try await patch(platform, secret, path, offset: 0, Array(bytes[0..<100_000])).status == 204)
+            // A PATCH under way (its connection open, half its body sent) when the service dies.
+            let port = Int(platform.url("storage").split(separator: ":").last ?? "") ?? 0
+            let connection = try Self.sendPart(port: port, path: "/storage/v1" + path, key: secret, head: [
+                "Tus-Resumable: 1.0.0", "Upload-Offset: 100000", "Content-Type: application/offset+octet-stream", "Content-Length: 500000",
+            ], body: Array(bytes[100_000..<300_000]))
+            defer { close(connection) }
+            #expect(await eventually { (Self.fileSize(platform, tenant.id, path) ?? 0) > 100_000 })
+            try await platform.kill("storage")
+            try await platform.start(["storage"])
+            // Its bytes were never recorded: HEAD says where the durable ones end.
+            let head = try await tus(platform, .head, path, key: secret)
+            #expect(head.status == 200 && head.headers["Upload-Offset"] == "100000")
+            let rest = try await patch(platform, secret, path, offset: 100_000, Array(bytes[100_000...]))
+            #expect(rest.status == 204 && rest.headers["Tus-Complete"] == "1")
+            let fetched = try await platform.storageCall(.get, "/object/files/crash.bin", key: secret)
+            #expect(fetched.body == bytes && fetched.headers["ETag"] == "\"" + Self.sha256(bytes) + "\"")
+        }
+    }
+
     /// Sends a request's head and part of its body, then closes the connection.
     static func sendAndHangUp(port: Int, path: String, key: String, head lines: [String], body: [UInt8]) throws {
+        close(try sendPart(port: port, path: path, key: key, head: lines, body: body))
+    }
+
+    /// Sends a PATCH's head and part of its body; the connection stays open (the caller closes it).
+    static func sendPart(port: Int, path: String, key: String, head lines: [String], body: [UInt8]) throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw POSIXError(.EIO) }
-        defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)
@@ -426,16 +458,23 @@ struct ResumableUploadTests {
         let connected = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
-        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
+        guard connected == 0 else {
+            close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
         let head = "PATCH \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\napikey: \(key)\r\nAuthorization: Bearer \(key)\r\n"
             + lines.map { $0 + "\r\n" }.joined() + "\r\n"
         let bytes = Array(head.utf8) + body
         var offset = 0
         while offset < bytes.count {
             let written = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard written > 0 else { throw POSIXError(.EPIPE) }
+            guard written > 0 else {
+                close(fd)
+                throw POSIXError(.EPIPE)
+            }
             offset += written
         }
+        return fd
     }
 }
 
