@@ -61,5 +61,8 @@ func buildRouter(
     SignedURLsController(access: access, buckets: buckets, objects: objects, keys: SigningKeyStore(pool: runtime.pool), writer: writer,
                          download: download)
         .addRoutes(to: storage)
+    ResumableController(access: access, buckets: buckets, objects: objects, uploads: ResumableUploadStore(pool: runtime.pool),
+                        files: ResumableFiles(files: files), writer: writer, maximumObjectBytes: settings.maximumObjectBytes, locks: UploadLocks())
+        .addRoutes(to: storage)
     return router
 }

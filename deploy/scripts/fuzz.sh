@@ -49,6 +49,8 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 
 requirements=("schemathesis==4.32.5")
+# Serializers for media types schemathesis does not know (storage's TUS bytes).
+export SCHEMATHESIS_HOOKS="$root/deploy/scripts/fuzz_hooks.py"
 tools="${FUZZ_TOOLS_DIR:-$root/.tmp/fuzz-tools}"
 output="${FUZZ_OUTPUT_DIR:-$root/.tmp/fuzz}"
 max_examples="${FUZZ_MAX_EXAMPLES:-300}"

@@ -15,8 +15,9 @@
 # automatic), the user, sign-out scopes, claims and JWKS, the admin API, the errors as the
 # client raises them, every not-enabled feature's documented answer, and cross-project refusals;
 # and `create_client(...).storage` (storage3): buckets, objects, limits and the project's quota,
-# who may do what, object names. What each test expects is docs/protocols/gotrue-reference.md
-# and docs/protocols/storage-reference.md.
+# who may do what, object names; and tuspy's resumable uploads (`/storage/v1/upload/resumable`):
+# chunks, a connection cut mid-PATCH and resumed, the bytes compared. What each test expects is
+# docs/protocols/gotrue-reference.md and docs/protocols/storage-reference.md.
 #
 # The services run with a fresh INTERNAL_SERVICE_TOKEN, token rate limits raised (one client
 # address signs in hundreds of times) and REFRESH_REUSE_GRACE_SECONDS=0 (a reused refresh token
@@ -53,6 +54,7 @@ requirements=(
   "pydantic==2.14.4"
   "PyJWT==2.15.1"
   "pytest==9.2.0"
+  "tuspy==1.1.0"
 )
 tools="${SDK_TOOLS_DIR:-$root/.tmp/sdk-tools}"
 output="${SDK_OUTPUT_DIR:-$root/.tmp/sdk}"
@@ -68,7 +70,7 @@ done
 
 . "$root/deploy/scripts/lib/python-tools.sh"
 python_tools "$tools" "${requirements[@]}"
-if ! "$python" -c 'import supabase, supabase_auth, pytest' >/dev/null 2>&1; then
+if ! "$python" -c 'import supabase, supabase_auth, pytest, tusclient' >/dev/null 2>&1; then
   echo "reinstalling the SDK tools (they do not import)" >&2
   install_python_tools "$tools" "${requirements[@]}"
   python_tools "$tools" "${requirements[@]}"

@@ -17,6 +17,7 @@ import Synchronization
 /// ```
 /// <root>/<tenant-id>/objects/<version-uuid>   one immutable file (0600) per object version
 /// <root>/<tenant-id>/uploads/<upload-uuid>    an upload in progress, or one never committed
+/// <root>/<tenant-id>/resumable/<upload-id>     a resumable (TUS) upload's bytes so far (ResumableFiles)
 /// ```
 ///
 /// All names are lower-case UUIDs chosen here or by the caller: bucket and object names never
@@ -477,7 +478,7 @@ private final class OpenFile: Sendable {
     }
 }
 
-private func systemClose(_ descriptor: Int32) -> Int32 {
+func systemClose(_ descriptor: Int32) -> Int32 {
     close(descriptor)
 }
 
@@ -522,7 +523,7 @@ extension NIOThreadPool {
     /// happen (closing descriptors, removing partial files). `runIfActive` skips a job whose task
     /// was cancelled before it started. On a pool that has stopped, `submit` runs the job on the
     /// calling thread: a last resort that still closes and removes.
-    fileprivate func runUncancellable<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    func runUncancellable<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
             submit { _ in continuation.resume(with: Result(catching: body)) }
         }
@@ -530,7 +531,7 @@ extension NIOThreadPool {
 }
 
 /// The system calls, retried on EINTR, their errors thrown as `SystemCallError`. Blocking: call
-/// them on the thread pool only.
+/// them on the thread pool only. (Internal for ResumableFiles, which shares them.)
 enum POSIX {
     typealias Failure = ObjectFiles.SystemCallError
 

@@ -83,8 +83,9 @@ struct ObjectWriter: Sendable {
     }
 
     /// Records a version whose file is in place: its row (charging the quota), then the replaced
-    /// version's file goes; if the row cannot be written, the new file goes instead.
-    private func record(_ write: ObjectStore.Write, tenant: UUID, upsert: Bool, actingUser: UUID?) async throws -> StoredObject {
+    /// version's file goes; if the row cannot be written, the new file goes instead. (Also the
+    /// commit of a completed resumable upload, `ResumableController`.)
+    func record(_ write: ObjectStore.Write, tenant: UUID, upsert: Bool, actingUser: UUID?) async throws -> StoredObject {
         do {
             let (object, replaced) = try await objects.put(write, tenant: tenant, upsert: upsert, actingUser: actingUser)
             if let replaced { try? await files.remove(version: replaced, tenant: tenant) }

@@ -62,12 +62,12 @@ _CLASSES = (
 )
 
 # storage3 methods whose routes the platform does not build yet (README "SDK acceptance"): not
-# tested, and shown as "not yet" rather than as unexercised. (Image transformations, TUS and the
-# S3 endpoint are not storage3 methods: `transform` options, tuspy, boto3.)
+# tested, and shown as "not yet" rather than as unexercised. (Image transformations and the S3
+# endpoint are not storage3 methods: `transform` options, boto3. TUS is tuspy's: test_resumable.py.)
 NOT_YET = {
     "storage.from_.list_v2": "list v2",
 }
-NOT_YET_BEYOND_METHODS = "image transformations (`transform` options), TUS uploads, the S3 endpoint"
+NOT_YET_BEYOND_METHODS = "image transformations (`transform` options), the S3 endpoint"
 
 _state = threading.local()
 _lock = threading.Lock()
