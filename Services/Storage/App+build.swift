@@ -40,7 +40,7 @@ func buildRouter(
         afterRegister: { tenant in try await directories.create(for: tenant.id) },
         afterRemove: { id in try await directories.remove(for: id) }
     ).addRoutes(to: runtime.internalRoutes(router))
-    ConsistencyController(check: ConsistencyCheck(store: ConsistencyStore(pool: runtime.pool), files: files, directories: directories))
+    ConsistencyController(check: ConsistencyCheck(pool: runtime.pool, files: files, directories: directories))
         .addRoutes(to: runtime.internalRoutes(router))
     TenantLimitsController(registry: registry, authenticator: authenticator, columns: ["quota_bytes"]).addRoutes(to: router)
 

@@ -61,6 +61,16 @@ struct ConsistencyCheckTests {
                 try FileManager.default.createDirectory(at: uploads, withIntermediateDirectories: true)
                 try Data("half an upl".utf8).write(to: uploads.appendingPathComponent(stale))
                 try await pool.query("UPDATE storage.tenants SET used_bytes = used_bytes + 7 WHERE id = \(tenant.id)")
+                // A resumable upload abandoned past its expiry, and a resumable file with no upload.
+                let metadata = ["bucketName": "files", "objectName": "later.bin"]
+                    .map { $0.key + " " + Data($0.value.utf8).base64EncodedString() }.joined(separator: ",")
+                let started = try await platform.storageCall(.post, "/upload/resumable", key: tenant.keys.secret, headers: [
+                    ("Tus-Resumable", "1.0.0"), ("Upload-Length", "10"), ("Upload-Metadata", metadata)])
+                #expect(started.status == 201)
+                let abandoned = try #require(started.headers["Location"]?.split(separator: "/").last.map(String.init))
+                try await pool.query("UPDATE storage.resumable_uploads SET expires_at = now() - interval '1 minute' WHERE tenant_id = \(tenant.id)")
+                let resumable = folder(platform, tenant.id, "resumable"), stray = UUID().uuidString.lowercased()
+                try Data("partial".utf8).write(to: resumable.appendingPathComponent(stray))
                 let gone = UUID().uuidString.lowercased()
                 try FileManager.default.createDirectory(at: platform.storageRoot.appendingPathComponent(gone).appendingPathComponent("objects"),
                                                         withIntermediateDirectories: true)
@@ -81,6 +91,8 @@ struct ConsistencyCheckTests {
                 let found = try #require((report["tenants"] as? [[String: Any]])?.first)
                 #expect(found["files_without_rows"] as? [String] == [orphan])
                 #expect(found["stale_uploads"] as? [String] == [stale])
+                #expect(found["expired_resumable_uploads"] as? [String] == [abandoned])
+                #expect(found["resumable_files_without_rows"] as? [String] == [stray])
                 let missing = try #require((found["rows_without_files"] as? [[String: Any]])?.first)
                 #expect(missing["name"] as? String == "lost.txt" && missing["version"] as? String == lost.uuidString.lowercased())
                 let usage = try #require(found["usage"] as? [String: Any])
@@ -93,6 +105,8 @@ struct ConsistencyCheckTests {
                 let repaired = try await consistency(platform, ["grace_seconds": 0, "repair": true])
                 #expect(repaired["repaired"] as? Bool == true && repaired["consistent"] as? Bool == false)
                 #expect(!files(objects).contains(orphan) && !files(uploads).contains(stale))
+                #expect(files(resumable).isEmpty)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM storage.resumable_uploads WHERE tenant_id = \(tenant.id)") == 0)
                 #expect(!FileManager.default.fileExists(atPath: platform.storageRoot.appendingPathComponent(gone).path))
                 #expect(try await pool.scalar("SELECT used_bytes FROM storage.tenants WHERE id = \(tenant.id)") == 4)
                 let lostNow = try await platform.storageCall(.get, "/object/files/lost.txt", key: tenant.keys.secret)

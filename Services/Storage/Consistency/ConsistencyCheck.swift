@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 
 /// Compares what the rows say with what the disk holds, and repairs the difference on request
 /// (the `POST /internal/v1/consistency` route and the `storage check` command).
@@ -8,6 +9,8 @@ import Foundation
 /// | a version file no row names | a crash between an upload's rename and its row; a replaced version whose removal never ran | the file is removed |
 /// | a row whose version file is missing | a file lost outside the service (a restore, a disk fault) | the row goes, its bytes freed from the quota: the object cannot be read anyway |
 /// | an upload file | an upload cut by a crash (a cut connection removes its own) | the file is removed |
+/// | an expired resumable upload | a TUS upload abandoned for an hour | its row and its file go |
+/// | a resumable upload's file without its row | a crash between the file and the row, or after the commit | the file is removed |
 /// | a recorded use that is not the sum of the objects' sizes | a repair of rows, an operator's change | the use is set to the sum |
 /// | a tenant directory without a tenant | a removal whose directory could not go | the directory is removed |
 ///
@@ -20,6 +23,17 @@ struct ConsistencyCheck: Sendable {
     let store: ConsistencyStore
     let files: ObjectFiles
     let directories: TenantDirectories
+    let resumableUploads: ResumableUploadStore
+    let resumableFiles: ResumableFiles
+
+    /// The check over the service's database and files.
+    init(pool: PostgresPool, files: ObjectFiles, directories: TenantDirectories) {
+        self.store = ConsistencyStore(pool: pool)
+        self.files = files
+        self.directories = directories
+        self.resumableUploads = ResumableUploadStore(pool: pool)
+        self.resumableFiles = ResumableFiles(files: files)
+    }
 
     /// How long a file must have been left unchanged before it is judged (default one hour).
     static let defaultGrace: TimeInterval = 3600
@@ -41,16 +55,23 @@ struct ConsistencyCheck: Sendable {
         var filesWithoutRows: [String] = []
         var rowsWithoutFiles: [MissingFile] = []
         var staleUploads: [String] = []
+        var expiredResumableUploads: [String] = []
+        var resumableFilesWithoutRows: [String] = []
         /// When the recorded use is not the sum of the sizes (before any repair); else nil.
         var usage: Usage?
 
-        var isConsistent: Bool { filesWithoutRows.isEmpty && rowsWithoutFiles.isEmpty && staleUploads.isEmpty && usage == nil }
+        var isConsistent: Bool {
+            filesWithoutRows.isEmpty && rowsWithoutFiles.isEmpty && staleUploads.isEmpty && expiredResumableUploads.isEmpty
+                && resumableFilesWithoutRows.isEmpty && usage == nil
+        }
 
         enum CodingKeys: String, CodingKey {
             case tenant
             case filesWithoutRows = "files_without_rows"
             case rowsWithoutFiles = "rows_without_files"
             case staleUploads = "stale_uploads"
+            case expiredResumableUploads = "expired_resumable_uploads"
+            case resumableFilesWithoutRows = "resumable_files_without_rows"
             case usage
         }
 
@@ -61,6 +82,8 @@ struct ConsistencyCheck: Sendable {
             try container.encode(filesWithoutRows, forKey: .filesWithoutRows)
             try container.encode(rowsWithoutFiles, forKey: .rowsWithoutFiles)
             try container.encode(staleUploads, forKey: .staleUploads)
+            try container.encode(expiredResumableUploads, forKey: .expiredResumableUploads)
+            try container.encode(resumableFilesWithoutRows, forKey: .resumableFilesWithoutRows)
             try container.encode(usage, forKey: .usage)
         }
     }
@@ -132,10 +155,27 @@ struct ConsistencyCheck: Sendable {
             report.staleUploads.append(upload.id.uuidString.lowercased())
             if repair { await files.discard(upload.id, tenant: tenant) }
         }
+        try await checkResumable(tenant, into: &report, repair: repair, cutoff: cutoff)
         if let usage = try await store.usage(tenant: tenant), usage.recorded != usage.actual {
             report.usage = Usage(recorded: usage.recorded, actual: usage.actual)
             if repair { try await store.correctUsage(tenant: tenant) }
         }
         return report
+    }
+
+    /// Resumable (TUS) uploads: expired ones, and files whose upload row is gone. The rows first,
+    /// then the files, and a file younger than the grace is left: one being created has no row yet.
+    private func checkResumable(_ tenant: UUID, into report: inout TenantReport, repair: Bool, cutoff: Date) async throws {
+        let live = try await resumableUploads.liveIDs(tenant: tenant)
+        let expired = try await resumableUploads.expired(tenant: tenant)
+        report.expiredResumableUploads = expired.map { $0.uuidString.lowercased() }.sorted()
+        if repair, !expired.isEmpty {
+            for id in try await resumableUploads.removeExpired(tenant: tenant) { await resumableFiles.remove(id, tenant: tenant) }
+        }
+        for file in try await resumableFiles.inventory(tenant: tenant).sorted(by: { $0.id.uuidString < $1.id.uuidString })
+        where !live.contains(file.id) && file.modified < cutoff {
+            report.resumableFilesWithoutRows.append(file.id.uuidString.lowercased())
+            if repair { await resumableFiles.remove(file.id, tenant: tenant) }
+        }
     }
 }

@@ -57,8 +57,7 @@ public enum ConsistencyCommand {
             return 2
         }
         let runtime = ServiceRuntime(configuration: configuration, migrations: [])
-        let check = ConsistencyCheck(store: ConsistencyStore(pool: runtime.pool), files: ObjectFiles(root: settings.root),
-                                     directories: TenantDirectories(root: settings.root))
+        let check = ConsistencyCheck(pool: runtime.pool, files: ObjectFiles(root: settings.root), directories: TenantDirectories(root: settings.root))
         let status: Int32
         do {
             let report = try await check.run(tenant: options.tenant, repair: options.repair, grace: options.grace)
