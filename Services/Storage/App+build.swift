@@ -58,11 +58,13 @@ func buildRouter(
     let download = ObjectDownload(files: files)
     ObjectsController(access: access, buckets: buckets, objects: objects, files: files, writer: writer, download: download)
         .addRoutes(to: storage)
-    SignedURLsController(access: access, buckets: buckets, objects: objects, keys: SigningKeyStore(pool: runtime.pool), writer: writer,
+    let signingKeys = SigningKeyStore(pool: runtime.pool)
+    SignedURLsController(access: access, buckets: buckets, objects: objects, keys: signingKeys, writer: writer,
                          download: download)
         .addRoutes(to: storage)
     ResumableController(access: access, buckets: buckets, objects: objects, uploads: ResumableUploadStore(pool: runtime.pool),
-                        files: ResumableFiles(files: files), writer: writer, maximumObjectBytes: settings.maximumObjectBytes, locks: UploadLocks())
+                        files: ResumableFiles(files: files), writer: writer, maximumObjectBytes: settings.maximumObjectBytes, locks: UploadLocks(),
+                        keys: signingKeys)
         .addRoutes(to: storage)
     return router
 }

@@ -192,4 +192,50 @@ struct SignedURLTests {
             #expect(try await call(platform, .get, "/object/inbox/ada.txt", key: secret).body == [2])
         }
     }
+
+    @Test("a signed upload URL's token also uploads resumably (TUS on /upload/resumable/sign with x-signature): as the signer, for its object only")
+    func resumableSignedUploads() async throws {
+        try await withTestPlatform { platform, url in
+            let tenant = try await platform.provisionTenant("sgt")
+            let (secret, publishable) = (tenant.keys.secret, tenant.keys.publishable)
+            #expect(try await call(platform, .post, "/bucket", key: secret, json: ["name": "videos"]).status == 200)
+            let ada = try await user(platform, tenant, "ada@example.test")
+            let made = try await call(platform, .post, "/object/upload/sign/videos/ada/clip.bin", key: publishable, bearer: ada.token)
+            let token = try #require(made.json["token"] as? String)
+            func metadata(_ name: String) -> String {
+                ["bucketName": "videos", "objectName": name, "contentType": "application/octet-stream"]
+                    .map { $0.key + " " + Data($0.value.utf8).base64EncodedString() }.joined(separator: ",")
+            }
+            func tus(_ method: HTTPMethod, _ path: String, _ headers: [(String, String)], body: [UInt8]? = nil) async throws -> StorageAnswer {
+                // No apikey and no Authorization: the token is the credential.
+                try await call(platform, method, path, key: nil, body: body, headers: [("Tus-Resumable", "1.0.0")] + headers)
+            }
+            // Another object than the token's: refused.
+            let elsewhere = try await tus(.post, "/upload/resumable/sign", [("x-signature", token), ("Upload-Length", "6"),
+                                                                            ("Upload-Metadata", metadata("ada/other.bin"))])
+            #expect(elsewhere.status == 403)
+            #expect(try await tus(.post, "/upload/resumable/sign", [("Upload-Length", "6"), ("Upload-Metadata", metadata("ada/clip.bin"))]).status == 400)
+            let created = try await tus(.post, "/upload/resumable/sign", [("x-signature", token), ("Upload-Length", "6"),
+                                                                          ("Upload-Metadata", metadata("ada/clip.bin"))])
+            #expect(created.status == 201)
+            let location = try #require(created.headers["Location"])
+            #expect(location.hasPrefix("/storage/v1/upload/resumable/sign/"))
+            let path = String(location.dropFirst("/storage/v1".count))
+            let first = try await tus(.patch, path, [("x-signature", token), ("Upload-Offset", "0"), ("Content-Type", "application/offset+octet-stream")],
+                                      body: [1, 2, 3])
+            #expect(first.status == 204 && first.headers["Upload-Offset"] == "3")
+            // Without the token, nothing; with it, the rest, and the object is Ada's.
+            #expect(try await tus(.head, path, []).status == 400)
+            #expect(try await tus(.head, path, [("x-signature", token)]).headers["Upload-Offset"] == "3")
+            let last = try await tus(.patch, path, [("x-signature", token), ("Upload-Offset", "3"), ("Content-Type", "application/offset+octet-stream")],
+                                     body: [4, 5, 6])
+            #expect(last.status == 204 && last.headers["Tus-Complete"] == "1")
+            #expect(try await call(platform, .get, "/object/videos/ada/clip.bin", key: publishable, bearer: ada.token).body == [1, 2, 3, 4, 5, 6])
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                let owner = try await pool.query("SELECT owner FROM storage.objects WHERE tenant_id = \(tenant.id) AND name = 'ada/clip.bin'")
+                    .single().decode(at: 0, as: UUID.self)
+                #expect(owner.uuidString == ada.id.uppercased())
+            }
+        }
+    }
 }

@@ -39,6 +39,8 @@ struct ResumableController: Sendable {
     let writer: ObjectWriter
     let maximumObjectBytes: Int64
     let locks: UploadLocks
+    let keys: SigningKeyStore
+    var now: @Sendable () -> Date = { Date() }
     /// Seconds an upload lives after its creation, and after each PATCH that takes bytes
     /// (Supabase: one hour after creation).
     var lifetime = 3600
@@ -46,15 +48,20 @@ struct ResumableController: Sendable {
     /// The public path of an upload, also its `Location`. Relative (TUS 1.0 allows it; tuspy and
     /// tus-js-client resolve it against their endpoint): right through the gateway and against the
     /// service's own port alike, with no forwarded host or scheme to trust.
-    static func location(_ id: UUID) -> String { "/storage/v1/upload/resumable/" + id.uuidString.lowercased() }
+    static func location(_ id: UUID, signed: Bool = false) -> String {
+        (signed ? "/storage/v1/upload/resumable/sign/" : "/storage/v1/upload/resumable/") + id.uuidString.lowercased()
+    }
 
     func addRoutes(to group: RouterGroup<PlatformRequestContext>) {
-        group.on("/upload/resumable", method: .options, use: options)
-        group.post("/upload/resumable", use: create)
-        group.on("/upload/resumable/:id", method: .options, use: options)
-        group.head("/upload/resumable/:id", use: head)
-        group.patch("/upload/resumable/:id", use: patch)
-        group.delete("/upload/resumable/:id", use: terminate)
+        // `…/sign`: the same protocol, the caller from a signed upload URL's token (`x-signature`).
+        for (base, signed) in [("/upload/resumable", false), ("/upload/resumable/sign", true)] {
+            group.on(RouterPath(base), method: .options, use: options)
+            group.post(RouterPath(base)) { try await create($0, $1, signed: signed) }
+            group.on(RouterPath(base + "/:id"), method: .options, use: options)
+            group.head(RouterPath(base + "/:id")) { try await head($0, $1, signed: signed) }
+            group.patch(RouterPath(base + "/:id")) { try await patch($0, $1, signed: signed) }
+            group.delete(RouterPath(base + "/:id")) { try await terminate($0, $1, signed: signed) }
+        }
     }
 
     // MARK: Who calls
@@ -64,16 +71,35 @@ struct ResumableController: Sendable {
         var tenant: UUID
         var principal: StorageAccess.Principal
         var upsert: Bool
+        /// For a signed upload: the token, whose object (`<bucket>/<name>`) is the only one it may write.
+        var signature: SignedURLToken?
+
+        /// Refuses an object a signed upload's token was not made for.
+        func mayUpload(_ bucket: String, _ name: String) throws {
+            try signature?.matches(bucket + "/" + name)
+        }
     }
 
-    /// The caller from the Storage API's credentials (`apikey`, `Authorization`; `x-upsert`).
-    /// Signed resumable uploads (`/upload/resumable/sign` with `x-signature`, storage-reference
-    /// §6) will be a second source: the token's project, owner and upsert in place of these; the
-    /// handlers below take any `Caller`.
-    private func caller(_ request: Request) async throws -> Caller {
-        let caller = try await access.caller(request)
-        return Caller(tenant: caller.tenant.id, principal: caller.principal, upsert: request.headers[TusHeaders.upsert] == "true")
+    /// The caller from the Storage API's credentials (`apikey`, `Authorization`; `x-upsert`), or
+    /// on `…/sign` from a signed upload URL's token in `x-signature` (storage-reference §6): the
+    /// token's project, its signer as the owner, its upsert; the object is checked against the
+    /// token once the upload names it.
+    private func caller(_ request: Request, signed: Bool) async throws -> Caller {
+        guard signed else {
+            let caller = try await access.caller(request)
+            return Caller(tenant: caller.tenant.id, principal: caller.principal, upsert: request.headers[TusHeaders.upsert] == "true")
+        }
+        guard let text = request.headers[Self.signatureField], !text.isEmpty else {
+            throw StorageError.invalidRequest("headers must have required property 'x-signature'")
+        }
+        let tenant = try await access.tenant(signedBy: text, request)
+        guard let key = try await keys.key(tenant: tenant.id) else { throw SignedURLToken.Refusal.badSignature }
+        let token = try SignedURLToken.verified(text, key: key, now: now(), scope: .upload, url: nil)
+        return Caller(tenant: tenant.id, principal: token.owner.map { .user($0) } ?? .service, upsert: token.upsert ?? false,
+                      signature: token)
     }
+
+    static let signatureField = HTTPField.Name("x-signature")!
 
     // MARK: Routes
 
@@ -83,13 +109,13 @@ struct ResumableController: Sendable {
             TusHeaders.tusExtension: TusHeaders.extensions, TusHeaders.tusMaxSize: String(maximumObjectBytes),
             .accessControlAllowMethods: "POST, HEAD, PATCH, OPTIONS, DELETE",
             .accessControlAllowHeaders: "Authorization, Content-Type, Location, Tus-Extension, Tus-Max-Size, Tus-Resumable, Tus-Version, "
-                + "Upload-Length, Upload-Metadata, Upload-Offset, X-Requested-With, X-Upsert, Upload-Expires, ApiKey",
+                + "Upload-Length, Upload-Metadata, Upload-Offset, X-Requested-With, X-Upsert, Upload-Expires, ApiKey, x-signature",
             .accessControlMaxAge: "86400",
         ])
     }
 
-    @Sendable func create(_ request: Request, context: PlatformRequestContext) async throws -> Response {
-        let caller = try await caller(request)
+    func create(_ request: Request, _ context: PlatformRequestContext, signed: Bool) async throws -> Response {
+        let caller = try await caller(request, signed: signed)
         return try await answer(request) {
             try TusHeaders.requireVersion(request.headers)
             if request.headers[TusHeaders.uploadDeferLength] != nil {
@@ -98,6 +124,7 @@ struct ResumableController: Sendable {
             guard let length = try TusHeaders.integer(request.headers, TusHeaders.uploadLength) else { throw TusError.lengthRequired }
             guard let header = request.headers[TusHeaders.uploadMetadata] else { throw TusError.metadataRequired }
             let metadata = try UploadMetadata(try TusHeaders.metadata(header))
+            try caller.mayUpload(metadata.bucket, metadata.objectName)
             let carriesBytes = TusHeaders.isChunk(request.headers)
             let declared = carriesBytes ? try TusHeaders.integer(request.headers, .contentLength) : nil
             if let declared, declared > length { throw TusError.sizeExceeded }
@@ -138,13 +165,13 @@ struct ResumableController: Sendable {
                 throw error
             }
             var headers = progress.headers
-            headers[.location] = Self.location(id)
+            headers[.location] = Self.location(id, signed: signed)
             return Response(status: .created, headers: headers)
         }
     }
 
-    @Sendable func head(_ request: Request, context: PlatformRequestContext) async throws -> Response {
-        let caller = try await caller(request)
+    func head(_ request: Request, _ context: PlatformRequestContext, signed: Bool) async throws -> Response {
+        let caller = try await caller(request, signed: signed)
         return try await answer(request) {
             try TusHeaders.requireVersion(request.headers)
             let upload = try await visibleUpload(context, caller)
@@ -156,8 +183,8 @@ struct ResumableController: Sendable {
         }
     }
 
-    @Sendable func patch(_ request: Request, context: PlatformRequestContext) async throws -> Response {
-        let caller = try await caller(request)
+    func patch(_ request: Request, _ context: PlatformRequestContext, signed: Bool) async throws -> Response {
+        let caller = try await caller(request, signed: signed)
         return try await answer(request) {
             try TusHeaders.requireVersion(request.headers)
             guard TusHeaders.isChunk(request.headers) else { throw TusError.chunkTypeRequired }
@@ -175,8 +202,8 @@ struct ResumableController: Sendable {
         }
     }
 
-    @Sendable func terminate(_ request: Request, context: PlatformRequestContext) async throws -> Response {
-        let caller = try await caller(request)
+    func terminate(_ request: Request, _ context: PlatformRequestContext, signed: Bool) async throws -> Response {
+        let caller = try await caller(request, signed: signed)
         return try await answer(request) {
             try TusHeaders.requireVersion(request.headers)
             let upload = try await visibleUpload(context, caller, expiredToo: true)
@@ -318,6 +345,7 @@ struct ResumableController: Sendable {
         case .user(let user) where upload.owner == user: break
         default: throw TusError.notFound
         }
+        try caller.mayUpload(upload.metadata.bucket, upload.metadata.objectName)
         if upload.isExpired, !expiredToo { throw TusError.gone }
         return upload
     }

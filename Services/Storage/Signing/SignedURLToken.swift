@@ -65,14 +65,20 @@ struct SignedURLToken: Sendable, Equatable {
         return signingInput + "." + Base64URL.encode(HMAC<SHA256>.authenticationCode(for: Data(signingInput.utf8), using: key))
     }
 
+    /// Refuses an object the token was not made for (`<bucket>/<name>`).
+    func matches(_ url: String) throws(Refusal) {
+        guard self.url == url else { throw .wrongObject }
+    }
+
     /// The project a token names, unverified: only to choose the key to verify it with.
     static func project(of token: String) -> String? {
         try? claims(of: token).ref
     }
 
     /// The token's facts once its signature verifies with `key`, it has not expired at `now`, and
-    /// it was made for `scope` and for the object `url`.
-    static func verified(_ token: String, key: SymmetricKey, now: Date, scope: Scope, url: String) throws(Refusal) -> SignedURLToken {
+    /// it was made for `scope` and for the object `url` (nil: checked by the caller, once it knows
+    /// the object — a resumable upload names it in its metadata; `matches(_:)`).
+    static func verified(_ token: String, key: SymmetricKey, now: Date, scope: Scope, url: String?) throws(Refusal) -> SignedURLToken {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, parts[0] == header, let signature = Base64URL.decode(parts[2]) else { throw .malformed }
         let signingInput = Data(token.utf8.prefix(parts[0].utf8.count + 1 + parts[1].utf8.count))
@@ -80,7 +86,7 @@ struct SignedURLToken: Sendable, Equatable {
         let claims = try Self.claims(of: token)
         guard Double(claims.exp) > now.timeIntervalSince1970 else { throw .expired }
         guard claims.scope == scope else { throw .wrongScope(expected: scope) }
-        guard claims.url == url else { throw .wrongObject }
+        if let url, claims.url != url { throw .wrongObject }
         return SignedURLToken(url: claims.url, scope: claims.scope, project: claims.ref, owner: claims.owner, upsert: claims.upsert,
                               issuedAt: claims.iat, expiresAt: claims.exp)
     }
