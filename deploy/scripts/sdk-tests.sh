@@ -53,6 +53,7 @@ requirements=(
   "pydantic==2.14.4"
   "PyJWT==2.15.1"
   "pytest==9.2.0"
+  "boto3==1.44.8"
 )
 tools="${SDK_TOOLS_DIR:-$root/.tmp/sdk-tools}"
 output="${SDK_OUTPUT_DIR:-$root/.tmp/sdk}"
@@ -68,7 +69,7 @@ done
 
 . "$root/deploy/scripts/lib/python-tools.sh"
 python_tools "$tools" "${requirements[@]}"
-if ! "$python" -c 'import supabase, supabase_auth, pytest' >/dev/null 2>&1; then
+if ! "$python" -c 'import supabase, supabase_auth, pytest, boto3' >/dev/null 2>&1; then
   echo "reinstalling the SDK tools (they do not import)" >&2
   install_python_tools "$tools" "${requirements[@]}"
   python_tools "$tools" "${requirements[@]}"

@@ -7,10 +7,12 @@ import Hummingbird
 ///
 /// ```xml
 /// <?xml version="1.0" encoding="UTF-8" standalone="yes"?>
-/// <Error xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Code>NoSuchKey</Code><Message>Object not found</Message><Resource>bucket/key</Resource></Error>
+/// <Error><Code>NoSuchKey</Code><Message>Object not found</Message><Resource>bucket/key</Resource></Error>
 /// ```
 ///
-/// An answer to HEAD has no body (boto3 then names the error by its status: `"404"`).
+/// `<Error>` has no namespace, as S3 writes it: botocore reads `Code` only from a root element
+/// named exactly `Error` (with S3's namespace on it, boto3 raises with an empty code). An
+/// answer to HEAD has no body (boto3 then names the error by its status: `"404"`).
 struct S3Error: Error, HTTPResponseError, Sendable {
     var status: HTTPResponse.Status
     var code: String
@@ -30,7 +32,7 @@ struct S3Error: Error, HTTPResponseError, Sendable {
         let resource = path.hasPrefix(S3Controller.prefix + "/") ? String(path.dropFirst(S3Controller.prefix.count + 1)) : ""
         let resourceText = (resource.removingPercentEncoding ?? resource)
         return S3XML.response("Error", S3XML.element("Code", code) + S3XML.element("Message", message)
-                                  + S3XML.element("Resource", resourceText), status: status, headers: headers)
+                                  + S3XML.element("Resource", resourceText), status: status, headers: headers, namespaced: false)
     }
 
     // MARK: S3's errors

@@ -43,11 +43,14 @@ enum S3XML {
         "<\(name)>\(children)</\(name)>"
     }
 
-    /// A whole answer: prolog, root element in S3's namespace.
-    static func response(_ root: String, _ children: String, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) -> Response {
+    /// A whole answer: prolog, root element in S3's namespace (`namespaced: false` for
+    /// `<Error>`, which S3 writes without one and botocore only recognises so).
+    static func response(_ root: String, _ children: String, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:],
+                         namespaced: Bool = true) -> Response {
         var fields = headers
         fields[.contentType] = contentType
-        let text = prolog + "<\(root) xmlns=\"\(namespace)\">" + children + "</\(root)>"
+        let open = namespaced ? "<\(root) xmlns=\"\(namespace)\">" : "<\(root)>"
+        let text = prolog + open + children + "</\(root)>"
         return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
 

@@ -1,0 +1,389 @@
+"""boto3 (1.44.8, from PyPI, unchanged) against the platform's S3-compatible endpoint
+(`/storage/v1/s3`), configured as Supabase documents it: the endpoint `<base>/storage/v1/s3`,
+a region, SigV4 and path-style addressing, with an access key the project issues through
+storage's developer API (`/v1/tenants/{slug}/s3/credentials`, secret key only).
+
+What each test expects is docs/protocols/storage-reference.md §8 (routes, XML shapes, SigV4,
+errors as S3 XML with real statuses) with the platform's departures in §12 (ETags are SHA-256;
+keys act as the project itself, never another's). Every test makes its own buckets (cleaned up
+after it, `new_bucket`) and keys (revoked after it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import secrets
+
+import boto3
+import httpx
+import pytest
+from boto3.s3.transfer import TransferConfig
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from platform_setup import Platform, Project
+from support import storage_headers
+
+REGION = "us-east-1"
+MiB = 1024 * 1024
+
+
+# --- Helpers -----------------------------------------------------------------------------------
+
+
+def credentials_url(platform: Platform, slug: str) -> str:
+    """Storage's developer API: through the gateway's /platform/storage prefix when the suite
+    runs behind it, else on storage's own port."""
+    if platform.storage_base_url == platform.base_url:
+        return f"{platform.base_url}/platform/storage/v1/tenants/{slug}/s3/credentials"
+    return f"{platform.storage_url}/v1/tenants/{slug}/s3/credentials"
+
+
+class Keys:
+    """S3 access keys a test issues, revoked after it."""
+
+    def __init__(self, platform: Platform):
+        self.platform = platform
+        self.http = httpx.Client(timeout=30)
+        self.issued: list[tuple[Project, str]] = []
+
+    def issue(self, project: Project, description: str = "sdk acceptance") -> dict:
+        answer = self.http.post(credentials_url(self.platform, project.slug), headers={"apikey": project.secret},
+                                json={"description": description})
+        assert answer.status_code == 201, answer.text
+        key = answer.json()
+        self.issued.append((project, key["id"]))
+        return key
+
+    def revoke(self, project: Project, key_id: str) -> httpx.Response:
+        return self.http.delete(f"{credentials_url(self.platform, project.slug)}/{key_id}", headers={"apikey": project.secret})
+
+    def revoke_all(self) -> None:
+        for project, key_id in self.issued:
+            assert self.revoke(project, key_id).status_code in (204, 404)
+
+
+@pytest.fixture
+def keys(platform: Platform):
+    made = Keys(platform)
+    yield made
+    try:
+        made.revoke_all()
+    finally:
+        made.http.close()
+
+
+def s3_client(platform: Platform, access_key_id: str, secret: str):
+    """boto3's S3 client as Supabase's docs configure it."""
+    return boto3.client(
+        "s3",
+        endpoint_url=f"{platform.storage_v1}/s3",
+        region_name=REGION,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret,
+        config=Config(signature_version="s3v4", s3={"addressing_style": "path"}),
+    )
+
+
+@pytest.fixture
+def s3_a(platform: Platform, project_a: Project, keys: Keys):
+    key = keys.issue(project_a)
+    return s3_client(platform, key["access_key_id"], key["secret_access_key"])
+
+
+def error_of(info: pytest.ExceptionInfo) -> tuple[int, str]:
+    response = info.value.response
+    return response["ResponseMetadata"]["HTTPStatusCode"], response["Error"]["Code"]
+
+
+def new_s3_bucket(s3, new_bucket, project: Project, tag: str) -> str:
+    """A bucket made through S3's CreateBucket, emptied and deleted after the test."""
+    bucket = new_bucket.name(tag)
+    s3.create_bucket(Bucket=bucket)
+    new_bucket.adopt(project, bucket)
+    return bucket
+
+
+# --- Access keys -------------------------------------------------------------------------------
+
+
+def test_s3_access_keys_are_issued_listed_and_revoked_with_the_secret_key_only(platform, project_a, project_b, keys):
+    url = credentials_url(platform, project_a.slug)
+    key = keys.issue(project_a, "ci uploader")
+    assert re.fullmatch(r"[0-9a-f]{32}", key["access_key_id"]) and re.fullmatch(r"[0-9a-f]{64}", key["secret_access_key"])
+    assert key["description"] == "ci uploader" and key["revoked_at"] is None
+
+    listed = httpx.get(url, headers={"apikey": project_a.secret}).json()["credentials"]
+    mine = [item for item in listed if item["id"] == key["id"]]
+    assert len(mine) == 1 and "secret_access_key" not in mine[0], "the secret is shown once, at creation"
+
+    # The publishable key, another project's secret key, and no key at all are refused.
+    assert httpx.post(url, headers={"apikey": project_a.publishable}, json={}).status_code == 403
+    assert httpx.get(url, headers={"apikey": project_b.secret}).status_code == 403
+    assert httpx.get(url).status_code == 401
+
+    assert keys.revoke(project_a, key["id"]).status_code == 204
+    assert keys.revoke(project_a, key["id"]).status_code == 404
+    revoked = [item for item in httpx.get(url, headers={"apikey": project_a.secret}).json()["credentials"] if item["id"] == key["id"]]
+    assert revoked[0]["revoked_at"] is not None
+
+
+def test_s3_a_revoked_key_and_a_wrong_secret_are_refused_with_403(platform, project_a, keys, new_bucket):
+    key = keys.issue(project_a)
+    s3 = s3_client(platform, key["access_key_id"], key["secret_access_key"])
+    bucket = new_s3_bucket(s3, new_bucket, project_a, "s3rev")
+    s3.put_object(Bucket=bucket, Key="before.txt", Body=b"fine")
+
+    wrong = s3_client(platform, key["access_key_id"], "0" * 64)
+    with pytest.raises(ClientError) as info:
+        wrong.list_objects_v2(Bucket=bucket)
+    assert error_of(info) == (403, "SignatureDoesNotMatch")
+
+    assert keys.revoke(project_a, key["id"]).status_code == 204
+    with pytest.raises(ClientError) as info:
+        s3.put_object(Bucket=bucket, Key="after.txt", Body=b"refused")
+    assert error_of(info) == (403, "InvalidAccessKeyId")
+    with pytest.raises(ClientError) as info:
+        s3.list_buckets()
+    assert error_of(info) == (403, "InvalidAccessKeyId")
+
+
+def test_s3_a_key_reaches_its_own_project_only(platform, project_a, project_b, keys, new_bucket):
+    s3_a = s3_client(platform, **_pair(keys.issue(project_a)))
+    s3_b = s3_client(platform, **_pair(keys.issue(project_b)))
+    theirs = new_s3_bucket(s3_b, new_bucket, project_b, "s3b")
+    s3_b.put_object(Bucket=theirs, Key="secret.txt", Body=b"project b")
+
+    assert theirs not in [bucket["Name"] for bucket in s3_a.list_buckets()["Buckets"]]
+    with pytest.raises(ClientError) as info:
+        s3_a.head_bucket(Bucket=theirs)
+    assert error_of(info) == (404, "404")
+    with pytest.raises(ClientError) as info:
+        s3_a.get_object(Bucket=theirs, Key="secret.txt")
+    assert error_of(info) == (404, "NoSuchBucket")
+    with pytest.raises(ClientError) as info:
+        s3_a.put_object(Bucket=theirs, Key="planted.txt", Body=b"x")
+    assert error_of(info) == (404, "NoSuchBucket")
+    assert [item["Key"] for item in s3_b.list_objects_v2(Bucket=theirs)["Contents"]] == ["secret.txt"]
+
+
+def _pair(key: dict) -> dict:
+    return {"access_key_id": key["access_key_id"], "secret": key["secret_access_key"]}
+
+
+# --- Buckets -----------------------------------------------------------------------------------
+
+
+def test_s3_buckets_are_created_listed_headed_and_deleted(s3_a, project_a, new_bucket):
+    bucket = new_bucket.name("s3bk")
+    created = s3_a.create_bucket(Bucket=bucket)
+    new_bucket.adopt(project_a, bucket)
+    assert created["ResponseMetadata"]["HTTPStatusCode"] == 200 and created["Location"] == f"/{bucket}"
+    with pytest.raises(ClientError) as info:
+        s3_a.create_bucket(Bucket=bucket)
+    assert error_of(info) == (409, "BucketAlreadyExists")
+
+    listed = s3_a.list_buckets()["Buckets"]
+    assert bucket in [item["Name"] for item in listed]
+    assert all(item["CreationDate"] is not None for item in listed)
+    assert s3_a.head_bucket(Bucket=bucket)["BucketRegion"] == REGION
+    assert s3_a.get_bucket_location(Bucket=bucket)["LocationConstraint"] == REGION
+
+    s3_a.put_object(Bucket=bucket, Key="keep.txt", Body=b"x")
+    with pytest.raises(ClientError) as info:
+        s3_a.delete_bucket(Bucket=bucket)
+    assert error_of(info)[0] == 409
+    s3_a.delete_object(Bucket=bucket, Key="keep.txt")
+    assert s3_a.delete_bucket(Bucket=bucket)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as info:
+        s3_a.head_bucket(Bucket=bucket)
+    assert error_of(info) == (404, "404")
+    # A name the Storage API's routes use in a bucket's place is refused, as on /bucket.
+    with pytest.raises(ClientError) as info:
+        s3_a.create_bucket(Bucket="public")
+    assert error_of(info) == (400, "InvalidBucketName")
+
+
+# --- Objects -----------------------------------------------------------------------------------
+
+
+def test_s3_objects_round_trip_with_range_head_copy_and_delete(s3_a, project_a, new_bucket, make_supabase):
+    bucket = new_s3_bucket(s3_a, new_bucket, project_a, "s3obj")
+    body = os.urandom(100_000)
+    put = s3_a.put_object(Bucket=bucket, Key="dir/a b+c.bin", Body=body, ContentType="application/x-test",
+                          Metadata={"origin": "boto3"}, CacheControl="max-age=60")
+    assert put["ETag"] == '"' + hashlib.sha256(body).hexdigest() + '"'
+
+    got = s3_a.get_object(Bucket=bucket, Key="dir/a b+c.bin")
+    assert got["Body"].read() == body
+    assert got["ContentType"] == "application/x-test" and got["Metadata"] == {"origin": "boto3"}
+    assert got["CacheControl"] == "max-age=60" and got["ContentLength"] == len(body)
+
+    part = s3_a.get_object(Bucket=bucket, Key="dir/a b+c.bin", Range="bytes=1000-1999")
+    assert part["ResponseMetadata"]["HTTPStatusCode"] == 206
+    assert part["Body"].read() == body[1000:2000] and part["ContentRange"] == f"bytes 1000-1999/{len(body)}"
+
+    head = s3_a.head_object(Bucket=bucket, Key="dir/a b+c.bin")
+    assert head["ContentLength"] == len(body) and head["ETag"] == put["ETag"]
+
+    # The same object through the Storage API (storage3), byte for byte.
+    storage = make_supabase(project_a.secret).storage
+    assert storage.from_(bucket).download("dir/a b+c.bin") == body
+
+    copied = s3_a.copy_object(Bucket=bucket, Key="copy/of it.bin", CopySource={"Bucket": bucket, "Key": "dir/a b+c.bin"})
+    assert copied["CopyObjectResult"]["ETag"] == put["ETag"]
+    assert s3_a.get_object(Bucket=bucket, Key="copy/of it.bin")["Body"].read() == body
+    replaced = s3_a.copy_object(Bucket=bucket, Key="copy/typed.bin", CopySource=f"{bucket}/dir/a b+c.bin",
+                                MetadataDirective="REPLACE", ContentType="text/plain", Metadata={"copied": "yes"})
+    assert replaced["ResponseMetadata"]["HTTPStatusCode"] == 200
+    typed = s3_a.head_object(Bucket=bucket, Key="copy/typed.bin")
+    assert typed["ContentType"] == "text/plain" and typed["Metadata"] == {"copied": "yes"}
+
+    assert s3_a.delete_object(Bucket=bucket, Key="copy/of it.bin")["ResponseMetadata"]["HTTPStatusCode"] == 204
+    assert s3_a.delete_object(Bucket=bucket, Key="copy/of it.bin")["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as info:
+        s3_a.head_object(Bucket=bucket, Key="copy/of it.bin")
+    assert error_of(info) == (404, "404")
+    with pytest.raises(ClientError) as info:
+        s3_a.get_object(Bucket=bucket, Key="copy/of it.bin")
+    assert error_of(info) == (404, "NoSuchKey")
+    with pytest.raises(ClientError) as info:
+        s3_a.get_object(Bucket=bucket, Key="dir/a b+c.bin", Range="bytes=200000-")
+    assert error_of(info) == (416, "InvalidRange")
+
+    deleted = s3_a.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": "dir/a b+c.bin"}, {"Key": "copy/typed.bin"},
+                                                                     {"Key": "never/was.txt"}]})
+    assert sorted(item["Key"] for item in deleted["Deleted"]) == ["copy/typed.bin", "dir/a b+c.bin", "never/was.txt"]
+    assert "Errors" not in deleted
+    assert s3_a.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+def test_s3_list_objects_v2_with_prefix_delimiter_and_continuation(s3_a, project_a, new_bucket):
+    bucket = new_s3_bucket(s3_a, new_bucket, project_a, "s3ls")
+    keys = ["a/1.txt", "a/2.txt", "a/deep/3.txt", "b/1.txt", "c.txt", "d e+f.txt", "é.txt"]
+    for key in keys:
+        s3_a.put_object(Bucket=bucket, Key=key, Body=key.encode())
+
+    everything = s3_a.list_objects_v2(Bucket=bucket)
+    assert [item["Key"] for item in everything["Contents"]] == sorted(keys, key=lambda k: k.encode())
+    assert everything["KeyCount"] == len(keys) and everything["IsTruncated"] is False
+    assert all(item["Size"] == len(item["Key"].encode()) and item["StorageClass"] == "STANDARD" for item in everything["Contents"])
+
+    level = s3_a.list_objects_v2(Bucket=bucket, Delimiter="/")
+    assert [item["Prefix"] for item in level["CommonPrefixes"]] == ["a/", "b/"]
+    assert [item["Key"] for item in level["Contents"]] == ["c.txt", "d e+f.txt", "é.txt"]
+
+    under_a = s3_a.list_objects_v2(Bucket=bucket, Prefix="a/", Delimiter="/")
+    assert [item["Key"] for item in under_a["Contents"]] == ["a/1.txt", "a/2.txt"]
+    assert [item["Prefix"] for item in under_a["CommonPrefixes"]] == ["a/deep/"]
+    assert under_a["Prefix"] == "a/"
+
+    # Pages of two, followed by their continuation tokens, and by boto3's own paginator.
+    seen, token = [], None
+    while True:
+        page = s3_a.list_objects_v2(Bucket=bucket, MaxKeys=2, **({"ContinuationToken": token} if token else {}))
+        seen += [item["Key"] for item in page.get("Contents", [])]
+        assert page["KeyCount"] <= 2
+        if not page["IsTruncated"]:
+            break
+        token = page["NextContinuationToken"]
+    assert seen == [item["Key"] for item in everything["Contents"]]
+    paginated = [item["Key"] for page in s3_a.get_paginator("list_objects_v2").paginate(Bucket=bucket, PaginationConfig={"PageSize": 3})
+                 for item in page.get("Contents", [])]
+    assert paginated == seen
+    after = s3_a.list_objects_v2(Bucket=bucket, StartAfter="b/1.txt")
+    assert [item["Key"] for item in after["Contents"]] == ["c.txt", "d e+f.txt", "é.txt"]
+    v1 = s3_a.list_objects(Bucket=bucket, Prefix="a/", Delimiter="/")
+    assert [item["Key"] for item in v1["Contents"]] == ["a/1.txt", "a/2.txt"]
+
+
+def test_s3_limits_apply_413_and_bad_input_is_a_clear_4xx(s3_a, project_a, new_bucket):
+    bucket = new_bucket(project_a, "s3lim", file_size_limit=MiB)
+    with pytest.raises(ClientError) as info:
+        s3_a.put_object(Bucket=bucket, Key="big.bin", Body=os.urandom(MiB + 1))
+    assert error_of(info) == (413, "EntityTooLarge")
+    with pytest.raises(ClientError) as info:
+        s3_a.put_object(Bucket=bucket, Key="bad/../name.txt", Body=b"x")
+    assert error_of(info)[0] in (400, 422)
+    upload = s3_a.create_multipart_upload(Bucket=bucket, Key="parts.bin")
+    with pytest.raises(ClientError) as info:
+        s3_a.upload_part(Bucket=bucket, Key="parts.bin", UploadId=upload["UploadId"], PartNumber=1, Body=os.urandom(MiB + 1))
+    assert error_of(info) == (413, "EntityTooLarge")
+    with pytest.raises(ClientError) as info:
+        s3_a.upload_part(Bucket=bucket, Key="parts.bin", UploadId="not-an-upload", PartNumber=1, Body=b"x")
+    assert error_of(info) == (404, "NoSuchUpload")
+    s3_a.abort_multipart_upload(Bucket=bucket, Key="parts.bin", UploadId=upload["UploadId"])
+    assert s3_a.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+
+
+# --- Multipart ---------------------------------------------------------------------------------
+
+
+def test_s3_multipart_create_upload_part_list_complete_and_abort(s3_a, project_a, new_bucket):
+    bucket = new_s3_bucket(s3_a, new_bucket, project_a, "s3mp")
+    first, second = os.urandom(5 * MiB), os.urandom(123_457)
+    upload = s3_a.create_multipart_upload(Bucket=bucket, Key="joined.bin", ContentType="application/x-joined")
+    assert upload["Bucket"] == bucket and upload["Key"] == "joined.bin"
+    upload_id = upload["UploadId"]
+    one = s3_a.upload_part(Bucket=bucket, Key="joined.bin", UploadId=upload_id, PartNumber=1, Body=first)
+    two = s3_a.upload_part(Bucket=bucket, Key="joined.bin", UploadId=upload_id, PartNumber=2, Body=second)
+    assert one["ETag"] == '"' + hashlib.md5(first).hexdigest() + '"'
+    listed = s3_a.list_parts(Bucket=bucket, Key="joined.bin", UploadId=upload_id)["Parts"]
+    assert [(part["PartNumber"], part["Size"], part["ETag"]) for part in listed] == \
+        [(1, len(first), one["ETag"]), (2, len(second), two["ETag"])]
+    assert [item["UploadId"] for item in s3_a.list_multipart_uploads(Bucket=bucket).get("Uploads", [])] == [upload_id]
+
+    done = s3_a.complete_multipart_upload(Bucket=bucket, Key="joined.bin", UploadId=upload_id, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": one["ETag"]}, {"PartNumber": 2, "ETag": two["ETag"]}]})
+    assert done["Key"] == "joined.bin" and done["ETag"] == '"' + hashlib.sha256(first + second).hexdigest() + '"'
+    got = s3_a.get_object(Bucket=bucket, Key="joined.bin")
+    assert got["Body"].read() == first + second and got["ContentType"] == "application/x-joined"
+    with pytest.raises(ClientError) as info:
+        s3_a.list_parts(Bucket=bucket, Key="joined.bin", UploadId=upload_id)
+    assert error_of(info) == (404, "NoSuchUpload")
+
+    # A wrong ETag in the list is refused; an aborted upload is gone.
+    other = s3_a.create_multipart_upload(Bucket=bucket, Key="dropped.bin")["UploadId"]
+    s3_a.upload_part(Bucket=bucket, Key="dropped.bin", UploadId=other, PartNumber=1, Body=b"abc")
+    with pytest.raises(ClientError) as info:
+        s3_a.complete_multipart_upload(Bucket=bucket, Key="dropped.bin", UploadId=other, MultipartUpload={
+            "Parts": [{"PartNumber": 1, "ETag": '"' + "0" * 32 + '"'}]})
+    assert error_of(info) == (400, "InvalidPart")
+    assert s3_a.abort_multipart_upload(Bucket=bucket, Key="dropped.bin", UploadId=other)["ResponseMetadata"]["HTTPStatusCode"] == 204
+    with pytest.raises(ClientError) as info:
+        s3_a.abort_multipart_upload(Bucket=bucket, Key="dropped.bin", UploadId=other)
+    assert error_of(info) == (404, "NoSuchUpload")
+    assert s3_a.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+    with pytest.raises(ClientError) as info:
+        s3_a.head_object(Bucket=bucket, Key="dropped.bin")
+    assert error_of(info) == (404, "404")
+
+
+def test_s3_upload_file_over_8_mb_goes_multipart_and_downloads_whole(s3_a, project_a, new_bucket, tmp_path):
+    bucket = new_s3_bucket(s3_a, new_bucket, project_a, "s3tf")
+    source = tmp_path / "large.bin"
+    data = os.urandom(11 * MiB + 17)
+    source.write_bytes(data)
+    config = TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=5 * MiB)
+    parts_seen = []
+    s3_a.meta.events.register("before-call.s3.UploadPart", lambda **kwargs: parts_seen.append(kwargs["params"]["query_string"]))
+    s3_a.upload_file(str(source), bucket, "big/large.bin", Config=config)
+    assert len(parts_seen) == 3, "boto3 itself went multipart (three parts of at most 5 MiB)"
+
+    target = tmp_path / "back.bin"
+    s3_a.download_file(bucket, "big/large.bin", str(target), Config=config)
+    assert hashlib.sha256(target.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert s3_a.head_object(Bucket=bucket, Key="big/large.bin")["ContentLength"] == len(data)
+
+
+def test_s3_presigned_get_url_serves_the_object_until_it_expires(s3_a, project_a, new_bucket):
+    bucket = new_s3_bucket(s3_a, new_bucket, project_a, "s3ps")
+    s3_a.put_object(Bucket=bucket, Key="shared/file.txt", Body=b"presigned")
+    url = s3_a.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "shared/file.txt"}, ExpiresIn=300)
+    answer = httpx.get(url)
+    assert answer.status_code == 200 and answer.content == b"presigned"
+    tampered = httpx.get(url.replace("shared/file.txt", "shared/other.txt"))
+    assert tampered.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in tampered.text
+    assert httpx.get(url.split("?")[0]).status_code == 403
