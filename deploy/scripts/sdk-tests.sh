@@ -15,7 +15,8 @@
 # automatic), the user, sign-out scopes, claims and JWKS, the admin API, the errors as the
 # client raises them, every not-enabled feature's documented answer, and cross-project refusals;
 # and `create_client(...).storage` (storage3): buckets, objects, limits and the project's quota,
-# who may do what, object names. What each test expects is docs/protocols/gotrue-reference.md
+# who may do what, object names; and boto3 against the S3 endpoint (`/storage/v1/s3`, test_s3.py)
+# with access keys the projects issue. What each test expects is docs/protocols/gotrue-reference.md
 # and docs/protocols/storage-reference.md.
 #
 # The services run with a fresh INTERNAL_SERVICE_TOKEN, token rate limits raised (one client

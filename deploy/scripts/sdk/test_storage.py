@@ -14,7 +14,7 @@ platform's documented departures (§10 and the controllers' doc comments):
 - a bucket's `user_access` (`owner` | `authenticated_read`) in place of row-level security.
 
 Not built yet, so not tested (the coverage summary lists them as "not yet"): signed URLs and
-signed uploads, list v2, image transformations, TUS, the S3 endpoint.
+signed uploads, list v2, image transformations, TUS. (The S3 endpoint is boto3's: test_s3.py.)
 
 Each test makes its own buckets (`new_bucket`: emptied and deleted afterwards) and users, and
 reads back what it wrote rather than trusting one answer.
