@@ -28,6 +28,14 @@ struct S3Error: Error, HTTPResponseError, Sendable {
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         if request.method == .head { return Response(status: status, headers: headers) }
+        var headers = headers
+        if request.method == .put || request.method == .post {
+            // An error may come before the body was read, and S3 clients send `Expect:
+            // 100-continue`: botocore then sends no body, while the server would wait for it
+            // before reading the next request. Closing makes the client open a new connection
+            // rather than send its next request into the old body.
+            headers[.connection] = "close"
+        }
         let path = request.uri.path
         let resource = path.hasPrefix(S3Controller.prefix + "/") ? String(path.dropFirst(S3Controller.prefix.count + 1)) : ""
         let resourceText = (resource.removingPercentEncoding ?? resource)
