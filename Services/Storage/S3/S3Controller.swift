@@ -66,6 +66,8 @@ struct S3Controller: Sendable {
     @Sendable func handle(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         let caller = try await access.caller(request, context: context)
         let target = Self.target(request.uri.path)
+        // `/storage/v1/s3/` is the service itself, as without the slash.
+        if target.bucket.isEmpty, request.method == .get { return try await listBuckets(caller) }
         let query = caller.request
         let has = { (name: String) in query.parameter(name) != nil }
         guard let key = target.key else {
@@ -131,7 +133,10 @@ struct S3Controller: Sendable {
     // MARK: Buckets
 
     @Sendable func listBuckets(_ request: Request, context: PlatformRequestContext) async throws -> Response {
-        let caller = try await access.caller(request, context: context)
+        try await listBuckets(try await access.caller(request, context: context))
+    }
+
+    func listBuckets(_ caller: S3Access.Caller) async throws -> Response {
         let all = try await buckets.list(tenant: caller.tenant.id, publicOnly: false)
         let items = all.map { bucket in
             S3XML.group("Bucket", S3XML.element("Name", bucket.id) + S3XML.element("CreationDate", S3XML.timestamp(bucket.createdAt)))
@@ -215,8 +220,26 @@ struct S3Controller: Sendable {
         ("response-content-language", .contentLanguage), ("response-expires", .expires),
     ]
 
+    static let preconditionFailed = S3Error(.preconditionFailed, "PreconditionFailed", "At least one of the pre-conditions you specified did not hold")
+
+    /// `If-Match` / `If-Unmodified-Since` (s3transfer sends `If-Match` with the ETag it saw while
+    /// it fetches an object's ranges): 412 when the object changed.
+    static func preconditionsHold(_ object: StoredObject, _ request: Request) -> Bool {
+        if let tags = request.headers[.ifMatch] {
+            return tags.split(separator: ",").contains { tag in
+                let value = tag.trimmingCharacters(in: .whitespaces)
+                return value == "*" || value == object.etag
+            }
+        }
+        if let since = request.headers[.ifUnmodifiedSince], let date = ObjectDownload.parseHTTPDate(since) {
+            return object.updatedAt.timeIntervalSince1970.rounded(.down) <= date.timeIntervalSince1970
+        }
+        return true
+    }
+
     func getObject(_ request: Request, _ caller: S3Access.Caller, _ bucket: Bucket, name: String) async throws -> Response {
         let object = try await object(caller, bucket, name: name)
+        guard Self.preconditionsHold(object, request) else { throw Self.preconditionFailed }
         var response = try await download.respond(object, tenant: caller.tenant.id, request: request)
         var missing = 0
         if case .object(let metadata)? = object.userMetadata {

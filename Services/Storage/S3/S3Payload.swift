@@ -16,7 +16,7 @@ import Synchronization
 /// | `STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]` | aws-chunked, each chunk's signature checked |
 ///
 /// Its length is `X-Amz-Decoded-Content-Length` (aws-chunked) or `Content-Length`, and the
-/// bytes must come to it. Every check fails by throwing from the sequence, so the write
+/// bytes must come to it; a `Content-MD5` must be theirs (400 `BadDigest`). Every check fails by throwing from the sequence, so the write
 /// consuming it removes what it wrote. The MD5 of the bytes (an S3 part's ETag) is in `digest`
 /// once the sequence has ended.
 struct S3Payload: AsyncSequence, Sendable {
@@ -27,6 +27,8 @@ struct S3Payload: AsyncSequence, Sendable {
     let expectedSHA256: String?
     /// The length the client declared (nil: chunked transfer without a declared length).
     let declaredLength: Int64?
+    /// `Content-MD5` (base64), when the client sent one: the bytes must have it.
+    let contentMD5: String?
     let digest = Digest()
 
     /// The MD5 of the bytes, lower-case hex, set when the body has ended well.
@@ -38,8 +40,14 @@ struct S3Payload: AsyncSequence, Sendable {
 
     static let decodedLength = HTTPField.Name("X-Amz-Decoded-Content-Length")!
 
+    static let contentMD5Field = HTTPField.Name("Content-MD5")!
+
     init(_ request: Request, caller: S3Access.Caller) throws {
         body = request.body
+        contentMD5 = request.headers[Self.contentMD5Field].map { $0.trimmingCharacters(in: .whitespaces) }
+        if let contentMD5, Data(base64Encoded: contentMD5)?.count != 16 {
+            throw S3Error(.badRequest, "InvalidDigest", "The Content-MD5 you specified was invalid.")
+        }
         let hash = caller.signature.payloadHash
         if hash.hasPrefix("STREAMING-") {
             switch hash {
@@ -86,7 +94,7 @@ struct S3Payload: AsyncSequence, Sendable {
 
     func makeAsyncIterator() -> Iterator {
         Iterator(upstream: body.makeAsyncIterator(), decoder: chunked.map { AWSChunkedDecoder(signing: $0) },
-                 sha256: expectedSHA256.map { ($0, SHA256()) }, declaredLength: declaredLength, digest: digest)
+                 sha256: expectedSHA256.map { ($0, SHA256()) }, declaredLength: declaredLength, contentMD5: contentMD5, digest: digest)
     }
 
     struct Iterator: AsyncIteratorProtocol {
@@ -94,6 +102,7 @@ struct S3Payload: AsyncSequence, Sendable {
         var decoder: AWSChunkedDecoder?
         var sha256: (expected: String, hasher: SHA256)?
         let declaredLength: Int64?
+        let contentMD5: String?
         let digest: Digest
         var md5 = Insecure.MD5()
         var count: Int64 = 0
@@ -138,7 +147,11 @@ struct S3Payload: AsyncSequence, Sendable {
                 throw S3Error(.badRequest, "IncompleteBody", "You did not provide the number of bytes specified by the Content-Length HTTP header.")
             }
             if let sha256, SigV4.hex(sha256.hasher.finalize()) != sha256.expected { throw S3Error.payloadMismatch }
-            digest.set(SigV4.hex(md5.finalize()))
+            let computed = Data(md5.finalize())
+            if let contentMD5, computed.base64EncodedString() != contentMD5 {
+                throw S3Error(.badRequest, "BadDigest", "The Content-MD5 you specified did not match what we received.")
+            }
+            digest.set(SigV4.hex(computed))
         }
     }
 }

@@ -11,6 +11,7 @@ after it, `new_bucket`) and keys (revoked after it).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -227,6 +228,16 @@ def test_s3_objects_round_trip_with_range_head_copy_and_delete(s3_a, project_a, 
 
     head = s3_a.head_object(Bucket=bucket, Key="dir/a b+c.bin")
     assert head["ContentLength"] == len(body) and head["ETag"] == put["ETag"]
+    assert s3_a.get_object(Bucket=bucket, Key="dir/a b+c.bin", IfMatch=put["ETag"])["ContentLength"] == len(body)
+    with pytest.raises(ClientError) as info:
+        s3_a.get_object(Bucket=bucket, Key="dir/a b+c.bin", IfMatch='"' + "0" * 64 + '"')
+    assert error_of(info) == (412, "PreconditionFailed")
+    digest = base64.b64encode(hashlib.md5(b"checked").digest()).decode()
+    assert s3_a.put_object(Bucket=bucket, Key="md5.txt", Body=b"checked", ContentMD5=digest)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    with pytest.raises(ClientError) as info:
+        s3_a.put_object(Bucket=bucket, Key="md5.txt", Body=b"altered", ContentMD5=digest)
+    assert error_of(info) == (400, "BadDigest")
+    s3_a.delete_object(Bucket=bucket, Key="md5.txt")
 
     # The same object through the Storage API (storage3), byte for byte.
     storage = make_supabase(project_a.secret).storage
