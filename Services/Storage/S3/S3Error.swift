@@ -27,8 +27,12 @@ struct S3Error: Error, HTTPResponseError, Sendable {
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
-        if request.method == .head { return Response(status: status, headers: headers) }
         var headers = headers
+        // A HEAD answer has no body, but says what a GET's would be.
+        if request.method == .head {
+            headers[.contentType] = S3XML.contentType
+            return Response(status: status, headers: headers)
+        }
         if request.method == .put || request.method == .post {
             // An error may come before the body was read, and S3 clients send `Expect:
             // 100-continue`: botocore then sends no body, while the server would wait for it
