@@ -300,6 +300,26 @@ struct S3Tests {
                 let gone = try await Self.s3(platform, .delete, "/parts/dropped.bin", query: "uploadId=\(droppedID)", key: key)
                 #expect(gone.status == 404 && gone.code == "NoSuchUpload")
 
+                // Uploads in progress share what is left of the quota (500 kB here): parts are not
+                // charged until Complete, but cannot pile up past it either.
+                func start(_ name: String) async throws -> String {
+                    let answer = try await Self.s3(platform, .post, "/parts/" + name, query: "uploads", key: key)
+                    return try #require(answer.text.range(of: "<UploadId>").flatMap { start in
+                        answer.text.range(of: "</UploadId>").map { String(answer.text[start.upperBound..<$0.lowerBound]) }
+                    })
+                }
+                let firstID = try await start("one.bin"), secondID = try await start("two.bin")
+                #expect(try await Self.s3(platform, .put, "/parts/one.bin", query: "partNumber=1&uploadId=\(firstID)", key: key,
+                                          body: [UInt8](repeating: 4, count: 400_000)).status == 200)
+                let crowded = try await Self.s3(platform, .put, "/parts/two.bin", query: "partNumber=1&uploadId=\(secondID)", key: key,
+                                                body: [UInt8](repeating: 5, count: 200_000))
+                #expect(crowded.status == 413 && crowded.code == "EntityTooLarge")
+                #expect(try await Self.s3(platform, .delete, "/parts/one.bin", query: "uploadId=\(firstID)", key: key).status == 204)
+                #expect(try await Self.s3(platform, .put, "/parts/two.bin", query: "partNumber=1&uploadId=\(secondID)", key: key,
+                                          body: [UInt8](repeating: 5, count: 200_000)).status == 200)
+                #expect(try await Self.s3(platform, .delete, "/parts/two.bin", query: "uploadId=\(secondID)", key: key).status == 204)
+                #expect(try await used() == 2_500_000)
+
                 // Bad input of every kind: a clear 4xx.
                 for (method, path, query, body) in [
                     (HTTPMethod.put, "/parts/x.bin", "partNumber=0&uploadId=\(uploadID)", [UInt8]()),

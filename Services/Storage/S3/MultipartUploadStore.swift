@@ -80,6 +80,16 @@ struct MultipartUploadStore: Sendable {
             """).first?.decode("size") ?? 0
     }
 
+    /// The bytes every upload in progress of the tenant holds, but part `number` of `upload`:
+    /// what a new part may add to before the quota is passed.
+    func pendingSize(tenant: UUID, excluding upload: UUID, number: Int) async throws -> Int64 {
+        try await pool.query("""
+            SELECT coalesce(sum(p.size), 0)::bigint AS size
+            FROM storage.s3_multipart_parts p JOIN storage.s3_multipart_uploads u ON u.id = p.upload_id
+            WHERE u.tenant_id = \(tenant) AND NOT (p.upload_id = \(upload) AND p.part_number = \(number))
+            """).first?.decode("size") ?? 0
+    }
+
     /// Records a part whose file is in place, replacing the part of that number; returns the
     /// replaced part's file (the caller removes it). Throws `NoUpload` when the tenant's upload is
     /// gone, holding its row meanwhile so an abort waits for this.

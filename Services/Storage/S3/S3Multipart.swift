@@ -12,8 +12,8 @@ import ServiceKit
 ///   `x-amz-meta-*`).
 /// - **UploadPart** (`PUT …?partNumber=N&uploadId=…`, N in 1…10000, a length required) streams
 ///   the part into an upload file, bounded as the object will be: the parts together may not
-///   pass the bucket's or the global limit, nor what is left of the quota (413 while
-///   streaming). The part is then fsynced and renamed into the upload's directory, and its row
+///   pass the bucket's or the global limit, and the parts of all the project's uploads in
+///   progress may not pass what is left of its quota (413 while streaming). The part is then fsynced and renamed into the upload's directory, and its row
 ///   (size, MD5) written; a part number sent again replaces the earlier part. Its ETag is the
 ///   quoted MD5, as S3 clients expect.
 /// - **Complete** (`POST …?uploadId=…`, the parts listed in ascending order with their ETags; an
@@ -64,9 +64,13 @@ struct S3Multipart: Sendable {
         let objectLimit = min(bucket.fileSizeLimit ?? maximumObjectBytes, maximumObjectBytes)
         let existing = try await objects.object(name, bucket: bucket.id, tenant: tenant)
         let room = try await objects.room(tenant: tenant) + (existing?.size ?? 0)
+        // Parts are not charged until Complete, so every upload in progress of the project
+        // counts against what is left of its quota: abandoned uploads cannot fill the disk.
         let others = try await store.size(of: upload.id, excluding: number)
-        let limit = max(0, min(objectLimit, room) - others)
-        let tooLarge = objectLimit <= room ? StorageError.tooLarge : StorageError.quotaExceeded
+        let pending = try await store.pendingSize(tenant: tenant, excluding: upload.id, number: number)
+        let objectRoom = objectLimit - others, quotaRoom = room - pending
+        let limit = max(0, min(objectRoom, quotaRoom))
+        let tooLarge = objectRoom <= quotaRoom ? StorageError.tooLarge : StorageError.quotaExceeded
         guard declared <= limit else { throw S3Errors.s3(tooLarge) }
         let written: ObjectFiles.Upload
         do {
