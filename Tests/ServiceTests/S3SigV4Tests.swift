@@ -126,9 +126,14 @@ struct S3SigV4Tests {
         #expect(throws: AWSChunkedDecoder.Failure.self) { try Self.decode(Array(Self.chunkedBody().dropLast(5)), signing: signing, piece: 4096) }
         #expect(throws: AWSChunkedDecoder.Failure.self) { try Self.decode(Self.chunkedBody() + Array("x".utf8), signing: signing, piece: 4096) }
         #expect(throws: AWSChunkedDecoder.Failure.self) { try Self.decode(Array("zz\r\nab\r\n0\r\n\r\n".utf8), signing: nil, piece: 3) }
-        // boto3's unsigned form with its trailer decodes to the bytes.
+        // boto3's unsigned form with its trailer decodes to the bytes; its CRC-32 is checked.
         let unsigned = Array("5\r\nhello\r\n0\r\nx-amz-checksum-crc32:NhCmhg==\r\n\r\n".utf8)
         #expect(try Self.decode(unsigned, signing: nil, piece: 2) == Array("hello".utf8))
+        let corrupted = Array("5\r\nhellO\r\n0\r\nx-amz-checksum-crc32:NhCmhg==\r\n\r\n".utf8)
+        #expect(throws: AWSChunkedDecoder.Failure.checksum) { try Self.decode(corrupted, signing: nil, piece: 2) }
+        var check = CRC32()
+        Array("123456789".utf8).withUnsafeBytes { check.update($0) }
+        #expect(check.checksum == 0xCBF4_3926)  // the CRC-32 check value
     }
 
     @Test("any change to a signed request — method, path, query, a signed header, the payload hash, the secret, the day — changes its signature")

@@ -189,7 +189,9 @@ struct S3Tests {
             body += Array((line + "\r\n").utf8) + chunk
             if !chunk.isEmpty { body += [0x0D, 0x0A] }
         }
-        body += Array((signing == nil ? "x-amz-checksum-crc32:AAAAAA==\r\n\r\n" : "\r\n").utf8)
+        var crc = CRC32()
+        data.withUnsafeBytes { crc.update($0) }
+        body += Array((signing == nil ? "x-amz-checksum-crc32:\(crc.base64)\r\n\r\n" : "\r\n").utf8)
         return body
     }
 
@@ -240,6 +242,12 @@ struct S3Tests {
                                           body: Array(Self.chunked(data, size: 100_000, signing: nil).prefix(150_000)),
                                           headers: [("x-amz-decoded-content-length", String(data.count))], payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
             #expect(short.status == 400 && short.code == "IncompleteBody")
+            var wrongSum = Self.chunked(data, size: 100_000, signing: nil)
+            wrongSum[10] ^= 0x01  // a data byte: the trailer's CRC-32 no longer holds
+            let corrupted = try await Self.s3(platform, .put, "/chunks/corrupted.bin", key: key, body: wrongSum,
+                                              headers: [("x-amz-decoded-content-length", String(data.count))], payloadHash: "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
+            #expect(corrupted.status == 400 && corrupted.code == "BadDigest")
+            #expect(try await Self.s3(platform, .head, "/chunks/corrupted.bin", key: key).status == 404)
             #expect(try await Self.s3(platform, .head, "/chunks/short.bin", key: key).status == 404)
             #expect(Self.files(platform, tenant.id, "uploads").isEmpty)
         }

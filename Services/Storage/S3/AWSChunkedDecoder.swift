@@ -14,8 +14,9 @@ import NIOCore
 /// body's buffers as they come, take the decoded bytes with `next`, and call `finish` at the
 /// end. With `signing` (`STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]`) each chunk's signature
 /// is checked when its data ends, chained to the previous one; a bad one throws, so the caller's
-/// write fails and nothing is stored. The trailer (boto3 sends `x-amz-checksum-crc32`) is read
-/// and not checked, as Supabase does. Bounds: a chunk header or trailer line of at most 256
+/// write fails and nothing is stored. The trailer is read; an `x-amz-checksum-crc32` in it (what
+/// boto3 sends) must be the CRC-32 of the decoded bytes (Supabase does not check it; here a
+/// mismatch fails like a bad signature, as `checksum`). Other checksums are not checked. Bounds: a chunk header or trailer line of at most 256
 /// bytes, a chunk of at most 16 MiB, at most 16 trailer lines.
 struct AWSChunkedDecoder: Sendable {
     enum Failure: Error, Equatable {
@@ -23,6 +24,8 @@ struct AWSChunkedDecoder: Sendable {
         case malformed(String)
         /// A chunk's signature does not match.
         case signature
+        /// The trailer's `x-amz-checksum-crc32` is not the bytes'.
+        case checksum
     }
 
     /// What checks the chunk signatures: the request's signature (the seed) and its key.
@@ -51,6 +54,7 @@ struct AWSChunkedDecoder: Sendable {
     private var chunkHasher = SHA256()
     /// Decoded bytes so far.
     private(set) var decodedBytes: Int64 = 0
+    private var crc = CRC32()
 
     init(signing: Signing?) {
         self.signing = signing
@@ -90,7 +94,10 @@ struct AWSChunkedDecoder: Sendable {
                 guard pending.readableBytes > 0 else { return nil }
                 let count = min(remaining, pending.readableBytes)
                 guard let slice = pending.readSlice(length: count) else { return nil }
-                if signing != nil { slice.withUnsafeReadableBytes { chunkHasher.update(bufferPointer: $0) } }
+                slice.withUnsafeReadableBytes { bytes in
+                    if signing != nil { chunkHasher.update(bufferPointer: bytes) }
+                    crc.update(bytes)
+                }
                 decodedBytes += Int64(count)
                 state = remaining == count ? .dataEnd : .data(remaining: remaining - count)
                 return slice
@@ -104,8 +111,13 @@ struct AWSChunkedDecoder: Sendable {
                 if line.isEmpty {
                     state = .done
                 } else {
-                    guard lines + 1 <= Self.maximumTrailerLines, line.contains(UInt8(ascii: ":")) else {
+                    guard lines + 1 <= Self.maximumTrailerLines, let colon = line.firstIndex(of: UInt8(ascii: ":")) else {
                         throw .malformed("The aws-chunked trailer is malformed.")
+                    }
+                    let name = String(decoding: line[..<colon], as: UTF8.self).trimmingCharacters(in: .whitespaces).lowercased()
+                    if name == "x-amz-checksum-crc32" {
+                        let value = String(decoding: line[(colon + 1)...], as: UTF8.self).trimmingCharacters(in: .whitespaces)
+                        guard value == crc.base64 else { throw .checksum }
                     }
                     state = .trailer(lines: lines + 1)
                 }
@@ -161,5 +173,32 @@ struct AWSChunkedDecoder: Sendable {
         let expected = SigV4.sign(text, key: signing.key)
         guard SigV4.constantTimeEquals(expected, claimed) else { throw .signature }
         previousSignature = claimed
+    }
+}
+
+/// CRC-32 (IEEE 802.3, as zlib and AWS's `x-amz-checksum-crc32` compute it), table-driven.
+struct CRC32: Sendable {
+    private var value: UInt32 = 0xFFFF_FFFF
+
+    static let table: [UInt32] = (0..<256).map { index in
+        var entry = UInt32(index)
+        for _ in 0..<8 { entry = entry & 1 == 1 ? 0xEDB8_8320 ^ (entry >> 1) : entry >> 1 }
+        return entry
+    }
+
+    mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        var crc = value
+        Self.table.withUnsafeBufferPointer { table in
+            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        }
+        value = crc
+    }
+
+    var checksum: UInt32 { value ^ 0xFFFF_FFFF }
+
+    /// Base64 of the big-endian checksum: the header's form.
+    var base64: String {
+        let sum = checksum
+        return Data([UInt8(sum >> 24), UInt8((sum >> 16) & 0xFF), UInt8((sum >> 8) & 0xFF), UInt8(sum & 0xFF)]).base64EncodedString()
     }
 }

@@ -21,6 +21,7 @@ struct S3Errors: ProtocolErrorVocabulary {
         case let failure as AWSChunkedDecoder.Failure:
             switch failure {
             case .signature: return .signatureMismatch
+            case .checksum: return S3Error(.badRequest, "BadDigest", "The CRC32 you specified did not match the calculated checksum.")
             case .malformed(let reason): return S3Error(.badRequest, "IncompleteBody", reason)
             }
         case let malformed as S3XML.Malformed:
