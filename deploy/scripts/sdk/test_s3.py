@@ -15,7 +15,12 @@ import base64
 import hashlib
 import os
 import re
-import secrets
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.parse
 
 import boto3
 import httpx
@@ -398,3 +403,71 @@ def test_s3_presigned_get_url_serves_the_object_until_it_expires(s3_a, project_a
     tampered = httpx.get(url.replace("shared/file.txt", "shared/other.txt"))
     assert tampered.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in tampered.text
     assert httpx.get(url.split("?")[0]).status_code == 403
+
+
+# --- Over HTTPS: aws-chunked bodies --------------------------------------------------------------
+
+
+@pytest.fixture
+def tls_endpoint(platform: Platform):
+    """A TLS-terminating nginx in front of storage's own port (a throwaway self-signed
+    certificate; `Host` passed on as the client sent it): over HTTPS botocore sends PutObject and
+    UploadPart bodies aws-chunked, with a CRC-32 trailer, which plain HTTP never shows."""
+    if not (shutil.which("nginx") and shutil.which("openssl") and platform.storage_url):
+        pytest.skip("needs nginx, openssl and storage's own port")
+    work = tempfile.mkdtemp(prefix="s3-tls-")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", f"{work}/key.pem",
+                    "-out", f"{work}/cert.pem", "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    upstream = urllib.parse.urlparse(platform.storage_url).netloc
+    with open(f"{work}/nginx.conf", "w") as conf:
+        conf.write(f"""
+daemon off; pid {work}/nginx.pid; error_log {work}/error.log;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {work}; proxy_temp_path {work}; fastcgi_temp_path {work}; uwsgi_temp_path {work}; scgi_temp_path {work};
+    server {{
+        listen 127.0.0.1:{port} ssl;
+        ssl_certificate {work}/cert.pem; ssl_certificate_key {work}/key.pem;
+        client_max_body_size 0; proxy_request_buffering off; proxy_http_version 1.1;
+        location / {{ proxy_set_header Host $http_host; proxy_set_header Connection ""; proxy_pass http://{upstream}; }}
+    }}
+}}
+""")
+    nginx = subprocess.Popen(["nginx", "-c", f"{work}/nginx.conf", "-p", work])
+    try:
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # until it listens (a state, not a fixed wait)
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        yield f"https://127.0.0.1:{port}"
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=10)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_s3_over_https_aws_chunked_bodies_decode_and_their_crc32_is_checked(tls_endpoint, project_a, keys, new_bucket, tmp_path):
+    key = keys.issue(project_a)
+    s3 = boto3.client("s3", endpoint_url=f"{tls_endpoint}/storage/v1/s3", region_name=REGION, verify=False,
+                      aws_access_key_id=key["access_key_id"], aws_secret_access_key=key["secret_access_key"],
+                      config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+    sent = []  # each request's x-amz-content-sha256 (botocore keeps header values as bytes here)
+    s3.meta.events.register("before-send.s3.*",
+                            lambda request, **kwargs: sent.append(bytes(request.headers.get("x-amz-content-sha256") or b"")))
+    bucket = new_s3_bucket(s3, new_bucket, project_a, "s3tls")
+    body = os.urandom(3 * MiB + 1)
+    s3.put_object(Bucket=bucket, Key="chunked.bin", Body=body)
+    assert s3.get_object(Bucket=bucket, Key="chunked.bin")["Body"].read() == body
+    source = tmp_path / "large.bin"
+    data = os.urandom(11 * MiB + 5)
+    source.write_bytes(data)
+    s3.upload_file(str(source), bucket, "large.bin", Config=TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=5 * MiB))
+    assert hashlib.sha256(s3.get_object(Bucket=bucket, Key="large.bin")["Body"].read()).hexdigest() == hashlib.sha256(data).hexdigest()
+    assert sent.count(b"STREAMING-UNSIGNED-PAYLOAD-TRAILER") == 4, "one PutObject and three UploadParts went aws-chunked"
