@@ -328,6 +328,16 @@ struct S3Tests {
                 #expect(try await Self.s3(platform, .delete, "/parts/two.bin", query: "uploadId=\(secondID)", key: key).status == 204)
                 #expect(try await used() == 2_500_000)
 
+                // Operations not offered are refused by their sub-resource, never taken for the
+                // plain one: the bucket and the object stay.
+                for (method, path, query) in [(HTTPMethod.delete, "/parts", "cors"), (.delete, "/parts", "policy"), (.put, "/parts", "acl"),
+                                              (.put, "/parts/joined.bin", "tagging"), (.delete, "/parts/joined.bin", "tagging"),
+                                              (.put, "/parts/joined.bin", "acl"), (.get, "/parts", "policy")] as [(HTTPMethod, String, String)] {
+                    let answer = try await Self.s3(platform, method, path, query: query, key: key, body: method == .put ? Array("<Tagging/>".utf8) : nil)
+                    #expect(answer.status == 501 && answer.code == "NotImplemented", "\(method) \(path)?\(query): \(answer.status)")
+                }
+                #expect(try await Self.s3(platform, .get, "/parts/joined.bin", key: key).body == first + small)
+
                 // Bad input of every kind: a clear 4xx.
                 for (method, path, query, body) in [
                     (HTTPMethod.put, "/parts/x.bin", "partNumber=0&uploadId=\(uploadID)", [UInt8]()),

@@ -70,6 +70,12 @@ struct S3Controller: Sendable {
         if target.bucket.isEmpty, request.method == .get { return try await listBuckets(caller) }
         let query = caller.request
         let has = { (name: String) in query.parameter(name) != nil }
+        // An operation this endpoint does not offer is named by a sub-resource (`?tagging`,
+        // `?acl`, `?cors`, …): refused, never taken for the plain operation (a DELETE
+        // `?cors` must not delete the bucket, nor a PUT `?tagging` overwrite the object).
+        let selectors = Set(query.parameters.map(\.name)).intersection(Self.subresources)
+        let offered = (target.key == nil ? Self.bucketSelectors : Self.objectSelectors)[request.method] ?? []
+        guard selectors.isSubset(of: offered) else { throw S3Error.notImplemented }
         guard let key = target.key else {
             switch request.method {
             case .get where has("location"):
@@ -110,6 +116,20 @@ struct S3Controller: Sendable {
         default: throw S3Error.notImplemented
         }
     }
+
+    /// S3's sub-resources: query parameters that name another operation on the same path.
+    static let subresources: Set<String> = [
+        "accelerate", "acl", "analytics", "attributes", "cors", "delete", "encryption", "intelligent-tiering", "inventory",
+        "legal-hold", "lifecycle", "location", "logging", "metadataConfiguration", "metrics", "notification", "object-lock",
+        "ownershipControls", "partNumber", "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment",
+        "restore", "retention", "select", "tagging", "torrent", "uploadId", "uploads", "versionId", "versioning", "versions",
+        "website",
+    ]
+    /// The sub-resources each method serves, on a bucket and on an object.
+    static let bucketSelectors: [HTTPRequest.Method: Set<String>] = [.get: ["location", "versioning", "uploads"], .post: ["delete"]]
+    static let objectSelectors: [HTTPRequest.Method: Set<String>] = [
+        .get: ["uploadId", "tagging"], .put: ["uploadId", "partNumber"], .post: ["uploads", "uploadId"], .delete: ["uploadId"],
+    ]
 
     static let copySource = HTTPField.Name("x-amz-copy-source")!
     static let metadataDirective = HTTPField.Name("x-amz-metadata-directive")!
