@@ -198,6 +198,16 @@ def test_s3_buckets_are_created_listed_headed_and_deleted(s3_a, project_a, new_b
     assert s3_a.get_bucket_location(Bucket=bucket)["LocationConstraint"] == REGION
 
     s3_a.put_object(Bucket=bucket, Key="keep.txt", Body=b"x")
+    # Operations not offered are refused as such, never taken for another (DeleteBucketCors is a
+    # DELETE on the bucket; PutObjectTagging a PUT on the object).
+    for call in (lambda: s3_a.delete_bucket_cors(Bucket=bucket),
+                 lambda: s3_a.put_object_tagging(Bucket=bucket, Key="keep.txt", Tagging={"TagSet": [{"Key": "k", "Value": "v"}]}),
+                 lambda: s3_a.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})):
+        with pytest.raises(ClientError) as info:
+            call()
+        assert error_of(info) == (501, "NotImplemented")
+    assert s3_a.get_object(Bucket=bucket, Key="keep.txt")["Body"].read() == b"x"
+    assert s3_a.get_object_tagging(Bucket=bucket, Key="keep.txt")["TagSet"] == []
     with pytest.raises(ClientError) as info:
         s3_a.delete_bucket(Bucket=bucket)
     assert error_of(info)[0] == 409
