@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import NIOCore
+import Hummingbird
 @testable import Storage
 import Testing
 

@@ -1,6 +1,6 @@
 import Crypto
 import Foundation
-import NIOCore
+import Hummingbird
 
 /// Undoes `Content-Encoding: aws-chunked` (docs/protocols/storage-reference.md §8.4, step 5):
 /// a body whose `x-amz-content-sha256` is one of the `STREAMING-…` values arrives as frames

@@ -2,7 +2,6 @@ import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
-import NIOCore
 import Synchronization
 
 /// A request body as an S3 client sends it, streamed (docs/protocols/storage-reference.md §8.3,
