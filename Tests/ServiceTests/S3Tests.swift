@@ -142,6 +142,10 @@ struct S3Tests {
             #expect(unsigned.status == 403 && unsigned.code == "AccessDenied" && unsigned.headers["Content-Type"]?.hasPrefix("application/xml") == true)
             let expired = try await Self.presigned(platform, "/files/dir/a%20b.txt", key: keyA, date: Date().addingTimeInterval(-7200), expires: 60)
             #expect(expired.status == 403 && expired.code == "AccessDenied")
+            var nul = keyA
+            nul.accessKeyID = "abc\u{0}"
+            let nulKey = try await Self.presigned(platform, "/files/dir/a%20b.txt", key: nul, date: Date(), expires: 60)
+            #expect(nulKey.status == 403 && nulKey.code == "InvalidAccessKeyId")
             let fresh = try await Self.presigned(platform, "/files/dir/a%20b.txt", key: keyA, date: Date(), expires: 60)
             #expect(fresh.status == 200 && fresh.body == body)
 
@@ -164,7 +168,7 @@ struct S3Tests {
         let base = platform.url("storage")
         let host = String(base.dropFirst("http://".count))
         let scope = String(amzDate(date).prefix(8))
-        let query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=\(key.accessKeyID)%2F\(scope)%2Fus-east-1%2Fs3%2Faws4_request"
+        let query = "X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=\(SigV4.uriEncode(key.accessKeyID))%2F\(scope)%2Fus-east-1%2Fs3%2Faws4_request"
             + "&X-Amz-Date=\(amzDate(date))&X-Amz-Expires=\(expires)&X-Amz-SignedHeaders=host"
         let request = SigV4.Request(method: "GET", path: "/storage/v1/s3" + path, query: query + "&X-Amz-Signature=" + String(repeating: "0", count: 64), headers: [])
         let signature = try SigV4.signature(of: request)
@@ -347,6 +351,11 @@ struct S3Tests {
                     (.post, "/parts", "delete", Array("<Delete></Delete>".utf8)),
                     (.get, "/parts", "list-type=2&max-keys=-1", []),
                     (.get, "/parts", "list-type=2&continuation-token=%%%", []),
+                    (.get, "/parts", "list-type=2&continuation-token=" + S3ObjectListing.Cursor(key: "a\u{0}", inclusive: false).token, []),
+                    (.get, "/parts", "list-type=2&prefix=%00", []),
+                    (.get, "/parts", "list-type=2&start-after=a%00", []),
+                    (.get, "/parts", "delimiter=%01&marker=x", []),
+                    (.get, "/parts", "uploads&prefix=%00", []),
                     (.get, "/nope", "list-type=2", []),
                     (.put, "/parts/a/../b", nil, [1]),
                     (.put, "/parts/%00", nil, [1]),

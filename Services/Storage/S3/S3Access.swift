@@ -50,7 +50,12 @@ struct S3Access: Sendable {
         } else {
             guard abs(now.timeIntervalSince(date)) <= Self.maximumSkew else { throw S3Error.skewed }
         }
-        guard signature.accessKeyID.utf8.count <= 128, let key = try await credentials.active(accessKeyID: signature.accessKeyID) else {
+        // Key ids are hex; anything else (a NUL from a presigned URL's query, say) is unknown
+        // without asking the database.
+        guard (1...128).contains(signature.accessKeyID.utf8.count),
+              signature.accessKeyID.utf8.allSatisfy({ (0x30...0x39).contains($0) || (0x41...0x5A).contains($0) || (0x61...0x7A).contains($0) }),
+              let key = try await credentials.active(accessKeyID: signature.accessKeyID)
+        else {
             throw S3Error.invalidAccessKey
         }
         let signingKey = SigV4.signingKey(secret: key.secret, signature)

@@ -335,7 +335,7 @@ struct S3Controller: Sendable {
     /// (which boto3 always asks for; every name it covers is then percent-encoded).
     func listObjects(_ request: Request, _ caller: S3Access.Caller, _ bucket: Bucket, version2: Bool) async throws -> Response {
         let query = caller.request
-        let prefix = query.parameter("prefix") ?? "", delimiter = query.parameter("delimiter") ?? ""
+        let prefix = try Self.nameParameter(query, "prefix") ?? "", delimiter = try Self.nameParameter(query, "delimiter") ?? ""
         let maxKeys: Int
         if let text = query.parameter("max-keys") {
             guard let value = Int(text), value >= 0 else { throw S3Error.invalidArgument("max-keys must be a non-negative integer.") }
@@ -348,9 +348,12 @@ struct S3Controller: Sendable {
         }
         let encode = { (text: String) in encodingType == "url" ? SigV4.uriEncode(text, keepSlash: true) : text }
         var start = Cursor(key: "", inclusive: false)
-        let token = query.parameter("continuation-token"), startAfter = query.parameter("start-after"), marker = query.parameter("marker")
+        let token = query.parameter("continuation-token")
+        let startAfter = try Self.nameParameter(query, "start-after"), marker = try Self.nameParameter(query, "marker")
         if version2, let token {
-            guard let cursor = Cursor(token: token) else { throw S3Error.invalidArgument("The continuation token provided is incorrect.") }
+            guard let cursor = Cursor(token: token), !Self.hasControlCharacters(cursor.key) else {
+                throw S3Error.invalidArgument("The continuation token provided is incorrect.")
+            }
             start = cursor
         } else if let after = version2 ? startAfter : marker {
             start = Cursor(key: after, inclusive: false)
@@ -388,4 +391,18 @@ struct S3Controller: Sendable {
     }
 
     typealias Cursor = S3ObjectListing.Cursor
+
+    /// A query parameter compared with object names (a prefix, a marker): at most 1,024 bytes
+    /// and no control characters, which no name holds (and PostgreSQL's text cannot take NUL).
+    static func nameParameter(_ query: SigV4.Request, _ name: String) throws -> String? {
+        guard let value = query.parameter(name) else { return nil }
+        guard value.utf8.count <= ObjectName.maximumBytes, !hasControlCharacters(value) else {
+            throw S3Error.invalidArgument("\(name) must be at most \(ObjectName.maximumBytes) bytes, without control characters.")
+        }
+        return value
+    }
+
+    static func hasControlCharacters(_ text: String) -> Bool {
+        text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }
+    }
 }

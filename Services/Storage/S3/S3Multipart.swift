@@ -173,7 +173,7 @@ struct S3Multipart: Sendable {
     /// The bucket's uploads in progress under `prefix` (at most `max-uploads`, 1000).
     func listUploads(_ request: Request, _ caller: S3Access.Caller, _ bucket: Bucket) async throws -> Response {
         let query = caller.request
-        let prefix = query.parameter("prefix") ?? ""
+        let prefix = try S3Controller.nameParameter(query, "prefix") ?? ""
         let maxUploads = min(max(Int(query.parameter("max-uploads") ?? "") ?? 1000, 0), 1000)
         let uploads = try await store.uploads(bucket: bucket.id, prefix: prefix, tenant: caller.tenant.id, limit: maxUploads + 1)
         let page = uploads.prefix(maxUploads)
