@@ -22,11 +22,16 @@ import tempfile
 import time
 import urllib.parse
 
+import random
+
 import boto3
 import httpx
 import pytest
 from boto3.s3.transfer import TransferConfig
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
+from botocore.credentials import Credentials
 from botocore.exceptions import ClientError
 
 from platform_setup import Platform, Project
@@ -481,3 +486,59 @@ def test_s3_over_https_aws_chunked_bodies_decode_and_their_crc32_is_checked(tls_
     s3.upload_file(str(source), bucket, "large.bin", Config=TransferConfig(multipart_threshold=8 * MiB, multipart_chunksize=5 * MiB))
     assert hashlib.sha256(s3.get_object(Bucket=bucket, Key="large.bin")["Body"].read()).hexdigest() == hashlib.sha256(data).hexdigest()
     assert sent.count(b"STREAMING-UNSIGNED-PAYLOAD-TRAILER") == 4, "one PutObject and three UploadParts went aws-chunked"
+
+
+# --- Signed junk -------------------------------------------------------------------------------
+
+
+def test_s3_signed_junk_is_a_4xx_never_a_5xx(platform, project_a, keys, new_bucket):
+    """Requests botocore signs correctly but whose paths, sub-resources, query values, headers and
+    bodies are nonsense (a fixed seed, so a failure can be replayed): each answer is a 2xx or a
+    4xx (501 for operations not offered), never a 500."""
+    key = keys.issue(project_a)
+    s3 = s3_client(platform, key["access_key_id"], key["secret_access_key"])
+    bucket = new_s3_bucket(s3, new_bucket, project_a, "s3junk")
+    s3.put_object(Bucket=bucket, Key="a/b.txt", Body=b"x" * 100)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="m.bin")["UploadId"]
+    signer = S3SigV4Auth(Credentials(key["access_key_id"], key["secret_access_key"]), "s3", REGION)
+    rnd = random.Random(20261126)
+    # Already percent-encoded, as botocore builds paths and signs them as they stand.
+    segments = ["a", "a/b.txt", "m.bin", "%00", "%FF", "a%2F..%2Fb", "%C3%A9", "%20", "x" * 300, "a/", "public", "%2E%2E", "e%CC%81"]
+    names = ["uploads", "uploadId", "partNumber", "delete", "list-type", "prefix", "delimiter", "max-keys", "continuation-token",
+             "start-after", "marker", "tagging", "acl", "location", "versioning", "encoding-type", "max-parts", "part-number-marker",
+             "max-uploads", "x-id", "response-content-type"]
+    values = ["", "1", "0", "-1", "2", "99999999999999999999", upload, "abc", "%00", "url", "%25", "10001", "%0A", "%E2%80%AE"]
+    bodies = [b"", b"<Delete><Object><Key>a/b.txt</Key></Object></Delete>", b"<CompleteMultipartUpload/>", b"<", b"\x00" * 10,
+              b"<Delete>" + b"<Object><Key>k</Key></Object>" * 1001 + b"</Delete>", b"<!DOCTYPE x><a/>", b"0\r\n\r\n", b"zz\r\n"]
+    headers = [("x-amz-copy-source", ["", "/", f"{bucket}/a/b.txt", "nob/x", f"{bucket}/%00", f"{bucket}/a%2Fb.txt?versionId=1", "%"]),
+               ("Range", ["bytes=0-0", "bytes=-0", "bytes=5-1", "bytes=a-b", "bytes=99999-"]),
+               ("Content-MD5", ["", "abc", "1B2M2Y8AsgTpgAmY7PhCfg=="]), ("If-Match", ["*", '"x"', ""]),
+               ("x-amz-metadata-directive", ["REPLACE", "junk"]), ("Content-Type", ["", "text/plain", "not a type", "a/b; c=d"]),
+               ("x-amz-acl", ["public-read", "x"]), ("Content-Encoding", ["aws-chunked"]),
+               ("x-amz-decoded-content-length", ["5", "-1", "abc"]), ("x-amz-meta-k", ["v", ""])]
+    payloads = [None, "UNSIGNED-PAYLOAD", "STREAMING-UNSIGNED-PAYLOAD-TRAILER", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "junk", "0" * 64]
+    answers: dict[int, int] = {}
+    failures = []
+    with httpx.Client(timeout=30) as http:
+        for _ in range(400):
+            method = rnd.choice(["GET", "PUT", "POST", "DELETE", "HEAD"])
+            path = "/" + rnd.choice([bucket, bucket, bucket, "nob", "%00", "UPPER", "a" * 120])
+            if rnd.random() < 0.7:
+                path += "/" + "/".join(rnd.choice(segments) for _ in range(rnd.randint(1, 2)))
+            query = "&".join(f"{name}={rnd.choice(values)}" if rnd.random() < 0.7 else name
+                             for name in rnd.sample(names, rnd.randint(0, 3)))
+            url = f"{platform.storage_v1}/s3{path}" + (f"?{query}" if query else "")
+            body = rnd.choice(bodies) if method in ("PUT", "POST") else b""
+            request = AWSRequest(method=method, url=url, data=body,
+                                 headers=dict(rnd.sample([(n, rnd.choice(v)) for n, v in headers], rnd.randint(0, 3))))
+            payload = rnd.choice(payloads)
+            if payload:
+                request.headers["X-Amz-Content-SHA256"] = payload
+            signer.add_auth(request)
+            prepared = request.prepare()
+            answer = http.request(method, prepared.url, headers=dict(prepared.headers), content=body)
+            answers[answer.status_code] = answers.get(answer.status_code, 0) + 1
+            if answer.status_code >= 500 and answer.status_code != 501:
+                failures.append((method, url, answer.status_code, answer.text[:300]))
+    assert not failures, failures[:5]
+    assert answers.get(200, 0) + answers.get(204, 0) > 0 and sum(v for k, v in answers.items() if 400 <= k < 500) > 0, answers
