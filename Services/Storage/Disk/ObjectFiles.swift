@@ -389,8 +389,15 @@ struct ObjectFiles: Sendable {
     /// `readChunkSize` chunks on the thread pool as they are asked for (each file opened when
     /// its turn comes, closed when read). A missing file throws `NotFound`.
     func parts(_ files: [UUID], multipart: UUID, tenant: UUID) -> PartFiles {
-        PartFiles(paths: files.map { (id: $0, path: partPath(file: $0, multipart: multipart, tenant: tenant)) }, tenant: tenant,
+        PartFiles(paths: files.map { (id: $0, path: partPath(file: $0, multipart: multipart, tenant: tenant), range: nil) }, tenant: tenant,
                   threadPool: threadPool)
+    }
+
+    /// A version's bytes (all, or the inclusive offsets of `range`) as a sequence read on the
+    /// thread pool as it is consumed: the source of S3's UploadPartCopy. A missing file throws
+    /// `NotFound`, a range not within it `InvalidRange`, when the first chunk is asked for.
+    func bytes(version: UUID, tenant: UUID, range: ClosedRange<Int64>?) -> PartFiles {
+        PartFiles(paths: [(id: version, path: objectPath(version: version, tenant: tenant), range: range)], tenant: tenant, threadPool: threadPool)
     }
 
     // MARK: Consistency
@@ -517,10 +524,14 @@ private struct FileChunks: AsyncSequence, Sendable {
 }
 
 /// Several files' bytes one after the other (a multipart upload's parts), for `ObjectFiles.parts`.
+/// Files' bytes one after the other (a multipart upload's parts; or one range of a version, for
+/// S3's UploadPartCopy), for `ObjectFiles.parts` and `ObjectFiles.bytes`.
 struct PartFiles: AsyncSequence, Sendable {
     typealias Element = ByteBuffer
 
-    let paths: [(id: UUID, path: String)]
+    /// Each file, and the bytes of it to read (nil: all); a range not within the file throws
+    /// `ObjectFiles.InvalidRange` when its turn comes.
+    let paths: [(id: UUID, path: String, range: ClosedRange<Int64>?)]
     let tenant: UUID
     let threadPool: NIOThreadPool
 
@@ -529,7 +540,7 @@ struct PartFiles: AsyncSequence, Sendable {
     }
 
     struct Iterator: AsyncIteratorProtocol {
-        var paths: ArraySlice<(id: UUID, path: String)>
+        var paths: ArraySlice<(id: UUID, path: String, range: ClosedRange<Int64>?)>
         let tenant: UUID
         let threadPool: NIOThreadPool
         fileprivate var current: (file: OpenFile, chunks: FileChunks.Iterator)?
@@ -553,7 +564,15 @@ struct PartFiles: AsyncSequence, Sendable {
                     let file = OpenFile(descriptor: descriptor, path: next.path, threadPool: threadPool)
                     return (file, try POSIX.status(of: descriptor, path: next.path).size)
                 }
-                current = (file, FileChunks(file: file, bytes: 0..<size, threadPool: threadPool).makeAsyncIterator())
+                var bytes = 0..<size
+                if let range = next.range {
+                    guard range.lowerBound >= 0, range.upperBound < size else {
+                        try? await file.close()
+                        throw ObjectFiles.InvalidRange(range: range, size: size)
+                    }
+                    bytes = range.lowerBound..<(range.upperBound + 1)
+                }
+                current = (file, FileChunks(file: file, bytes: bytes, threadPool: threadPool).makeAsyncIterator())
             }
         }
     }

@@ -19,7 +19,7 @@ import TenantKit
 /// | `PUT /{bucket}/{key}` (`x-amz-copy-source`: CopyObject) | PutObject |
 /// | `GET` / `HEAD /{bucket}/{key}` (`?tagging`: an empty tag set; `?uploadId`: ListParts) | GetObject (Range), HeadObject |
 /// | `DELETE /{bucket}/{key}` | DeleteObject (204, also when missing) |
-/// | `POST /{bucket}/{key}?uploads`, `PUT …?partNumber&uploadId`, `POST …?uploadId`, `DELETE …?uploadId` | multipart: create, upload part, complete, abort (`S3Multipart`) |
+/// | `POST /{bucket}/{key}?uploads`, `PUT …?partNumber&uploadId`, `POST …?uploadId`, `DELETE …?uploadId` | multipart: create, upload part (or copy one, `x-amz-copy-source`), complete, abort (`S3Multipart`) |
 ///
 /// Objects are written through `ObjectWriter` as the Storage API writes them: streamed into an
 /// upload file, 413 as soon as the bucket's or the global limit or the quota is passed, fsynced
@@ -95,8 +95,9 @@ struct S3Controller: Sendable {
         }
         switch request.method {
         case .put where has("uploadId") || has("partNumber"):
-            guard request.headers[Self.copySource] == nil else { throw S3Error.notImplemented }  // UploadPartCopy
-            return try await multipart.uploadPart(request, caller, try await bucket(target, caller), name: try ObjectName.fromPath(key))
+            let destination = try await bucket(target, caller), name = try ObjectName.fromPath(key)
+            let source = request.headers[Self.copySource] == nil ? nil : try await copySource(request, caller)
+            return try await multipart.uploadPart(request, caller, destination, name: name, copying: source)
         case .put where request.headers[Self.copySource] != nil:
             return try await copyObject(request, caller, try await bucket(target, caller), name: try ObjectName.fromPath(key))
         case .put: return try await putObject(request, caller, try await bucket(target, caller), rawKey: key)
@@ -313,6 +314,15 @@ struct S3Controller: Sendable {
     /// `?versionId=…`), within the project. `x-amz-metadata-directive: REPLACE` stores the
     /// request's attributes instead of the source's.
     func copyObject(_ request: Request, _ caller: S3Access.Caller, _ bucket: Bucket, name: String) async throws -> Response {
+        let original = try await copySource(request, caller)
+        let replace = request.headers[Self.metadataDirective]?.uppercased() == "REPLACE"
+        let copied = try await writer.storeCopy(of: original, name: name, in: bucket, tenant: caller.tenant.id, owner: nil, actingUser: nil,
+                                                upsert: true, replacing: replace ? Self.attributes(request, declaredLength: nil) : nil)
+        return S3XML.response("CopyObjectResult", S3XML.element("ETag", copied.etag) + S3XML.element("LastModified", S3XML.timestamp(copied.updatedAt)))
+    }
+
+    /// The project's object `x-amz-copy-source` names.
+    func copySource(_ request: Request, _ caller: S3Access.Caller) async throws -> StoredObject {
         var source = Substring(request.headers[Self.copySource] ?? "")
         if let question = source.firstIndex(of: "?") { source = source[..<question] }
         while source.hasPrefix("/") { source = source.dropFirst() }
@@ -321,11 +331,7 @@ struct S3Controller: Sendable {
         }
         let sourceName = try ObjectName.fromPath(String(source[source.index(after: slash)...]))
         guard let sourceBucket = try await buckets.bucket(sourceBucketID, tenant: caller.tenant.id) else { throw S3Error.noSuchBucket }
-        let original = try await object(caller, sourceBucket, name: sourceName)
-        let replace = request.headers[Self.metadataDirective]?.uppercased() == "REPLACE"
-        let copied = try await writer.storeCopy(of: original, name: name, in: bucket, tenant: caller.tenant.id, owner: nil, actingUser: nil,
-                                                upsert: true, replacing: replace ? Self.attributes(request, declaredLength: nil) : nil)
-        return S3XML.response("CopyObjectResult", S3XML.element("ETag", copied.etag) + S3XML.element("LastModified", S3XML.timestamp(copied.updatedAt)))
+        return try await object(caller, sourceBucket, name: sourceName)
     }
 
     // MARK: Listing

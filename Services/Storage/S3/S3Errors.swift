@@ -26,6 +26,9 @@ struct S3Errors: ProtocolErrorVocabulary {
             }
         case let malformed as S3XML.Malformed:
             return .malformedXML(malformed.reason)
+        case is ObjectFiles.InvalidRange:
+            // A copy's range past the bytes on disk (the row said more).
+            return S3Error(.rangeNotSatisfiable, "InvalidRange", "The requested range is not satisfiable")
         default:
             guard let storage = StorageErrors().own(error) else { return nil }
             return Self.s3(storage)

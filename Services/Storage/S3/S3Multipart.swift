@@ -22,6 +22,9 @@ import ServiceKit
 ///   apply again, and the object's row is written with the quota charged in its transaction.
 ///   Then the upload's rows and files go. Its ETag is the object's SHA-256, as everywhere else.
 /// - **Abort** (`DELETE …?uploadId=…`) removes the rows, then the files (204).
+/// - **UploadPartCopy** (the same, with `x-amz-copy-source` and optionally
+///   `x-amz-copy-source-range`; boto3's managed `copy` of objects over 8 MB uses it): the part is
+///   read from the source object's file on the thread pool, bounded and recorded the same way.
 /// - **ListParts** (`GET …?uploadId=…`) and **ListMultipartUploads** (`GET /{bucket}?uploads`).
 struct S3Multipart: Sendable {
     let store: MultipartUploadStore
@@ -51,13 +54,43 @@ struct S3Multipart: Sendable {
         return upload
     }
 
-    func uploadPart(_ request: Request, _ caller: S3Access.Caller, _ bucket: Bucket, name: String) async throws -> Response {
+    static let copySourceRange = HTTPField.Name("x-amz-copy-source-range")!
+
+    /// UploadPart, or UploadPartCopy when `source` (the object `x-amz-copy-source` names) is
+    /// given: the part is then its bytes, or those of `x-amz-copy-source-range: bytes=a-b`.
+    func uploadPart(_ request: Request, _ caller: S3Access.Caller, _ bucket: Bucket, name: String,
+                    copying source: StoredObject? = nil) async throws -> Response {
         guard let text = caller.request.parameter("partNumber"), let number = Int(text), (1...10_000).contains(number) else {
             throw S3Error.invalidArgument("Part number must be an integer between 1 and 10000, inclusive.")
         }
         let upload = try await upload(caller, bucket, name: name)
-        let payload = try S3Payload(request, caller: caller)
-        guard let declared = payload.declaredLength else { throw S3Error.missingContentLength }
+        guard let source else {
+            let payload = try S3Payload(request, caller: caller)
+            guard let declared = payload.declaredLength else { throw S3Error.missingContentLength }
+            let part = try await storePart(payload, digest: payload.digest, declared: declared, number: number, upload: upload, caller, bucket, name: name)
+            return Response(status: .ok, headers: [.eTag: part.etag])
+        }
+        var range: ClosedRange<Int64>?
+        if let header = request.headers[Self.copySourceRange] {
+            let bounds = header.hasPrefix("bytes=") ? header.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false) : []
+            guard bounds.count == 2, let first = Int64(bounds[0]), let last = Int64(bounds[1]), first >= 0, first <= last, last < source.size
+            else {
+                throw S3Error.invalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last where first and last "
+                                              + "are the zero-based offsets of the first and last bytes to copy, within the object.")
+            }
+            range = first...last
+        }
+        let bytes = MD5Bytes(base: files.bytes(version: source.version, tenant: caller.tenant.id, range: range))
+        let declared = range.map { $0.upperBound - $0.lowerBound + 1 } ?? source.size
+        let part = try await storePart(bytes, digest: bytes.digest, declared: declared, number: number, upload: upload, caller, bucket, name: name)
+        return S3XML.response("CopyPartResult", S3XML.element("ETag", part.etag) + S3XML.element("LastModified", S3XML.timestamp(part.createdAt)))
+    }
+
+    /// Streams a part's bytes into its file and records it (replacing the part of that number).
+    private func storePart<Bytes: AsyncSequence & Sendable>(
+        _ bytes: Bytes, digest: S3Payload.Digest, declared: Int64, number: Int, upload: MultipartUploadStore.Upload,
+        _ caller: S3Access.Caller, _ bucket: Bucket, name: String
+    ) async throws -> MultipartUploadStore.Part where Bytes.Element == ByteBuffer {
         let tenant = caller.tenant.id
         // The parts together are bounded as the object will be (ObjectWriter): the bucket's and
         // the global limit, and the quota left (what the object replaces counting as room).
@@ -74,11 +107,11 @@ struct S3Multipart: Sendable {
         guard declared <= limit else { throw S3Errors.s3(tooLarge) }
         let written: ObjectFiles.Upload
         do {
-            written = try await files.write(payload, tenant: tenant, limit: limit)
+            written = try await files.write(bytes, tenant: tenant, limit: limit)
         } catch is ObjectFiles.TooLarge {
             throw S3Errors.s3(tooLarge)
         }
-        guard let md5 = payload.digest.md5 else {
+        guard let md5 = digest.md5 else {
             await files.discard(written.id, tenant: tenant)
             throw S3Error(.badRequest, "IncompleteBody", "The part's body did not end well.")
         }
@@ -98,7 +131,7 @@ struct S3Multipart: Sendable {
             throw error is MultipartUploadStore.NoUpload ? S3Error.noSuchUpload : error
         }
         if let replaced { await files.removePart(file: replaced, multipart: upload.id, tenant: tenant) }
-        return Response(status: .ok, headers: [.eTag: part.etag])
+        return part
     }
 
     func complete(_ request: Request, _ caller: S3Access.Caller, _ bucket: Bucket, name: String) async throws -> Response {

@@ -392,7 +392,7 @@ def test_s3_multipart_create_upload_part_list_complete_and_abort(s3_a, project_a
     assert error_of(info) == (404, "404")
 
 
-def test_s3_upload_file_over_8_mb_goes_multipart_and_downloads_whole(s3_a, project_a, new_bucket, tmp_path):
+def test_s3_upload_file_and_copy_over_8_mb_go_multipart(s3_a, project_a, new_bucket, tmp_path):
     bucket = new_s3_bucket(s3_a, new_bucket, project_a, "s3tf")
     source = tmp_path / "large.bin"
     data = os.urandom(11 * MiB + 17)
@@ -407,6 +407,25 @@ def test_s3_upload_file_over_8_mb_goes_multipart_and_downloads_whole(s3_a, proje
     s3_a.download_file(bucket, "big/large.bin", str(target), Config=config)
     assert hashlib.sha256(target.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
     assert s3_a.head_object(Bucket=bucket, Key="big/large.bin")["ContentLength"] == len(data)
+
+    # boto3's managed copy of an object over the threshold goes multipart too: UploadPartCopy.
+    copies_seen = []
+    s3_a.meta.events.register("before-call.s3.UploadPartCopy", lambda **kwargs: copies_seen.append(1))
+    s3_a.copy({"Bucket": bucket, "Key": "big/large.bin"}, bucket, "big/copy.bin", Config=config)
+    assert len(copies_seen) == 3
+    copied = s3_a.get_object(Bucket=bucket, Key="big/copy.bin")["Body"].read()
+    assert hashlib.sha256(copied).hexdigest() == hashlib.sha256(data).hexdigest()
+    upload = s3_a.create_multipart_upload(Bucket=bucket, Key="big/slice.bin")["UploadId"]
+    part = s3_a.upload_part_copy(Bucket=bucket, Key="big/slice.bin", UploadId=upload, PartNumber=1,
+                                 CopySource={"Bucket": bucket, "Key": "big/large.bin"}, CopySourceRange="bytes=100-199")
+    assert part["CopyPartResult"]["ETag"] == '"' + hashlib.md5(data[100:200]).hexdigest() + '"'
+    with pytest.raises(ClientError) as info:
+        s3_a.upload_part_copy(Bucket=bucket, Key="big/slice.bin", UploadId=upload, PartNumber=2,
+                              CopySource={"Bucket": bucket, "Key": "big/large.bin"}, CopySourceRange=f"bytes=0-{len(data)}")
+    assert error_of(info) == (400, "InvalidArgument")
+    s3_a.complete_multipart_upload(Bucket=bucket, Key="big/slice.bin", UploadId=upload,
+                                   MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["CopyPartResult"]["ETag"]}]})
+    assert s3_a.get_object(Bucket=bucket, Key="big/slice.bin")["Body"].read() == data[100:200]
 
 
 def test_s3_presigned_get_url_serves_the_object_until_it_expires(s3_a, project_a, new_bucket):
