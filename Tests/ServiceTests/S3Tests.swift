@@ -314,8 +314,8 @@ struct S3Tests {
 
                 // Uploads in progress share what is left of the quota (500 kB here): parts are not
                 // charged until Complete, but cannot pile up past it either.
-                func start(_ name: String) async throws -> String {
-                    let answer = try await Self.s3(platform, .post, "/parts/" + name, query: "uploads", key: key)
+                func start(_ name: String, in bucket: String = "parts") async throws -> String {
+                    let answer = try await Self.s3(platform, .post, "/\(bucket)/" + name, query: "uploads", key: key)
                     return try #require(answer.text.range(of: "<UploadId>").flatMap { start in
                         answer.text.range(of: "</UploadId>").map { String(answer.text[start.upperBound..<$0.lowerBound]) }
                     })
@@ -331,6 +331,14 @@ struct S3Tests {
                                           body: [UInt8](repeating: 5, count: 200_000)).status == 200)
                 #expect(try await Self.s3(platform, .delete, "/parts/two.bin", query: "uploadId=\(secondID)", key: key).status == 204)
                 #expect(try await used() == 2_500_000)
+
+                // A bucket deleted through the Storage API takes its uploads in progress, files and all.
+                #expect(try await platform.storageCall(.post, "/bucket", key: tenant.keys.secret, json: ["name": "gone"]).status == 200)
+                let pendingID = try await start("gone.bin", in: "gone")
+                #expect(try await Self.s3(platform, .put, "/gone/gone.bin", query: "partNumber=1&uploadId=\(pendingID)", key: key, body: [9]).status == 200)
+                #expect(Self.files(platform, tenant.id, "multipart") == [pendingID])
+                #expect(try await platform.storageCall(.delete, "/bucket/gone", key: tenant.keys.secret, json: [:]).status == 200)
+                #expect(Self.files(platform, tenant.id, "multipart").isEmpty)
 
                 // Operations not offered are refused by their sub-resource, never taken for the
                 // plain one: the bucket and the object stay.
