@@ -428,7 +428,7 @@ def test_s3_upload_file_and_copy_over_8_mb_go_multipart(s3_a, project_a, new_buc
     assert s3_a.get_object(Bucket=bucket, Key="big/slice.bin")["Body"].read() == data[100:200]
 
 
-def test_s3_presigned_get_url_serves_the_object_until_it_expires(s3_a, project_a, new_bucket):
+def test_s3_presigned_urls_get_and_put(s3_a, project_a, new_bucket):
     bucket = new_s3_bucket(s3_a, new_bucket, project_a, "s3ps")
     s3_a.put_object(Bucket=bucket, Key="shared/file.txt", Body=b"presigned")
     url = s3_a.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "shared/file.txt"}, ExpiresIn=300)
@@ -437,6 +437,10 @@ def test_s3_presigned_get_url_serves_the_object_until_it_expires(s3_a, project_a
     tampered = httpx.get(url.replace("shared/file.txt", "shared/other.txt"))
     assert tampered.status_code == 403 and "<Code>SignatureDoesNotMatch</Code>" in tampered.text
     assert httpx.get(url.split("?")[0]).status_code == 403
+    # A presigned PUT: any client uploads with the URL alone.
+    put_url = s3_a.generate_presigned_url("put_object", Params={"Bucket": bucket, "Key": "shared/upload.bin"}, ExpiresIn=300)
+    assert httpx.put(put_url, content=b"from a presigned url").status_code == 200
+    assert s3_a.get_object(Bucket=bucket, Key="shared/upload.bin")["Body"].read() == b"from a presigned url"
 
 
 # --- Over HTTPS: aws-chunked bodies --------------------------------------------------------------
