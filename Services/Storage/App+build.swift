@@ -64,8 +64,7 @@ func buildRouter(
     S3Controller(access: S3Access(credentials: s3Credentials, registry: registry, proxies: proxies), buckets: buckets, objects: objects, files: files,
                  writer: writer, download: ObjectDownload(files: files),
                  multipart: S3Multipart(store: MultipartUploadStore(pool: runtime.pool), objects: objects, files: files, writer: writer,
-                                        maximumObjectBytes: settings.maximumObjectBytes),
-                 maximumObjectBytes: settings.maximumObjectBytes)
+                                        maximumObjectBytes: settings.maximumObjectBytes))
         .addRoutes(to: router, routes: runtime.routeTable)
     return router
 }

@@ -35,7 +35,6 @@ struct S3Controller: Sendable {
     let writer: ObjectWriter
     let download: ObjectDownload
     let multipart: S3Multipart
-    let maximumObjectBytes: Int64
 
     func addRoutes(to router: Router<PlatformRequestContext>, routes: RouteTable) {
         let group = router.group(RouterPath(Self.prefix))
