@@ -21,7 +21,8 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let fileThreads = NIOThreadPool(numberOfThreads: 16)
     fileThreads.start()
     let router = buildRouter(runtime, registry: registry, directories: TenantDirectories(root: settings.root), authenticator: authenticator,
-                             settings: settings, files: ObjectFiles(root: settings.root, threadPool: fileThreads))
+                             settings: settings, files: ObjectFiles(root: settings.root, threadPool: fileThreads),
+                             proxies: try TrustedProxies(configuration: configuration))
     return runtime.makeApplication(router: router, services: [closeClient, ShutdownAction { try? await fileThreads.shutdownGracefully() }])
 }
 
@@ -30,7 +31,7 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
 /// tenant's directory), and the tenant routes.
 func buildRouter(
     _ runtime: ServiceRuntime, registry: TenantRegistry, directories: TenantDirectories, authenticator: TenantAuthenticator,
-    settings: StorageSettings, files: ObjectFiles
+    settings: StorageSettings, files: ObjectFiles, proxies: TrustedProxies = .none
 ) -> Router<PlatformRequestContext> {
     let router = runtime.makeRouter()
     // A tenant's directory is made with its registration (again on every PUT, so a missing one
@@ -66,5 +67,15 @@ func buildRouter(
                         files: ResumableFiles(files: files), writer: writer, maximumObjectBytes: settings.maximumObjectBytes, locks: UploadLocks(),
                         keys: signingKeys)
         .addRoutes(to: storage)
+
+    // The S3-compatible endpoint (/storage/v1/s3, its errors as S3's XML) and the project's S3
+    // access keys on the developer API.
+    let s3Credentials = S3CredentialStore(pool: runtime.pool)
+    S3CredentialsController(registry: registry, authenticator: authenticator, credentials: s3Credentials).addRoutes(to: router)
+    S3Controller(access: S3Access(credentials: s3Credentials, registry: registry, proxies: proxies), buckets: buckets, objects: objects, files: files,
+                 writer: writer, download: ObjectDownload(files: files),
+                 multipart: S3Multipart(store: MultipartUploadStore(pool: runtime.pool), objects: objects, files: files, writer: writer,
+                                        maximumObjectBytes: settings.maximumObjectBytes))
+        .addRoutes(to: router, routes: runtime.routeTable)
     return router
 }

@@ -22,6 +22,10 @@ struct OpenAPITests {
     /// their errors are its `StorageError`, and they take the key and bearer as it does.
     static let storagePrefix = "/storage/v1/"
     static let storageSchemes: Set<String> = ["StorageApiKey", "StorageApiKeyQuery", "StorageBearer"]
+    /// Routes under this prefix speak S3 (storage's `S3/`): signed with SigV4, their errors S3's
+    /// XML (`S3Error`).
+    static let s3Prefix = "/storage/v1/s3"
+    static let s3Schemes: Set<String> = ["S3SigV4", "S3Presigned"]
 
     @Test("each document is well-formed OpenAPI 3.1: references resolve, path parameters are declared, errors have the error shape (GoTrue's under /auth/v1/, the Storage API's under /storage/v1/)", arguments: services)
     func wellFormed(service: String) throws {
@@ -85,8 +89,12 @@ struct OpenAPITests {
                 #expect(!security.contains { $0.keys.contains("ApiKey") }, "\(name): GoTrue's routes take the key as GoTrue does, not the platform's ApiKey")
             }
             // The Storage API's routes: the key and bearer as Supabase's Storage takes them, nothing else.
-            let storage = path.hasPrefix(Self.storagePrefix)
-            if storage {
+            let s3 = path == Self.s3Prefix || path.hasPrefix(Self.s3Prefix + "/")
+            let storage = path.hasPrefix(Self.storagePrefix) && !s3
+            if s3 {
+                #expect(!security.isEmpty && security.allSatisfy { Set($0.keys).isSubset(of: Self.s3Schemes) },
+                        "\(name): S3's routes take only \(Self.s3Schemes.sorted())")
+            } else if storage {
                 #expect(!security.isEmpty && security.allSatisfy { Set($0.keys).isSubset(of: Self.storageSchemes) },
                         "\(name): the Storage API's routes take only \(Self.storageSchemes.sorted())")
             } else {
@@ -105,12 +113,14 @@ struct OpenAPITests {
             #expect(!notEnabled || goTrue, "\(name): only GoTrue's routes may be marked x-not-enabled")
             #expect(responses.keys.contains { $0.hasPrefix("2") } != notEnabled,
                     notEnabled ? "\(name): x-not-enabled, yet a 2xx response" : "\(name): no 2xx response")
-            let errorSchema = goTrue ? "#/components/schemas/GoTrueError" : storage ? "#/components/schemas/StorageError" : "#/components/schemas/Error"
+            let errorSchema = goTrue ? "#/components/schemas/GoTrueError" : s3 ? "#/components/schemas/S3Error"
+                : storage ? "#/components/schemas/StorageError" : "#/components/schemas/Error"
+            let errorType = s3 ? "application/xml" : "application/json"
             for (status, response) in responses {
                 #expect(Int(status) != nil, "\(name): status \(status) is not a number")
                 guard let code = Int(status), code >= 400 else { continue }
-                let schema = document.dereferenced(response).flatMap { ($0["content"] as? [String: Any])?["application/json"] as? [String: Any] }?["schema"] as? [String: Any]
-                #expect(schema?["$ref"] as? String == errorSchema, "\(name): \(status) is not application/json with the \(errorSchema.split(separator: "/").last ?? "") schema")
+                let schema = document.dereferenced(response).flatMap { ($0["content"] as? [String: Any])?[errorType] as? [String: Any] }?["schema"] as? [String: Any]
+                #expect(schema?["$ref"] as? String == errorSchema, "\(name): \(status) is not \(errorType) with the \(errorSchema.split(separator: "/").last ?? "") schema")
             }
         }
 

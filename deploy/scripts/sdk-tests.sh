@@ -15,9 +15,10 @@
 # automatic), the user, sign-out scopes, claims and JWKS, the admin API, the errors as the
 # client raises them, every not-enabled feature's documented answer, and cross-project refusals;
 # and `create_client(...).storage` (storage3): buckets, objects, limits and the project's quota,
-# who may do what, object names; and tuspy's resumable uploads (`/storage/v1/upload/resumable`):
-# chunks, a connection cut mid-PATCH and resumed, the bytes compared. What each test expects is
-# docs/protocols/gotrue-reference.md and docs/protocols/storage-reference.md.
+# who may do what, object names; tuspy's resumable uploads (`/storage/v1/upload/resumable`):
+# chunks, a connection cut mid-PATCH and resumed, the bytes compared; and boto3 against the S3
+# endpoint (`/storage/v1/s3`, test_s3.py) with access keys the projects issue. What each test
+# expects is docs/protocols/gotrue-reference.md and docs/protocols/storage-reference.md.
 #
 # The services run with a fresh INTERNAL_SERVICE_TOKEN, token rate limits raised (one client
 # address signs in hundreds of times) and REFRESH_REUSE_GRACE_SECONDS=0 (a reused refresh token
@@ -55,6 +56,7 @@ requirements=(
   "PyJWT==2.15.1"
   "pytest==9.2.0"
   "tuspy==1.1.0"
+  "boto3==1.44.8"
 )
 tools="${SDK_TOOLS_DIR:-$root/.tmp/sdk-tools}"
 output="${SDK_OUTPUT_DIR:-$root/.tmp/sdk}"
@@ -70,7 +72,7 @@ done
 
 . "$root/deploy/scripts/lib/python-tools.sh"
 python_tools "$tools" "${requirements[@]}"
-if ! "$python" -c 'import supabase, supabase_auth, pytest, tusclient' >/dev/null 2>&1; then
+if ! "$python" -c 'import supabase, supabase_auth, pytest, tusclient, boto3' >/dev/null 2>&1; then
   echo "reinstalling the SDK tools (they do not import)" >&2
   install_python_tools "$tools" "${requirements[@]}"
   python_tools "$tools" "${requirements[@]}"

@@ -122,8 +122,13 @@ struct BucketsController: Sendable {
     @Sendable func delete(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         let caller = try await access.caller(request)
         guard caller.principal == .service else { throw StorageError.accessDenied }
-        switch try await buckets.delete(try Self.bucketID(context), tenant: caller.tenant.id) {
-        case .deleted: return try jsonResponse(["message": "Successfully deleted"])
+        let id = try Self.bucketID(context)
+        // S3 multipart uploads in progress go with the bucket (their rows cascade; their files follow).
+        let uploads = try await MultipartUploadStore(pool: buckets.pool).ids(bucket: id, tenant: caller.tenant.id)
+        switch try await buckets.delete(id, tenant: caller.tenant.id) {
+        case .deleted:
+            for upload in uploads { await files.removeMultipart(upload, tenant: caller.tenant.id) }
+            return try jsonResponse(["message": "Successfully deleted"])
         case .notFound: throw StorageError.bucketNotFound
         case .notEmpty: throw StorageError.bucketNotEmpty
         }

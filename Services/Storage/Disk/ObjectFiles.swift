@@ -18,6 +18,8 @@ import Synchronization
 /// <root>/<tenant-id>/objects/<version-uuid>   one immutable file (0600) per object version
 /// <root>/<tenant-id>/uploads/<upload-uuid>    an upload in progress, or one never committed
 /// <root>/<tenant-id>/resumable/<upload-id>     a resumable (TUS) upload's bytes so far (ResumableFiles)
+/// <root>/<tenant-id>/multipart/<upload-id>/<part-file-uuid>
+///                                             a part of an S3 multipart upload in progress
 /// ```
 ///
 /// All names are lower-case UUIDs chosen here or by the caller: bucket and object names never
@@ -37,7 +39,12 @@ import Synchronization
 ///    row commits leaves a complete file no row names; a crash after leaves a row whose file is
 ///    already durable. Readers find files only through rows, so they see the old version or the
 ///    complete new one, never a partial one.
-/// 4. What a crash can leave behind — upload files, version files without rows (and a replaced
+/// 4. An S3 multipart upload's parts stream into `uploads/` like any upload, and are then
+///    fsynced and renamed into their upload's directory (`keepPart`); Complete reads them in
+///    order (`parts`) as the body of one new upload, committed as above, and the directory goes
+///    (`removeMultipart`), as it does on Abort. A part's row names its file, as an object's row
+///    does.
+/// 5. What a crash can leave behind — upload files, version files without rows (and a replaced
 ///    version's file whose `remove` never ran) — is exactly what `inventory` lists for the
 ///    consistency check, which removes it.
 ///
@@ -113,6 +120,11 @@ struct ObjectFiles: Sendable {
     func uploadsDirectory(_ tenant: UUID) -> String { tenantDirectory(tenant) + "/uploads" }
     func objectPath(version: UUID, tenant: UUID) -> String { objectsDirectory(tenant) + "/" + version.uuidString.lowercased() }
     func uploadPath(upload: UUID, tenant: UUID) -> String { uploadsDirectory(tenant) + "/" + upload.uuidString.lowercased() }
+    func multipartDirectory(_ tenant: UUID) -> String { tenantDirectory(tenant) + "/multipart" }
+    func multipartDirectory(_ multipart: UUID, tenant: UUID) -> String { multipartDirectory(tenant) + "/" + multipart.uuidString.lowercased() }
+    func partPath(file: UUID, multipart: UUID, tenant: UUID) -> String {
+        multipartDirectory(multipart, tenant: tenant) + "/" + file.uuidString.lowercased()
+    }
 
     // MARK: Uploads
 
@@ -359,6 +371,67 @@ struct ObjectFiles: Sendable {
         }
     }
 
+    // MARK: Multipart uploads (S3)
+
+    /// Makes a finished upload the part file `file` of the multipart upload: fsyncs it, renames
+    /// it into `multipart/<multipart>/` (made as needed) and fsyncs that directory. On failure the
+    /// upload stays for the caller to `discard`.
+    func keepPart(_ upload: Upload, multipart: UUID, tenant: UUID, file: UUID) async throws {
+        let from = uploadPath(upload: upload.id, tenant: tenant)
+        let to = partPath(file: file, multipart: multipart, tenant: tenant)
+        let parent = multipartDirectory(tenant), directory = multipartDirectory(multipart, tenant: tenant)
+        let tenantPath = tenantDirectory(tenant)
+        try await threadPool.runIfActive {
+            let descriptor = try POSIX.openFile(from, O_RDONLY | O_CLOEXEC)
+            do {
+                try POSIX.syncFile(descriptor, path: from)
+                _ = systemClose(descriptor)
+            } catch {
+                _ = systemClose(descriptor)
+                throw error
+            }
+            if try !POSIX.renameFile(from, to, missingIsFalse: true) {
+                try POSIX.makeDirectory(parent, in: tenantPath, tenant: tenant, durable: true)
+                try POSIX.makeDirectory(directory, in: parent, tenant: tenant, durable: true)
+                try POSIX.renameFile(from, to)
+            }
+            try POSIX.fsyncDirectory(directory)
+        }
+    }
+
+    /// Removes one part file (missing is fine): a part uploaded again replaced it.
+    func removePart(file: UUID, multipart: UUID, tenant: UUID) async {
+        let path = partPath(file: file, multipart: multipart, tenant: tenant)
+        _ = try? await threadPool.runUncancellable { try POSIX.removeFile(path) }
+    }
+
+    /// Removes a multipart upload's directory and every file in it (missing is fine). Runs even
+    /// when the calling task is cancelled (its rows are already gone).
+    func removeMultipart(_ multipart: UUID, tenant: UUID) async {
+        let directory = multipartDirectory(multipart, tenant: tenant)
+        _ = try? await threadPool.runUncancellable {
+            for file in try POSIX.listFiles(directory) {
+                try POSIX.removeFile(directory + "/" + file.id.uuidString.lowercased())
+            }
+            while rmdir(directory) != 0, errno == EINTR {}
+        }
+    }
+
+    /// The bytes of the part files `files` of a multipart upload, one after the other, read in
+    /// `readChunkSize` chunks on the thread pool as they are asked for (each file opened when
+    /// its turn comes, closed when read). A missing file throws `NotFound`.
+    func parts(_ files: [UUID], multipart: UUID, tenant: UUID) -> PartFiles {
+        PartFiles(paths: files.map { (id: $0, path: partPath(file: $0, multipart: multipart, tenant: tenant), range: nil) }, tenant: tenant,
+                  threadPool: threadPool)
+    }
+
+    /// A version's bytes (all, or the inclusive offsets of `range`) as a sequence read on the
+    /// thread pool as it is consumed: the source of S3's UploadPartCopy. A missing file throws
+    /// `NotFound`, a range not within it `InvalidRange`, when the first chunk is asked for.
+    func bytes(version: UUID, tenant: UUID, range: ClosedRange<Int64>?) -> PartFiles {
+        PartFiles(paths: [(id: version, path: objectPath(version: version, tenant: tenant), range: range)], tenant: tenant, threadPool: threadPool)
+    }
+
     // MARK: Consistency
 
     /// What a tenant's directory holds, for the consistency check.
@@ -514,6 +587,61 @@ private struct FileChunks: AsyncSequence, Sendable {
             }
             self.offset += Int64(length)
             return chunk
+        }
+    }
+}
+
+/// Several files' bytes one after the other (a multipart upload's parts), for `ObjectFiles.parts`.
+/// Files' bytes one after the other (a multipart upload's parts; or one range of a version, for
+/// S3's UploadPartCopy), for `ObjectFiles.parts` and `ObjectFiles.bytes`.
+struct PartFiles: AsyncSequence, Sendable {
+    typealias Element = ByteBuffer
+
+    /// Each file, and the bytes of it to read (nil: all); a range not within the file throws
+    /// `ObjectFiles.InvalidRange` when its turn comes.
+    let paths: [(id: UUID, path: String, range: ClosedRange<Int64>?)]
+    let tenant: UUID
+    let threadPool: NIOThreadPool
+
+    func makeAsyncIterator() -> Iterator {
+        Iterator(paths: paths[...], tenant: tenant, threadPool: threadPool)
+    }
+
+    struct Iterator: AsyncIteratorProtocol {
+        var paths: ArraySlice<(id: UUID, path: String, range: ClosedRange<Int64>?)>
+        let tenant: UUID
+        let threadPool: NIOThreadPool
+        fileprivate var current: (file: OpenFile, chunks: FileChunks.Iterator)?
+
+        mutating func next() async throws -> ByteBuffer? {
+            while true {
+                if var current {
+                    if let chunk = try await current.chunks.next() {
+                        self.current = current
+                        return chunk
+                    }
+                    try await current.file.close()
+                    self.current = nil
+                }
+                guard let next = paths.popFirst() else { return nil }
+                let (tenant, threadPool) = (tenant, threadPool)
+                let (file, size) = try await threadPool.runIfActive { () throws -> (OpenFile, Int64) in
+                    guard let descriptor = try POSIX.openFileIfPresent(next.path, O_RDONLY | O_CLOEXEC) else {
+                        throw ObjectFiles.NotFound(tenant: tenant, file: next.id)
+                    }
+                    let file = OpenFile(descriptor: descriptor, path: next.path, threadPool: threadPool)
+                    return (file, try POSIX.status(of: descriptor, path: next.path).size)
+                }
+                var bytes = 0..<size
+                if let range = next.range {
+                    guard range.lowerBound >= 0, range.upperBound < size else {
+                        try? await file.close()
+                        throw ObjectFiles.InvalidRange(range: range, size: size)
+                    }
+                    bytes = range.lowerBound..<(range.upperBound + 1)
+                }
+                current = (file, FileChunks(file: file, bytes: bytes, threadPool: threadPool).makeAsyncIterator())
+            }
         }
     }
 }

@@ -70,15 +70,19 @@ struct ObjectWriter: Sendable {
 
     /// A copy of `source` as `name` in `bucket`: a new version file with the same bytes (a hard
     /// link where the file system allows), recorded as an upload's would be, quota and all.
+    /// `replacing` stores other attributes than the source's (S3's `REPLACE` directive).
     func storeCopy(of source: StoredObject, name: String, in bucket: Bucket, tenant: UUID, owner: UUID?, actingUser: UUID?,
-                   upsert: Bool) async throws -> StoredObject {
-        guard BucketRules.admits(source.contentType, in: bucket.allowedMimeTypes) else { throw StorageError.invalidMimeType(source.contentType) }
+                   upsert: Bool, replacing attributes: Attributes? = nil) async throws -> StoredObject {
+        let contentType = attributes?.contentType ?? source.contentType
+        guard attributes == nil || BucketRules.isMediaType(contentType), BucketRules.admits(contentType, in: bucket.allowedMimeTypes) else {
+            throw StorageError.invalidMimeType(contentType)
+        }
         guard source.size <= min(bucket.fileSizeLimit ?? maximumObjectBytes, maximumObjectBytes) else { throw StorageError.tooLarge }
         let version = UUID()
         try await files.duplicate(version: source.version, of: tenant, as: version, for: tenant)
         return try await record(ObjectStore.Write(name: name, bucket: bucket.id, owner: owner, version: version, size: source.size,
-                                                  contentType: source.contentType, cacheControl: source.cacheControl,
-                                                  sha256: source.sha256, userMetadata: source.userMetadata),
+                                                  contentType: contentType, cacheControl: attributes?.cacheControl ?? source.cacheControl,
+                                                  sha256: source.sha256, userMetadata: attributes.map(\.userMetadata) ?? source.userMetadata),
                                 tenant: tenant, upsert: upsert, actingUser: actingUser)
     }
 

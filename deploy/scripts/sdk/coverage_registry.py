@@ -62,12 +62,13 @@ _CLASSES = (
 )
 
 # storage3 methods whose routes the platform does not build yet (README "SDK acceptance"): not
-# tested, and shown as "not yet" rather than as unexercised. (Image transformations and the S3
-# endpoint are not storage3 methods: `transform` options, boto3. TUS is tuspy's: test_resumable.py.)
+# tested, and shown as "not yet" rather than as unexercised. (Image transformations are not
+# storage3 methods: `transform` options. TUS is tuspy's: test_resumable.py; the S3 endpoint
+# boto3's: test_s3.py.)
 NOT_YET = {
     "storage.from_.list_v2": "list v2",
 }
-NOT_YET_BEYOND_METHODS = "image transformations (`transform` options), the S3 endpoint"
+NOT_YET_BEYOND_METHODS = "image transformations (`transform` options)"
 
 _state = threading.local()
 _lock = threading.Lock()

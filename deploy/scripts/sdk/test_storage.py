@@ -14,8 +14,8 @@ platform's documented departures (§10 and the controllers' doc comments):
 - a bucket's `user_access` (`owner` | `authenticated_read`) in place of row-level security.
 
 Not built yet, so not tested (the coverage summary lists them as "not yet"): list v2, image
-transformations, the S3 endpoint. Signed URLs are test_signed_urls.py's; resumable uploads
-(TUS) tuspy's, test_resumable.py.
+transformations. Signed URLs are test_signed_urls.py's; resumable uploads (TUS) tuspy's,
+test_resumable.py; the S3 endpoint boto3's, test_s3.py.
 
 Each test makes its own buckets (`new_bucket`: emptied and deleted afterwards) and users, and
 reads back what it wrote rather than trusting one answer.
