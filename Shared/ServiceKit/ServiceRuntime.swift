@@ -156,6 +156,7 @@ public struct ServiceRuntime: Sendable {
         }
         var app = Application(
             router: router,
+            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "platform-\(configuration.service.rawValue)"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port

@@ -1,0 +1,111 @@
+import Dispatch
+import Foundation
+import HTTPClient
+import TestSupport
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `Expect: 100-continue` (curl for bodies over 1 MB, boto3 for every upload): every service
+/// answers `100 Continue` as the head arrives, before the client sends the body, then the final
+/// answer. Driven over a raw socket, the client sending its body only once the `100` has come.
+@Suite("Expect: 100-continue", .serialized)
+struct ExpectContinueTests {
+    /// A blocking HTTP/1.1 exchange on a socket, off Swift's cooperative threads.
+    final class Connection: @unchecked Sendable {
+        let fd: Int32
+
+        init(port: Int) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            guard fd >= 0 else { throw POSIXError(.EIO) }
+            // A read that never comes fails the test rather than hanging it.
+            var timeout = timeval(tv_sec: 60, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else { close(fd); throw POSIXError(.ECONNREFUSED) }
+        }
+
+        deinit { close(fd) }
+
+        func send(_ text: String) throws {
+            let bytes = Array(text.utf8)
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard written > 0 else { throw POSIXError(.EPIPE) }
+                offset += written
+            }
+        }
+
+        /// The next response head (status line and headers), and the body when it has a
+        /// `Content-Length`.
+        func response() throws -> (head: String, body: String) {
+            var buffer: [UInt8] = []
+            func fill() throws {
+                var chunk = [UInt8](repeating: 0, count: 4096)
+                let count = recv(fd, &chunk, chunk.count, 0)
+                guard count > 0 else { throw POSIXError(count == 0 ? .ECONNRESET : .ETIMEDOUT) }
+                buffer += chunk[..<count]
+            }
+            while buffer.count < 4 || !String(decoding: buffer, as: UTF8.self).contains("\r\n\r\n") { try fill() }
+            let text = String(decoding: buffer, as: UTF8.self)
+            let end = text.range(of: "\r\n\r\n")!
+            let head = String(text[..<end.lowerBound])
+            let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+            var body = Array(text[end.upperBound...].utf8)
+            while body.count < length {
+                var chunk = [UInt8](repeating: 0, count: 4096)
+                let count = recv(fd, &chunk, chunk.count, 0)
+                guard count > 0 else { throw POSIXError(.ETIMEDOUT) }
+                body += chunk[..<count]
+            }
+            return (head, String(decoding: body, as: UTF8.self))
+        }
+    }
+
+    static func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    @Test("an upload with Expect: 100-continue gets 100 before its body is sent, then 200; a refused one 100, then its 401, and the connection serves the next request")
+    func continues() async throws {
+        try await withTestPlatform { platform, _ in
+            let tenant = try await platform.provisionTenant("exc")
+            let secret = tenant.keys.secret
+            #expect(try await platform.storageCall(.post, "/bucket", key: secret, json: ["name": "files"]).status == 200)
+            let port = try #require(URLComponents(string: platform.url("storage"))?.port)
+            let (first, stored, refused, next) = try await Self.offCooperativePool { () throws -> (String, String, String, String) in
+                let connection = try Connection(port: port)
+                try connection.send("POST /storage/v1/object/files/hello.txt HTTP/1.1\r\nHost: 127.0.0.1\r\napikey: \(secret)\r\n"
+                    + "Authorization: Bearer \(secret)\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+                let first = try connection.response().head
+                try connection.send("hello")
+                let stored = try connection.response().head
+                // No key: still 100 first (the body is read and dropped), then the refusal.
+                try connection.send("POST /storage/v1/object/files/other.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                    + "Content-Length: 5\r\nExpect: 100-continue\r\n\r\n")
+                _ = try connection.response()
+                try connection.send("nopes")
+                let refused = try connection.response().head
+                try connection.send("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                return (first, stored, refused, try connection.response().head)
+            }
+            #expect(first.hasPrefix("HTTP/1.1 100 Continue"))
+            #expect(stored.hasPrefix("HTTP/1.1 200"))
+            #expect(refused.hasPrefix("HTTP/1.1 401"))
+            #expect(next.hasPrefix("HTTP/1.1 200"))
+            #expect(try await platform.storageCall(.get, "/object/files/hello.txt", key: secret).body == Array("hello".utf8))
+        }
+    }
+}
