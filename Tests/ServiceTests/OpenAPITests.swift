@@ -348,6 +348,13 @@ struct OpenAPITests {
             try Self.check(document, "StorageObjectMetadata", stored.systemMetadata)
         }
         try Self.check(document, "StorageListEntry", ListEntry(name: "folder", object: nil))
+        var listing = ObjectListing.Page()
+        listing.objects = [object]
+        listing.commonPrefixes = ["folder/sub/"]
+        try Self.check(document, "StorageListV2Answer", ListV2Answer(listing))
+        listing.isTruncated = true
+        listing.next = ObjectListing.Cursor(key: "folder/a.png", inclusive: false)
+        try Self.check(document, "StorageListV2Answer", ListV2Answer(listing))
         try Self.check(document, "StorageBucketName", ["name": "avatars"])
         try Self.check(document, "StorageMessage", ["message": "Successfully updated"])
         try Self.check(document, "StorageObjectKey", ["Id": object.id.uuidString.lowercased(), "Key": "avatars/folder/a.png"])

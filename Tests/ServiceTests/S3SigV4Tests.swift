@@ -209,13 +209,13 @@ struct S3SigV4Tests {
 
     @Test("listing helpers: a common prefix is cut at the first delimiter past the prefix, and its successor bounds every key under it")
     func listing() {
-        #expect(S3ObjectListing.commonPrefix(of: "a/b/c.txt", prefix: "", delimiter: "/") == "a/")
-        #expect(S3ObjectListing.commonPrefix(of: "a/b/c.txt", prefix: "a/", delimiter: "/") == "a/b/")
-        #expect(S3ObjectListing.commonPrefix(of: "a/c.txt", prefix: "a/", delimiter: "/") == nil)
-        #expect(S3ObjectListing.commonPrefix(of: "x--y--z", prefix: "", delimiter: "--") == "x--")
-        #expect(S3ObjectListing.successor("a/") == "a0")
-        let cursor = S3ObjectListing.Cursor(key: "dir/é+ü", inclusive: true)
-        #expect(S3ObjectListing.Cursor(token: cursor.token) == cursor && S3ObjectListing.Cursor(token: "!!!") == nil)
+        #expect(ObjectListing.commonPrefix(of: "a/b/c.txt", prefix: "", delimiter: "/") == "a/")
+        #expect(ObjectListing.commonPrefix(of: "a/b/c.txt", prefix: "a/", delimiter: "/") == "a/b/")
+        #expect(ObjectListing.commonPrefix(of: "a/c.txt", prefix: "a/", delimiter: "/") == nil)
+        #expect(ObjectListing.commonPrefix(of: "x--y--z", prefix: "", delimiter: "--") == "x--")
+        #expect(ObjectListing.successor("a/") == "a0")
+        let cursor = ObjectListing.Cursor(key: "dir/é+ü", inclusive: true)
+        #expect(ObjectListing.Cursor(token: cursor.token) == cursor && ObjectListing.Cursor(token: "!!!") == nil)
         #expect(SigV4.uriEncode("a b+c/é", keepSlash: true) == "a%20b%2Bc/%C3%A9")
     }
 }

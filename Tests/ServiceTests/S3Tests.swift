@@ -359,7 +359,7 @@ struct S3Tests {
                     (.post, "/parts", "delete", Array("<Delete></Delete>".utf8)),
                     (.get, "/parts", "list-type=2&max-keys=-1", []),
                     (.get, "/parts", "list-type=2&continuation-token=%%%", []),
-                    (.get, "/parts", "list-type=2&continuation-token=" + S3ObjectListing.Cursor(key: "a\u{0}", inclusive: false).token, []),
+                    (.get, "/parts", "list-type=2&continuation-token=" + ObjectListing.Cursor(key: "a\u{0}", inclusive: false).token, []),
                     (.get, "/parts", "list-type=2&prefix=%00", []),
                     (.get, "/parts", "list-type=2&start-after=a%00", []),
                     (.get, "/parts", "delimiter=%01&marker=x", []),

@@ -51,6 +51,20 @@ struct ObjectStore: Sendable {
         return (try BucketStore.bucket(row, prefix: "b__"), object)
     }
 
+    /// Up to `limit` objects of the bucket whose names start with `prefix`, past the cursor, by
+    /// name (`ObjectListing`'s reads); only `owner`'s when given.
+    func page(bucket: String, tenant: UUID, prefix: String, after cursor: ObjectListing.Cursor, owner: UUID? = nil,
+              limit: Int) async throws -> [StoredObject] {
+        let pattern = Self.likeEscaped(prefix) + "%"
+        return try await pool.query("""
+            SELECT \(unescaped: Self.columns) FROM storage.objects
+            WHERE tenant_id = \(tenant) AND bucket_id = \(bucket) AND name LIKE \(pattern)
+              AND (name > \(cursor.key) OR (\(cursor.inclusive) AND name = \(cursor.key)))
+              AND (\(owner)::uuid IS NULL OR owner = \(owner))
+            ORDER BY name LIMIT \(limit)
+            """).map(Self.object)
+    }
+
     /// The named objects that exist, by name.
     func objects(_ names: [String], bucket: String, tenant: UUID) async throws -> [String: StoredObject] {
         let rows = try await pool.query("""

@@ -16,6 +16,7 @@ import TenantKit
 /// | `GET`/`HEAD object/{bucket}/{path}`, `object/authenticated/…`, `object/public/…` | the bytes (`ObjectDownload`) |
 /// | `GET object/info/{bucket}/{path}` (and `…/authenticated/…`, `…/public/…`) | the object's facts |
 /// | `POST object/list/{bucket}` `{prefix, limit?, offset?, sortBy?, search?}` | one level: folders and objects |
+/// | `POST object/list-v2/{bucket}` `{prefix?, limit?, cursor?, with_delimiter?, sortBy?}` | a page by cursor: objects by full key (and folders with the delimiter) |
 /// | `POST object/move`, `POST object/copy` `{bucketId, sourceKey, destinationKey, destinationBucket?}` | moved / `{"Id","Key"}` |
 /// | `DELETE object/{bucket}` `{"prefixes":[names]}` | the removed objects (missing names skipped) |
 /// | `DELETE object/{bucket}/{path}` | `{"message":"Successfully deleted"}` |
@@ -29,6 +30,7 @@ struct ObjectsController: Sendable {
 
     func addRoutes(to group: RouterGroup<PlatformRequestContext>) {
         group.post("/object/list/:bucket", use: list)
+        group.post("/object/list-v2/:bucket", use: listV2)
         group.post("/object/move", use: move)
         group.post("/object/copy", use: copy)
         // `public/` reads name their project by host alone, and only public buckets.
@@ -135,6 +137,54 @@ struct ObjectsController: Sendable {
     }
 
     static let maximumOffset = 100_000
+
+    struct ListV2Request: Decodable {
+        var prefix: String?
+        var limit: Int?
+        var cursor: String?
+        var withDelimiter: Bool?
+        var sortBy: ListRequest.Sort?
+
+        enum CodingKeys: String, CodingKey {
+            case prefix, limit, cursor, sortBy
+            case withDelimiter = "with_delimiter"
+        }
+    }
+
+    /// List v2: pages by an opaque cursor (`ObjectListing`, keyset by name, S3's listing), every
+    /// page costing about its size whatever the depth. Sorted by name only (§12).
+    @Sendable func listV2(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        let caller = try await access.caller(request)
+        let input = try await request.decodeJSON(as: ListV2Request.self, context: context)
+        if let column = input.sortBy?.column, column != "name" {
+            throw StorageError.invalidRequest("body/sortBy/column: list v2 sorts by name only")
+        }
+        if let order = input.sortBy?.order, order.lowercased() != "asc" {
+            throw StorageError.invalidRequest("body/sortBy/order: list v2 sorts in ascending order only")
+        }
+        let limit = min(max(input.limit ?? 1000, 1), 1000)
+        var start = ObjectListing.Cursor(key: "", inclusive: true)
+        if let token = input.cursor, !token.isEmpty {
+            guard let cursor = ObjectListing.Cursor(token: token) else { throw StorageError.invalidRequest("body/cursor is not a cursor this API gave") }
+            start = cursor
+        }
+        let empty = ListV2Answer(ObjectListing.Page())
+        guard let id = BucketRules.fromPath(try context.parameters.require("bucket")),
+              let bucket = try await buckets.bucket(id, tenant: caller.tenant.id)
+        else { return try jsonResponse(empty) }
+        let owner: UUID?
+        switch BucketPolicy.listing(of: bucket, by: caller.principal) {
+        case .nothing: return try jsonResponse(empty)
+        case .all: owner = nil
+        case .ownedBy(let user): owner = user
+        }
+        let tenant = caller.tenant.id
+        let page = try await ObjectListing.page(prefix: input.prefix ?? "", delimiter: input.withDelimiter == true ? "/" : "", start: start,
+                                                maxKeys: limit) { prefix, cursor, count in
+            try await objects.page(bucket: bucket.id, tenant: tenant, prefix: prefix, after: cursor, owner: owner, limit: count)
+        }
+        return try jsonResponse(ListV2Answer(page))
+    }
 
     // MARK: Move, copy, remove
 

@@ -363,8 +363,8 @@ struct S3Controller: Sendable {
         } else if let after = version2 ? startAfter : marker {
             start = Cursor(key: after, inclusive: false)
         }
-        let page = try await S3ObjectListing.page(prefix: prefix, delimiter: delimiter, start: start, maxKeys: maxKeys,
-                                                  fetch: S3ObjectListing.fetch(objects.pool, bucket: bucket.id, tenant: caller.tenant.id))
+        let page = try await ObjectListing.page(prefix: prefix, delimiter: delimiter, start: start, maxKeys: maxKeys,
+                                                  fetch: { try await objects.page(bucket: bucket.id, tenant: caller.tenant.id, prefix: $0, after: $1, limit: $2) })
         var body = S3XML.element("Name", bucket.id) + S3XML.element("Prefix", encode(prefix))
         if version2 {
             if let token { body += S3XML.element("ContinuationToken", token) }
@@ -395,7 +395,7 @@ struct S3Controller: Sendable {
         return S3XML.response("ListBucketResult", body)
     }
 
-    typealias Cursor = S3ObjectListing.Cursor
+    typealias Cursor = ObjectListing.Cursor
 
     /// A query parameter compared with object names (a prefix, a marker): at most 1,024 bytes
     /// and no control characters, which no name holds (and PostgreSQL's text cannot take NUL).

@@ -13,8 +13,7 @@ platform's documented departures (§10 and the controllers' doc comments):
   control characters, or pass 1,024 bytes (255 per segment) are 422 `InvalidKey`;
 - a bucket's `user_access` (`owner` | `authenticated_read`) in place of row-level security.
 
-Not built yet, so not tested (the coverage summary lists them as "not yet"): list v2, image
-transformations. Signed URLs are test_signed_urls.py's; resumable uploads (TUS) tuspy's,
+Not built, so not tested: image transformations. Signed URLs are test_signed_urls.py's; resumable uploads (TUS) tuspy's,
 test_resumable.py; the S3 endpoint boto3's, test_s3.py.
 
 Each test makes its own buckets (`new_bucket`: emptied and deleted afterwards) and users, and
@@ -1020,3 +1019,47 @@ def test_a_url_path_is_not_normalised_into_another_name(admin_a, new_bucket, pro
     stored = {path: answer for path, answer in answers.items() if (answer[0], (answer[1] or {}).get("code")) != (422, "InvalidKey")}
     assert stored == {}, "not refused: " + repr(stored)
     assert admin_a.from_(bucket).list() == []
+
+
+def test_list_v2_pages_by_cursor_with_and_without_folders(admin_a, new_bucket, project_a, make_supabase, platform):
+    """§3.4 `list_v2`: objects by full key in byte order; `with_delimiter` rolls a level up into
+    folders (`name` ending in `/`, `key` its last segment); `limit` pages with `hasNext` and an
+    opaque `nextCursor` (absent on the last page); an `owner` bucket lists a user's own only;
+    a sort by another column than the name is 400 (the platform's departure, §12)."""
+    bucket = new_bucket(project_a, "v2")
+    files = admin_a.from_(bucket)
+    for name in ("a/1.txt", "a/2.txt", "a/b/3.txt", "c.txt", "d.txt"):
+        files.upload(name, name.encode(), {"content-type": "text/plain"})
+
+    flat = files.list_v2()
+    assert [o.name for o in flat.objects] == ["a/1.txt", "a/2.txt", "a/b/3.txt", "c.txt", "d.txt"]
+    assert flat.folders == [] and flat.hasNext is False and flat.nextCursor is None
+    assert flat.objects[2].key == "3.txt" and flat.objects[0].metadata["size"] == len(b"a/1.txt")
+
+    level = files.list_v2({"with_delimiter": True})
+    assert [(f.name, f.key) for f in level.folders] == [("a/", "a")]
+    assert [o.name for o in level.objects] == ["c.txt", "d.txt"]
+    inner = files.list_v2({"prefix": "a/", "with_delimiter": True})
+    assert [f.name for f in inner.folders] == ["a/b/"] and [o.name for o in inner.objects] == ["a/1.txt", "a/2.txt"]
+
+    seen, cursor, pages = [], None, 0
+    while True:
+        options = {"limit": 2, **({"cursor": cursor} if cursor else {})}
+        page = files.list_v2(options)
+        seen += [o.name for o in page.objects]
+        pages += 1
+        if not page.hasNext:
+            assert page.nextCursor is None
+            break
+        cursor = page.nextCursor
+        assert cursor
+    assert seen == [o.name for o in flat.objects] and pages == 3
+
+    expect_storage_error(lambda: files.list_v2({"sortBy": {"column": "created_at", "order": "desc"}}), "400", "InvalidRequest")
+
+    owned = new_bucket(project_a, "v2-owner", user_access="owner")
+    alice, bob = sign_up(make_supabase, platform, project_a, "alice"), sign_up(make_supabase, platform, project_a, "bob")
+    alice.storage.from_(owned).upload("alice/a.txt", b"a")
+    bob.storage.from_(owned).upload("bob/b.txt", b"b")
+    assert [o.name for o in alice.storage.from_(owned).list_v2().objects] == ["alice/a.txt"]
+    assert [o.name for o in admin_a.from_(owned).list_v2().objects] == ["alice/a.txt", "bob/b.txt"]

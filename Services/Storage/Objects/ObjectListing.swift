@@ -1,22 +1,14 @@
 import Foundation
-import Postgres
+import ServiceKit
 
-/// One page of S3's ListObjectsV2 / ListObjects (docs/protocols/storage-reference.md §8.3): the
-/// keys of a bucket under `prefix`, in byte order, after a cursor; with a `delimiter`, the keys
-/// holding it past the prefix are rolled up into their common prefix (each counted once, as
-/// one entry). Rows are read in batches by name, and a common prefix is skipped in one step
-/// (the next read starts past every key under it), so a page costs about its size in rows
-/// whatever lies under each prefix.
-struct S3ObjectListing: Sendable {
-    /// An object as a listing shows it.
-    struct Entry: Sendable, Equatable {
-        var name: String
-        var size: Int64
-        var sha256: String
-        var updatedAt: Date
-
-        var etag: String { "\"" + sha256 + "\"" }
-    }
+/// One page of a bucket's keys by cursor — S3's ListObjectsV2 / ListObjects (storage-reference
+/// §8.3) and the Storage API's list v2 (§3.4): the keys under `prefix`, in byte order, after a
+/// cursor; with a `delimiter`, the keys holding it past the prefix are rolled up into their
+/// common prefix (each counted once, as one entry). Rows are read in batches by name
+/// (`ObjectStore.page`), and a common prefix is skipped in one step (the next read starts past
+/// every key under it), so a page costs about its size in rows whatever lies under each prefix.
+struct ObjectListing: Sendable {
+    typealias Entry = StoredObject
 
     /// Where a page starts: after a key (exclusive), or at a bound (inclusive: the first key
     /// past a common prefix).
@@ -26,8 +18,7 @@ struct S3ObjectListing: Sendable {
 
         /// `continuation-token`: opaque to clients, base64url of the cursor.
         var token: String {
-            Data(((inclusive ? "i" : "e") + key).utf8).base64EncodedString()
-                .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+            Base64URL.encode(((inclusive ? "i" : "e") + key).utf8)
         }
 
         init(key: String, inclusive: Bool) {
@@ -36,9 +27,7 @@ struct S3ObjectListing: Sendable {
         }
 
         init?(token: String) {
-            var text = token.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
-            while text.count % 4 != 0 { text += "=" }
-            guard token.utf8.count <= 4096, let data = Data(base64Encoded: text), let decoded = String(data: data, encoding: .utf8),
+            guard token.utf8.count <= 4096, let data = Base64URL.decode(token), let decoded = String(data: data, encoding: .utf8),
                   let first = decoded.first, first == "i" || first == "e"
             else { return nil }
             self.init(key: String(decoded.dropFirst()), inclusive: first == "i")
@@ -128,19 +117,4 @@ struct S3ObjectListing: Sendable {
         return text + "\u{10FFFF}"
     }
 
-    /// The fetch of `objects`, scoped to the tenant's bucket.
-    static func fetch(_ pool: PostgresPool, bucket: String, tenant: UUID) -> Fetch {
-        { prefix, cursor, limit in
-            let pattern = ObjectStore.likeEscaped(prefix) + "%"
-            return try await pool.query("""
-                SELECT name, size, sha256, updated_at FROM storage.objects
-                WHERE tenant_id = \(tenant) AND bucket_id = \(bucket) AND name LIKE \(pattern)
-                  AND (name > \(cursor.key) OR (\(cursor.inclusive) AND name = \(cursor.key)))
-                ORDER BY name LIMIT \(limit)
-                """).map { row in
-                Entry(name: try row.decode("name"), size: try row.decode("size"), sha256: try row.decode("sha256"),
-                      updatedAt: try row.decode("updated_at"))
-            }
-        }
-    }
 }
