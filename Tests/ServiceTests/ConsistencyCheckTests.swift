@@ -71,6 +71,18 @@ struct ConsistencyCheckTests {
                 try await pool.query("UPDATE storage.resumable_uploads SET expires_at = now() - interval '1 minute' WHERE tenant_id = \(tenant.id)")
                 let resumable = folder(platform, tenant.id, "resumable"), stray = UUID().uuidString.lowercased()
                 try Data("partial".utf8).write(to: resumable.appendingPathComponent(stray))
+                // S3 multipart: a part file its upload's rows do not name, and a directory of no upload.
+                let multipart = folder(platform, tenant.id, "multipart"), upload = UUID()
+                try await pool.query("""
+                    INSERT INTO storage.s3_multipart_uploads (id, tenant_id, bucket_id, name, content_type, cache_control)
+                    VALUES (\(upload), \(tenant.id), 'files', 'big.bin', 'application/octet-stream', 'no-cache')
+                    """)
+                let strayPart = UUID().uuidString.lowercased(), goneUpload = UUID().uuidString.lowercased()
+                for directory in [upload.uuidString.lowercased(), goneUpload] {
+                    try FileManager.default.createDirectory(at: multipart.appendingPathComponent(directory), withIntermediateDirectories: true)
+                }
+                try Data("part".utf8).write(to: multipart.appendingPathComponent(upload.uuidString.lowercased()).appendingPathComponent(strayPart))
+                try Data("part".utf8).write(to: multipart.appendingPathComponent(goneUpload).appendingPathComponent(UUID().uuidString.lowercased()))
                 let gone = UUID().uuidString.lowercased()
                 try FileManager.default.createDirectory(at: platform.storageRoot.appendingPathComponent(gone).appendingPathComponent("objects"),
                                                         withIntermediateDirectories: true)
@@ -93,6 +105,8 @@ struct ConsistencyCheckTests {
                 #expect(found["stale_uploads"] as? [String] == [stale])
                 #expect(found["expired_resumable_uploads"] as? [String] == [abandoned])
                 #expect(found["resumable_files_without_rows"] as? [String] == [stray])
+                #expect(Set(found["multipart_files_without_rows"] as? [String] ?? [])
+                    == [upload.uuidString.lowercased() + "/" + strayPart, goneUpload + "/"])
                 let missing = try #require((found["rows_without_files"] as? [[String: Any]])?.first)
                 #expect(missing["name"] as? String == "lost.txt" && missing["version"] as? String == lost.uuidString.lowercased())
                 let usage = try #require(found["usage"] as? [String: Any])
@@ -106,6 +120,8 @@ struct ConsistencyCheckTests {
                 #expect(repaired["repaired"] as? Bool == true && repaired["consistent"] as? Bool == false)
                 #expect(!files(objects).contains(orphan) && !files(uploads).contains(stale))
                 #expect(files(resumable).isEmpty)
+                #expect(files(multipart) == [upload.uuidString.lowercased()])
+                #expect(files(multipart.appendingPathComponent(upload.uuidString.lowercased())).isEmpty)
                 #expect(try await pool.scalar("SELECT count(*)::int8 FROM storage.resumable_uploads WHERE tenant_id = \(tenant.id)") == 0)
                 #expect(!FileManager.default.fileExists(atPath: platform.storageRoot.appendingPathComponent(gone).path))
                 #expect(try await pool.scalar("SELECT used_bytes FROM storage.tenants WHERE id = \(tenant.id)") == 4)

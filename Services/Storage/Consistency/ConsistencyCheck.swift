@@ -11,6 +11,7 @@ import Postgres
 /// | an upload file | an upload cut by a crash (a cut connection removes its own) | the file is removed |
 /// | an expired resumable upload | a TUS upload abandoned for an hour | its row and its file go |
 /// | a resumable upload's file without its row | a crash between the file and the row, or after the commit | the file is removed |
+/// | an S3 multipart part file (or a whole upload's directory) without its row | a crash between a part's file and its row; an abort or completion whose files could not go | the file (or directory) is removed |
 /// | a recorded use that is not the sum of the objects' sizes | a repair of rows, an operator's change | the use is set to the sum |
 /// | a tenant directory without a tenant | a removal whose directory could not go | the directory is removed |
 ///
@@ -25,6 +26,7 @@ struct ConsistencyCheck: Sendable {
     let directories: TenantDirectories
     let resumableUploads: ResumableUploadStore
     let resumableFiles: ResumableFiles
+    let multipartUploads: MultipartUploadStore
 
     /// The check over the service's database and files.
     init(pool: PostgresPool, files: ObjectFiles, directories: TenantDirectories) {
@@ -33,6 +35,7 @@ struct ConsistencyCheck: Sendable {
         self.directories = directories
         self.resumableUploads = ResumableUploadStore(pool: pool)
         self.resumableFiles = ResumableFiles(files: files)
+        self.multipartUploads = MultipartUploadStore(pool: pool)
     }
 
     /// How long a file must have been left unchanged before it is judged (default one hour).
@@ -57,12 +60,14 @@ struct ConsistencyCheck: Sendable {
         var staleUploads: [String] = []
         var expiredResumableUploads: [String] = []
         var resumableFilesWithoutRows: [String] = []
+        /// Part files, as `<upload>/<file>`, or whole upload directories, as `<upload>/`.
+        var multipartFilesWithoutRows: [String] = []
         /// When the recorded use is not the sum of the sizes (before any repair); else nil.
         var usage: Usage?
 
         var isConsistent: Bool {
             filesWithoutRows.isEmpty && rowsWithoutFiles.isEmpty && staleUploads.isEmpty && expiredResumableUploads.isEmpty
-                && resumableFilesWithoutRows.isEmpty && usage == nil
+                && resumableFilesWithoutRows.isEmpty && multipartFilesWithoutRows.isEmpty && usage == nil
         }
 
         enum CodingKeys: String, CodingKey {
@@ -72,6 +77,7 @@ struct ConsistencyCheck: Sendable {
             case staleUploads = "stale_uploads"
             case expiredResumableUploads = "expired_resumable_uploads"
             case resumableFilesWithoutRows = "resumable_files_without_rows"
+            case multipartFilesWithoutRows = "multipart_files_without_rows"
             case usage
         }
 
@@ -84,6 +90,7 @@ struct ConsistencyCheck: Sendable {
             try container.encode(staleUploads, forKey: .staleUploads)
             try container.encode(expiredResumableUploads, forKey: .expiredResumableUploads)
             try container.encode(resumableFilesWithoutRows, forKey: .resumableFilesWithoutRows)
+            try container.encode(multipartFilesWithoutRows, forKey: .multipartFilesWithoutRows)
             try container.encode(usage, forKey: .usage)
         }
     }
@@ -156,6 +163,7 @@ struct ConsistencyCheck: Sendable {
             if repair { await files.discard(upload.id, tenant: tenant) }
         }
         try await checkResumable(tenant, into: &report, repair: repair, cutoff: cutoff)
+        try await checkMultipart(tenant, into: &report, repair: repair, cutoff: cutoff)
         if let usage = try await store.usage(tenant: tenant), usage.recorded != usage.actual {
             report.usage = Usage(recorded: usage.recorded, actual: usage.actual)
             if repair { try await store.correctUsage(tenant: tenant) }
@@ -176,6 +184,27 @@ struct ConsistencyCheck: Sendable {
         where !live.contains(file.id) && file.modified < cutoff {
             report.resumableFilesWithoutRows.append(file.id.uuidString.lowercased())
             if repair { await resumableFiles.remove(file.id, tenant: tenant) }
+        }
+    }
+
+    /// S3 multipart uploads' part files whose rows are gone: the rows first, then the files, and
+    /// a file (or directory) younger than the grace is left — a part between its file and its row.
+    private func checkMultipart(_ tenant: UUID, into report: inout TenantReport, repair: Bool, cutoff: Date) async throws {
+        let rows = try await multipartUploads.files(tenant: tenant)
+        for directory in try await files.multipartInventory(tenant: tenant).sorted(by: { $0.upload.uuidString < $1.upload.uuidString }) {
+            let upload = directory.upload.uuidString.lowercased()
+            guard rows.uploads.contains(directory.upload) else {
+                if directory.changed < cutoff, directory.files.allSatisfy({ $0.changed < cutoff }) {
+                    report.multipartFilesWithoutRows.append(upload + "/")
+                    if repair { await files.removeMultipart(directory.upload, tenant: tenant) }
+                }
+                continue
+            }
+            for file in directory.files.sorted(by: { $0.id.uuidString < $1.id.uuidString })
+            where !rows.parts.contains(file.id) && file.changed < cutoff {
+                report.multipartFilesWithoutRows.append(upload + "/" + file.id.uuidString.lowercased())
+                if repair { await files.removePart(file: file.id, multipart: directory.upload, tenant: tenant) }
+            }
         }
     }
 }

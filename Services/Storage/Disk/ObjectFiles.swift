@@ -417,6 +417,24 @@ struct ObjectFiles: Sendable {
         }
     }
 
+    /// Every multipart upload directory of the tenant with its part files (the consistency
+    /// check): the directory's last change (the later of modification and status change) and
+    /// each file's.
+    func multipartInventory(tenant: UUID) async throws -> [(upload: UUID, changed: Date, files: [(id: UUID, changed: Date)])] {
+        let parent = multipartDirectory(tenant)
+        return try await threadPool.runIfActive {
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
+            return try names.compactMap { name -> (upload: UUID, changed: Date, files: [(id: UUID, changed: Date)])? in
+                guard let id = UUID(uuidString: name), id.uuidString.lowercased() == name else { return nil }
+                var status = stat()
+                guard lstat(parent + "/" + name, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else { return nil }
+                let described = POSIX.Status(status)
+                let files = try POSIX.listFiles(parent + "/" + name).map { (id: $0.id, changed: max($0.modified, $0.changed)) }
+                return (id, max(described.modified, described.changed), files)
+            }
+        }
+    }
+
     /// The bytes of the part files `files` of a multipart upload, one after the other, read in
     /// `readChunkSize` chunks on the thread pool as they are asked for (each file opened when
     /// its turn comes, closed when read). A missing file throws `NotFound`.

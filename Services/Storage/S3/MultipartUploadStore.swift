@@ -116,6 +116,20 @@ struct MultipartUploadStore: Sendable {
         try await !pool.query("DELETE FROM storage.s3_multipart_uploads WHERE id = \(id) AND tenant_id = \(tenant) RETURNING id").isEmpty
     }
 
+    /// Every upload of the tenant and every part file its rows name (the consistency check).
+    func files(tenant: UUID) async throws -> (uploads: Set<UUID>, parts: Set<UUID>) {
+        let rows = try await pool.query("""
+            SELECT u.id, p.file FROM storage.s3_multipart_uploads u LEFT JOIN storage.s3_multipart_parts p ON p.upload_id = u.id
+            WHERE u.tenant_id = \(tenant)
+            """)
+        var uploads = Set<UUID>(), parts = Set<UUID>()
+        for row in rows {
+            uploads.insert(try row.decode("id"))
+            if let file: UUID = try row.decode("file") { parts.insert(file) }
+        }
+        return (uploads, parts)
+    }
+
     /// Every upload of the bucket (before the bucket goes: its files are the caller's to remove).
     func ids(bucket: String, tenant: UUID) async throws -> [UUID] {
         try await pool.query("SELECT id FROM storage.s3_multipart_uploads WHERE tenant_id = \(tenant) AND bucket_id = \(bucket)")
