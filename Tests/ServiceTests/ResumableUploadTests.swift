@@ -282,13 +282,7 @@ struct ResumableUploadTests {
             let (secret, publishable) = (tenant.keys.secret, tenant.keys.publishable)
             try await bucket(platform, secret, "private")
             try await bucket(platform, secret, "pub", public: true)
-            func user(_ email: String) async throws -> (token: String, id: String) {
-                let signup = try await platform.tenantCall(.post, "auth", "/v1/tenants/\(tenant.slug)/signup", apikey: publishable,
-                                                           json: ["email": email, "password": "a long tenant passphrase"])
-                let body = try JSONSerialization.jsonObject(with: Data(signup.body)) as? [String: Any]
-                let user = body?["user"] as? [String: Any]
-                return (try #require(body?["access_token"] as? String), try #require(user?["id"] as? String))
-            }
+            func user(_ email: String) async throws -> (token: String, id: String) { try await platform.signUpUser(tenant, email) }
             let ada = try await user("ada@example.test"), bob = try await user("bob@example.test")
 
             // The publishable key alone writes nowhere.
@@ -449,30 +443,14 @@ struct ResumableUploadTests {
 
     /// Sends a PATCH's head and part of its body; the connection stays open (the caller closes it).
     static func sendPart(port: Int, path: String, key: String, head lines: [String], body: [UInt8]) throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else {
-            close(fd)
-            throw POSIXError(.ECONNREFUSED)
-        }
+        let fd = try RawSocket.connect(port: port)
         let head = "PATCH \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\napikey: \(key)\r\nAuthorization: Bearer \(key)\r\n"
             + lines.map { $0 + "\r\n" }.joined() + "\r\n"
-        let bytes = Array(head.utf8) + body
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard written > 0 else {
-                close(fd)
-                throw POSIXError(.EPIPE)
-            }
-            offset += written
+        do {
+            try RawSocket.send(fd, Array(head.utf8) + body)
+        } catch {
+            close(fd)
+            throw error
         }
         return fd
     }

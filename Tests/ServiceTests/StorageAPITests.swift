@@ -161,12 +161,7 @@ struct StorageAPITests {
             #expect(try await upload(platform, secret, "pub/hello.txt", Array("hi".utf8), type: "text/plain").status == 200)
             #expect(try await upload(platform, secret, "private/secret.txt", Array("s".utf8)).status == 200)
 
-            func user(_ email: String) async throws -> String {
-                let signup = try await platform.tenantCall(.post, "auth", "/v1/tenants/\(tenant.slug)/signup", apikey: publishable,
-                                                           json: ["email": email, "password": "a long tenant passphrase"])
-                let body = try JSONSerialization.jsonObject(with: Data(signup.body)) as? [String: Any]
-                return try #require(body?["access_token"] as? String)
-            }
+            func user(_ email: String) async throws -> String { try await platform.signUpUser(tenant, email).token }
             let ada = try await user("ada@example.test"), bob = try await user("bob@example.test")
 
             // The publishable key: public reads, nothing else.
@@ -259,25 +254,10 @@ struct StorageAPITests {
 
     /// Sends a raw upload's head and part of its body, then closes the connection.
     static func sendAndHangUp(port: Int, path: String, key: String, declared: Int, sent: Int) throws {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw POSIXError(.EIO) }
+        let fd = try RawSocket.connect(port: port)
         defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        guard connected == 0 else { throw POSIXError(.ECONNREFUSED) }
         let head = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\napikey: \(key)\r\nAuthorization: Bearer \(key)\r\n"
             + "Content-Type: application/octet-stream\r\nContent-Length: \(declared)\r\n\r\n"
-        let bytes = Array(head.utf8) + Array(repeating: UInt8(9), count: sent)
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            guard written > 0 else { throw POSIXError(.EPIPE) }
-            offset += written
-        }
+        try RawSocket.send(fd, Array(head.utf8) + Array(repeating: UInt8(9), count: sent))
     }
 }

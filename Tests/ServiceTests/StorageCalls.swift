@@ -36,4 +36,16 @@ extension TestPlatform {
                                                                   headers: headers, body: bytes))
         return StorageAnswer(status: response.status, headers: response.headers, body: response.body)
     }
+
+    /// A new end user of the project, signed up with its publishable key: their access token and id.
+    func signUpUser(_ tenant: ProvisionedTenant, _ email: String) async throws -> (token: String, id: String) {
+        let signup = try await tenantCall(.post, "auth", "/v1/tenants/\(tenant.slug)/signup", apikey: tenant.keys.publishable,
+                                          json: ["email": email, "password": "a long tenant passphrase"])
+        let body = try JSONSerialization.jsonObject(with: Data(signup.body)) as? [String: Any]
+        let user = body?["user"] as? [String: Any]
+        guard let token = body?["access_token"] as? String, let id = user?["id"] as? String else {
+            throw ServiceProcessError(description: "sign-up of \(email) answered \(signup.status)")
+        }
+        return (token, id)
+    }
 }

@@ -55,15 +55,15 @@ def rss(pid: int) -> int:
 
 
 class Sampler:
-    """Peak RSS of a process, sampled every 20 ms while in the `with` block."""
+    """Peak RSS of a process, sampled every `interval` seconds while in the `with` block."""
 
-    def __init__(self, pid: int):
-        self.pid, self.peak = pid, rss(pid)
+    def __init__(self, pid: int, interval: float = 0.02):
+        self.pid, self.peak, self.interval = pid, rss(pid), interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
-        while not self._stop.wait(0.02):
+        while not self._stop.wait(self.interval):
             self.peak = max(self.peak, rss(self.pid))
 
     def __enter__(self):
@@ -73,6 +73,7 @@ class Sampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+        self.peak = max(self.peak, rss(self.pid))
 
 
 def curl(*arguments: str) -> float:

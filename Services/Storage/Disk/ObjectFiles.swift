@@ -207,13 +207,7 @@ struct ObjectFiles: Sendable {
                 try POSIX.fsyncDirectory(objects)
                 return
             }
-            do {
-                try POSIX.syncFile(descriptor, path: from)
-                _ = systemClose(descriptor)
-            } catch {
-                _ = systemClose(descriptor)
-                throw error
-            }
+            try POSIX.syncAndClose(descriptor, path: from)
             if try !POSIX.renameFile(from, to, missingIsFalse: true) {
                 // The tenant's first object: make objects/ durably, then again.
                 try POSIX.makeDirectory(objects, in: tenantPath, tenant: tenant, durable: true)
@@ -383,13 +377,7 @@ struct ObjectFiles: Sendable {
         let tenantPath = tenantDirectory(tenant)
         try await threadPool.runIfActive {
             let descriptor = try POSIX.openFile(from, O_RDONLY | O_CLOEXEC)
-            do {
-                try POSIX.syncFile(descriptor, path: from)
-                _ = systemClose(descriptor)
-            } catch {
-                _ = systemClose(descriptor)
-                throw error
-            }
+            try POSIX.syncAndClose(descriptor, path: from)
             if try !POSIX.renameFile(from, to, missingIsFalse: true) {
                 try POSIX.makeDirectory(parent, in: tenantPath, tenant: tenant, durable: true)
                 try POSIX.makeDirectory(directory, in: parent, tenant: tenant, durable: true)
@@ -741,6 +729,12 @@ enum POSIX {
             let code = errno
             if code != EINTR { throw Failure(call: "fsync", path: path, code: code) }
         }
+    }
+
+    /// fsyncs and closes the descriptor (closed whether or not the fsync succeeds).
+    static func syncAndClose(_ descriptor: Int32, path: String) throws {
+        defer { _ = systemClose(descriptor) }
+        try syncFile(descriptor, path: path)
     }
 
     /// Makes a directory's entries durable.

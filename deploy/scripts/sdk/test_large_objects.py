@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import threading
+import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,40 +23,13 @@ from platform_setup import Platform, Project, register_project
 from support import storage_headers
 from test_storage import sql
 
+# The RSS sampler the storage benchmark uses (deploy/scripts/bench_storage.py).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench_storage import Sampler, rss  # noqa: E402
+
 SIZE = 1 << 30
 BLOCK = 1 << 20
 RSS_HEADROOM = 128 << 20
-
-
-def rss(pid: int) -> int:
-    """The process's resident set in bytes (`VmRSS` in /proc/<pid>/status)."""
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS")
-
-
-class Sampler:
-    """Samples a process's RSS every 50 ms on a thread until stopped; keeps the peak."""
-
-    def __init__(self, pid: int):
-        self.pid, self.peak = pid, rss(pid)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self.peak = max(self.peak, rss(self.pid))
-
-    def __enter__(self) -> "Sampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss(self.pid))
 
 
 def blocks(digest):
