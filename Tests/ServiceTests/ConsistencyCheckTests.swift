@@ -183,4 +183,36 @@ struct ConsistencyCheckTests {
             #expect(try await platform.storageCall(.get, "/object/files/a.txt", key: tenant.keys.secret).body == [1, 2, 3])
         }
     }
+
+    @Test("kill -9 of storage mid-upload: nothing is visible after the restart (no object, no use), and the check removes the half-written upload file")
+    func crashMidUpload() async throws {
+        try await withTestPlatform(.processes) { platform, url in
+            let tenant = try await platform.provisionTenant("cck9")
+            let secret = tenant.keys.secret
+            #expect(try await platform.storageCall(.post, "/bucket", key: secret, json: ["name": "files"]).status == 200)
+            let port = try #require(URLComponents(string: platform.url("storage"))?.port)
+            // An upload under way (its connection open, 300 kB of 1 MB sent) when the service dies.
+            let connection = try RawSocket.connect(port: port)
+            defer { close(connection) }
+            try RawSocket.send(connection, Array(("POST /storage/v1/object/files/half.bin HTTP/1.1\r\nHost: 127.0.0.1\r\napikey: \(secret)\r\n"
+                + "Authorization: Bearer \(secret)\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000\r\n\r\n").utf8)
+                + Array(repeating: 7, count: 300_000))
+            let uploads = folder(platform, tenant.id, "uploads")
+            #expect(await eventually { files(uploads).count == 1 })
+            try await platform.kill("storage")
+            try await platform.start(["storage"])
+
+            #expect(try await platform.storageCall(.get, "/object/files/half.bin", key: secret).status == 404)
+            let listed = try await platform.storageCall(.post, "/object/list/files", key: secret, json: ["prefix": ""])
+            #expect(listed.status == 200 && listed.list.isEmpty)
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                #expect(try await pool.scalar("SELECT used_bytes FROM storage.tenants WHERE id = \(tenant.id)") == 0)
+                #expect(try await pool.scalar("SELECT count(*)::int8 FROM storage.objects WHERE tenant_id = \(tenant.id)") == 0)
+            }
+            let leftover = try #require(files(uploads).first)
+            let report = try await consistency(platform, ["grace_seconds": 0, "repair": true, "tenant": tenant.id.uuidString])
+            #expect((report["tenants"] as? [[String: Any]])?.first?["stale_uploads"] as? [String] == [leftover])
+            #expect(files(uploads).isEmpty && files(folder(platform, tenant.id, "objects")).isEmpty)
+        }
+    }
 }
