@@ -846,6 +846,9 @@ def _every_route(storage, bucket: str, name: str, target: str) -> list[tuple[str
         ("info", lambda: files.info(name)),
         ("move", lambda: files.move(name, target)),
         ("copy", lambda: files.copy(name, target)),
+        ("create_signed_url", lambda: files.create_signed_url(name, 60)),
+        ("create_signed_urls", lambda: files.create_signed_urls([name], 60)),
+        ("create_signed_upload_url", lambda: files.create_signed_upload_url(target)),
     ]
 
 
@@ -880,6 +883,7 @@ def test_no_key_or_token_reaches_another_projects_storage(make_supabase, platfor
             except AssertionError as error:
                 raise AssertionError(f"{label}, {route} on {private_a}: {error}") from None
         assert storage.from_(private_a).list() == []
+        assert storage.from_(private_a).list_v2().objects == []
         assert storage.from_(private_a).remove(["secret.txt"]) == []
     assert admin_b.from_(bucket_a).download("own.txt") == b"B's bytes"
     expect_storage_error(lambda: admin_b.from_(bucket_a).download("secret.txt"), "404", "not_found")
@@ -901,6 +905,7 @@ def test_no_key_or_token_reaches_another_projects_storage(make_supabase, platfor
                 except AssertionError as error:
                     raise AssertionError(f"{label}, {route} on {bucket}: {error}") from None
             expect_storage_error(lambda: storage.from_(bucket).list(), "403", "tenant_mismatch")
+            expect_storage_error(lambda: storage.from_(bucket).list_v2(), "403", "tenant_mismatch")
             expect_storage_error(lambda: storage.from_(bucket).remove(["secret.txt"]), "403", "tenant_mismatch")
             expect_storage_error(lambda: storage.from_(bucket).exists("secret.txt"), "403", "tenant_mismatch")
 
