@@ -90,7 +90,7 @@ struct ResumableController: Sendable {
             return Caller(tenant: caller.tenant.id, principal: caller.principal, upsert: request.headers[TusHeaders.upsert] == "true")
         }
         guard let text = request.headers[Self.signatureField], !text.isEmpty else {
-            throw StorageError.invalidRequest("headers must have required property 'x-signature'")
+            throw StorageError(.forbidden, "AccessDenied", error: "Unauthorized", "headers must have required property 'x-signature'")
         }
         let tenant = try await access.tenant(signedBy: text, request)
         guard let key = try await keys.key(tenant: tenant.id) else { throw SignedURLToken.Refusal.badSignature }
