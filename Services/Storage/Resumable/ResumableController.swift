@@ -101,6 +101,21 @@ struct ResumableController: Sendable {
 
     static let signatureField = HTTPField.Name("x-signature")!
 
+    /// `caller`, its refusal in the Storage API's JSON (as Supabase refuses credentials before
+    /// TUS) with `Tus-Resumable`, which TUS asks of every answer.
+    private func tusCaller(_ request: Request, signed: Bool) async throws -> Caller {
+        do {
+            return try await caller(request, signed: signed)
+        } catch {
+            let vocabulary = StorageErrors()
+            var refusal = vocabulary.own(error)
+            if refusal == nil, let failure = error as? ProjectResolver.Failure { refusal = vocabulary.failure(failure) }
+            guard var refusal else { throw error }
+            refusal.headers[TusHeaders.tusResumable] = TusHeaders.version
+            throw refusal
+        }
+    }
+
     // MARK: Routes
 
     @Sendable func options(_ request: Request, context: PlatformRequestContext) async throws -> Response {
@@ -115,7 +130,7 @@ struct ResumableController: Sendable {
     }
 
     func create(_ request: Request, _ context: PlatformRequestContext, signed: Bool) async throws -> Response {
-        let caller = try await caller(request, signed: signed)
+        let caller = try await tusCaller(request, signed: signed)
         return try await answer(request) {
             try TusHeaders.requireVersion(request.headers)
             if request.headers[TusHeaders.uploadDeferLength] != nil {
@@ -171,7 +186,7 @@ struct ResumableController: Sendable {
     }
 
     func head(_ request: Request, _ context: PlatformRequestContext, signed: Bool) async throws -> Response {
-        let caller = try await caller(request, signed: signed)
+        let caller = try await tusCaller(request, signed: signed)
         return try await answer(request) {
             try TusHeaders.requireVersion(request.headers)
             let upload = try await visibleUpload(context, caller)
@@ -184,7 +199,7 @@ struct ResumableController: Sendable {
     }
 
     func patch(_ request: Request, _ context: PlatformRequestContext, signed: Bool) async throws -> Response {
-        let caller = try await caller(request, signed: signed)
+        let caller = try await tusCaller(request, signed: signed)
         return try await answer(request) {
             try TusHeaders.requireVersion(request.headers)
             guard TusHeaders.isChunk(request.headers) else { throw TusError.chunkTypeRequired }
@@ -203,7 +218,7 @@ struct ResumableController: Sendable {
     }
 
     func terminate(_ request: Request, _ context: PlatformRequestContext, signed: Bool) async throws -> Response {
-        let caller = try await caller(request, signed: signed)
+        let caller = try await tusCaller(request, signed: signed)
         return try await answer(request) {
             try TusHeaders.requireVersion(request.headers)
             let upload = try await visibleUpload(context, caller, expiredToo: true)
