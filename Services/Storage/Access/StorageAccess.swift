@@ -64,14 +64,15 @@ struct StorageAccess: Sendable {
     /// neither). The token is verified with this project's key afterwards, so naming another
     /// project than the key or host does gets nothing but a refusal.
     func tenant(signedBy token: String, _ request: Request) async throws -> RegisteredTenant {
+        let named = SignedURLToken.project(of: token)
         let slug: String
         do {
             slug = try await projects.resolve(request, requireKey: false).slug
         } catch ProjectResolver.Failure.noAPIKey {
-            guard let named = SignedURLToken.project(of: token) else { throw SignedURLToken.Refusal.malformed }
+            guard let named else { throw SignedURLToken.Refusal.malformed }
             slug = named
         }
-        if let named = SignedURLToken.project(of: token), named != slug { throw Self.otherProject }
+        if let named, named != slug { throw Self.otherProject }
         // A token naming a project that does not exist is only a bad token.
         guard ProjectSlug.isValid(slug), let tenant = try await tenants.tenant(slug: slug) else { throw SignedURLToken.Refusal.badSignature }
         return tenant

@@ -411,14 +411,9 @@ struct ObjectFiles: Sendable {
     func multipartInventory(tenant: UUID) async throws -> [(upload: UUID, changed: Date, files: [(id: UUID, changed: Date)])] {
         let parent = multipartDirectory(tenant)
         return try await threadPool.runIfActive {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: parent)) ?? []
-            return try names.compactMap { name -> (upload: UUID, changed: Date, files: [(id: UUID, changed: Date)])? in
-                guard let id = UUID(uuidString: name), id.uuidString.lowercased() == name else { return nil }
-                var status = stat()
-                guard lstat(parent + "/" + name, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else { return nil }
-                let described = POSIX.Status(status)
-                let files = try POSIX.listFiles(parent + "/" + name).map { (id: $0.id, changed: max($0.modified, $0.changed)) }
-                return (id, max(described.modified, described.changed), files)
+            try POSIX.listDirectories(parent).map { directory in
+                let files = try POSIX.listFiles(parent + "/" + directory.id.uuidString.lowercased())
+                return (directory.id, directory.changed, files.map { (id: $0.id, changed: max($0.modified, $0.changed)) })
             }
         }
     }
@@ -831,6 +826,19 @@ enum POSIX {
         var size: Int64
         var modified: Date
         var changed: Date
+    }
+
+    /// The directories named by a lower-case UUID in `directory`, with when each last changed (the
+    /// later of its modification and status change); none when it does not exist.
+    static func listDirectories(_ directory: String) -> [(id: UUID, changed: Date)] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.compactMap { name -> (id: UUID, changed: Date)? in
+            guard let id = UUID(uuidString: name), id.uuidString.lowercased() == name else { return nil }
+            var status = stat()
+            guard lstat(directory + "/" + name, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else { return nil }
+            let described = Status(status)
+            return (id, max(described.modified, described.changed))
+        }
     }
 
     /// The regular files named by a lower-case UUID in `directory`; none when it does not exist.

@@ -1,8 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
 import NIOPosix
 
@@ -50,15 +45,6 @@ struct TenantDirectories: Sendable {
     /// changed: for the consistency check, which removes those whose tenant is gone.
     func inventory() async throws -> [(id: UUID, changed: Date)] {
         let root = root.path
-        return try await threadPool.runIfActive {
-            let names = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-            return names.compactMap { name -> (id: UUID, changed: Date)? in
-                guard let id = UUID(uuidString: name), id.uuidString.lowercased() == name else { return nil }
-                var status = stat()
-                guard lstat(root + "/" + name, &status) == 0, (status.st_mode & S_IFMT) == S_IFDIR else { return nil }
-                let described = POSIX.Status(status)
-                return (id, max(described.modified, described.changed))
-            }
-        }
+        return try await threadPool.runIfActive { POSIX.listDirectories(root) }
     }
 }

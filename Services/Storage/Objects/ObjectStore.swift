@@ -38,10 +38,8 @@ struct ObjectStore: Sendable {
     /// no such bucket, no object when the bucket has none of that name. (Reads name both; one
     /// query where two would do the same.)
     func object(_ name: String, inBucket bucket: String, tenant: UUID) async throws -> (bucket: Bucket, object: StoredObject?)? {
-        let objectColumns = Self.columns.split(separator: ",").map { "o." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }
-            .joined(separator: ", ")
         guard let row = try await pool.query("""
-            SELECT \(unescaped: BucketStore.prefixedColumns(of: "b")), \(unescaped: objectColumns)
+            SELECT \(unescaped: Self.bucketAndObjectColumns)
             FROM storage.buckets b
             LEFT JOIN storage.objects o ON o.tenant_id = b.tenant_id AND o.bucket_id = b.id AND o.name = \(name)
             WHERE b.tenant_id = \(tenant) AND b.id = \(bucket)
@@ -64,6 +62,10 @@ struct ObjectStore: Sendable {
             ORDER BY name LIMIT \(limit)
             """).map(Self.object)
     }
+
+    /// The bucket's columns (`b__…`) and the object's, for `object(_:inBucket:tenant:)`.
+    private static let bucketAndObjectColumns = BucketStore.prefixedColumns(of: "b") + ", "
+        + columns.split(separator: ",").map { "o." + $0.trimmingCharacters(in: .whitespacesAndNewlines) }.joined(separator: ", ")
 
     /// The named objects that exist, by name.
     func objects(_ names: [String], bucket: String, tenant: UUID) async throws -> [String: StoredObject] {

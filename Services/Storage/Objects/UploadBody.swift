@@ -234,7 +234,7 @@ struct UploadBody: Sendable {
 
     /// A JSON object, with no NUL character in any string or key (PostgreSQL's jsonb cannot
     /// store one); nil for anything else.
-    private static func jsonObject(_ data: Data) -> JSONValue? {
+    static func jsonObject(_ data: Data) -> JSONValue? {
         guard let value = try? JSONDecoder().decode(JSONValue.self, from: data), value.isObject, !holdsNul(value) else {
             return nil
         }
@@ -250,7 +250,7 @@ struct UploadBody: Sendable {
         }
     }
 
-    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
         (scalar.value < 0x20 && scalar != "\t") || scalar.value == 0x7F
     }
 }

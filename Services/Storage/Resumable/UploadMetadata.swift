@@ -30,7 +30,7 @@ struct UploadMetadata: Equatable, Sendable {
         self.bucket = bucket
         self.objectName = try ObjectName.valid(name)
         let type = (pairs["contentType"] ?? "").trimmingCharacters(in: .whitespaces)
-        guard !type.unicodeScalars.contains(where: { ($0.value < 0x20 && $0 != "\t") || $0.value == 0x7F }) else {
+        guard !type.unicodeScalars.contains(where: UploadBody.isControl) else {
             throw TusError(.badRequest, "contentType holds control characters")
         }
         self.contentType = type.isEmpty ? UploadBody.defaultContentType : type
@@ -40,9 +40,7 @@ struct UploadMetadata: Equatable, Sendable {
             throw TusError(.badRequest, "cacheControl is neither a number of seconds nor a Cache-Control directive list")
         }
         if let text = pairs["metadata"], !text.isEmpty {
-            guard let value = try? JSONDecoder().decode(JSONValue.self, from: Data(text.utf8)), value.isObject,
-                  !text.unicodeScalars.contains("\0"), !text.contains("\\u0000")
-            else { throw TusError(.badRequest, "metadata is not a JSON object") }
+            guard let value = UploadBody.jsonObject(Data(text.utf8)) else { throw TusError(.badRequest, "metadata is not a JSON object") }
             self.userMetadata = value
         } else {
             self.userMetadata = nil

@@ -113,15 +113,13 @@ struct SignedURLsController: Sendable {
         let names = input.paths.map { try? ObjectName.valid($0) }
         let found = try await objects.objects(names.compactMap { $0 }, bucket: bucket.id, tenant: caller.tenant.id)
         let key = try await signingKey(caller.tenant)
-        let issued = Int64(now().timeIntervalSince1970)
         var answers: [SignedPath] = []
         for (path, name) in zip(input.paths, names) {
             guard let name, let object = found[name], BucketPolicy.mayRead(object, in: bucket, by: caller.principal) else {
                 answers.append(SignedPath(path: path, error: "Either the object does not exist or you do not have access to it"))
                 continue
             }
-            let token = try SignedURLToken(url: bucket.id + "/" + name, scope: .download, project: caller.tenant.slug,
-                                           issuedAt: issued, expiresAt: issued + lifetime).signed(with: key)
+            let token = try sign(.download, bucket: bucket.id, name: name, tenant: caller.tenant, lifetime: lifetime, key: key)
             answers.append(SignedPath(path: path, signedURL: Self.link("/object/sign", bucket: bucket.id, name: name, token: token)))
         }
         return try jsonResponse(answers)
@@ -152,23 +150,25 @@ struct SignedURLsController: Sendable {
     // MARK: Using a link
 
     @Sendable func fetch(_ request: Request, context: PlatformRequestContext) async throws -> Response {
-        let (tenant, token, bucket, name) = try await verified(request, context, scope: .download)
-        guard let object = try await objects.object(name, bucket: bucket.id, tenant: tenant.id) else { throw StorageError.objectNotFound }
+        let (tenant, token, bucketID, name) = try await verified(request, context, scope: .download)
+        guard let found = try await objects.object(name, inBucket: bucketID, tenant: tenant.id) else { throw StorageError.bucketNotFound }
+        guard let object = found.object else { throw StorageError.objectNotFound }
         return try await download.respond(object, tenant: tenant.id, request: request,
                                           expires: Date(timeIntervalSince1970: TimeInterval(token.expiresAt)))
     }
 
     @Sendable func upload(_ request: Request, context: PlatformRequestContext) async throws -> Response {
-        let (tenant, token, bucket, name) = try await verified(request, context, scope: .upload)
+        let (tenant, token, bucketID, name) = try await verified(request, context, scope: .upload)
+        guard let bucket = try await buckets.bucket(bucketID, tenant: tenant.id) else { throw StorageError.bucketNotFound }
         let principal: StorageAccess.Principal = token.owner.map { .user($0) } ?? .service
         let object = try await writer.store(request, name: name, in: bucket, tenant: tenant.id, principal: principal,
                                             upsert: token.upsert ?? false)
         return try jsonResponse(["Key": bucket.id + "/" + object.name])
     }
 
-    /// The project, the verified token, and the bucket and object name a link's request names.
+    /// The project, the verified token, and the bucket id and object name a link's request names.
     private func verified(_ request: Request, _ context: PlatformRequestContext,
-                          scope: SignedURLToken.Scope) async throws -> (RegisteredTenant, SignedURLToken, Bucket, String) {
+                          scope: SignedURLToken.Scope) async throws -> (RegisteredTenant, SignedURLToken, String, String) {
         guard let text = request.uri.queryParameters.get("token"), !text.isEmpty else {
             throw StorageError.invalidRequest("querystring must have required property 'token'")
         }
@@ -177,17 +177,22 @@ struct SignedURLsController: Sendable {
         guard let bucketID = BucketRules.fromPath(try context.parameters.require("bucket")) else { throw SignedURLToken.Refusal.wrongObject }
         let token = try SignedURLToken.verified(text, key: try await signingKey(tenant), now: now(), scope: scope,
                                                 url: bucketID + "/" + name)
-        guard let bucket = try await buckets.bucket(bucketID, tenant: tenant.id) else { throw StorageError.bucketNotFound }
-        return (tenant, token, bucket, name)
+        return (tenant, token, bucketID, name)
     }
 
     // MARK: Helpers
 
     private func sign(_ scope: SignedURLToken.Scope, bucket: String, name: String, tenant: RegisteredTenant, lifetime: Int64,
                       owner: UUID? = nil, upsert: Bool? = nil) async throws -> String {
+        try sign(scope, bucket: bucket, name: name, tenant: tenant, lifetime: lifetime, owner: owner, upsert: upsert,
+                 key: try await signingKey(tenant))
+    }
+
+    private func sign(_ scope: SignedURLToken.Scope, bucket: String, name: String, tenant: RegisteredTenant, lifetime: Int64,
+                      owner: UUID? = nil, upsert: Bool? = nil, key: SymmetricKey) throws -> String {
         let issued = Int64(now().timeIntervalSince1970)
         return try SignedURLToken(url: bucket + "/" + name, scope: scope, project: tenant.slug, owner: owner, upsert: upsert,
-                                  issuedAt: issued, expiresAt: issued + lifetime).signed(with: try await signingKey(tenant))
+                                  issuedAt: issued, expiresAt: issued + lifetime).signed(with: key)
     }
 
     private func signingKey(_ tenant: RegisteredTenant) async throws -> SymmetricKey {
