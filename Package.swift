@@ -33,6 +33,9 @@ let package = Package(
         // ES256 access tokens and the JWKS: developer sessions, tenant users' tokens, and their
         // offline verification in realtime and storage (ServiceKit).
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
+        // Realtime's Phoenix-channels websocket (`/realtime/v1/websocket`), and the websocket
+        // client its tests speak through.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
     ],
     targets: [
         // MARK: C bindings
@@ -109,6 +112,7 @@ let package = Package(
                 "Resilience",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),  // the server builders a service's application takes
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -187,8 +191,15 @@ let package = Package(
         .target(
             name: "Realtime",
             dependencies: [
-                "ServiceKit", "TenantKit",
+                "Contracts", "Postgres", "ServiceKit", "TenantKit",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Services/Realtime",
             exclude: ["Main"],

@@ -1,29 +1,56 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdWebSocket
+import Postgres
 import ServiceKit
 import TenantKit
 
-/// Builds the realtime service: per-tenant websockets for broadcast, presence and database
-/// changes (today: the tenant registry and each tenant's limits). The executable and the tests
-/// call this same function, so what is tested is what runs.
+/// Builds the realtime service: the Phoenix-channels websocket of every project (broadcast with
+/// replay, presence), broadcasting over HTTP, the tenant registry and each tenant's limits. The
+/// executable and the tests call this same function, so what is tested is what runs.
 public func buildApplication(_ configuration: ServiceConfiguration) throws -> some ApplicationProtocol {
     let runtime = ServiceRuntime(configuration: configuration, migrations: try TenantRegistry.migrations(with: ServiceRuntime.bundledMigrations(in: .module)),
                                  apiDocument: try APIDocument.bundled(in: .module))
+    let settings = try RealtimeSettings(configuration)
     // Tenants get the table's default limits when registered; the limits are realtime's own.
     let registry = runtime.tenantRegistry()
     // Tenant credentials are checked against auth's answers, cached (TenantKit).
     let (authenticator, closeClient) = try runtime.remoteTenantAuthenticator()
-    let router = buildRouter(runtime, registry: registry, authenticator: authenticator)
-    return runtime.makeApplication(router: router, services: [closeClient])
+    let broadcasts = BroadcastStore(pool: runtime.pool, retainedMessages: settings.replayMessages)
+    let presence = PresenceStore(pool: runtime.pool)
+    let services = RealtimeServices(
+        replica: UUID(), settings: settings, hub: ChannelHub(), broadcasts: broadcasts, presence: presence, limiter: RealtimeLimiter(),
+        tenants: RealtimeTenants(registry: registry), projects: ProjectResolver(credentials: authenticator.resolver, configuration: configuration),
+        credentials: authenticator.resolver, counter: SubscriptionCounter(), logger: runtime.logger
+    )
+    let relay = RealtimeRelay(
+        listener: PostgresListener(configuration: PostgresConfiguration(connectionString: configuration.databaseURL, applicationName: "realtime"),
+                                   logger: runtime.logger),
+        hub: services.hub, broadcasts: broadcasts, presence: presence, logger: runtime.logger
+    )
+    let sockets = RealtimeSocketController(services: services)
+    let router = buildRouter(runtime, registry: registry, authenticator: authenticator, services: services, sockets: sockets)
+    let socketRouter = Router(context: RealtimeSocketController.SocketContext.self)
+    sockets.addSocketRoute(to: socketRouter)
+    let server = HTTPServerBuilder.http1WebSocketUpgrade(
+        webSocketRouter: socketRouter,
+        configuration: .init(http1: runtime.http1Configuration,
+                             ws: .init(maxFrameSize: settings.maxFrameBytes, autoPing: .disabled))
+    )
+    return runtime.makeApplication(router: router, server: server, services: [closeClient, relay, RealtimeMaintenance(services: services, readiness: runtime.readiness)])
 }
 
 /// The routes of realtime, from the parts `buildApplication` made: the runtime's standard
-/// middleware and operational routes, the internal tenant registry, and the tenant routes.
-func buildRouter(_ runtime: ServiceRuntime, registry: TenantRegistry, authenticator: TenantAuthenticator) -> Router<PlatformRequestContext> {
+/// middleware and operational routes, the internal tenant registry, tenant limits, and the
+/// Supabase-protocol routes under `/realtime/v1`.
+func buildRouter(_ runtime: ServiceRuntime, registry: TenantRegistry, authenticator: TenantAuthenticator, services: RealtimeServices,
+                 sockets: RealtimeSocketController) -> Router<PlatformRequestContext> {
     let router = runtime.makeRouter()
+    router.add(middleware: ProtocolErrorMiddleware(RealtimeErrors(), prefix: "/realtime/v1", routes: runtime.routeTable))
     TenantRegistryController(registry: registry).addRoutes(to: runtime.internalRoutes(router))
-    TenantLimitsController(registry: registry, authenticator: authenticator, columns: [
-        "max_concurrent_users", "max_events_per_second", "max_channels_per_client", "max_joins_per_second",
-    ]).addRoutes(to: router)
+    TenantLimitsController(registry: registry, authenticator: authenticator, columns: RealtimeLimits.columns).addRoutes(to: router)
+    sockets.addRefusalRoute(to: router)
+    BroadcastController(services: services).addRoutes(to: router)
     return router
 }

@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 import Logging
 import Synchronization
@@ -49,22 +50,7 @@ public struct JSONLogHandler: LogHandler {
         StandardErrorWriter.write(line)
     }
 
-    static func quote(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                out += String(format: "\\u%04x", scalar.value)
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ text: String) -> String { JSONText.quote(text) }
 }
 
 /// Serialises whole lines onto standard error so concurrent log calls never interleave.

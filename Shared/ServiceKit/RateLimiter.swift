@@ -31,9 +31,11 @@ public final class RateLimiter: Sendable {
         self.window = window
     }
 
-    /// Counts one attempt for `key` and says whether it may proceed.
-    public func check(_ key: String, now: ContinuousClock.Instant = .now) -> Decision {
-        windows.withLock { windows in
+    /// Counts one attempt for `key` and says whether it may proceed, against `limit` when given
+    /// (a limit per key, such as a tenant's own), else the limiter's.
+    public func check(_ key: String, limit: Int? = nil, now: ContinuousClock.Instant = .now) -> Decision {
+        let limit = limit.map { max(1, $0) } ?? self.limit
+        return windows.withLock { windows in
             if windows.count > 10_000 {
                 windows = windows.filter { now - $0.value.start < window }
             }

@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import Postgres
 import Resilience
@@ -137,8 +138,16 @@ public struct ServiceRuntime: Sendable {
 
     /// The application: the server plus the pool and migration services, then `services`
     /// (started after the pool and migrations; stopped after the server, before the pool).
+    /// The HTTP/1 channel every service's server uses (a websocket server wraps it).
+    public var http1Configuration: HTTP1Channel.Configuration {
+        .init(additionalChannelHandlers: [ExpectContinueHandler()])
+    }
+
+    /// `server`: a server other than plain HTTP/1 (realtime's, which upgrades websockets),
+    /// built on `http1Configuration`.
     public func makeApplication(
         router: Router<PlatformRequestContext>,
+        server: HTTPServerBuilder? = nil,
         services: [any Service] = [],
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) -> some ApplicationProtocol {
@@ -156,7 +165,7 @@ public struct ServiceRuntime: Sendable {
         }
         var app = Application(
             router: router,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ExpectContinueHandler()])),
+            server: server ?? .http1(configuration: http1Configuration),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "platform-\(configuration.service.rawValue)"),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port

@@ -4,7 +4,7 @@ import Synchronization
 /// A small thread-safe map whose entries expire `ttl` after they were stored. When full, it
 /// first drops expired entries, then (if still full) everything: an attacker cycling through
 /// made-up keys can cost a few extra lookups, never unbounded memory.
-final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
+public final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     private struct Entry: Sendable {
         var value: Value
         var storedAt: ContinuousClock.Instant
@@ -14,13 +14,13 @@ final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
     let ttl: Duration
     let capacity: Int
 
-    init(ttl: Duration, capacity: Int = 10_000) {
+    public init(ttl: Duration, capacity: Int = 10_000) {
         self.ttl = ttl
         self.capacity = capacity
     }
 
     /// The value and when it was stored, while younger than `ttl`.
-    func get(_ key: Key, now: ContinuousClock.Instant = .now) -> (value: Value, storedAt: ContinuousClock.Instant)? {
+    public func get(_ key: Key, now: ContinuousClock.Instant = .now) -> (value: Value, storedAt: ContinuousClock.Instant)? {
         entries.withLock { entries in
             guard let entry = entries[key] else { return nil }
             guard now - entry.storedAt < ttl else {
@@ -31,7 +31,7 @@ final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         }
     }
 
-    func set(_ key: Key, _ value: Value, now: ContinuousClock.Instant = .now) {
+    public func set(_ key: Key, _ value: Value, now: ContinuousClock.Instant = .now) {
         guard ttl > .zero else { return }
         entries.withLock { entries in
             if entries.count >= capacity, entries[key] == nil {

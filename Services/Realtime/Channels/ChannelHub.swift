@@ -1,0 +1,63 @@
+import Synchronization
+
+/// The channels this replica's sockets have joined, and the fan-out to them.
+///
+/// Every broadcast and presence change reaches the hub from the relay (`RealtimeRelay`), also
+/// those sent through this replica: one path, so every replica delivers a channel's messages
+/// in the same order. A frame is encoded once per serializer and shared by all subscribers.
+final class ChannelHub: Sendable {
+    private let channels = Mutex<[ChannelKey: [String: Subscription]]>([:])
+
+    func subscribe(_ subscription: Subscription) {
+        channels.withLock { $0[subscription.channel, default: [:]][subscription.id] = subscription }
+    }
+
+    func unsubscribe(_ subscription: Subscription) {
+        channels.withLock { channels in
+            channels[subscription.channel]?[subscription.id] = nil
+            if channels[subscription.channel]?.isEmpty == true { channels[subscription.channel] = nil }
+        }
+    }
+
+    /// The channels with at least one subscriber here.
+    var joinedChannels: [ChannelKey] { channels.withLock { Array($0.keys) } }
+
+    func hasSubscribers(_ channel: ChannelKey) -> Bool { channels.withLock { $0[channel] != nil } }
+
+    private func subscribers(_ channel: ChannelKey) -> [Subscription] {
+        channels.withLock { $0[channel].map { Array($0.values) } ?? [] }
+    }
+
+    /// Fans a broadcast out to the channel's subscribers here, but to its sender only when that
+    /// joined with `self: true`.
+    func publish(_ message: ChannelMessage) {
+        let subscribers = subscribers(message.channel)
+        guard !subscribers.isEmpty else { return }
+        let payload = message.framePayload()
+        var frames: [PhoenixSerializer: String] = [:]
+        for subscription in subscribers {
+            if subscription.id == message.origin, !subscription.selfBroadcast { continue }
+            let frame = frames[subscription.serializer] ?? {
+                let frame = subscription.serializer.frame(topic: message.channel.socketTopic, event: "broadcast", payload: payload)
+                frames[subscription.serializer] = frame
+                return frame
+            }()
+            subscription.deliver(seq: message.seq, frame: frame)
+        }
+    }
+
+    /// Fans a presence diff (`{"joins":…,"leaves":…}`) out to the channel's subscribers here
+    /// that have presence on, the tracker included.
+    func publishPresence(_ channel: ChannelKey, diff: String) {
+        let subscribers = subscribers(channel)
+        var frames: [PhoenixSerializer: String] = [:]
+        for subscription in subscribers {
+            let frame = frames[subscription.serializer] ?? {
+                let frame = subscription.serializer.frame(topic: channel.socketTopic, event: "presence_diff", payload: diff)
+                frames[subscription.serializer] = frame
+                return frame
+            }()
+            subscription.deliverPresence(frame: frame)
+        }
+    }
+}

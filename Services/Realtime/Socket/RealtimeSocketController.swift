@@ -1,0 +1,177 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOWebSocket
+import ServiceKit
+import Synchronization
+import TenantKit
+
+/// `GET /realtime/v1/websocket?apikey=…&vsn=…`: the Phoenix-channels socket
+/// (docs/realtime.md).
+///
+/// The upgrade is decided on the websocket router (`shouldUpgrade`): a request whose project,
+/// key and `vsn` check out, and whose project has room for another socket, is upgraded. Any
+/// other request falls through to the HTTP route of the same path, which answers why, as
+/// Supabase does: `{"error": "…"}` with 401, 403, 404 or 429 (or 400 for a request that is
+/// no websocket upgrade at all).
+struct RealtimeSocketController: Sendable {
+    let services: RealtimeServices
+
+    static let path = "/realtime/v1/websocket"
+
+    /// The context of the websocket router: what the upgrade decided, for the socket's handler.
+    struct SocketContext: RequestContext, WebSocketRequestContext {
+        var coreContext: CoreRequestContextStorage
+        let webSocket: WebSocketHandlerReference<Self>
+        let channel: any Channel
+        let upgrade: UpgradeDecision
+
+        init(source: ApplicationRequestContextSource) {
+            coreContext = .init(source: source)
+            webSocket = .init()
+            channel = source.channel
+            upgrade = UpgradeDecision()
+        }
+    }
+
+    final class UpgradeDecision: Sendable {
+        struct Accepted: Sendable {
+            var caller: RealtimeAccess.Caller
+            var serializer: PhoenixSerializer
+        }
+
+        private let value = Mutex<Accepted?>(nil)
+        var accepted: Accepted? {
+            get { value.withLock { $0 } }
+            set { value.withLock { $0 = newValue } }
+        }
+    }
+
+    /// The upgrade's checks, shared by both routers: the caller, or the refusal.
+    func accept(_ request: Request) async throws -> UpgradeDecision.Accepted {
+        guard let serializer = PhoenixSerializer(vsn: request.uri.queryParameters.get("vsn")) else {
+            throw RealtimeError(.badRequest, "Unsupported vsn: use 1.0.0 or 2.0.0", handshake: true)
+        }
+        let caller = try await RealtimeAccess(services: services).caller(request, handshake: true)
+        guard services.limiter.openSockets(caller.tenant.registered.id) < caller.tenant.limits.concurrentUsers else {
+            throw RealtimeError(.tooManyRequests, "Too many connected users", handshake: true)
+        }
+        return .init(caller: caller, serializer: serializer)
+    }
+
+    /// The route on the websocket router.
+    func addSocketRoute(to router: Router<SocketContext>) {
+        router.ws(RouterPath(Self.path)) { request, context in
+            guard let accepted = try? await accept(request) else { return .dontUpgrade }
+            context.upgrade.accepted = accepted
+            return .upgrade([:])
+        } onUpgrade: { inbound, outbound, context in
+            guard let accepted = context.requestContext.upgrade.accepted else { return }
+            await serve(inbound, outbound, accepted, channel: context.requestContext.channel, logger: context.logger)
+        }
+    }
+
+    /// The same path on the HTTP router: a request that was not upgraded learns why.
+    func addRefusalRoute(to router: Router<PlatformRequestContext>) {
+        router.get(RouterPath(Self.path)) { request, _ -> Response in
+            _ = try await accept(request)
+            throw RealtimeError(.badRequest, "This endpoint takes a websocket upgrade", handshake: true)
+        }
+    }
+
+    /// One socket, from upgrade to close: its reader (this task), its writer, its idle watch.
+    private func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ accepted: UpgradeDecision.Accepted,
+                       channel: any Channel, logger: Logger) async {
+        let tenant = accepted.caller.tenant
+        let tenantID = tenant.registered.id
+        var logger = logger
+        logger[metadataKey: "tenant.id"] = "\(tenantID)"
+        guard services.limiter.openSocket(tenantID, limit: tenant.limits.concurrentUsers) else {
+            try? await outbound.close(.policyViolation, reason: "Too many connected users")
+            return
+        }
+        defer { services.limiter.closeSocket(tenantID) }
+        let settings = services.settings
+        let slowLogger = logger
+        let outbox = Outbox(maxFrames: settings.queueFrames, maxBytes: settings.queueBytes) { frames, bytes in
+            slowLogger.warning("closing a slow consumer", metadata: ["socket.queued_frames": "\(frames)", "socket.queued_bytes": "\(bytes)"])
+            Task {
+                // The close frame waits behind what the client has not read: it gets a moment,
+                // then the connection is cut either way.
+                try? await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await outbound.close(.policyViolation, reason: "slow consumer: \(frames) messages not read") }
+                    group.addTask { try await Task.sleep(for: .seconds(2)) }
+                    _ = try await group.next()
+                    group.cancelAll()
+                }
+                try? await channel.close()
+            }
+        }
+        let session = RealtimeSession(services: services, tenant: tenant, principal: accepted.caller.principal,
+                                      serializer: accepted.serializer, outbox: outbox, logger: logger)
+        let lastFrame = LastFrame()
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await Self.write(outbox, to: outbound) }
+            group.addTask {
+                let idle = Duration.seconds(settings.idleTimeoutSeconds)
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(500))
+                    if ContinuousClock.now - lastFrame.instant > idle {
+                        outbox.close(code: 1000, reason: "heartbeat timeout")
+                        return
+                    }
+                }
+            }
+            do {
+                for try await message in inbound.messages(maxSize: settings.maxFrameBytes) {
+                    lastFrame.instant = .now
+                    let decoded: PhoenixMessage
+                    do {
+                        switch message {
+                        case .text(let text): decoded = try PhoenixMessage.decode(text: text, serializer: accepted.serializer)
+                        case .binary(let buffer): decoded = try PhoenixMessage.decode(binary: buffer)
+                        }
+                    } catch let error as PhoenixMessage.Malformed {
+                        logger.debug("ignored a malformed frame", metadata: ["reason": "\(error.reason)"])
+                        continue
+                    }
+                    await session.handle(decoded)
+                }
+            } catch {
+                logger.debug("socket read ended", metadata: ["error": "\(error)"])
+            }
+            outbox.finish()
+            group.cancelAll()
+        }
+        await session.close()
+    }
+
+    /// Writes the outbox's frames until it closes or finishes.
+    private static func write(_ outbox: Outbox, to outbound: WebSocketOutboundWriter) async {
+        while let frame = await outbox.next() {
+            do {
+                switch frame {
+                case .text(let text):
+                    try await outbound.write(.text(text))
+                case .close(let code, let reason):
+                    try await outbound.close(WebSocketErrorCode(codeNumber: Int(code)), reason: reason)
+                    return
+                }
+            } catch {
+                return
+            }
+        }
+    }
+}
+
+/// When a socket last received a frame (its idle watch reads it from another task).
+private final class LastFrame: Sendable {
+    private let value = Mutex(ContinuousClock.now)
+    var instant: ContinuousClock.Instant {
+        get { value.withLock { $0 } }
+        set { value.withLock { $0 = newValue } }
+    }
+}
