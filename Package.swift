@@ -33,8 +33,9 @@ let package = Package(
         // ES256 access tokens and the JWKS: developer sessions, tenant users' tokens, and their
         // offline verification in realtime and storage (ServiceKit).
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.7.1"),
-        // Realtime's Phoenix-channels websocket (`/realtime/v1/websocket`), and the websocket
-        // client its tests speak through.
+        // Realtime's Phoenix-channels websocket (`/realtime/v1/websocket`): the websocket core,
+        // and the client its tests speak through.
+        .package(url: "https://github.com/hummingbird-project/swift-websocket", from: "1.6.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
     ],
     targets: [
@@ -195,11 +196,15 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+                .product(name: "NIOHTTPTypesHTTP1", package: "swift-nio-extras"),
                 .product(name: "NIOWebSocket", package: "swift-nio"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "WSCore", package: "swift-websocket"),
             ],
             path: "Services/Realtime",
             exclude: ["Main"],
@@ -268,7 +273,9 @@ let package = Package(
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/ServiceTests",
             // Captured requests the tests read by path (Fixtures/upload/README.md).

@@ -1,7 +1,6 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
-import HummingbirdWebSocket
 import Postgres
 import ServiceKit
 import TenantKit
@@ -22,7 +21,8 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let services = RealtimeServices(
         replica: UUID(), settings: settings, hub: ChannelHub(), broadcasts: broadcasts, presence: presence, limiter: RealtimeLimiter(),
         tenants: RealtimeTenants(registry: registry), projects: ProjectResolver(credentials: authenticator.resolver, configuration: configuration),
-        credentials: authenticator.resolver, counter: SubscriptionCounter(), logger: runtime.logger
+        credentials: authenticator.resolver, counter: SubscriptionCounter(), metrics: RealtimeMetrics(registry: runtime.metrics.registry),
+        logger: runtime.logger
     )
     let relay = RealtimeRelay(
         listener: PostgresListener(configuration: PostgresConfiguration(connectionString: configuration.databaseURL, applicationName: "realtime"),
@@ -31,13 +31,8 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     )
     let sockets = RealtimeSocketController(services: services)
     let router = buildRouter(runtime, registry: registry, authenticator: authenticator, services: services, sockets: sockets)
-    let socketRouter = Router(context: RealtimeSocketController.SocketContext.self)
-    sockets.addSocketRoute(to: socketRouter)
-    let server = HTTPServerBuilder.http1WebSocketUpgrade(
-        webSocketRouter: socketRouter,
-        configuration: .init(http1: runtime.http1Configuration,
-                             ws: .init(maxFrameSize: settings.maxFrameBytes, autoPing: .disabled))
-    )
+    let server = WebSocketUpgradeChannel.server(http1: runtime.http1Configuration, maxFrameSize: settings.maxFrameBytes,
+                                                shouldUpgrade: sockets.shouldUpgrade)
     return runtime.makeApplication(router: router, server: server, services: [closeClient, relay, RealtimeMaintenance(services: services, readiness: runtime.readiness)])
 }
 

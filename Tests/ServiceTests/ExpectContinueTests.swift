@@ -13,53 +13,6 @@ import Glibc
 /// answer. Driven over a raw socket, the client sending its body only once the `100` has come.
 @Suite("Expect: 100-continue", .serialized)
 struct ExpectContinueTests {
-    /// A blocking HTTP/1.1 exchange on a socket, off Swift's cooperative threads.
-    final class Connection: @unchecked Sendable {
-        let fd: Int32
-
-        init(port: Int) throws {
-            fd = try RawSocket.connect(port: port)
-        }
-
-        deinit { close(fd) }
-
-        func send(_ text: String) throws {
-            try RawSocket.send(fd, Array(text.utf8))
-        }
-
-        /// The next response head (status line and headers), and the body when it has a
-        /// `Content-Length`.
-        func response() throws -> (head: String, body: String) {
-            var buffer: [UInt8] = []
-            func fill() throws {
-                var chunk = [UInt8](repeating: 0, count: 4096)
-                let count = recv(fd, &chunk, chunk.count, 0)
-                guard count > 0 else { throw POSIXError(count == 0 ? .ECONNRESET : .ETIMEDOUT) }
-                buffer += chunk[..<count]
-            }
-            while buffer.count < 4 || !String(decoding: buffer, as: UTF8.self).contains("\r\n\r\n") { try fill() }
-            let text = String(decoding: buffer, as: UTF8.self)
-            let end = text.range(of: "\r\n\r\n")!
-            let head = String(text[..<end.lowerBound])
-            let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
-                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
-            var body = Array(text[end.upperBound...].utf8)
-            while body.count < length {
-                var chunk = [UInt8](repeating: 0, count: 4096)
-                let count = recv(fd, &chunk, chunk.count, 0)
-                guard count > 0 else { throw POSIXError(.ETIMEDOUT) }
-                body += chunk[..<count]
-            }
-            return (head, String(decoding: body, as: UTF8.self))
-        }
-    }
-
-    static func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
-        }
-    }
-
     @Test("an upload with Expect: 100-continue gets 100 before its body is sent, then 200; a refused one 100, then its 401, and the connection serves the next request")
     func continues() async throws {
         try await withTestPlatform { platform, _ in
@@ -67,8 +20,8 @@ struct ExpectContinueTests {
             let secret = tenant.keys.secret
             #expect(try await platform.storageCall(.post, "/bucket", key: secret, json: ["name": "files"]).status == 200)
             let port = try #require(URLComponents(string: platform.url("storage"))?.port)
-            let (first, stored, refused, next) = try await Self.offCooperativePool { () throws -> (String, String, String, String) in
-                let connection = try Connection(port: port)
+            let (first, stored, refused, next) = try await RawHTTPConnection.offCooperativePool { () throws -> (String, String, String, String) in
+                let connection = try RawHTTPConnection(port: port)
                 try connection.send("POST /storage/v1/object/files/hello.txt HTTP/1.1\r\nHost: 127.0.0.1\r\napikey: \(secret)\r\n"
                     + "Authorization: Bearer \(secret)\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n")
                 let first = try connection.response().head

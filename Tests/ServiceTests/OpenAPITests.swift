@@ -21,6 +21,8 @@ struct OpenAPITests {
     /// Routes under this prefix speak Supabase's Storage API (storage's `Buckets/`, `Objects/`):
     /// their errors are its `StorageError`, and they take the key and bearer as it does.
     static let storagePrefix = "/storage/v1/"
+    static let realtimePrefix = "/realtime/v1/"
+    static let realtimeSocket = "/realtime/v1/websocket"
     static let storageSchemes: Set<String> = ["StorageApiKey", "StorageApiKeyQuery", "StorageBearer"]
     /// Routes under this prefix speak S3 (storage's `S3/`): signed with SigV4, their errors S3's
     /// XML (`S3Error`).
@@ -111,10 +113,14 @@ struct OpenAPITests {
             #expect(responses["default"] == nil, "\(name): no `default` response (it would accept any status)")
             let notEnabled = operation["x-not-enabled"] as? Bool == true
             #expect(!notEnabled || goTrue, "\(name): only GoTrue's routes may be marked x-not-enabled")
-            #expect(responses.keys.contains { $0.hasPrefix("2") } != notEnabled,
+            // The websocket's success is its upgrade, 101.
+            #expect(responses.keys.contains { $0.hasPrefix("2") || (path == Self.realtimeSocket && $0 == "101") } != notEnabled,
                     notEnabled ? "\(name): x-not-enabled, yet a 2xx response" : "\(name): no 2xx response")
+            let realtime = path.hasPrefix(Self.realtimePrefix)
             let errorSchema = goTrue ? "#/components/schemas/GoTrueError" : s3 ? "#/components/schemas/S3Error"
-                : storage ? "#/components/schemas/StorageError" : "#/components/schemas/Error"
+                : storage ? "#/components/schemas/StorageError"
+                : path == Self.realtimeSocket ? "#/components/schemas/RealtimeHandshakeError"
+                : realtime ? "#/components/schemas/RealtimeError" : "#/components/schemas/Error"
             let errorType = s3 ? "application/xml" : "application/json"
             for (status, response) in responses {
                 #expect(Int(status) != nil, "\(name): status \(status) is not a number")
@@ -141,6 +147,17 @@ struct OpenAPITests {
             for invalid in [numeric, noError, platform] {
                 #expect(!document.validate(invalid, against: storageError).isEmpty, "\(service): StorageError accepts \(invalid)")
             }
+        }
+
+        // Supabase Realtime's errors (realtime only): `{"message"}` on its HTTP API, `{"error"}`
+        // for a refused upgrade; never the platform's.
+        if document.paths.keys.contains(where: { $0.hasPrefix(Self.realtimePrefix) }) {
+            let realtimeError = try #require(document.resolve("#/components/schemas/RealtimeError"))
+            let handshakeError = try #require(document.resolve("#/components/schemas/RealtimeHandshakeError"))
+            #expect(document.validate(["message": "Unauthorized"], against: realtimeError).isEmpty)
+            #expect(document.validate(["error": "API key is missing"], against: handshakeError).isEmpty)
+            let platform: [String: Any] = ["error": ["code": "not_found", "message": "No."]]
+            #expect(!document.validate(platform, against: realtimeError).isEmpty && !document.validate(platform, against: handshakeError).isEmpty)
         }
 
         // GoTrue's error, in both shapes (auth only), and never the platform's.

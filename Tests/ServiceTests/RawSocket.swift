@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 #if canImport(Glibc)
@@ -35,6 +36,53 @@ enum RawSocket {
             let written = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
             guard written > 0 else { throw POSIXError(.EPIPE) }
             offset += written
+        }
+    }
+}
+
+/// A blocking HTTP/1.1 exchange on a socket, off Swift's cooperative threads.
+final class RawHTTPConnection: @unchecked Sendable {
+    let fd: Int32
+
+    init(port: Int) throws {
+        fd = try RawSocket.connect(port: port)
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) throws {
+        try RawSocket.send(fd, Array(text.utf8))
+    }
+
+    /// The next response head (status line and headers), and the body when it has a
+    /// `Content-Length`.
+    func response() throws -> (head: String, body: String) {
+        var buffer: [UInt8] = []
+        func fill() throws {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let count = recv(fd, &chunk, chunk.count, 0)
+            guard count > 0 else { throw POSIXError(count == 0 ? .ECONNRESET : .ETIMEDOUT) }
+            buffer += chunk[..<count]
+        }
+        while buffer.count < 4 || !String(decoding: buffer, as: UTF8.self).contains("\r\n\r\n") { try fill() }
+        let text = String(decoding: buffer, as: UTF8.self)
+        let end = text.range(of: "\r\n\r\n")!
+        let head = String(text[..<end.lowerBound])
+        let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+            .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+        var body = Array(text[end.upperBound...].utf8)
+        while body.count < length {
+            var chunk = [UInt8](repeating: 0, count: 4096)
+            let count = recv(fd, &chunk, chunk.count, 0)
+            guard count > 0 else { throw POSIXError(.ETIMEDOUT) }
+            body += chunk[..<count]
+        }
+        return (head, String(decoding: body, as: UTF8.self))
+    }
+
+    static func offCooperativePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
         }
     }
 }

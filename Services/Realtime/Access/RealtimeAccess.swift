@@ -33,18 +33,9 @@ struct RealtimeAccess: Sendable {
     }
 
     /// The project and key of a request (the websocket upgrade, an HTTP broadcast).
-    func caller(_ request: Request, handshake: Bool) async throws -> Caller {
-        let resolved: ProjectResolver.Resolved
-        do {
-            resolved = try await services.projects.resolve(request)
-        } catch let failure as ProjectResolver.Failure {
-            var error = RealtimeErrors().failure(failure)
-            error.handshake = handshake
-            throw error
-        }
-        guard let tenant = try await services.tenants.tenant(slug: resolved.slug) else {
-            throw RealtimeError(.notFound, "Tenant not found", handshake: handshake)
-        }
+    func caller(_ request: Request) async throws -> Caller {
+        let resolved = try await services.projects.resolve(request)
+        guard let tenant = try await services.tenants.tenant(slug: resolved.slug) else { throw RealtimeError.tenantNotFound }
         return Caller(tenant: tenant, principal: resolved.apiKey?.kind == .secret ? .service : .anonymous)
     }
 

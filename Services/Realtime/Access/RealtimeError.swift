@@ -4,27 +4,26 @@ import Hummingbird
 import ServiceKit
 import TenantKit
 
-/// An error on `/realtime/v1/`, in Supabase Realtime's shape (docs/protocols/realtime.md §1.2,
-/// §4.3): `{"message": "Unauthorized"}` on its HTTP API, `{"error": "…"}` when a websocket
-/// upgrade is refused. supabase-py raises `RealtimeHTTPError(body.error or body.message, status)`.
+/// An error on `/realtime/v1/`, in Supabase Realtime's shape (docs/protocols/realtime-reference.md
+/// §1.2, §4.3): `{"message": "Unauthorized"}` on its HTTP API, `{"error": "…"}` on the websocket's
+/// path (a refused upgrade). supabase-py raises `RealtimeHTTPError(body.error or body.message,
+/// status)`.
 struct RealtimeError: Error, HTTPResponseError, Sendable {
     var status: HTTPResponse.Status
     var message: String
-    /// The websocket handshake's key (`error`) rather than the HTTP API's (`message`).
-    var handshake = false
     var headers: HTTPFields = [:]
 
-    init(_ status: HTTPResponse.Status, _ message: String, handshake: Bool = false, headers: HTTPFields = [:]) {
+    init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.message = message
-        self.handshake = handshake
         self.headers = headers
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         var fields = headers
         fields[.contentType] = "application/json; charset=utf-8"
-        return try jsonResponse(JSONValue.object([handshake ? "error" : "message": .string(message)]), status: status, headers: fields)
+        let key = request.uri.path == RealtimeSocketController.path ? "error" : "message"
+        return try jsonResponse(JSONValue.object([key: .string(message)]), status: status, headers: fields)
     }
 
     static let unauthorized = RealtimeError(.unauthorized, "Unauthorized")

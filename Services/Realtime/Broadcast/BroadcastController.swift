@@ -4,7 +4,7 @@ import Hummingbird
 import ServiceKit
 import TenantKit
 
-/// Broadcasting over HTTP (docs/protocols/realtime.md §4.3–4.4), authenticated by the
+/// Broadcasting over HTTP (docs/protocols/realtime-reference.md §4.3–4.4), authenticated by the
 /// project's `apikey` and optionally a user's `Authorization: Bearer` token:
 ///
 /// - `POST /realtime/v1/api/broadcast` `{"messages":[{"topic","event","payload","private"?}]}`
@@ -74,7 +74,7 @@ struct BroadcastController: Sendable {
 
     private func caller(_ request: Request) async throws -> RealtimeAccess.Caller {
         let access = RealtimeAccess(services: services)
-        var caller = try await access.caller(request, handshake: false)
+        var caller = try await access.caller(request)
         do {
             caller.principal = try await access.principal(token: ProjectResolver.bearer(request), tenant: caller.tenant, connection: caller.principal)
         } catch is RealtimeAccess.TokenRefusal {

@@ -11,7 +11,7 @@ struct ChannelMessage: Sendable, Equatable {
     /// The subscription that sent it (for `self: false`), nil when sent over HTTP.
     var origin: String?
 
-    /// The broadcast's payload as subscribers receive it (docs/protocols/realtime.md §4.2):
+    /// The broadcast's payload as subscribers receive it (docs/protocols/realtime-reference.md §4.2):
     /// `{"type":"broadcast","event":…,"payload":…,"meta":{"id":"<seq>","seq":<seq>}}`, with
     /// `"replayed":true` in `meta` when replayed. The sequence number rides in `meta.id` as a
     /// string because supabase-py keeps only `meta.id` and `meta.replayed`.

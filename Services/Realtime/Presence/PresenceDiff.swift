@@ -1,7 +1,7 @@
 import Contracts
 
 /// Presence entries and the `presence_state` / `presence_diff` payloads made of them
-/// (docs/protocols/realtime.md §5.2): `{"<key>": {"metas": [{"phx_ref": "<ref>", …state}]}}`.
+/// (docs/protocols/realtime-reference.md §5.2): `{"<key>": {"metas": [{"phx_ref": "<ref>", …state}]}}`.
 struct PresenceEntry: Sendable, Equatable {
     var key: String
     /// The entry's `phx_ref`, unique per tracked state (clients match joins and leaves by it).

@@ -14,6 +14,8 @@ struct PresenceStore: Sendable {
     func track(_ channel: ChannelKey, key: String, meta: String, replica: UUID, replacing old: PresenceEntry?) async throws -> PresenceEntry {
         let entry = PresenceEntry(key: key, ref: Self.newRef(), meta: meta)
         try await pool.withTransaction { connection in
+            // The replica's row exists from its first beat; a track may come first.
+            try await connection.query("INSERT INTO realtime.replicas (id) VALUES (\(replica)) ON CONFLICT (id) DO NOTHING")
             if let old { try await connection.query("DELETE FROM realtime.presences WHERE ref = \(old.ref)") }
             try await connection.query("""
                 INSERT INTO realtime.presences (ref, tenant_id, private, topic, key, meta, replica_id)

@@ -1,6 +1,6 @@
 import Contracts
 
-/// What a `phx_join` payload asks for (docs/protocols/realtime.md §3.1):
+/// What a `phx_join` payload asks for (docs/protocols/realtime-reference.md §3.1):
 ///
 /// ```json
 /// {"config": {"broadcast": {"self": false, "ack": false, "replay": {"after_seq": 41}},

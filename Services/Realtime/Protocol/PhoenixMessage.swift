@@ -2,7 +2,7 @@ import Contracts
 import Foundation
 import NIOCore
 
-/// One Phoenix-channels message, as clients send it (docs/protocols/realtime.md §2).
+/// One Phoenix-channels message, as clients send it (docs/protocols/realtime-reference.md §2).
 ///
 /// Two text forms reach the socket, chosen by the `vsn` query parameter (`PhoenixSerializer`):
 /// V1 objects `{"topic","event","payload","ref","join_ref"}` (supabase-py) and V2 arrays

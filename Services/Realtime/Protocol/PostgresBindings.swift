@@ -1,7 +1,7 @@
 import Contracts
 
 /// The `postgres_changes` bindings of a join, echoed in its reply as both clients require
-/// (docs/protocols/realtime.md §3.2): each binding as sent, in order, plus an integer `id` that
+/// (docs/protocols/realtime-reference.md §3.2): each binding as sent, in order, plus an integer `id` that
 /// later change events name. The id is a hash of the binding's event, schema, table and filter,
 /// so the same binding gets the same id at every join.
 enum PostgresBindings {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Prometheus
 import Synchronization
 import TenantKit
 
@@ -15,6 +16,7 @@ struct RealtimeServices: Sendable {
     let projects: ProjectResolver
     let credentials: any TenantCredentialResolver
     let counter: SubscriptionCounter
+    let metrics: RealtimeMetrics
     let logger: Logger
 
     /// A replica-unique subscription id.
@@ -26,4 +28,17 @@ struct RealtimeServices: Sendable {
 final class SubscriptionCounter: Sendable {
     private let value = Atomic<Int>(0)
     func next() -> Int { value.add(1, ordering: .relaxed).newValue }
+}
+
+/// Realtime's own instruments at `/metrics`.
+struct RealtimeMetrics: Sendable {
+    /// Websockets open on this replica.
+    let sockets: Gauge
+    /// Sockets closed because they did not read fast enough.
+    let slowConsumers: Counter
+
+    init(registry: PrometheusCollectorRegistry) {
+        sockets = registry.makeGauge(name: "realtime_sockets_open", labels: [])
+        slowConsumers = registry.makeCounter(name: "realtime_slow_consumers_closed_total", labels: [])
+    }
 }

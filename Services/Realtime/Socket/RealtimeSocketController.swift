@@ -1,7 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
+import WSCore
 import Logging
 import NIOCore
 import NIOWebSocket
@@ -12,78 +12,60 @@ import TenantKit
 /// `GET /realtime/v1/websocket?apikey=…&vsn=…`: the Phoenix-channels socket
 /// (docs/realtime.md).
 ///
-/// The upgrade is decided on the websocket router (`shouldUpgrade`): a request whose project,
-/// key and `vsn` check out, and whose project has room for another socket, is upgraded. Any
-/// other request falls through to the HTTP route of the same path, which answers why, as
-/// Supabase does: `{"error": "…"}` with 401, 403, 404 or 429 (or 400 for a request that is
+/// The upgrade is decided by `shouldUpgrade` (`WebSocketUpgradeChannel`): a request whose
+/// project, key and `vsn` check out, and whose project has room for another socket, is
+/// upgraded. Any other request goes on to the HTTP route of the same path, which answers why,
+/// as Supabase does: `{"error": "…"}` with 401, 403, 404 or 429 (or 400 for a request that is
 /// no websocket upgrade at all).
 struct RealtimeSocketController: Sendable {
     let services: RealtimeServices
 
     static let path = "/realtime/v1/websocket"
 
-    /// The context of the websocket router: what the upgrade decided, for the socket's handler.
-    struct SocketContext: RequestContext, WebSocketRequestContext {
-        var coreContext: CoreRequestContextStorage
-        let webSocket: WebSocketHandlerReference<Self>
-        let channel: any Channel
-        let upgrade: UpgradeDecision
-
-        init(source: ApplicationRequestContextSource) {
-            coreContext = .init(source: source)
-            webSocket = .init()
-            channel = source.channel
-            upgrade = UpgradeDecision()
-        }
+    /// What an accepted upgrade found: the caller and its frame form.
+    struct Accepted: Sendable {
+        var caller: RealtimeAccess.Caller
+        var serializer: PhoenixSerializer
     }
 
-    final class UpgradeDecision: Sendable {
-        struct Accepted: Sendable {
-            var caller: RealtimeAccess.Caller
-            var serializer: PhoenixSerializer
-        }
-
-        private let value = Mutex<Accepted?>(nil)
-        var accepted: Accepted? {
-            get { value.withLock { $0 } }
-            set { value.withLock { $0 = newValue } }
-        }
-    }
-
-    /// The upgrade's checks, shared by both routers: the caller, or the refusal.
-    func accept(_ request: Request) async throws -> UpgradeDecision.Accepted {
+    /// The upgrade's checks, shared by the upgrade and the HTTP route: the caller, or the refusal.
+    func accept(_ request: Request) async throws -> Accepted {
         guard let serializer = PhoenixSerializer(vsn: request.uri.queryParameters.get("vsn")) else {
-            throw RealtimeError(.badRequest, "Unsupported vsn: use 1.0.0 or 2.0.0", handshake: true)
+            throw RealtimeError(.badRequest, "Unsupported vsn: use 1.0.0 or 2.0.0")
         }
-        let caller = try await RealtimeAccess(services: services).caller(request, handshake: true)
+        let caller = try await RealtimeAccess(services: services).caller(request)
         guard services.limiter.openSockets(caller.tenant.registered.id) < caller.tenant.limits.concurrentUsers else {
-            throw RealtimeError(.tooManyRequests, "Too many connected users", handshake: true)
+            throw RealtimeError(.tooManyRequests, "Too many connected users")
         }
-        return .init(caller: caller, serializer: serializer)
+        return Accepted(caller: caller, serializer: serializer)
     }
 
-    /// The route on the websocket router.
-    func addSocketRoute(to router: Router<SocketContext>) {
-        router.ws(RouterPath(Self.path)) { request, context in
-            guard let accepted = try? await accept(request) else { return .dontUpgrade }
-            context.upgrade.accepted = accepted
-            return .upgrade([:])
-        } onUpgrade: { inbound, outbound, context in
-            guard let accepted = context.requestContext.upgrade.accepted else { return }
-            await serve(inbound, outbound, accepted, channel: context.requestContext.channel, logger: context.logger)
+    /// The server's upgrade decision (`WebSocketUpgradeChannel`): the socket's handler, or nil
+    /// for the HTTP route to answer the request.
+    func shouldUpgrade(_ request: Request, channel: any Channel, logger: Logger) async -> WebSocketUpgradeChannel.DataHandler? {
+        guard request.uri.path == Self.path, let accepted = try? await accept(request) else { return nil }
+        return { inbound, outbound, context in
+            await serve(inbound, outbound, accepted, channel: channel, logger: context.logger)
         }
     }
 
-    /// The same path on the HTTP router: a request that was not upgraded learns why.
+    /// The same path on the HTTP router: a request that was not upgraded learns why. One that
+    /// now passes (a socket closed meanwhile, or an upgrade asked on a reused connection, which
+    /// the server upgrades only on a new one) is sent to try again on a new connection.
     func addRefusalRoute(to router: Router<PlatformRequestContext>) {
         router.get(RouterPath(Self.path)) { request, _ -> Response in
             _ = try await accept(request)
-            throw RealtimeError(.badRequest, "This endpoint takes a websocket upgrade", handshake: true)
+            guard request.headers[.upgrade]?.lowercased() == "websocket" else {
+                throw RealtimeError(.badRequest, "This endpoint takes a websocket upgrade")
+            }
+            var location = request.uri.path
+            if let query = request.uri.query { location += "?" + query }
+            return Response(status: .temporaryRedirect, headers: [.connection: "close", .location: location])
         }
     }
 
     /// One socket, from upgrade to close: its reader (this task), its writer, its idle watch.
-    private func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ accepted: UpgradeDecision.Accepted,
+    private func serve(_ inbound: WebSocketInboundStream, _ outbound: WebSocketOutboundWriter, _ accepted: Accepted,
                        channel: any Channel, logger: Logger) async {
         let tenant = accepted.caller.tenant
         let tenantID = tenant.registered.id
@@ -93,10 +75,16 @@ struct RealtimeSocketController: Sendable {
             try? await outbound.close(.policyViolation, reason: "Too many connected users")
             return
         }
-        defer { services.limiter.closeSocket(tenantID) }
+        services.metrics.sockets.increment()
+        defer {
+            services.limiter.closeSocket(tenantID)
+            services.metrics.sockets.decrement()
+        }
         let settings = services.settings
         let slowLogger = logger
+        let metrics = services.metrics
         let outbox = Outbox(maxFrames: settings.queueFrames, maxBytes: settings.queueBytes) { frames, bytes in
+            metrics.slowConsumers.increment()
             slowLogger.warning("closing a slow consumer", metadata: ["socket.queued_frames": "\(frames)", "socket.queued_bytes": "\(bytes)"])
             Task {
                 // The close frame waits behind what the client has not read: it gets a moment,

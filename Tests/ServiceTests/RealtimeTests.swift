@@ -1,0 +1,293 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+import HTTPClient
+import Postgres
+import TestSupport
+import Testing
+
+/// The realtime service on the real platform (in this process): Phoenix channels over real
+/// websockets, broadcasts numbered and replayed, presence, two replicas on one database,
+/// limits, slow consumers, and projects kept apart. supabase-py's `realtime` client runs
+/// against the same routes in deploy/scripts/sdk/test_realtime.py.
+@Suite("Realtime", .serialized)
+struct RealtimeTests {
+    static let settings = [
+        "REALTIME_REPLAY_MESSAGES": "3",
+        "REALTIME_IDLE_TIMEOUT_SECONDS": "2",
+        "REALTIME_SOCKET_QUEUE_FRAMES": "8",
+        "REALTIME_SOCKET_QUEUE_BYTES": "65536",
+    ]
+
+    /// The platform with realtime restarted on the test settings.
+    func withRealtime(_ body: (TestPlatform, String) async throws -> Void) async throws {
+        try await withTestPlatform { platform, url in
+            await platform.stop("realtime")
+            try await platform.start(["realtime"], overrides: Self.settings)
+            try await body(platform, url)
+        }
+    }
+
+    func broadcast(_ platform: TestPlatform, base: String? = nil, key: String, topic: String, _ payload: [String: Any], event: String = "e") async throws -> Int {
+        var headers = HTTPClientHeaders()
+        headers.add(name: "apikey", value: key)
+        headers.add(name: "Content-Type", value: "application/json")
+        let body = try JSONSerialization.data(withJSONObject: ["messages": [["topic": topic, "event": event, "payload": payload]]])
+        let response = try await platform.client.execute(HTTPClientRequest(method: .post, url: (base ?? platform.url("realtime")) + "/realtime/v1/api/broadcast",
+                                                                           headers: headers, body: Array(body)))
+        return response.status
+    }
+
+    static func seq(_ broadcast: [String: Any]) -> Int? {
+        ((broadcast["meta"] as? [String: Any])?["id"] as? String).flatMap(Int.init)
+    }
+
+    /// A websocket upgrade request, as a client sends it.
+    static func upgradeRequest(key: String) -> String {
+        "GET /realtime/v1/websocket?apikey=\(key)&vsn=1.0.0 HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    }
+
+    /// A client's text frame (masked, as RFC 6455 requires of clients), payload under 64 KiB.
+    static func maskedText(_ text: String) -> [UInt8] {
+        let payload = Array(text.utf8)
+        let mask: [UInt8] = [1, 2, 3, 4]
+        var frame: [UInt8] = [0x81]
+        if payload.count < 126 {
+            frame.append(0x80 | UInt8(payload.count))
+        } else {
+            frame += [0x80 | 126, UInt8(payload.count >> 8), UInt8(payload.count & 0xff)]
+        }
+        frame += mask
+        frame += payload.enumerated().map { $0.element ^ mask[$0.offset % 4] }
+        return frame
+    }
+
+    static func inner(_ broadcast: [String: Any]) -> [String: Any] { broadcast["payload"] as? [String: Any] ?? [:] }
+
+    @Test("two sockets broadcast and receive; self and ack as configured; messages numbered in order")
+    func broadcastAndReceive() async throws {
+        try await withRealtime { platform, _ in
+            let tenant = try await platform.provisionTenant("rt")
+            let a = try await PhoenixTestSocket.connect(platform.url("realtime"), key: tenant.keys.publishable)
+            let b = try await PhoenixTestSocket.connect(platform.url("realtime"), key: tenant.keys.publishable)
+            let reply = try await a.join("room", config: ["broadcast": ["self": false, "ack": true]])
+            #expect(reply["status"] as? String == "ok")
+            try await b.join("room", config: ["broadcast": ["self": true]])
+            for n in 1...3 {
+                let ref = try await a.send("realtime:room", "broadcast", ["type": "broadcast", "event": "n", "payload": ["n": n]])
+                let ack = try await a.next { $0["event"] as? String == "phx_reply" && $0["ref"] as? String == ref }
+                #expect((ack["payload"] as? [String: Any])?["status"] as? String == "ok")
+            }
+            _ = try await b.next { ($0["payload"] as? [String: Any]).map(Self.inner)?["n"] as? Int == 3 }
+            let received = b.broadcasts("room")
+            #expect(received.map { Self.inner($0)["n"] as? Int } == [1, 2, 3])
+            let numbers = received.compactMap(Self.seq)
+            #expect(numbers == [numbers[0], numbers[0] + 1, numbers[0] + 2])
+            // self: false: the sender got none of its own.
+            #expect(a.broadcasts("room").isEmpty)
+            await a.close()
+            await b.close()
+        }
+    }
+
+    @Test("a rejoining socket gets what it missed by sequence number, and a gap notice when the window no longer holds it")
+    func replayAndGap() async throws {
+        try await withRealtime { platform, _ in
+            let tenant = try await platform.provisionTenant("rt")
+            let key = tenant.keys.publishable
+            for n in 1...2 { #expect(try await broadcast(platform, key: key, topic: "feed", ["n": n]) == 202) }
+            // Missed 2 (after seq 1): replayed, oldest first, marked replayed.
+            let late = try await PhoenixTestSocket.connect(platform.url("realtime"), key: key)
+            try await late.join("feed", config: ["broadcast": ["replay": ["after_seq": 1]]])
+            let replayed = try await late.next { $0["event"] as? String == "broadcast" }
+            #expect(Self.seq(replayed["payload"] as? [String: Any] ?? [:]) == 2)
+            #expect(((replayed["payload"] as? [String: Any])?["meta"] as? [String: Any])?["replayed"] as? Bool == true)
+            await late.close()
+            // Five more: the window (3 messages) holds 5, 6, 7; a socket last at 1 missed 2…4.
+            for n in 3...7 { #expect(try await broadcast(platform, key: key, topic: "feed", ["n": n]) == 202) }
+            let behind = try await PhoenixTestSocket.connect(platform.url("realtime"), key: key)
+            try await behind.join("feed", config: ["broadcast": ["replay": ["after_seq": 1]]])
+            let notice = try await behind.next { $0["event"] as? String == "system" }
+            let payload = notice["payload"] as? [String: Any] ?? [:]
+            #expect((payload["message"] as? String)?.hasPrefix("ReplayGap:") == true)
+            #expect(payload["gap"] as? [String: Int] == ["from": 2, "to": 4])
+            _ = try await behind.next { ($0["payload"] as? [String: Any]).flatMap(Self.seq) == 7 }
+            #expect(behind.broadcasts("feed").compactMap(Self.seq) == [5, 6, 7])
+            // Live traffic follows the replay without a duplicate.
+            #expect(try await broadcast(platform, key: key, topic: "feed", ["n": 8]) == 202)
+            _ = try await behind.next { ($0["payload"] as? [String: Any]).flatMap(Self.seq) == 8 }
+            #expect(behind.broadcasts("feed").compactMap(Self.seq) == [5, 6, 7, 8])
+            await behind.close()
+        }
+    }
+
+    @Test("presence: state on join, join and leave diffs, and a silent socket's presence removed when it times out")
+    func presence() async throws {
+        try await withRealtime { platform, _ in
+            let tenant = try await platform.provisionTenant("rt")
+            let key = tenant.keys.publishable
+            let watcher = try await PhoenixTestSocket.connect(platform.url("realtime"), key: key)
+            try await watcher.join("lobby", config: ["presence": ["enabled": true]])
+            _ = try await watcher.next { $0["event"] as? String == "presence_state" }
+            let walker = try await PhoenixTestSocket.connect(platform.url("realtime"), key: key, heartbeat: false)
+            try await walker.join("lobby", config: ["presence": ["enabled": true, "key": "walker"]])
+            let ref = try await walker.send("realtime:lobby", "presence", ["event": "track", "payload": ["status": "here"]])
+            _ = try await walker.next { $0["event"] as? String == "phx_reply" && $0["ref"] as? String == ref }
+            let join = try await watcher.next { ($0["payload"] as? [String: Any]).flatMap { $0["joins"] as? [String: Any] }?["walker"] != nil }
+            let metas = (((join["payload"] as? [String: Any])?["joins"] as? [String: Any])?["walker"] as? [String: Any])?["metas"] as? [[String: Any]]
+            #expect(metas?.first?["status"] as? String == "here")
+            let phxRef = try #require(metas?.first?["phx_ref"] as? String)
+            // A third socket joining later gets the state.
+            let late = try await PhoenixTestSocket.connect(platform.url("realtime"), key: key)
+            try await late.join("lobby", config: ["presence": ["enabled": true]])
+            let state = try await late.next { $0["event"] as? String == "presence_state" }
+            #expect((state["payload"] as? [String: Any])?["walker"] != nil)
+            // The walker goes silent (no heartbeat): the server closes it and everyone sees it leave.
+            #expect(await walker.waitUntilClosed())
+            let leave = try await watcher.next { ($0["payload"] as? [String: Any]).flatMap { $0["leaves"] as? [String: Any] }?["walker"] != nil }
+            let left = (((leave["payload"] as? [String: Any])?["leaves"] as? [String: Any])?["walker"] as? [String: Any])?["metas"] as? [[String: Any]]
+            #expect(left?.first?["phx_ref"] as? String == phxRef)
+            await watcher.close()
+            await late.close()
+        }
+    }
+
+    @Test("two replicas on one database: a broadcast sent to one reaches sockets on the other")
+    func twoReplicas() async throws {
+        try await withRealtime { platform, _ in
+            let tenant = try await platform.provisionTenant("rt")
+            let key = tenant.keys.publishable
+            let port = try freePort()
+            let second = try InProcessService("realtime", port: port, environment: platform.environment(for: "realtime", port: port).merging(Self.settings) { $1 })
+            try await second.waitUntilReady()
+            let there = try await PhoenixTestSocket.connect(second.baseURL, key: key)
+            try await there.join("wide", config: ["presence": ["enabled": true]])
+            let here = try await PhoenixTestSocket.connect(platform.url("realtime"), key: key)
+            try await here.join("wide", config: ["presence": ["enabled": true, "key": "here"]])
+            #expect(try await broadcast(platform, key: key, topic: "wide", ["from": "first"]) == 202)
+            _ = try await there.next { ($0["payload"] as? [String: Any]).map(Self.inner)?["from"] as? String == "first" }
+            #expect(try await broadcast(platform, base: second.baseURL, key: key, topic: "wide", ["from": "second"]) == 202)
+            _ = try await here.next { ($0["payload"] as? [String: Any]).map(Self.inner)?["from"] as? String == "second" }
+            // Presence tracked on one replica is seen on the other.
+            _ = try await here.send("realtime:wide", "presence", ["event": "track", "payload": ["at": "first"]])
+            _ = try await there.next { ($0["payload"] as? [String: Any]).flatMap { $0["joins"] as? [String: Any] }?["here"] != nil }
+            await here.close()
+            await there.close()
+            await second.stop()
+        }
+    }
+
+    @Test("limits: channels per socket and events per second refused in the protocol's words; sockets beyond the project's cap refused at the handshake")
+    func limits() async throws {
+        try await withRealtime { platform, url in
+            let tenant = try await platform.provisionTenant("rt")
+            let key = tenant.keys.publishable
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                try await pool.query("""
+                    UPDATE realtime.tenants SET max_channels_per_client = 2, max_events_per_second = 3, max_concurrent_users = 2 WHERE slug = \(tenant.slug)
+                    """)
+            }
+            let socket = try await PhoenixTestSocket.connect(platform.url("realtime"), key: key)
+            #expect(try await socket.join("one")["status"] as? String == "ok")
+            #expect(try await socket.join("two")["status"] as? String == "ok")
+            let third = try await socket.join("three")
+            #expect(third["status"] as? String == "error")
+            #expect(((third["response"] as? [String: Any])?["reason"] as? String)?.hasPrefix("ChannelRateLimitReached") == true)
+            // Four events in a second on a limit of three: the channel is shut with a system error and phx_close.
+            for n in 1...4 { _ = try await socket.send("realtime:one", "broadcast", ["type": "broadcast", "event": "e", "payload": ["n": n]]) }
+            let system = try await socket.next { $0["event"] as? String == "system" }
+            #expect((system["payload"] as? [String: Any])?["message"] as? String == "Too many messages per second")
+            _ = try await socket.next { $0["event"] as? String == "phx_close" && $0["topic"] as? String == "realtime:one" }
+            // Two sockets open (the cap): a third is refused with 429 before any upgrade.
+            let other = try await PhoenixTestSocket.connect(platform.url("realtime"), key: key)
+            let port = try #require(URL(string: platform.url("realtime"))?.port)
+            let refused = try await RawHTTPConnection.offCooperativePool {
+                let connection = try RawHTTPConnection(port: port)
+                try connection.send(Self.upgradeRequest(key: key))
+                return try connection.response()
+            }
+            #expect(refused.head.hasPrefix("HTTP/1.1 429"), "\(refused.head)")
+            #expect(refused.body == #"{"error":"Too many connected users"}"#)
+            await socket.close()
+            await other.close()
+        }
+    }
+
+    @Test("a socket that does not read is closed as a slow consumer while another keeps receiving")
+    func slowConsumer() async throws {
+        try await withRealtime { platform, url in
+            let tenant = try await platform.provisionTenant("rt")
+            let key = tenant.keys.publishable
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                try await pool.query("UPDATE realtime.tenants SET max_events_per_second = 100000 WHERE slug = \(tenant.slug)")
+            }
+            // A raw socket that upgrades, joins, then never reads again.
+            let stalled = try RawSocket.connect(port: try #require(URL(string: platform.url("realtime"))?.port))
+            defer { Glibc.close(stalled) }
+            try RawSocket.send(stalled, Array(Self.upgradeRequest(key: key).utf8))
+            try RawSocket.send(stalled, Self.maskedText(#"{"topic":"realtime:flood","event":"phx_join","payload":{"config":{}},"ref":"1","join_ref":"1"}"#))
+            let reader = try await PhoenixTestSocket.connect(platform.url("realtime"), key: key)
+            try await reader.join("flood")
+            let big = String(repeating: "x", count: 16_000)
+            var sent = 0
+            #expect(try await eventually(timeout: .seconds(30)) { try await platform.realtimeMetric("realtime_sockets_open") == 2 })
+            while sent < 2_000, try await platform.realtimeMetric("realtime_slow_consumers_closed_total") == 0 {
+                #expect(try await broadcast(platform, key: key, topic: "flood", ["n": sent, "pad": big]) == 202)
+                sent += 1
+            }
+            #expect(sent < 2_000, "the stalled socket was never closed")
+            #expect(try await eventually(timeout: .seconds(30)) { try await platform.realtimeMetric("realtime_sockets_open") == 1 })
+            // The reader received everything, in order.
+            _ = try await reader.next { ($0["payload"] as? [String: Any]).map(Self.inner)?["n"] as? Int == sent - 1 }
+            #expect(reader.broadcasts("flood").map { Self.inner($0)["n"] as? Int } == Array(0..<sent).map { $0 })
+            await reader.close()
+        }
+    }
+
+    @Test("projects are kept apart: the same channel name in two projects shares no broadcast or presence")
+    func projectsApart() async throws {
+        try await withRealtime { platform, _ in
+            let a = try await platform.provisionTenant("rta")
+            let b = try await platform.provisionTenant("rtb")
+            let socketA = try await PhoenixTestSocket.connect(platform.url("realtime"), key: a.keys.publishable)
+            let socketB = try await PhoenixTestSocket.connect(platform.url("realtime"), key: b.keys.publishable)
+            try await socketA.join("same", config: ["presence": ["enabled": true, "key": "a"]])
+            try await socketB.join("same", config: ["presence": ["enabled": true]])
+            _ = try await socketA.send("realtime:same", "presence", ["event": "track", "payload": ["p": "a"]])
+            #expect(try await broadcast(platform, key: a.keys.publishable, topic: "same", ["from": "a"]) == 202)
+            _ = try await socketA.next { ($0["payload"] as? [String: Any]).map(Self.inner)?["from"] as? String == "a" }
+            // B's own message arrives; nothing of A's came before it.
+            #expect(try await broadcast(platform, key: b.keys.publishable, topic: "same", ["from": "b"]) == 202)
+            _ = try await socketB.next { ($0["payload"] as? [String: Any]).map(Self.inner)?["from"] as? String == "b" }
+            #expect(socketB.broadcasts("same").map { Self.inner($0)["from"] as? String } == ["b"])
+            #expect(!socketB.received.contains { $0["event"] as? String == "presence_diff" })
+            // A key of project B cannot send to project A's channels: the key names the project.
+            await socketA.close()
+            await socketB.close()
+        }
+    }
+
+    @Test("handshakes refused in Supabase's shape: no key 401, unknown key 401, bad vsn 400")
+    func handshakeRefusals() async throws {
+        try await withRealtime { platform, _ in
+            for (query, status) in [("vsn=1.0.0", 401), ("apikey=pk_nonexistent_key_0000&vsn=1.0.0", 401), ("apikey=x&vsn=9", 400)] {
+                let response = try await platform.client.execute(HTTPClientRequest(method: .get, url: platform.url("realtime") + "/realtime/v1/websocket?" + query))
+                #expect(response.status == status, "\(query)")
+                let body = try JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any]
+                #expect(body?["error"] is String, "\(query)")
+            }
+        }
+    }
+}
+
+extension TestPlatform {
+    /// A value realtime reports at `/metrics` (`realtime_sockets_open`, …); nil when absent.
+    func realtimeMetric(_ name: String) async throws -> Int? {
+        let response = try await client.execute(HTTPClientRequest(method: .get, url: url("realtime") + "/metrics"))
+        let text = String(decoding: response.body, as: UTF8.self)
+        let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") || $0.hasPrefix(name + "{") }
+        return line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }.map { Int($0) }
+    }
+}
