@@ -16,7 +16,7 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let registry = runtime.tenantRegistry()
     // Tenant credentials are checked against auth's answers, cached (TenantKit).
     let (authenticator, closeClient) = try runtime.remoteTenantAuthenticator()
-    let broadcasts = BroadcastStore(pool: runtime.pool, retainedMessages: settings.replayMessages)
+    let broadcasts = BroadcastStore(pool: runtime.pool, retainedMessages: settings.replayMessages, minimumSeconds: settings.replayMinimumSeconds)
     let presence = PresenceStore(pool: runtime.pool)
     let services = RealtimeServices(
         replica: UUID(), settings: settings, hub: ChannelHub(), broadcasts: broadcasts, presence: presence, limiter: RealtimeLimiter(),
@@ -27,7 +27,10 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let relay = RealtimeRelay(
         listener: PostgresListener(configuration: PostgresConfiguration(connectionString: configuration.databaseURL, applicationName: "realtime"),
                                    logger: runtime.logger),
-        hub: services.hub, broadcasts: broadcasts, presence: presence, logger: runtime.logger
+        hub: services.hub, broadcasts: broadcasts, presence: presence,
+        changes: ChangeDispatcher(hub: services.hub, tenants: services.tenants, store: ChangeStore(pool: runtime.pool), rowSecurity: RowSecurityCache(),
+                                  logger: runtime.logger),
+        logger: runtime.logger
     )
     let sockets = RealtimeSocketController(services: services)
     let router = buildRouter(runtime, registry: registry, authenticator: authenticator, services: services, sockets: sockets)

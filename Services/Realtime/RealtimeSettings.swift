@@ -6,6 +6,9 @@ struct RealtimeSettings: Sendable {
     var replayMessages = 1_000
     /// How long a broadcast is kept for replay.
     var replaySeconds = 86_400
+    /// How long every broadcast is kept, whatever the count: a replica that lags behind a busy
+    /// channel can still read one too large for its notification.
+    var replayMinimumSeconds = 30
     /// The largest broadcast or presence payload, in bytes of JSON.
     var maxPayloadBytes = 262_144
     /// A socket whose unwritten frames reach either bound is closed as a slow consumer.
@@ -21,6 +24,7 @@ struct RealtimeSettings: Sendable {
     init(_ configuration: ServiceConfiguration) throws {
         replayMessages = try configuration.integer("REALTIME_REPLAY_MESSAGES", default: replayMessages, range: 1...100_000)
         replaySeconds = try configuration.integer("REALTIME_REPLAY_SECONDS", default: replaySeconds, range: 1...2_592_000)
+        replayMinimumSeconds = try configuration.integer("REALTIME_REPLAY_MIN_SECONDS", default: replayMinimumSeconds, range: 0...3_600)
         maxPayloadBytes = try configuration.integer("REALTIME_MAX_PAYLOAD_BYTES", default: maxPayloadBytes, range: 1_024...3_000_000)
         queueFrames = try configuration.integer("REALTIME_SOCKET_QUEUE_FRAMES", default: queueFrames, range: 1...1_000_000)
         queueBytes = try configuration.integer("REALTIME_SOCKET_QUEUE_BYTES", default: queueBytes, range: 65_536...1 << 30)

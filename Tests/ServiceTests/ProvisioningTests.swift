@@ -81,7 +81,7 @@ struct ProvisioningTests {
                 let tables = try await pool.query("""
                     SELECT tablename, tableowner FROM pg_tables WHERE schemaname = \(schema) ORDER BY tablename
                     """).map { (try $0.decode("tablename", as: String.self), try $0.decode("tableowner", as: String.self)) }
-                #expect(tables.map(\.0) == ["_migrations", "audit_log", "users"])
+                #expect(tables.map(\.0) == ["_migrations", "audit_log", "realtime_outbox", "users"])
                 #expect(tables.filter { $0.0 != "_migrations" }.allSatisfy { $0.1 == schema })
                 let userColumns = try await pool.query("""
                     SELECT column_name FROM information_schema.columns WHERE table_schema = \(schema) AND table_name = 'users'
@@ -484,6 +484,10 @@ struct ProvisioningTests {
                             DELETE FROM \(name)._migrations WHERE version > 1;
                             DROP INDEX IF EXISTS \(name).users_created_at_id;
                             ALTER TABLE \(name).users DROP COLUMN IF EXISTS app_metadata;
+                            DROP TABLE IF EXISTS \(name).realtime_outbox;
+                            DROP FUNCTION IF EXISTS \(name).realtime_enable(regclass), \(name).realtime_disable(regclass),
+                                \(name).realtime_tables(), \(name).realtime_reader(), \(name).realtime_capture(),
+                                \(name).auth_uid(), \(name).auth_role(), \(name).auth_claims();
                             REVOKE ALL ON \(name).users, \(name).audit_log FROM \(platformName);
                             REVOKE USAGE ON SCHEMA \(name) FROM \(platformName);
                             GRANT \(name) TO \(platformName);

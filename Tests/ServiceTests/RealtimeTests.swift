@@ -15,16 +15,18 @@ import Testing
 struct RealtimeTests {
     static let settings = [
         "REALTIME_REPLAY_MESSAGES": "3",
+        // The window holds exactly its 3 messages (the gap test), however recent the others.
+        "REALTIME_REPLAY_MIN_SECONDS": "0",
         "REALTIME_IDLE_TIMEOUT_SECONDS": "2",
         "REALTIME_SOCKET_QUEUE_FRAMES": "8",
         "REALTIME_SOCKET_QUEUE_BYTES": "65536",
     ]
 
-    /// The platform with realtime restarted on the test settings.
-    func withRealtime(_ body: (TestPlatform, String) async throws -> Void) async throws {
+    /// The platform with realtime restarted on the test settings (and `overrides`).
+    func withRealtime(_ overrides: [String: String] = [:], _ body: (TestPlatform, String) async throws -> Void) async throws {
         try await withTestPlatform { platform, url in
             await platform.stop("realtime")
-            try await platform.start(["realtime"], overrides: Self.settings)
+            try await platform.start(["realtime"], overrides: Self.settings.merging(overrides) { $1 })
             try await body(platform, url)
         }
     }
@@ -217,7 +219,9 @@ struct RealtimeTests {
 
     @Test("a socket that does not read is closed as a slow consumer while another keeps receiving")
     func slowConsumer() async throws {
-        try await withRealtime { platform, url in
+        // Every message kept until relayed: the flood's messages are too large for their
+        // notifications, and realtime reads them back.
+        try await withRealtime(["REALTIME_REPLAY_MESSAGES": "1000", "REALTIME_REPLAY_MIN_SECONDS": "60"]) { platform, url in
             let tenant = try await platform.provisionTenant("rt")
             let key = tenant.keys.publishable
             try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
@@ -228,6 +232,18 @@ struct RealtimeTests {
             defer { Glibc.close(stalled) }
             try RawSocket.send(stalled, Array(Self.upgradeRequest(key: key).utf8))
             try RawSocket.send(stalled, Self.maskedText(#"{"topic":"realtime:flood","event":"phx_join","payload":{"config":{}},"ref":"1","join_ref":"1"}"#))
+            // Read until its join is answered (so it is subscribed), then never read again.
+            let joined = try await RawHTTPConnection.offCooperativePool { () throws -> Bool in
+                var seen: [UInt8] = []
+                while !String(decoding: seen, as: UTF8.self).contains("phx_reply") {
+                    var chunk = [UInt8](repeating: 0, count: 4096)
+                    let count = recv(stalled, &chunk, chunk.count, 0)
+                    guard count > 0 else { return false }
+                    seen += chunk[..<count]
+                }
+                return true
+            }
+            #expect(joined)
             let reader = try await PhoenixTestSocket.connect(platform.url("realtime"), key: key)
             try await reader.join("flood")
             let big = String(repeating: "x", count: 16_000)
@@ -266,6 +282,96 @@ struct RealtimeTests {
             // A key of project B cannot send to project A's channels: the key names the project.
             await socketA.close()
             await socketB.close()
+        }
+    }
+
+    /// A table `todos (id, owner, title)` in the tenant's schema, owned by its role, that users
+    /// read only their own rows of (row-level security), put into realtime's changes the way the
+    /// platform does (`realtime_enable`, as the platform role).
+    func makeTodos(_ tenant: ProvisionedTenant, url: String) async throws -> String {
+        let schema = "tenant_" + tenant.slug
+        try await withPool(url: try TestDatabase.adminURL(for: url)) { (admin: PostgresPool) async throws -> Void in
+            for statement in [
+                "CREATE TABLE \(schema).todos (id bigint PRIMARY KEY, owner uuid NOT NULL, title text NOT NULL)",
+                "ALTER TABLE \(schema).todos OWNER TO \(schema)",
+                "ALTER TABLE \(schema).todos ENABLE ROW LEVEL SECURITY",
+                "CREATE POLICY own_rows ON \(schema).todos FOR SELECT USING (owner = \(schema).auth_uid())",
+            ] { try await admin.query(PostgresQuery(unsafeSQL: statement)) }
+        }
+        try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+            try await pool.query(PostgresQuery(unsafeSQL: "SELECT \(schema).realtime_enable('\(schema).todos')"))
+        }
+        return schema
+    }
+
+    static func changes(_ socket: PhoenixTestSocket) -> [[String: Any]] {
+        socket.received.filter { $0["event"] as? String == "postgres_changes" }.compactMap { ($0["payload"] as? [String: Any])?["data"] as? [String: Any] }
+    }
+
+    static func id(_ change: [String: Any]) -> Int? {
+        ((change["record"] ?? change["old_record"]) as? [String: Any])?["id"] as? Int
+    }
+
+    @Test("database changes: delivered by table, event and filter; withheld from users whose row-level security hides the row; large rows by reference; tenant migration 5")
+    func postgresChanges() async throws {
+        try await withRealtime { platform, url in
+            let tenant = try await platform.provisionTenant("rt")
+            let other = try await platform.provisionTenant("rto")
+            let schema = try await makeTodos(tenant, url: url)
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                #expect(try await pool.scalar("SELECT max(version)::int8 FROM \(unescaped: schema)._migrations") == 5)
+            }
+            let alice = try await platform.signUpUser(tenant, "alice-\(UUID().uuidString.prefix(6))@example.com")
+            let bob = try await platform.signUpUser(tenant, "bob-\(UUID().uuidString.prefix(6))@example.com")
+            let base = platform.url("realtime")
+            let hello: [String: Any] = ["event": "*", "schema": "public", "table": "todos", "filter": "title=eq.hello"]
+            let a = try await PhoenixTestSocket.connect(base, key: tenant.keys.publishable)
+            let reply = try await a.join("db", config: ["postgres_changes": [hello]], token: alice.token)
+            // The binding is echoed with an id, then confirmed.
+            let echoed = ((reply["response"] as? [String: Any])?["postgres_changes"] as? [[String: Any]])?.first
+            #expect(echoed?["table"] as? String == "todos" && echoed?["id"] is Int)
+            _ = try await a.next { ($0["payload"] as? [String: Any])?["message"] as? String == "Subscribed to PostgreSQL" }
+            let b = try await PhoenixTestSocket.connect(base, key: tenant.keys.publishable)
+            try await b.join("db", config: ["postgres_changes": [hello, ["event": "DELETE", "schema": "public", "table": "todos"]]], token: bob.token)
+            let service = try await PhoenixTestSocket.connect(base, key: tenant.keys.secret)
+            try await service.join("db", config: ["postgres_changes": [["event": "*", "schema": "public", "table": "todos"]]])
+            let stranger = try await PhoenixTestSocket.connect(base, key: other.keys.secret)
+            try await stranger.join("db", config: ["postgres_changes": [["event": "*", "schema": "public"]]])
+            let big = String(repeating: "x", count: 12_000)
+            // In phases, each awaited where it lands: a row is checked against a user's rights
+            // as it is when realtime reads it, so a later phase must not change it before then.
+            let admin = try TestDatabase.adminURL(for: url)
+            func run(_ statement: String, until arrivals: [(PhoenixTestSocket, String)]) async throws {
+                try await withPool(url: admin) { (pool: PostgresPool) async throws -> Void in try await pool.query(PostgresQuery(unsafeSQL: statement)) }
+                for (socket, label) in arrivals {
+                    _ = try await socket.next { frame in
+                        guard let data = (frame["payload"] as? [String: Any])?["data"] as? [String: Any] else { return false }
+                        return "\(data["type"] as? String ?? "")\(Self.id(data) ?? 0)" == label
+                    }
+                }
+            }
+            try await run("INSERT INTO \(schema).todos VALUES (1, '\(alice.id)', 'hello'), (2, '\(alice.id)', 'other'), (3, '\(bob.id)', 'hello')",
+                          until: [(a, "INSERT1"), (b, "INSERT3"), (service, "INSERT3")])
+            try await run("UPDATE \(schema).todos SET title = 'hello' WHERE id = 2", until: [(a, "UPDATE2")])
+            try await run("INSERT INTO \(schema).todos VALUES (4, '\(alice.id)', '\(big)')", until: [(service, "INSERT4")])
+            try await run("DELETE FROM \(schema).todos WHERE id = 1", until: [(b, "DELETE1"), (service, "DELETE1")])
+            try await run("INSERT INTO \(schema).todos VALUES (5, '\(alice.id)', 'hello'), (6, '\(bob.id)', 'hello')",
+                          until: [(a, "INSERT5"), (b, "INSERT6"), (service, "INSERT6")])
+            // The service sees every change, in commit order, the large row whole.
+            let all = Self.changes(service)
+            #expect(all.map { "\($0["type"] as? String ?? "")\(Self.id($0) ?? 0)" } == ["INSERT1", "INSERT2", "INSERT3", "UPDATE2", "INSERT4", "DELETE1", "INSERT5", "INSERT6"])
+            #expect((all.first { Self.id($0) == 4 }?["record"] as? [String: Any])?["title"] as? String == big)
+            #expect((all.first?["columns"] as? [[String: Any]])?.map { $0["name"] as? String } == ["id", "owner", "title"])
+            // Alice: her rows titled hello (1, 2 once renamed, 5). Not the delete of 1: its old record
+            // holds the key alone (no REPLICA IDENTITY FULL), so the title filter cannot hold.
+            #expect(Self.changes(a).map { "\($0["type"] as? String ?? "")\(Self.id($0) ?? 0)" } == ["INSERT1", "UPDATE2", "INSERT5"])
+            // Bob: his rows (3, 6), and, bound to deletes unfiltered, the delete of 1: its key only
+            // (not withheld: the row is gone, as Supabase does).
+            #expect(Self.changes(b).map { "\($0["type"] as? String ?? "")\(Self.id($0) ?? 0)" } == ["INSERT3", "DELETE1", "INSERT6"])
+            #expect(Self.changes(b).first { $0["type"] as? String == "DELETE" }?["old_record"] as? [String: Int] == ["id": 1])
+            // Another project's socket saw nothing of them.
+            #expect(Self.changes(stranger).isEmpty)
+            for socket in [a, b, service, stranger] { await socket.close() }
         }
     }
 

@@ -18,10 +18,21 @@ import TenantKit
 enum RealtimePrincipal: Sendable, Equatable {
     case service
     case anonymous
-    case user(UUID, expires: Date)
+    /// `claims`: the token's claims as JSON, for the row-level security of database changes.
+    case user(UUID, claims: String, expires: Date)
 
     /// Private channels are for signed-in users and the service.
     var mayUsePrivateChannels: Bool { self != .anonymous }
+
+    /// The claims a database read acts for (`request.jwt.claims`); nil for the service, which
+    /// reads everything.
+    var claims: String? {
+        switch self {
+        case .service: nil
+        case .anonymous: #"{"role":"anon"}"#
+        case .user(_, let claims, _): claims
+        }
+    }
 }
 
 struct RealtimeAccess: Sendable {
@@ -62,6 +73,16 @@ struct RealtimeAccess: Sendable {
         }
         guard let claims = try await services.credentials.userClaims(token), let user = claims.userID else { throw TokenRefusal.invalid }
         guard claims.ref == tenant.registered.slug else { throw TokenRefusal.otherProject }
-        return .user(user, expires: claims.exp.value)
+        return .user(user, claims: Self.claimsJSON(claims), expires: claims.exp.value)
+    }
+
+    /// What row-level security policies read of a user (through the tenant's `auth_claims()`).
+    static func claimsJSON(_ claims: TenantUserClaims) -> String {
+        JSONText.serialize(.object([
+            "sub": .string(claims.sub.value), "role": .string(claims.role), "email": .string(claims.email),
+            "aud": .string(TenantUserClaims.audience), "session_id": .string(claims.sid), "aal": claims.aal.map(JSONValue.string) ?? .null,
+            "is_anonymous": .bool(claims.isAnonymous ?? false), "app_metadata": claims.appMetadata ?? .emptyObject,
+            "user_metadata": claims.userMetadata ?? .emptyObject,
+        ]))
     }
 }

@@ -13,6 +13,9 @@ struct BroadcastStore: Sendable {
     let pool: PostgresPool
     /// How many of a channel's latest messages are kept.
     let retainedMessages: Int
+    /// Every message is kept at least this long, whatever the count (a lagging replica reads a
+    /// message that did not fit its notification back from here).
+    let minimumSeconds: Int
 
     /// The NOTIFY channel every replica listens on.
     static let notifyChannel = "realtime_events"
@@ -35,6 +38,7 @@ struct BroadcastStore: Sendable {
                 DELETE FROM realtime.channel_messages m USING next
                 WHERE m.tenant_id = \(channel.tenant) AND m.private = \(channel.isPrivate) AND m.topic = \(channel.topic)
                   AND m.seq <= next.last_seq - \(retainedMessages)
+                  AND m.inserted_at < now() - make_interval(secs => \(Double(minimumSeconds)))
             )
             SELECT stored.seq, pg_notify(\(Self.notifyChannel),
                 CASE WHEN octet_length(notice.whole) <= \(Self.inlineLimit) THEN notice.whole ELSE notice.address END)

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// The channels this replica's sockets have joined, and the fan-out to them.
@@ -6,26 +7,40 @@ import Synchronization
 /// those sent through this replica: one path, so every replica delivers a channel's messages
 /// in the same order. A frame is encoded once per serializer and shared by all subscribers.
 final class ChannelHub: Sendable {
-    private let channels = Mutex<[ChannelKey: [String: Subscription]]>([:])
-
-    func subscribe(_ subscription: Subscription) {
-        channels.withLock { $0[subscription.channel, default: [:]][subscription.id] = subscription }
+    private struct Index {
+        var channels: [ChannelKey: [String: Subscription]] = [:]
+        /// The subscriptions with `postgres_changes` bindings, by tenant.
+        var changes: [UUID: [String: Subscription]] = [:]
     }
 
-    func unsubscribe(_ subscription: Subscription) {
-        channels.withLock { channels in
-            channels[subscription.channel]?[subscription.id] = nil
-            if channels[subscription.channel]?.isEmpty == true { channels[subscription.channel] = nil }
+    private let index = Mutex(Index())
+
+    func subscribe(_ subscription: Subscription) {
+        index.withLock { index in
+            index.channels[subscription.channel, default: [:]][subscription.id] = subscription
+            if !subscription.bindings.isEmpty { index.changes[subscription.channel.tenant, default: [:]][subscription.id] = subscription }
         }
     }
 
-    /// The channels with at least one subscriber here.
-    var joinedChannels: [ChannelKey] { channels.withLock { Array($0.keys) } }
+    func unsubscribe(_ subscription: Subscription) {
+        index.withLock { index in
+            let channel = subscription.channel
+            index.channels[channel]?[subscription.id] = nil
+            if index.channels[channel]?.isEmpty == true { index.channels[channel] = nil }
+            index.changes[channel.tenant]?[subscription.id] = nil
+            if index.changes[channel.tenant]?.isEmpty == true { index.changes[channel.tenant] = nil }
+        }
+    }
 
-    func hasSubscribers(_ channel: ChannelKey) -> Bool { channels.withLock { $0[channel] != nil } }
+    /// The subscriptions here that asked for a tenant's database changes.
+    func changeSubscribers(_ tenant: UUID) -> [Subscription] {
+        index.withLock { $0.changes[tenant].map { Array($0.values) } ?? [] }
+    }
+
+    func hasSubscribers(_ channel: ChannelKey) -> Bool { index.withLock { $0.channels[channel] != nil } }
 
     private func subscribers(_ channel: ChannelKey) -> [Subscription] {
-        channels.withLock { $0[channel].map { Array($0.values) } ?? [] }
+        index.withLock { $0.channels[channel].map { Array($0.values) } ?? [] }
     }
 
     /// Fans a broadcast out to the channel's subscribers here, but to its sender only when that

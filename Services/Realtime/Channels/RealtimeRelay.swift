@@ -17,10 +17,15 @@ struct RealtimeRelay: Service {
     let hub: ChannelHub
     let broadcasts: BroadcastStore
     let presence: PresenceStore
+    let changes: ChangeDispatcher
     let logger: Logger
+
+    /// The NOTIFY channel of tenants' database changes (tenant migration `0005_realtime_changes`).
+    static let changesChannel = "realtime_changes"
 
     private enum Event: Sendable {
         case notice(String)
+        case change(String)
         case tick
     }
 
@@ -29,9 +34,13 @@ struct RealtimeRelay: Service {
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await listener.run() }
             let notifications = listener.notifications(on: BroadcastStore.notifyChannel)
+            let changes = listener.notifications(on: Self.changesChannel)
             group.addTask {
                 for await notification in notifications { input.yield(.notice(notification.payload)) }
                 input.finish()
+            }
+            group.addTask {
+                for await notification in changes { input.yield(.change(notification.payload)) }
             }
             group.addTask {
                 while !Task.isCancelled {
@@ -43,6 +52,7 @@ struct RealtimeRelay: Service {
             for await event in events.cancelOnGracefulShutdown() {
                 switch event {
                 case .notice(let text): await handle(text, &relay)
+                case .change(let text): await self.changes.dispatch(text)
                 case .tick: await repairAfterReconnection(&relay)
                 }
             }
@@ -80,7 +90,12 @@ struct RealtimeRelay: Service {
                         return found
                     }
                 }
-                if let message { hub.publish(message) }
+                if let message {
+                    hub.publish(message)
+                } else {
+                    logger.error("a broadcast was pruned before it could be relayed (raise REALTIME_REPLAY_MIN_SECONDS)",
+                                 metadata: ["tenant.id": "\(channel.tenant)", "broadcast.seq": "\(seq)"])
+                }
                 relay.lastSeq[channel] = max(relay.lastSeq[channel] ?? 0, seq)
             case "p":
                 guard hub.hasSubscribers(channel) else { return }

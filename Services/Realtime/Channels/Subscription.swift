@@ -15,34 +15,47 @@ final class Subscription: Sendable {
     let serializer: PhoenixSerializer
     let selfBroadcast: Bool
     let outbox: Outbox
+    /// The join's `postgres_changes` bindings (empty: no database changes).
+    let bindings: [PostgresBinding]
 
     private enum Pending {
         case broadcast(seq: Int64, frame: String)
         case presence(frame: String)
+        case change(frame: String)
     }
 
     private struct State {
         var held: [Pending]? = []
         var lastSeq: Int64 = 0
         var presenceEnabled: Bool
+        var principal: RealtimePrincipal
     }
 
     private let state: Mutex<State>
 
-    init(id: String, channel: ChannelKey, joinRef: String?, serializer: PhoenixSerializer, selfBroadcast: Bool, presence: Bool, outbox: Outbox) {
+    init(id: String, channel: ChannelKey, joinRef: String?, serializer: PhoenixSerializer, selfBroadcast: Bool, presence: Bool,
+         principal: RealtimePrincipal, bindings: [PostgresBinding] = [], outbox: Outbox) {
         self.id = id
         self.channel = channel
         self.joinRef = joinRef
         self.serializer = serializer
         self.selfBroadcast = selfBroadcast
         self.outbox = outbox
-        state = Mutex(State(presenceEnabled: presence))
+        self.bindings = bindings
+        state = Mutex(State(presenceEnabled: presence, principal: principal))
     }
 
     var presenceEnabled: Bool { state.withLock { $0.presenceEnabled } }
 
     /// Turns presence on (a `track` on a channel joined without it, as Supabase does).
     func enablePresence() { state.withLock { $0.presenceEnabled = true } }
+
+    /// Whom the subscription acts for (a token refresh changes it); database changes are checked
+    /// against it.
+    var principal: RealtimePrincipal {
+        get { state.withLock { $0.principal } }
+        set { state.withLock { $0.principal = newValue } }
+    }
 
     /// The last sequence number this subscription received.
     var lastSeq: Int64 { state.withLock { $0.lastSeq } }
@@ -73,6 +86,17 @@ final class Subscription: Sendable {
         }
     }
 
+    /// A database change event.
+    func deliverChange(frame: String) {
+        state.withLock { state in
+            if state.held != nil {
+                state.held!.append(.change(frame: frame))
+                return
+            }
+            outbox.send(frame)
+        }
+    }
+
     /// Sends what the join set up (replayed messages, numbered up to `seq`), then lets live
     /// traffic through, starting with what was held.
     func release(sentUpTo seq: Int64?, replayed: [(seq: Int64, frame: String)] = []) {
@@ -92,6 +116,8 @@ final class Subscription: Sendable {
                     outbox.send(frame)
                 case .presence(let frame):
                     if state.presenceEnabled { outbox.send(frame) }
+                case .change(let frame):
+                    outbox.send(frame)
                 }
             }
         }

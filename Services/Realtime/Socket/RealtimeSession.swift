@@ -19,7 +19,6 @@ final class RealtimeSession {
     private struct Joined {
         var subscription: Subscription
         var config: JoinConfig
-        var principal: RealtimePrincipal
         var presenceKey: String
         var presence: PresenceEntry?
     }
@@ -107,16 +106,28 @@ final class RealtimeSession {
         if config.isPrivate, !principal.mayUsePrivateChannels {
             return reply(message, error: "Unauthorized: You do not have permissions to read from this Channel topic: \(name)")
         }
+        // Database changes: every binding must parse, else none applies (Supabase's rule; the
+        // error arrives as a `system` message after the join).
+        var bindings: [PostgresBinding] = []
+        var bindingError: String?
+        do {
+            bindings = try config.postgresChanges.map { raw throws(PostgresBinding.Invalid) in try PostgresBinding(raw, schema: tenant.registered.schema) }
+        } catch {
+            bindingError = error.message
+        }
         let channel = ChannelKey(tenant: tenant.registered.id, isPrivate: config.isPrivate, topic: name)
         let subscription = Subscription(
             id: services.nextSubscriptionID(), channel: channel, joinRef: message.joinRef ?? message.ref, serializer: serializer,
-            selfBroadcast: config.selfBroadcast, presence: config.presenceEnabled, outbox: outbox
+            selfBroadcast: config.selfBroadcast, presence: config.presenceEnabled, principal: principal, bindings: bindings, outbox: outbox
         )
         // Subscribed (held) before anything is read, so nothing sent meanwhile is missed.
         services.hub.subscribe(subscription)
-        joined[message.topic] = Joined(subscription: subscription, config: config, principal: principal,
-                                       presenceKey: config.presenceKey ?? UUID().uuidString.lowercased())
-        reply(message, ok: "{\"postgres_changes\":" + PostgresBindings.echo(config.postgresChanges) + "}")
+        joined[message.topic] = Joined(subscription: subscription, config: config, presenceKey: config.presenceKey ?? UUID().uuidString.lowercased())
+        reply(message, ok: "{\"postgres_changes\":" + PostgresBinding.echo(config.postgresChanges) + "}")
+        if !config.postgresChanges.isEmpty {
+            system(message.topic, subscription, extension: "postgres_changes", message: bindingError ?? "Subscribed to PostgreSQL",
+                   status: bindingError == nil ? "ok" : "error")
+        }
         do {
             if config.presenceEnabled {
                 let entries = try await services.presence.entries(channel)
@@ -271,7 +282,7 @@ final class RealtimeSession {
                 let name = channel.subscription.channel.topic
                 return await shutDown(message.topic, reason: "You no longer have permission to read from this Channel topic: \(name)")
             }
-            joined[message.topic]?.principal = principal
+            channel.subscription.principal = principal
         } catch let refusal as RealtimeAccess.TokenRefusal {
             await shutDown(message.topic, reason: refusal.reason)
         } catch {
@@ -284,7 +295,7 @@ final class RealtimeSession {
     private func expireTokens() async {
         let now = now()
         for (topic, channel) in joined {
-            guard case .user(_, let expires) = channel.principal, expires <= now else { continue }
+            guard case .user(_, _, let expires) = channel.subscription.principal, expires <= now else { continue }
             await shutDown(topic, reason: "Token has expired \(Int(now.timeIntervalSince(expires))) seconds ago")
         }
     }
