@@ -48,6 +48,7 @@ func buildRouter(_ runtime: ServiceRuntime, registry: TenantRegistry, authentica
     router.add(middleware: ProtocolErrorMiddleware(RealtimeErrors(), prefix: "/realtime/v1", routes: runtime.routeTable))
     TenantRegistryController(registry: registry).addRoutes(to: runtime.internalRoutes(router))
     TenantLimitsController(registry: registry, authenticator: authenticator, columns: RealtimeLimits.columns).addRoutes(to: router)
+    ChangeTablesController(registry: registry, authenticator: authenticator, store: ChangeStore(pool: runtime.pool)).addRoutes(to: router)
     sockets.addRefusalRoute(to: router)
     BroadcastController(services: services).addRoutes(to: router)
     return router

@@ -109,3 +109,15 @@ public struct RotatedSigningKey: Codable, Sendable, Equatable {
         self.kid = kid
     }
 }
+
+/// Realtime's `GET /v1/tenants/{slug}/realtime/tables` (and the answer of `PUT …/{table}`): the
+/// project's tables whose row changes realtime delivers (`postgres_changes`).
+public struct RealtimeTables: Codable, Sendable, Equatable {
+    public var slug: String
+    public var tables: [String]
+
+    public init(slug: String, tables: [String]) {
+        self.slug = slug
+        self.tables = tables
+    }
+}

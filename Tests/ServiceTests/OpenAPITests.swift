@@ -407,5 +407,8 @@ struct OpenAPITests {
         try Self.check(document, "TenantLimits", TenantLimits(slug: "my_app", limits: limits))
         #expect(Set(limits.keys) == document.propertyNames(of: document.resolve("#/components/schemas/TenantLimits/properties/limits") as Any),
                 "\(service): the documented limits are not the ones the service keeps")
+        if service == "realtime" {
+            try Self.check(document, "RealtimeTables", RealtimeTables(slug: "my_app", tables: ["todos"]))
+        }
     }
 }

@@ -1,3 +1,4 @@
+import Contracts
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -288,7 +289,7 @@ struct RealtimeTests {
     /// A table `todos (id, owner, title)` in the tenant's schema, owned by its role, that users
     /// read only their own rows of (row-level security), put into realtime's changes the way the
     /// platform does (`realtime_enable`, as the platform role).
-    func makeTodos(_ tenant: ProvisionedTenant, url: String) async throws -> String {
+    func makeTodos(_ platform: TestPlatform, _ tenant: ProvisionedTenant, url: String) async throws -> String {
         let schema = "tenant_" + tenant.slug
         try await withPool(url: try TestDatabase.adminURL(for: url)) { (admin: PostgresPool) async throws -> Void in
             for statement in [
@@ -298,9 +299,14 @@ struct RealtimeTests {
                 "CREATE POLICY own_rows ON \(schema).todos FOR SELECT USING (owner = \(schema).auth_uid())",
             ] { try await admin.query(PostgresQuery(unsafeSQL: statement)) }
         }
-        try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
-            try await pool.query(PostgresQuery(unsafeSQL: "SELECT \(schema).realtime_enable('\(schema).todos')"))
-        }
+        // Opted in through realtime's API, with the secret key only.
+        let path = "/v1/tenants/\(tenant.slug)/realtime/tables"
+        #expect(try await platform.tenantCall(.put, "realtime", path + "/todos", apikey: tenant.keys.publishable).status == 403)
+        #expect(try await platform.tenantCall(.put, "realtime", path + "/nothing_here", apikey: tenant.keys.secret).status == 404)
+        let enabled = try await platform.tenantCall(.put, "realtime", path + "/todos", apikey: tenant.keys.secret)
+        #expect(enabled.status == 200)
+        #expect(try enabled.decode(RealtimeTables.self) == RealtimeTables(slug: tenant.slug, tables: ["todos"]))
+        #expect(try await platform.tenantCall(.put, "realtime", path + "/todos", apikey: tenant.keys.secret).status == 200)
         return schema
     }
 
@@ -317,7 +323,7 @@ struct RealtimeTests {
         try await withRealtime { platform, url in
             let tenant = try await platform.provisionTenant("rt")
             let other = try await platform.provisionTenant("rto")
-            let schema = try await makeTodos(tenant, url: url)
+            let schema = try await makeTodos(platform, tenant, url: url)
             try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
                 #expect(try await pool.scalar("SELECT max(version)::int8 FROM \(unescaped: schema)._migrations") == 5)
             }
@@ -371,6 +377,10 @@ struct RealtimeTests {
             #expect(Self.changes(b).first { $0["type"] as? String == "DELETE" }?["old_record"] as? [String: Int] == ["id": 1])
             // Another project's socket saw nothing of them.
             #expect(Self.changes(stranger).isEmpty)
+            // Opted out again: the list is empty.
+            #expect(try await platform.tenantCall(.delete, "realtime", "/v1/tenants/\(tenant.slug)/realtime/tables/todos", apikey: tenant.keys.secret).status == 204)
+            let listed = try await platform.tenantCall(.get, "realtime", "/v1/tenants/\(tenant.slug)/realtime/tables", apikey: tenant.keys.secret)
+            #expect(try listed.decode(RealtimeTables.self).tables.isEmpty)
             for socket in [a, b, service, stranger] { await socket.close() }
         }
     }

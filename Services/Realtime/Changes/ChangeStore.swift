@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Postgres
+import ServiceKit
 
 /// What realtime reads of a tenant's schema for its database changes, as the platform role:
 /// changes kept in the outbox, whether a table has row-level security, and whether a
@@ -13,6 +14,50 @@ struct ChangeStore: Sendable {
         try await pool.query("""
             SELECT payload FROM \(unescaped: PostgresQuery.quoteIdentifier(reference.schema)).realtime_outbox WHERE id = \(reference.outbox)
             """).first?.decode("payload")
+    }
+
+    // MARK: The per-table opt-in (the tenant's own functions, tenant migration 5)
+
+    /// The tables realtime delivers changes of.
+    func tables(schema: String) async throws -> [String] {
+        try await tenantCall {
+            try await pool.query("SELECT name::text AS name FROM \(unescaped: PostgresQuery.quoteIdentifier(schema)).realtime_tables() AS name")
+                .map { try $0.decode("name", as: String.self) }
+        }
+    }
+
+    /// Opts a table in; false when the schema has no such table.
+    func enable(schema: String, table: String) async throws -> Bool {
+        try await call("realtime_enable", schema: schema, table: table)
+    }
+
+    /// Opts a table out; false when the schema has no such table.
+    func disable(schema: String, table: String) async throws -> Bool {
+        try await call("realtime_disable", schema: schema, table: table)
+    }
+
+    private func call(_ function: String, schema: String, table: String) async throws -> Bool {
+        try await tenantCall {
+            let exists = try await !pool.query("""
+                SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = \(schema) AND c.relname = \(table) AND c.relkind IN ('r', 'p')
+                """).isEmpty
+            guard exists else { return false }
+            try await pool.query("""
+                SELECT \(unescaped: PostgresQuery.quoteIdentifier(schema) + "." + function)((quote_ident(\(schema)) || '.' || quote_ident(\(table)))::regclass)
+                """)
+            return true
+        }
+    }
+
+    /// A tenant whose schema predates tenant migration 5 (the upgrader has not reached it yet)
+    /// has none of its functions: 409 rather than an error.
+    private func tenantCall<Result>(_ body: () async throws -> Result) async throws -> Result {
+        do {
+            return try await body()
+        } catch let error as PostgresError where error.sqlState == "42883" {
+            throw APIError.conflict(code: "tenant_not_upgraded", "The project's database is not yet on the version that has realtime's changes; retry shortly.")
+        }
     }
 
     /// Whether the table has row-level security on.
