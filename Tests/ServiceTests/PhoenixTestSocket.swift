@@ -1,12 +1,22 @@
 import Foundation
+import NIOCore
 import HummingbirdWSClient
 import Logging
 import Synchronization
 
 /// A Phoenix-channels client for the realtime tests: a real websocket to the service, V1 JSON
-/// frames out, every frame in kept in order; `next` waits (with a generous ceiling, never timed
-/// as a result) for the next frame that matches.
+/// objects (supabase-py's form) or V2 arrays (realtime-js's) out, every frame in kept in order
+/// and read as a V1 object; `next` waits (with a generous ceiling, never timed as a result) for
+/// the next frame that matches.
 final class PhoenixTestSocket: Sendable {
+    let vsn: String
+    /// Every frame received as it came (V2 arrays stay arrays here).
+    private let raw = Mutex<[String]>([])
+
+    private init(vsn: String) {
+        self.vsn = vsn
+    }
+
     private let writer = Mutex<WebSocketOutboundWriter?>(nil)
     private let frames = Mutex<(received: [String], waiter: CheckedContinuation<Void, Never>?, closed: Bool)>(([], nil, false))
     private let task = Mutex<Task<Void, Never>?>(nil)
@@ -19,9 +29,9 @@ final class PhoenixTestSocket: Sendable {
 
     /// Connects to `<base>/realtime/v1/websocket?apikey=<key>&vsn=1.0.0`; with `heartbeat` it
     /// sends Phoenix heartbeats twice a second, as clients do (the server closes silent sockets).
-    static func connect(_ base: String, key: String, heartbeat: Bool = true) async throws -> PhoenixTestSocket {
-        let socket = PhoenixTestSocket()
-        let url = base.replacingOccurrences(of: "http://", with: "ws://") + "/realtime/v1/websocket?apikey=\(key)&vsn=1.0.0"
+    static func connect(_ base: String, key: String, heartbeat: Bool = true, vsn: String = "1.0.0") async throws -> PhoenixTestSocket {
+        let socket = PhoenixTestSocket(vsn: vsn)
+        let url = base.replacingOccurrences(of: "http://", with: "ws://") + "/realtime/v1/websocket?apikey=\(key)&vsn=\(vsn)"
         let ready = AsyncStream<Bool>.makeStream()
         socket.task.withLock {
             $0 = Task {
@@ -57,6 +67,7 @@ final class PhoenixTestSocket: Sendable {
     }
 
     private func append(_ frame: String) {
+        raw.withLock { $0.append(frame) }
         let waiter = frames.withLock { state in
             state.received.append(frame)
             defer { state.waiter = nil }
@@ -79,19 +90,42 @@ final class PhoenixTestSocket: Sendable {
     /// Every frame received so far.
     var received: [[String: Any]] { Self.parse(frames.withLock { $0.received }) }
 
+    /// The frames as received, text.
+    var receivedText: [String] { raw.withLock { $0 } }
+
+    /// V1 objects as they are; V2 arrays `[join_ref, ref, topic, event, payload]` as the object
+    /// V1 would carry (with `join_ref`).
     private static func parse(_ texts: [String]) -> [[String: Any]] {
-        texts.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        texts.compactMap { text in
+            let value = try? JSONSerialization.jsonObject(with: Data(text.utf8))
+            if let object = value as? [String: Any] { return object }
+            guard let array = value as? [Any], array.count == 5 else { return nil }
+            return ["join_ref": array[0], "ref": array[1], "topic": array[2], "event": array[3], "payload": array[4]]
+        }
     }
 
     func send(_ topic: String, _ event: String, _ payload: [String: Any]) async throws -> String {
         let ref = refs.withLock { $0 += 1; return String($0) }
         let joinRef: String? = event == "phx_join" ? ref : joinRefs.withLock { $0[topic] }
         if event == "phx_join" { joinRefs.withLock { $0[topic] = ref } }
-        let frame: [String: Any] = ["topic": topic, "event": event, "payload": payload, "ref": ref, "join_ref": joinRef ?? NSNull()]
+        let frame: Any = vsn == "2.0.0" ? [joinRef ?? NSNull(), ref, topic, event, payload] as [Any]
+            : ["topic": topic, "event": event, "payload": payload, "ref": ref, "join_ref": joinRef ?? NSNull()] as [String: Any]
         let text = String(decoding: try JSONSerialization.data(withJSONObject: frame), as: UTF8.self)
         guard let writer = writer.withLock({ $0 }) else { throw Closed() }
         try await writer.write(.text(text))
         return ref
+    }
+
+    /// A broadcast as realtime-js sends it: a binary "user broadcast push" (V2 kind 3) with a
+    /// JSON payload.
+    func sendBinaryBroadcast(_ topic: String, event: String, _ payload: [String: Any]) async throws {
+        let ref = refs.withLock { $0 += 1; return String($0) }
+        let joinRef = joinRefs.withLock { $0[topic] } ?? ""
+        let body = Array(try JSONSerialization.data(withJSONObject: payload))
+        var bytes: [UInt8] = [3, UInt8(joinRef.utf8.count), UInt8(ref.utf8.count), UInt8(topic.utf8.count), UInt8(event.utf8.count), 0, 1]
+        bytes += Array(joinRef.utf8) + Array(ref.utf8) + Array(topic.utf8) + Array(event.utf8) + body
+        guard let writer = writer.withLock({ $0 }) else { throw Closed() }
+        try await writer.write(.binary(ByteBuffer(bytes: bytes)))
     }
 
     /// Joins `realtime:<name>` with `config` and returns the reply's payload.

@@ -385,6 +385,57 @@ struct RealtimeTests {
         }
     }
 
+    @Test("realtime-js's form: V2 arrays, binary broadcasts (kind 3) fanned out to V1 and V2 sockets, heartbeats answered with their ref")
+    func serializerV2() async throws {
+        try await withRealtime { platform, _ in
+            let tenant = try await platform.provisionTenant("rt")
+            let base = platform.url("realtime")
+            let js = try await PhoenixTestSocket.connect(base, key: tenant.keys.publishable, heartbeat: false, vsn: "2.0.0")
+            let py = try await PhoenixTestSocket.connect(base, key: tenant.keys.publishable)
+            let reply = try await js.join("mixed", config: ["broadcast": ["self": true]])
+            #expect(reply["status"] as? String == "ok")
+            // The reply is an array echoing the join's refs.
+            #expect(js.receivedText.first?.hasPrefix(#"["1","1","realtime:mixed","phx_reply","#) == true, "\(js.receivedText)")
+            try await py.join("mixed")
+            let heartbeat = try await js.send("phoenix", "heartbeat", [:])
+            _ = try await js.next { $0["topic"] as? String == "phoenix" && $0["ref"] as? String == heartbeat && $0["event"] as? String == "phx_reply" }
+            try await js.sendBinaryBroadcast("realtime:mixed", event: "cursor", ["x": 7])
+            let atPython = try await py.next { $0["event"] as? String == "broadcast" }
+            #expect((atPython["payload"] as? [String: Any])?["event"] as? String == "cursor")
+            #expect(Self.inner(atPython["payload"] as? [String: Any] ?? [:])["x"] as? Int == 7)
+            // V1 frames carry `ref: null` and no join_ref.
+            #expect(atPython.keys.sorted() == ["event", "payload", "ref", "topic"] && atPython["ref"] is NSNull)
+            _ = try await js.next { $0["event"] as? String == "broadcast" }
+            #expect(js.receivedText.contains { $0.hasPrefix(#"[null,null,"realtime:mixed","broadcast",{"#) })
+            await js.close()
+            await py.close()
+        }
+    }
+
+    @Test("access_token: a new user token applies to the channel; one that does not verify ends it; a private channel ends when its token no longer allows it")
+    func tokenRefresh() async throws {
+        try await withRealtime { platform, _ in
+            let tenant = try await platform.provisionTenant("rt")
+            let user = try await platform.signUpUser(tenant, "tok-\(UUID().uuidString.prefix(6))@example.com")
+            let socket = try await PhoenixTestSocket.connect(platform.url("realtime"), key: tenant.keys.publishable)
+            #expect(try await socket.join("secret", config: ["private": true], token: user.token)["status"] as? String == "ok")
+            #expect(try await socket.join("open", token: user.token)["status"] as? String == "ok")
+            // A fresh token of the same project is taken without a reply.
+            _ = try await socket.send("realtime:open", "access_token", ["access_token": user.token])
+            // The project's key in place of the user's: the private channel may no longer be read.
+            _ = try await socket.send("realtime:secret", "access_token", ["access_token": tenant.keys.publishable])
+            let revoked = try await socket.next { $0["event"] as? String == "system" && $0["topic"] as? String == "realtime:secret" }
+            #expect(((revoked["payload"] as? [String: Any])?["message"] as? String)?.hasPrefix("You no longer have permission") == true)
+            _ = try await socket.next { $0["event"] as? String == "phx_close" && $0["topic"] as? String == "realtime:secret" }
+            // A token that does not verify ends the channel.
+            _ = try await socket.send("realtime:open", "access_token", ["access_token": "not.a.jwt"])
+            let refused = try await socket.next { $0["event"] as? String == "system" && $0["topic"] as? String == "realtime:open" }
+            #expect(((refused["payload"] as? [String: Any])?["message"] as? String)?.hasPrefix("InvalidJWTToken") == true)
+            #expect((refused["payload"] as? [String: Any])?["status"] as? String == "error")
+            await socket.close()
+        }
+    }
+
     @Test("handshakes refused in Supabase's shape: no key 401, unknown key 401, bad vsn 400")
     func handshakeRefusals() async throws {
         try await withRealtime { platform, _ in
