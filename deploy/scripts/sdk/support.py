@@ -6,6 +6,7 @@ import base64
 import json
 import secrets
 import string
+import subprocess
 import time
 import uuid
 
@@ -127,3 +128,13 @@ def storage_headers(key: str | None, token: str | None = None, **extra: str) -> 
 
 def now() -> int:
     return round(time.time())
+
+
+def sql(platform, statement: str) -> str:
+    """SQL on the services' scratch database, as an operator runs it (psql, as the platform's
+    role); several statements may be given at once."""
+    assert platform.database_url, "sdk-tests.sh exports SDK_DATABASE_URL"
+    result = subprocess.run(["psql", platform.database_url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
+                             "-c", statement], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()

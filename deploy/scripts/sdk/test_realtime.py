@@ -1,6 +1,7 @@
 """supabase-py's realtime client (PyPI `realtime` 2.34.1, through `supabase.acreate_client`)
 against the platform's `/realtime/v1` behind the gateway: join, broadcast (self, ack, HTTP),
-replay by sequence number, presence, private channels, and two projects kept apart.
+replay by sequence number, presence, private channels, database changes under row-level
+security, and two projects kept apart.
 
 Only the async client has realtime (the sync one raises NotImplementedError), so each test runs
 its own event loop (`run`). Waiting is on events with a generous ceiling; nothing asserts a
@@ -10,6 +11,7 @@ duration.
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 
 import httpx
@@ -17,6 +19,7 @@ import pytest
 import supabase
 
 from platform_setup import Platform, Project, strong_password
+from support import sql
 
 CEILING = 20.0
 
@@ -63,13 +66,18 @@ async def subscribed(channel) -> None:
 
 def user_token(platform: Platform, project: Project) -> str:
     """A new user's access token of the project (sign-up through GoTrue)."""
+    return user(platform, project)[0]
+
+
+def user(platform: Platform, project: Project) -> tuple[str, str]:
+    """A new user of the project (sign-up through GoTrue): their access token and id."""
     from supabase_auth import SyncGoTrueClient
 
     auth = SyncGoTrueClient(url=platform.auth_v1, headers={"apikey": project.publishable, "Authorization": f"Bearer {project.publishable}"})
     try:
         answer = auth.sign_up({"email": f"rt-{secrets.token_hex(6)}@example.com", "password": strong_password()})
-        assert answer.session is not None
-        return answer.session.access_token
+        assert answer.session is not None and answer.user is not None
+        return answer.session.access_token, answer.user.id
     finally:
         auth.close()
 
@@ -227,3 +235,63 @@ def test_projects_are_kept_apart(platform: Platform, project_a: Project, project
             await c.remove_all_channels()
 
     run(scenario())
+
+
+def test_postgres_changes_with_row_level_security(platform: Platform, project_a: Project):
+    """A table of the project, readable by each user for their own rows only (row-level
+    security), opted into realtime's changes through its API: supabase-py's
+    `on_postgres_changes` with a filter gets a user's own inserts and never another's."""
+    schema = f"tenant_{project_a.slug}"
+    table = f"notes_{secrets.token_hex(3)}"
+    # As the project's role (the platform's role may become it for one transaction), as a
+    # developer's migration would.
+    sql(platform, f"""BEGIN; GRANT {schema} TO CURRENT_USER; SET LOCAL ROLE {schema};
+        CREATE TABLE {schema}.{table} (id bigint PRIMARY KEY, owner uuid NOT NULL, body text NOT NULL);
+        ALTER TABLE {schema}.{table} ENABLE ROW LEVEL SECURITY;
+        CREATE POLICY mine ON {schema}.{table} FOR SELECT USING (owner = {schema}.auth_uid());
+        RESET ROLE; REVOKE {schema} FROM CURRENT_USER; COMMIT;""")
+    realtime_api = os.environ["REALTIME_URL"]
+    with httpx.Client(base_url=realtime_api, headers={"apikey": project_a.secret}, timeout=30) as http:
+        answer = http.put(f"/v1/tenants/{project_a.slug}/realtime/tables/{table}")
+        assert answer.status_code == 200 and table in answer.json()["tables"], answer.text
+    alice, bob = user(platform, project_a), user(platform, project_a)
+
+    def insert(row_id: int, owner: str, body: str) -> None:
+        sql(platform, f"""BEGIN; GRANT {schema} TO CURRENT_USER; SET LOCAL ROLE {schema};
+            INSERT INTO {schema}.{table} VALUES ({row_id}, '{owner}', '{body}');
+            RESET ROLE; REVOKE {schema} FROM CURRENT_USER; COMMIT;""")
+
+    async def scenario():
+        inboxes = {}
+        clients = []
+        for name, (token, _) in (("alice", alice), ("bob", bob)):
+            c = await client(platform, project_a.publishable)
+            await c.realtime.set_auth(token)
+            inbox = Inbox()
+            channel = c.channel(f"db-{name}")
+            channel.on_postgres_changes("INSERT", lambda change, inbox=inbox: inbox.add(change), table=table, filter="body=eq.hi")
+            await subscribed(channel)
+            inboxes[name] = inbox
+            clients.append(c)
+        insert(1, alice[1], "hi")
+        insert(2, alice[1], "other")
+        insert(3, bob[1], "hi")
+        [change] = await inboxes["bob"].wait_for(1)
+        assert change["data"]["record"]["id"] == 3 and change["data"]["type"] == "INSERT"
+        assert change["data"]["schema"] == "public" and change["data"]["table"] == table
+        assert [column["name"] for column in change["data"]["columns"]] == ["id", "owner", "body"]
+        [mine] = await inboxes["alice"].wait_for(1)
+        assert mine["data"]["record"] == {"id": 1, "owner": alice[1], "body": "hi"}
+        # A later row of Alice's arrives to her alone: Bob's inbox still holds his one row.
+        insert(4, alice[1], "hi")
+        await inboxes["alice"].wait_for(2)
+        assert [item["data"]["record"]["id"] for item in inboxes["alice"].items] == [1, 4]
+        assert [item["data"]["record"]["id"] for item in inboxes["bob"].items] == [3]
+        for c in clients:
+            await c.remove_all_channels()
+
+    try:
+        run(scenario())
+    finally:
+        sql(platform, f"""BEGIN; GRANT {schema} TO CURRENT_USER; SET LOCAL ROLE {schema}; DROP TABLE {schema}.{table};
+            RESET ROLE; REVOKE {schema} FROM CURRENT_USER; COMMIT;""")

@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import re
-import subprocess
 import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,7 +38,7 @@ from storage3.exceptions import StorageApiError
 from storage3.types import BaseBucket
 
 from platform_setup import Platform, Project, register_project
-from support import expect_storage_error, new_email, storage_headers, strong_password
+from support import expect_storage_error, new_email, sql, storage_headers, strong_password
 
 BUCKET_KEYS = {"id", "name", "owner", "public", "type", "file_size_limit", "allowed_mime_types", "created_at",
                "updated_at", "user_access"}
@@ -579,15 +578,6 @@ def test_a_buckets_mime_allow_list(admin_a, new_bucket, project_a):
 def project_q(platform) -> Project:
     """A project of its own whose storage quota the quota tests make small."""
     return register_project(platform, "q")
-
-
-def sql(platform: Platform, statement: str) -> str:
-    """One statement on the services' scratch database, as an operator runs it (psql)."""
-    assert platform.database_url, "sdk-tests.sh exports SDK_DATABASE_URL"
-    result = subprocess.run(["psql", platform.database_url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                             "-c", statement], capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
 
 
 class Quota:
