@@ -4,8 +4,10 @@ The public methods of `SyncGoTrueClient` (and so of supabase's `SyncSupabaseAuth
 subclass), of `SyncGoTrueAdminAPI`, and the `mfa` / `admin.mfa` / `admin.oauth` methods the
 clients bind from private ones at construction, are wrapped once (`install()`, before any client
 exists); so are storage3's bucket API (`SyncStorageBucketAPI`: `storage.list_buckets`, …) and
-file API (`SyncBucketActionsMixin`, what `storage.from_(id)` returns: `storage.from_.upload`, …).
-Every outermost call a test makes is recorded with its outcome: `ok`, or the exception class
+file API (`SyncBucketActionsMixin`, what `storage.from_(id)` returns: `storage.from_.upload`, …),
+and the realtime client's API (`AsyncRealtimeClient` as `realtime.set_auth`, …, and
+`AsyncRealtimeChannel` as `realtime.channel.subscribe`, …; async methods are recorded when
+awaited). Every outermost call a test makes is recorded with its outcome: `ok`, or the exception class
 with `.status` and `.code`. Calls a method makes internally (`sign_out` calling
 `get_session` and `admin.sign_out`) are not counted: the registry says what the tests called.
 
@@ -22,6 +24,11 @@ import functools
 import threading
 from collections import defaultdict
 
+import contextvars
+import inspect
+
+from realtime._async.channel import AsyncRealtimeChannel
+from realtime._async.client import AsyncRealtimeClient
 from storage3._sync.bucket import SyncStorageBucketAPI
 from storage3._sync.file_api import SyncBucketActionsMixin
 from supabase_auth import SyncGoTrueClient
@@ -59,7 +66,17 @@ _CLASSES = (
     (SyncGoTrueAdminAPI, "admin."),
     (SyncStorageBucketAPI, "storage."),
     (SyncBucketActionsMixin, "storage.from_."),
+    (AsyncRealtimeClient, "realtime."),
+    (AsyncRealtimeChannel, "realtime.channel."),
 )
+
+# The realtime client's API (its other public names are the client's own plumbing: listen,
+# send, push, join, on_close, on_error, endpoint_url, is_*), async or not.
+_ONLY = {
+    AsyncRealtimeClient: {"connect", "close", "channel", "get_channels", "remove_channel", "remove_all_channels", "set_auth"},
+    AsyncRealtimeChannel: {"subscribe", "unsubscribe", "on_broadcast", "on_postgres_changes", "on_system", "track", "untrack",
+                           "presence_state", "on_presence_sync", "on_presence_join", "on_presence_leave", "send_broadcast", "http_send"},
+}
 
 # storage3 methods whose routes the platform does not build yet (README "SDK acceptance"): not
 # tested, and shown as "not yet" rather than as unexercised. (Image transformations are not
@@ -68,7 +85,8 @@ _CLASSES = (
 NOT_YET: dict[str, str] = {}
 NOT_YET_BEYOND_METHODS = "image transformations (`transform` options)"
 
-_state = threading.local()
+# How deep in wrapped calls the current task is (a context variable: asyncio tasks interleave).
+_depth: contextvars.ContextVar[int] = contextvars.ContextVar("sdk_call_depth", default=0)
 _lock = threading.Lock()
 _current: list[tuple[str, str]] | None = None
 _known: set[str] = set()
@@ -97,10 +115,30 @@ def record(name: str, outcome: str) -> None:
 
 
 def _wrap(name: str, function):
+    if inspect.iscoroutinefunction(function):
+        @functools.wraps(function)
+        async def awaiting(*args, **kwargs):
+            depth = _depth.get()
+            token = _depth.set(depth + 1)
+            try:
+                result = await function(*args, **kwargs)
+            except BaseException as error:
+                if depth == 0:
+                    record(name, outcome_of(error))
+                raise
+            finally:
+                _depth.reset(token)
+            if depth == 0:
+                record(name, "ok")
+            return result
+
+        awaiting.__sdk_covered__ = name
+        return awaiting
+
     @functools.wraps(function)
     def wrapper(*args, **kwargs):
-        depth = getattr(_state, "depth", 0)
-        _state.depth = depth + 1
+        depth = _depth.get()
+        token = _depth.set(depth + 1)
         try:
             result = function(*args, **kwargs)
         except BaseException as error:
@@ -108,7 +146,7 @@ def _wrap(name: str, function):
                 record(name, outcome_of(error))
             raise
         finally:
-            _state.depth = depth
+            _depth.reset(token)
         if depth == 0:
             record(name, "ok")
         return result
@@ -135,7 +173,7 @@ def install() -> None:
                 continue
             if attribute in private:
                 name = private[attribute]
-            elif attribute.startswith("_") or attribute in _NOT_METHODS:
+            elif attribute.startswith("_") or attribute in _NOT_METHODS or (cls in _ONLY and attribute not in _ONLY[cls]):
                 continue
             else:
                 name = prefix + attribute
@@ -196,8 +234,9 @@ def summary_lines() -> list[str]:
 
 def _families() -> dict[str, set[str]]:
     """The known names by client library: supabase-auth, storage3, supabase itself."""
-    families: dict[str, set[str]] = {"supabase-auth": set(), "storage3": set(), "supabase": set()}
+    families: dict[str, set[str]] = {"supabase-auth": set(), "storage3": set(), "realtime": set(), "supabase": set()}
     for name in _known:
-        family = "storage3" if name.startswith("storage.") else "supabase" if name.startswith("supabase.") else "supabase-auth"
+        family = ("storage3" if name.startswith("storage.") else "realtime" if name.startswith("realtime.")
+                  else "supabase" if name.startswith("supabase.") else "supabase-auth")
         families[family].add(name)
     return {family: names for family, names in families.items() if names}

@@ -295,3 +295,32 @@ def test_postgres_changes_with_row_level_security(platform: Platform, project_a:
     finally:
         sql(platform, f"""BEGIN; GRANT {schema} TO CURRENT_USER; SET LOCAL ROLE {schema}; DROP TABLE {schema}.{table};
             RESET ROLE; REVOKE {schema} FROM CURRENT_USER; COMMIT;""")
+
+
+def test_channel_lifecycle_and_system_messages(platform: Platform, project_a: Project):
+    """connect, get_channels, on_system (the "Subscribed to PostgreSQL" confirmation of a
+    postgres_changes binding, and a replay gap's notice), unsubscribe, remove_channel."""
+
+    async def scenario():
+        c = await client(platform, project_a.publishable)
+        await c.realtime.connect()
+        name = topic("life")
+        with httpx.Client(base_url=platform.base_url, headers={"apikey": project_a.publishable}, timeout=30) as http:
+            answer = http.post("/realtime/v1/api/broadcast", json={"messages": [{"topic": name, "event": "e", "payload": {}}]})
+            assert answer.status_code == 202
+        systems = Inbox()
+        # Replaying from a sequence number ahead of the channel: a notice, status ok.
+        channel = c.channel(name, {"config": {"broadcast": {"replay": {"after_seq": 1_000_000}}}})
+        channel.on_system(lambda payload: systems.add(payload))
+        channel.on_postgres_changes("*", lambda change: None, table="no_such_table")
+        await subscribed(channel)
+        messages = [item.message if hasattr(item, "message") else item["message"] for item in await systems.wait_for(2)]
+        assert "Subscribed to PostgreSQL" in messages, messages
+        assert any(message.startswith("ReplayAhead:") for message in messages), messages
+        assert channel in c.realtime.get_channels()
+        await channel.unsubscribe()
+        await c.realtime.remove_channel(channel)
+        assert channel not in c.realtime.get_channels()
+        await c.realtime.close()
+
+    run(scenario())
