@@ -14,7 +14,8 @@
 #     and the provisioned project's slug for every {slug}; on auth's GoTrue routes (/auth/v1/,
 #     where the key names the project) the publishable key as `apikey` (header or query) and
 #     the secret key on /auth/v1/admin/; on storage's Storage API (/storage/v1/) the secret key
-#     as `apikey` (header or query) and as the bearer (the service); the logout routes, which end sessions, run separately
+#     as `apikey` (header or query) and as the bearer (the service); on realtime's (/realtime/v1/)
+#     the secret key as `apikey` (header or query); the logout routes, which end sessions, run separately
 #     with a second developer and a second user (GoTrue's with a third user), and the admin
 #     routes of users (`…/admin/users…`), which delete, ban and re-password whichever user they
 #     find (schemathesis reuses ids from earlier answers: the signed-in users' too), run last;
@@ -274,6 +275,18 @@ api_key = "$secret"
 
 [auth.openapi.StorageBearer]
 bearer = "$secret"
+TOML
+      ;;
+    realtime)
+      # Realtime's protocol routes (/realtime/v1/): the secret key names the project and acts
+      # as the service (private channels too).
+      cat >>"$file" <<TOML
+
+[auth.openapi.RealtimeApiKey]
+api_key = "$secret"
+
+[auth.openapi.RealtimeApiKeyQuery]
+api_key = "$secret"
 TOML
       ;;
   esac
