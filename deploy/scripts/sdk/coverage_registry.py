@@ -24,6 +24,7 @@ import functools
 import threading
 from collections import defaultdict
 
+import contextlib
 import contextvars
 import inspect
 
@@ -114,42 +115,34 @@ def record(name: str, outcome: str) -> None:
             _current.append((name, outcome))
 
 
+@contextlib.contextmanager
+def _call(name: str):
+    """One call of a wrapped method: recorded with its outcome when it is the outermost."""
+    depth = _depth.get()
+    token = _depth.set(depth + 1)
+    try:
+        yield
+    except BaseException as error:
+        if depth == 0:
+            record(name, outcome_of(error))
+        raise
+    finally:
+        _depth.reset(token)
+    if depth == 0:
+        record(name, "ok")
+
+
 def _wrap(name: str, function):
     if inspect.iscoroutinefunction(function):
         @functools.wraps(function)
-        async def awaiting(*args, **kwargs):
-            depth = _depth.get()
-            token = _depth.set(depth + 1)
-            try:
-                result = await function(*args, **kwargs)
-            except BaseException as error:
-                if depth == 0:
-                    record(name, outcome_of(error))
-                raise
-            finally:
-                _depth.reset(token)
-            if depth == 0:
-                record(name, "ok")
-            return result
-
-        awaiting.__sdk_covered__ = name
-        return awaiting
-
-    @functools.wraps(function)
-    def wrapper(*args, **kwargs):
-        depth = _depth.get()
-        token = _depth.set(depth + 1)
-        try:
-            result = function(*args, **kwargs)
-        except BaseException as error:
-            if depth == 0:
-                record(name, outcome_of(error))
-            raise
-        finally:
-            _depth.reset(token)
-        if depth == 0:
-            record(name, "ok")
-        return result
+        async def wrapper(*args, **kwargs):
+            with _call(name):
+                return await function(*args, **kwargs)
+    else:
+        @functools.wraps(function)
+        def wrapper(*args, **kwargs):
+            with _call(name):
+                return function(*args, **kwargs)
 
     wrapper.__sdk_covered__ = name
     return wrapper

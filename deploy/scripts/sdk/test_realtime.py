@@ -237,19 +237,22 @@ def test_projects_are_kept_apart(platform: Platform, project_a: Project, project
     run(scenario())
 
 
+def as_project(platform: Platform, schema: str, statements: str) -> None:
+    """SQL as the project's role, as a developer's migration would run it: the platform's role
+    becomes it for one transaction only."""
+    sql(platform, f"BEGIN; GRANT {schema} TO CURRENT_USER; SET LOCAL ROLE {schema}; {statements} RESET ROLE; "
+                  f"REVOKE {schema} FROM CURRENT_USER; COMMIT;")
+
+
 def test_postgres_changes_with_row_level_security(platform: Platform, project_a: Project):
     """A table of the project, readable by each user for their own rows only (row-level
     security), opted into realtime's changes through its API: supabase-py's
     `on_postgres_changes` with a filter gets a user's own inserts and never another's."""
     schema = f"tenant_{project_a.slug}"
     table = f"notes_{secrets.token_hex(3)}"
-    # As the project's role (the platform's role may become it for one transaction), as a
-    # developer's migration would.
-    sql(platform, f"""BEGIN; GRANT {schema} TO CURRENT_USER; SET LOCAL ROLE {schema};
-        CREATE TABLE {schema}.{table} (id bigint PRIMARY KEY, owner uuid NOT NULL, body text NOT NULL);
+    as_project(platform, schema, f"""CREATE TABLE {schema}.{table} (id bigint PRIMARY KEY, owner uuid NOT NULL, body text NOT NULL);
         ALTER TABLE {schema}.{table} ENABLE ROW LEVEL SECURITY;
-        CREATE POLICY mine ON {schema}.{table} FOR SELECT USING (owner = {schema}.auth_uid());
-        RESET ROLE; REVOKE {schema} FROM CURRENT_USER; COMMIT;""")
+        CREATE POLICY mine ON {schema}.{table} FOR SELECT USING (owner = {schema}.auth_uid());""")
     realtime_api = os.environ["REALTIME_URL"]
     with httpx.Client(base_url=realtime_api, headers={"apikey": project_a.secret}, timeout=30) as http:
         answer = http.put(f"/v1/tenants/{project_a.slug}/realtime/tables/{table}")
@@ -257,9 +260,7 @@ def test_postgres_changes_with_row_level_security(platform: Platform, project_a:
     alice, bob = user(platform, project_a), user(platform, project_a)
 
     def insert(row_id: int, owner: str, body: str) -> None:
-        sql(platform, f"""BEGIN; GRANT {schema} TO CURRENT_USER; SET LOCAL ROLE {schema};
-            INSERT INTO {schema}.{table} VALUES ({row_id}, '{owner}', '{body}');
-            RESET ROLE; REVOKE {schema} FROM CURRENT_USER; COMMIT;""")
+        as_project(platform, schema, f"INSERT INTO {schema}.{table} VALUES ({row_id}, '{owner}', '{body}');")
 
     async def scenario():
         inboxes = {}
@@ -293,8 +294,7 @@ def test_postgres_changes_with_row_level_security(platform: Platform, project_a:
     try:
         run(scenario())
     finally:
-        sql(platform, f"""BEGIN; GRANT {schema} TO CURRENT_USER; SET LOCAL ROLE {schema}; DROP TABLE {schema}.{table};
-            RESET ROLE; REVOKE {schema} FROM CURRENT_USER; COMMIT;""")
+        as_project(platform, schema, f"DROP TABLE {schema}.{table};")
 
 
 def test_channel_lifecycle_and_system_messages(platform: Platform, project_a: Project):
