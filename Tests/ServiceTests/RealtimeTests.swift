@@ -182,6 +182,36 @@ struct RealtimeTests {
         }
     }
 
+    @Test("a replica killed (SIGKILL) takes its sockets' presence with it: the others remove it once it stops beating, and everyone sees the leave")
+    func replicaDeath() async throws {
+        try await withRealtime(["REALTIME_REPLICA_TIMEOUT_SECONDS": "3"]) { platform, _ in
+            let tenant = try await platform.provisionTenant("rt")
+            let key = tenant.keys.publishable
+            var environment = platform.environment(for: "realtime", port: 0).merging(Self.settings) { $1 }
+            environment["PORT"] = nil  // its own
+            environment["REALTIME_REPLICA_TIMEOUT_SECONDS"] = "3"
+            let doomed = try ServiceProcess("realtime", environment: environment)
+            try await doomed.waitUntil()
+            let watcher = try await PhoenixTestSocket.connect(platform.url("realtime"), key: key)
+            try await watcher.join("crash", config: ["presence": ["enabled": true]])
+            let there = try await PhoenixTestSocket.connect(doomed.baseURL, key: key)
+            try await there.join("crash", config: ["presence": ["enabled": true, "key": "doomed"]])
+            _ = try await there.send("realtime:crash", "presence", ["event": "track", "payload": ["on": "the other replica"]])
+            _ = try await watcher.next { ($0["payload"] as? [String: Any]).flatMap { $0["joins"] as? [String: Any] }?["doomed"] != nil }
+            doomed.kill()
+            _ = await doomed.waitForExit(timeout: .seconds(10))
+            // No clean stop ran: the surviving replica finds it silent and announces the leave.
+            _ = try await watcher.next(ceiling: .seconds(60)) { ($0["payload"] as? [String: Any]).flatMap { $0["leaves"] as? [String: Any] }?["doomed"] != nil }
+            let late = try await PhoenixTestSocket.connect(platform.url("realtime"), key: key)
+            try await late.join("crash", config: ["presence": ["enabled": true]])
+            let state = try await late.next { $0["event"] as? String == "presence_state" }
+            #expect((state["payload"] as? [String: Any])?.isEmpty == true)
+            await there.close()
+            await watcher.close()
+            await late.close()
+        }
+    }
+
     @Test("limits: channels per socket and events per second refused in the protocol's words; sockets beyond the project's cap refused at the handshake")
     func limits() async throws {
         try await withRealtime { platform, url in
