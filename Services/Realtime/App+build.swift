@@ -30,7 +30,7 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
         hub: services.hub, broadcasts: broadcasts, presence: presence,
         changes: ChangeDispatcher(hub: services.hub, tenants: services.tenants, store: ChangeStore(pool: runtime.pool), rowSecurity: RowSecurityCache(),
                                   logger: runtime.logger),
-        logger: runtime.logger
+        tenants: services.tenants, logger: runtime.logger
     )
     let sockets = RealtimeSocketController(services: services)
     let router = buildRouter(runtime, registry: registry, authenticator: authenticator, services: services, sockets: sockets)
@@ -46,7 +46,11 @@ func buildRouter(_ runtime: ServiceRuntime, registry: TenantRegistry, authentica
                  sockets: RealtimeSocketController) -> Router<PlatformRequestContext> {
     let router = runtime.makeRouter()
     router.add(middleware: ProtocolErrorMiddleware(RealtimeErrors(), prefix: "/realtime/v1", routes: runtime.routeTable))
-    TenantRegistryController(registry: registry).addRoutes(to: runtime.internalRoutes(router))
+    // A removed tenant's sockets end on every replica (its rows go with it, by cascade).
+    let pool = runtime.pool
+    TenantRegistryController(registry: registry, afterRemove: { id in
+        try await pool.withConnection { try await $0.notify(channel: BroadcastStore.notifyChannel, payload: RealtimeNotice.tenantRemoved(id)) }
+    }).addRoutes(to: runtime.internalRoutes(router))
     TenantLimitsController(registry: registry, authenticator: authenticator, columns: RealtimeLimits.columns).addRoutes(to: router)
     ChangeTablesController(registry: registry, authenticator: authenticator, store: ChangeStore(pool: runtime.pool)).addRoutes(to: router)
     sockets.addRefusalRoute(to: router)

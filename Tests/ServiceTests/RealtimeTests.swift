@@ -466,6 +466,28 @@ struct RealtimeTests {
         }
     }
 
+    @Test("a removed tenant's sockets are closed, and a new one is refused: 404")
+    func tenantRemoved() async throws {
+        try await withRealtime { platform, _ in
+            let tenant = try await platform.provisionTenant("rt")
+            let socket = try await PhoenixTestSocket.connect(platform.url("realtime"), key: tenant.keys.publishable)
+            try await socket.join("going")
+            let removed = try await platform.client.execute(HTTPClientRequest(
+                method: .delete, url: platform.url("realtime") + "/internal/v1/tenants/\(tenant.id.uuidString.lowercased())", headers: platform.tokenHeaders
+            ))
+            #expect(removed.status == 204)
+            #expect(await socket.waitUntilClosed())
+            let port = try #require(URL(string: platform.url("realtime"))?.port)
+            let refused = try await RawHTTPConnection.offCooperativePool {
+                let connection = try RawHTTPConnection(port: port)
+                try connection.send(Self.upgradeRequest(key: tenant.keys.publishable))
+                return try connection.response()
+            }
+            #expect(refused.head.hasPrefix("HTTP/1.1 404"), "\(refused.head)")
+            #expect(refused.body == #"{"error":"Tenant not found"}"#)
+        }
+    }
+
     @Test("handshakes refused in Supabase's shape: no key 401, unknown key 401, bad vsn 400")
     func handshakeRefusals() async throws {
         try await withRealtime { platform, _ in

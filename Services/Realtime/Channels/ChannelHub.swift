@@ -11,6 +11,8 @@ final class ChannelHub: Sendable {
         var channels: [ChannelKey: [String: Subscription]] = [:]
         /// The subscriptions with `postgres_changes` bindings, by tenant.
         var changes: [UUID: [String: Subscription]] = [:]
+        /// The open sockets' outboxes, by tenant.
+        var sockets: [UUID: [ObjectIdentifier: Outbox]] = [:]
     }
 
     private let index = Mutex(Index())
@@ -30,6 +32,24 @@ final class ChannelHub: Sendable {
             index.changes[channel.tenant]?[subscription.id] = nil
             if index.changes[channel.tenant]?.isEmpty == true { index.changes[channel.tenant] = nil }
         }
+    }
+
+    /// A socket of `tenant` opened (`removeSocket` when it closes).
+    func addSocket(_ outbox: Outbox, tenant: UUID) {
+        index.withLock { $0.sockets[tenant, default: [:]][ObjectIdentifier(outbox)] = outbox }
+    }
+
+    func removeSocket(_ outbox: Outbox, tenant: UUID) {
+        index.withLock { index in
+            index.sockets[tenant]?[ObjectIdentifier(outbox)] = nil
+            if index.sockets[tenant]?.isEmpty == true { index.sockets[tenant] = nil }
+        }
+    }
+
+    /// Closes every socket of a tenant that was removed (its clients learn it at reconnect: 404).
+    func closeSockets(of tenant: UUID, reason: String) {
+        let outboxes = index.withLock { $0.sockets[tenant].map { Array($0.values) } ?? [] }
+        for outbox in outboxes { outbox.close(code: 1008, reason: reason) }
     }
 
     /// The subscriptions here that asked for a tenant's database changes.

@@ -2,8 +2,9 @@ import Contracts
 import Foundation
 
 /// What travels between replicas on `NOTIFY realtime_events`: a broadcast (`"k":"b"`, built by
-/// `BroadcastStore.append` in SQL) or a presence change (`"k":"p"`, `PresenceNotice`). Each
-/// names its channel (`t` tenant, `p` private, `c` topic). A notice too large for NOTIFY
+/// `BroadcastStore.append` in SQL), a presence change (`"k":"p"`, `PresenceNotice`), or a
+/// tenant's removal (`"k":"x"`, `tenantRemoved`). Each names its channel (`t` tenant, `p`
+/// private, `c` topic; the removal's channel is empty). A notice too large for NOTIFY
 /// carries only what identifies the rows to read back.
 struct RealtimeNotice: Decodable, Sendable {
     var k: String
@@ -21,6 +22,11 @@ struct RealtimeNotice: Decodable, Sendable {
     var l: [[String]]?
 
     var channel: ChannelKey { ChannelKey(tenant: t, isPrivate: p, topic: c) }
+
+    /// The notice that a tenant was removed.
+    static func tenantRemoved(_ tenant: UUID) -> String {
+        "{\"k\":\"x\",\"t\":\"\(tenant.uuidString.lowercased())\",\"p\":false,\"c\":\"\"}"
+    }
 
     static func decode(_ text: String) -> RealtimeNotice? {
         try? JSONDecoder().decode(RealtimeNotice.self, from: Data(text.utf8))

@@ -18,6 +18,7 @@ struct RealtimeRelay: Service {
     let broadcasts: BroadcastStore
     let presence: PresenceStore
     let changes: ChangeDispatcher
+    let tenants: RealtimeTenants
     let logger: Logger
 
     /// The NOTIFY channel of tenants' database changes (tenant migration `0005_realtime_changes`).
@@ -97,6 +98,10 @@ struct RealtimeRelay: Service {
                                  metadata: ["tenant.id": "\(channel.tenant)", "broadcast.seq": "\(seq)"])
                 }
                 relay.lastSeq[channel] = max(relay.lastSeq[channel] ?? 0, seq)
+            case "x":
+                // The tenant was removed (on any replica): its sockets here end.
+                tenants.forget(notice.t)
+                hub.closeSockets(of: notice.t, reason: "Tenant removed")
             case "p":
                 guard hub.hasSubscribers(channel) else { return }
                 if let diff = notice.d {

@@ -42,6 +42,11 @@ final class RealtimeTenants: Sendable {
         cache = ExpiringCache(ttl: ttl)
     }
 
+    /// Forgets a removed tenant at once (its next lookup finds it gone).
+    func forget(_ id: UUID) {
+        cache.removeValues { $0.registered.id == id }
+    }
+
     func tenant(slug: String) async throws -> Tenant? {
         if let cached = cache.get(slug) { return cached.value }
         guard let registered = try await registry.tenant(slug: slug),

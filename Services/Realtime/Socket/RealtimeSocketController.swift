@@ -98,6 +98,8 @@ struct RealtimeSocketController: Sendable {
                 try? await channel.close()
             }
         }
+        services.hub.addSocket(outbox, tenant: tenantID)
+        defer { services.hub.removeSocket(outbox, tenant: tenantID) }
         let session = RealtimeSession(services: services, tenant: tenant, principal: accepted.caller.principal,
                                       serializer: accepted.serializer, outbox: outbox, logger: logger)
         let lastFrame = LastFrame()

@@ -31,6 +31,11 @@ public final class ExpiringCache<Key: Hashable & Sendable, Value: Sendable>: Sen
         }
     }
 
+    /// Forgets the entries whose value matches (a tenant removed meanwhile).
+    public func removeValues(where matches: (Value) -> Bool) {
+        entries.withLock { entries in entries = entries.filter { !matches($0.value.value) } }
+    }
+
     public func set(_ key: Key, _ value: Value, now: ContinuousClock.Instant = .now) {
         guard ttl > .zero else { return }
         entries.withLock { entries in
