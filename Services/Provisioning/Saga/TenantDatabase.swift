@@ -114,10 +114,13 @@ struct TenantDatabase: Sendable {
             try await connection.transaction { tx in
                 try await membership.acquire(tx)
                 try await tx.execute(simple: """
-                    DROP TABLE IF EXISTS \(schema).audit_log, \(schema).users, \(schema)._migrations CASCADE;
+                    DROP TABLE IF EXISTS \(schema).audit_log, \(schema).users, \(schema).realtime_outbox, \(schema)._migrations CASCADE;
                     DROP FUNCTION IF EXISTS \(schema).audit_log_verify(), \(schema).audit_log_chain(),
                         \(schema).audit_log_reject_change(),
-                        \(schema).audit_log_hash(text, bigint, timestamptz, text, text, text, jsonb);
+                        \(schema).audit_log_hash(text, bigint, timestamptz, text, text, text, jsonb),
+                        \(schema).realtime_enable(regclass), \(schema).realtime_disable(regclass), \(schema).realtime_tables(),
+                        \(schema).realtime_reader(), \(schema).realtime_capture(), \(schema).auth_uid(), \(schema).auth_role(),
+                        \(schema).auth_claims() CASCADE;
                     """)
                 try await membership.release(tx)
             }

@@ -97,12 +97,16 @@ BEGIN
         FROM pg_catalog.pg_class c WHERE c.oid = target) THEN
         RAISE EXCEPTION 'realtime_enable: % is not a table of schema %', target, current_schema() USING ERRCODE = '42501';
     END IF;
+    -- The platform's own tables: users hold password hashes, the audit log is the platform's.
+    IF target IN ('users'::regclass, 'audit_log'::regclass, '_migrations'::regclass, 'realtime_outbox'::regclass) THEN
+        RAISE EXCEPTION 'realtime_enable: % is the platform''s table', target USING ERRCODE = '42501';
+    END IF;
     EXECUTE format('CREATE OR REPLACE TRIGGER realtime_changes AFTER INSERT OR UPDATE OR DELETE ON %s FOR EACH ROW EXECUTE FUNCTION realtime_capture()', target);
     EXECUTE format('GRANT SELECT ON %s TO %I', target, realtime_reader());
 END
 $$;
 
--- Takes a table out of realtime's changes (idempotent).
+-- Takes a table out of realtime's changes (idempotent), and realtime's read of it.
 CREATE FUNCTION realtime_disable(target regclass) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
 SET search_path FROM CURRENT
 AS $$
@@ -112,6 +116,10 @@ BEGIN
         RAISE EXCEPTION 'realtime_disable: % is not a table of schema %', target, current_schema() USING ERRCODE = '42501';
     END IF;
     EXECUTE format('DROP TRIGGER IF EXISTS realtime_changes ON %s', target);
+    -- Realtime read it for its checks alone (the platform's own tables are never opted in).
+    IF target NOT IN ('users'::regclass, 'audit_log'::regclass) THEN
+        EXECUTE format('REVOKE SELECT ON %s FROM %I', target, realtime_reader());
+    END IF;
 END
 $$;
 

@@ -57,7 +57,18 @@ struct ChangeDispatcher: Sendable {
         var verdicts: [String: Bool] = [:]
         for (subscription, ids) in matched {
             if secured, change.type != "DELETE", let claims = subscription.principal.claims {
-                if verdicts[claims] == nil { verdicts[claims] = try await store.visible(change, claims: claims) }
+                if verdicts[claims] == nil {
+                    do {
+                        verdicts[claims] = try await store.visible(change, claims: claims)
+                    } catch {
+                        // A policy that fails (it reads what the platform role may not): withheld
+                        // from these claims, delivered to the others.
+                        logger.warning("a database change's rights check failed; withheld", metadata: [
+                            "error": "\(error)", "tenant.id": "\(tenant.registered.id)", "table": "\(change.table)",
+                        ])
+                        verdicts[claims] = false
+                    }
+                }
                 guard verdicts[claims] == true else { continue }
             }
             let payload = "{\"ids\":[" + ids.map(String.init).joined(separator: ",") + "],\"data\":" + data + "}"

@@ -57,6 +57,9 @@ struct ChangeStore: Sendable {
             return try await body()
         } catch let error as PostgresError where error.sqlState == "42883" {
             throw APIError.conflict(code: "tenant_not_upgraded", "The project's database is not yet on the version that has realtime's changes; retry shortly.")
+        } catch let error as PostgresError where error.sqlState == "42501" {
+            // The platform's own tables, or a table the project's role does not own.
+            throw APIError.validation(field: "table", "This table cannot take part in realtime's changes: only tables of the project's own, not the platform's users, audit_log or realtime_outbox.")
         }
     }
 
@@ -72,18 +75,19 @@ struct ChangeStore: Sendable {
     /// now: the table's row-level security policies decide, as for any read of it by the
     /// platform role. A row changed or removed again since is seen as it is now.
     func visible(_ change: DatabaseChange, claims: String) async throws -> Bool {
-        let types = change.columnTypes
         let keys = change.primaryKey
-        guard !keys.isEmpty, let record = change.record, keys.allSatisfy({ types[$0] != nil && record[$0] != nil }) else { return false }
+        guard !keys.isEmpty, let record = change.record, keys.allSatisfy({ record[$0] != nil }) else { return false }
         let table = PostgresQuery.quoteIdentifier(change.schema) + "." + PostgresQuery.quoteIdentifier(change.table)
+        // The key's values typed by the table's own row type, whatever their types are.
         let condition = keys.map { key in
-            "\(PostgresQuery.quoteIdentifier(key)) = ($1::jsonb ->> \(PostgresQuery.quoteLiteral(key)))::\(PostgresQuery.quoteIdentifier(types[key]!))"
+            let column = PostgresQuery.quoteIdentifier(key)
+            return "t.\(column) = (jsonb_populate_record(NULL::\(table), $1::jsonb)).\(column)"
         }.joined(separator: " AND ")
         let key = JSONText.serialize(.object(record.filter { keys.contains($0.key) }))
         return try await pool.withTransaction { connection in
             try await connection.query("SELECT set_config('request.jwt.claims', \(claims), true)")
             let found = try await connection.query(PostgresQuery(
-                unsafeSQL: "SELECT EXISTS (SELECT 1 FROM \(table) WHERE \(condition)) AS visible", binds: [key.postgresBind]
+                unsafeSQL: "SELECT EXISTS (SELECT 1 FROM \(table) AS t WHERE \(condition)) AS visible", binds: [key.postgresBind]
             ))
             return try found.single().decode("visible")
         }

@@ -47,18 +47,6 @@ struct DatabaseChange: Decodable, Sendable {
     /// The row filters are evaluated on: the new record, or the old one of a delete.
     var row: [String: JSONValue] { record ?? oldRecord ?? [:] }
 
-    /// The column types by name (`int8`, `text`, …).
-    var columnTypes: [String: String] {
-        guard case .array(let columns) = columns else { return [:] }
-        var types: [String: String] = [:]
-        for column in columns {
-            if case .object(let fields) = column, case .string(let name)? = fields["name"], case .string(let type)? = fields["type"] {
-                types[name] = type
-            }
-        }
-        return types
-    }
-
     /// The `data` of a `postgres_changes` event (docs/protocols/realtime-reference.md §6.2):
     /// INSERT has `record`; UPDATE `record` and `old_record`; DELETE `old_record`. The schema is
     /// `public`, the name clients subscribe with. `oldRecord` replaces the old record (a delete

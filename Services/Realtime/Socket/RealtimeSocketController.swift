@@ -111,6 +111,10 @@ struct RealtimeSocketController: Sendable {
                     try? await Task.sleep(for: .milliseconds(500))
                     if ContinuousClock.now - lastFrame.instant > idle {
                         outbox.close(code: 1000, reason: "heartbeat timeout")
+                        // A client that reads nothing never takes the close frame either: cut
+                        // the connection if it is still there a little later.
+                        try? await Task.sleep(for: .seconds(5))
+                        if !Task.isCancelled { try? await channel.close() }
                         return
                     }
                 }
