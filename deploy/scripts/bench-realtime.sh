@@ -4,13 +4,14 @@
 # sockets held, connects/s (open + join), messages delivered/s, send → receive latency p50/p99,
 # and realtime's RSS before connecting, with every socket joined and after the fan-out (per
 # socket: joined − before, over the sockets). The messages go over HTTP
-# (`POST /realtime/v1/api/broadcast`, one per request) at a fixed rate, by default
-# 10,000 deliveries/s ÷ N (BENCH_RT_DELIVERIES); the receivers are Python (asyncio,
-# `websockets`) in several processes, whose CPU is reported: a saturated receiver makes the
-# latency partly the load tool's. Release build; throwaway PostgreSQL unless DATABASE_URL is
-# set; the project's realtime limits are raised for the run (an operator's UPDATE of
-# realtime.tenants), and so is `ulimit -n`. Prints a table; the figures as JSON, and the
-# services' logs, go to .tmp/bench-realtime/ (BENCH_RT_OUT). Nothing is asserted.
+# (`POST /realtime/v1/api/broadcast`, one per request) at a fixed rate; each size runs at
+# 10,000 and at 25,000 deliveries/s ÷ N (BENCH_RT_DELIVERIES, comma-separated). The receivers
+# are Python (asyncio, `websockets`) in several processes, whose CPU is reported, with the CPU
+# one message costs each of them: the latency at 5,000 sockets is largely that (see the
+# per-message first and last socket's latency). Release build; throwaway PostgreSQL unless
+# DATABASE_URL is set; the project's realtime limits are raised for the run (an operator's
+# UPDATE of realtime.tenants), and so is `ulimit -n`. Prints a table; the figures as JSON, and
+# the services' logs, go to .tmp/bench-realtime/ (BENCH_RT_OUT). Nothing is asserted.
 #
 #   deploy/scripts/bench-realtime.sh [sizes=1000,5000] [seconds=20] [rates]
 #
@@ -62,11 +63,22 @@ mkdir -p "$out"
 # The services' logs are kept beside the figures (the work folder goes).
 trap 'services_stop; cp -r "$work/logs" "$out/" 2>/dev/null || true; bench_cleanup' EXIT
 
-log "realtime (pid ${_service_pid[realtime]}) on $REALTIME_URL; ulimit -n $(ulimit -n); sizes $sizes, ${seconds}s of fan-out each"
-"$python" "$here/bench_realtime.py" --realtime "$REALTIME_URL" --auth "$AUTH_URL" --provisioning "$PROVISIONING_URL" \
-  --token "$INTERNAL_SERVICE_TOKEN" --realtime-pid "${_service_pid[realtime]}" --database "$DATABASE_URL" \
-  --out "$out" --sizes "$sizes" --seconds "$seconds" --rates "$rates" \
-  --deliveries "${BENCH_RT_DELIVERIES:-10000}" ${BENCH_RT_RECEIVERS:+--receivers "$BENCH_RT_RECEIVERS"}
+log "realtime on $REALTIME_URL; ulimit -n $(ulimit -n); sizes $sizes, ${seconds}s of fan-out each"
+bench=("$python" "$here/bench_realtime.py")
+"${bench[@]}" setup --auth "$AUTH_URL" --provisioning "$PROVISIONING_URL" --token "$INTERNAL_SERVICE_TOKEN" \
+  --database "$DATABASE_URL" --project "$work/project.json" --max-sockets "$largest"
+mapfile -t runs < <("${bench[@]}" plan --sizes "$sizes" --rates "$rates" --deliveries "${BENCH_RT_DELIVERIES:-10000,25000}")
+for spec in "${runs[@]}"; do
+  read -r sockets rate <<<"$spec"
+  # A fresh realtime for each run: its RSS before connecting is not the last run's high-water
+  # mark (the allocator keeps what it had), and it reads the project's raised limits anew.
+  services_stop realtime
+  services_start "$work/bin" "$work/logs" realtime:"$realtime_port"
+  services_wait_ready
+  "${bench[@]}" run --realtime "$REALTIME_URL" --realtime-pid "${_service_pid[realtime]}" --project "$work/project.json" \
+    --out "$out" --sockets "$sockets" --rate "$rate" --seconds "$seconds" ${BENCH_RT_RECEIVERS:+--receivers "$BENCH_RT_RECEIVERS"}
+done
+"${bench[@]}" report --project "$work/project.json" --out "$out"
 for name in auth provisioning realtime storage; do
   if ! services_alive "$name"; then
     echo "FAILED: $name is no longer running (crashed?); last lines of its log:"

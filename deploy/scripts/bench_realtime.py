@@ -2,21 +2,24 @@
 fan-out on realtime's websocket at N sockets (1,000 and 5,000 by default), all joined to one
 public channel of a project made the real way.
 
-For each N: several receiver processes (multiprocessing, each an asyncio loop with the
-`websockets` package, each holding about N/k sockets) connect and join at once; connects/s is
-the sockets joined over the time from the first connect to the last join reply. Then this
-process broadcasts M messages at a fixed rate R over HTTP (`POST /realtime/v1/api/broadcast`,
-one message per request, a few persistent connections), each payload carrying its send time
-(microseconds since the epoch: `time.time_ns() // 1000`; realtime parses payload numbers as
-IEEE doubles, exact below 2^53, which nanoseconds are not). Every receiving socket takes
-receive time − send time as the latency; messages delivered per second is the deliveries over
-the time from the first send to the last receive. Sockets held: joined and still open after
-the fan-out. Realtime's RSS (VmRSS) is read before connecting, with every socket joined, and
-after the fan-out; per socket: (joined − before) / joined sockets.
+For each run (a size N and a rate R): several receiver processes (multiprocessing, each an
+asyncio loop with the `websockets` package, each holding about N/k sockets) connect and join at
+once; connects/s is the sockets joined over the time from the first connect to the last join
+reply. Then this process broadcasts M messages at the fixed rate R over HTTP
+(`POST /realtime/v1/api/broadcast`, one message per request, from a few persistent
+connections), each payload carrying its send time (microseconds since the epoch,
+`time.time_ns() // 1000`: realtime parses payload numbers as IEEE doubles, exact below 2^53,
+which nanoseconds since 1970 are not). Every receiving socket takes receive time − send time as
+its latency; per message, the fastest and the slowest socket's latency are kept too. Messages
+delivered per second: the deliveries over the time from the first send to the last receive.
+Sockets held: joined and still open after the fan-out. Realtime's RSS (VmRSS) is read before
+connecting, with every socket joined, and after the fan-out; per socket: (joined − before) over
+the sockets joined. By default each size runs at two rates, 10,000 and 25,000 deliveries/s ÷ N.
 
-The receivers' CPU (user + system over the fan-out's wall time, per process) is reported: near
-1.0 a receiver process was saturated, and the latency and deliveries/s are then the load
-tool's as much as the server's. Prints a table; writes the figures as JSON; asserts nothing.
+The receivers' share of the latency is reported: their CPU over the fan-out (per process; near
+1.0 it was saturated), their CPU per frame, and so the CPU one message costs a process (its
+sockets' copies are handled one after another, so its last socket sees a message at least that
+long after its first). Prints a table; writes the figures as JSON; asserts nothing.
 """
 
 from __future__ import annotations
@@ -150,6 +153,8 @@ class Receiver:
         self.failures: Counter = Counter()
         self.closes: Counter = Counter()
         self.latencies = array("q")
+        # Per message (its "n"): the fastest and the slowest socket's latency in this process.
+        self.spread: dict[int, list[int]] = {}
         self.counting = False
         self.first_receive = self.last_receive = 0
         self.unparsed = 0
@@ -198,14 +203,22 @@ class Receiver:
                     if frame["event"] != "broadcast":
                         continue
                     inner = frame["payload"]
-                    sent = inner["payload"]["t"]
+                    sent, n = inner["payload"]["t"], inner["payload"]["n"]
                     seq = inner["meta"]["seq"]
                 except (ValueError, KeyError, TypeError):
                     self.unparsed += 1
                     continue
                 if not self.counting:
                     continue
-                self.latencies.append(now // 1000 - sent)
+                latency = now // 1000 - sent
+                self.latencies.append(latency)
+                bounds = self.spread.get(n)
+                if bounds is None:
+                    self.spread[n] = [latency, latency]
+                elif latency < bounds[0]:
+                    bounds[0] = latency
+                elif latency > bounds[1]:
+                    bounds[1] = latency
                 socket.received += 1
                 if seq <= socket.last_seq:
                     socket.out_of_order += 1
@@ -251,7 +264,7 @@ class Receiver:
             command = await self.command()
             if command[0] == "fanout":
                 expected = command[1]
-                self.latencies, self.first_receive, self.last_receive = array("q"), 0, 0
+                self.latencies, self.spread, self.first_receive, self.last_receive = array("q"), {}, 0, 0
                 for socket in self.sockets:
                     socket.received = socket.out_of_order = 0
                 self.counting = True
@@ -266,7 +279,8 @@ class Receiver:
                 self.counting = False
                 cpu = end.ru_utime + end.ru_stime - usage.ru_utime - usage.ru_stime
                 self.pipe.send(("drained", {
-                    "deliveries": len(self.latencies), "latencies": self.latencies.tobytes(),
+                    "deliveries": len(self.latencies), "latencies": self.latencies.tobytes(), "spread": self.spread,
+                    "sockets": len(live),
                     "first_receive_ns": self.first_receive, "last_receive_ns": self.last_receive,
                     "cpu_seconds": cpu, "wall_seconds": wall_end - wall,
                     "complete_sockets": sum(1 for s in live if s.received >= expected),
@@ -362,8 +376,28 @@ def expect(pipe, kind: str, timeout: float):
     return message[1] if len(message) > 1 else None
 
 
+def warm_up(args, key: str) -> None:
+    """One socket joins, one broadcast reaches it, it leaves: what realtime allocates on first use
+    (its pools, the key's check, the tenant's limits) is in the 'idle' RSS, not in the sockets'."""
+    async def once() -> None:
+        from websockets.asyncio.client import connect
+
+        url = args.realtime.replace("http://", "ws://") + f"/realtime/v1/websocket?apikey={key}&vsn=1.0.0"
+        async with connect(url, compression=None, ping_interval=None, proxy=None) as ws:
+            await ws.send(json.dumps({"topic": "realtime:warm-up", "event": "phx_join", "payload": {"config": {}},
+                                      "ref": "1", "join_ref": "1"}))
+            await asyncio.wait_for(ws.recv(), 30)
+            Sender(args.realtime, key, "warm-up", threads=1).post(0)
+            while json.loads(await asyncio.wait_for(ws.recv(), 30))["event"] != "broadcast":
+                pass
+
+    asyncio.run(once())
+    time.sleep(1)
+
+
 def run_size(args, key: str, n: int, rate: float) -> dict:
     topic = f"bench-{n}-{secrets.token_hex(3)}"
+    os.makedirs(args.out, exist_ok=True)
     ws_url = args.realtime.replace("http://", "ws://") + f"/realtime/v1/websocket?apikey={key}&vsn=1.0.0"
     k = min(args.receivers, n)
     shares = [n // k + (1 if i < n % k else 0) for i in range(k)]
@@ -433,6 +467,17 @@ def run_size(args, key: str, n: int, rate: float) -> dict:
     delivery_span = (last_receive - first_send) / 1e9 if last_receive else float("nan")
     send_span = (last_send - first_send) / 1e9
     post_ms = sorted(sender.post_ms)
+    fastest: dict[int, int] = {}
+    slowest: dict[int, int] = {}
+    for d in drained:
+        for n_, (low, high) in d["spread"].items():
+            fastest[n_] = min(low, fastest.get(n_, low))
+            slowest[n_] = max(high, slowest.get(n_, high))
+    fastest_sorted, slowest_sorted = sorted(fastest.values()), sorted(slowest.values())
+    # What one message costs the receivers: each process handles its sockets' copies one after
+    # another, so the last of its sockets sees a message at least this long after the first.
+    frame_us = [d["cpu_seconds"] / d["deliveries"] * 1e6 if d["deliveries"] else None for d in drained]
+    burst_ms = [d["sockets"] * f / 1000 if f else None for d, f in zip(drained, frame_us)]
     closed_by_server = Counter()
     late_failures = Counter()
     for c in closed:
@@ -469,7 +514,13 @@ def run_size(args, key: str, n: int, rate: float) -> dict:
         "latency_p50_ms": percentile(ordered, 0.5) / 1000,
         "latency_p99_ms": percentile(ordered, 0.99) / 1000,
         "latency_max_ms": (ordered[-1] / 1000) if ordered else float("nan"),
+        "first_socket_latency_p50_ms": percentile(fastest_sorted, 0.5) / 1000,
+        "first_socket_latency_p99_ms": percentile(fastest_sorted, 0.99) / 1000,
+        "last_socket_latency_p50_ms": percentile(slowest_sorted, 0.5) / 1000,
+        "last_socket_latency_p99_ms": percentile(slowest_sorted, 0.99) / 1000,
         "receiver_cpu_utilisation": receiver_cpu,
+        "receiver_cpu_us_per_frame": frame_us,
+        "receiver_cpu_ms_per_message": burst_ms,
         "receivers_saturated": any(u >= args.saturated for u in receiver_cpu),
         "server_cpu_cores_during_fanout": server_cpu / delivery_span if delivery_span > 0 else None,
         "box_cpu_busy_during_fanout": busy / total if total else None,
@@ -501,6 +552,8 @@ def table(runs: list[dict]) -> str:
         ("latency p50 ms (send→receive)", lambda r: f"{r['latency_p50_ms']:.1f}"),
         ("latency p99 ms", lambda r: f"{r['latency_p99_ms']:.1f}"),
         ("latency max ms", lambda r: f"{r['latency_max_ms']:.1f}"),
+        ("per message: first socket p50/p99 ms", lambda r: f"{r['first_socket_latency_p50_ms']:.1f} / {r['first_socket_latency_p99_ms']:.1f}"),
+        ("per message: last socket p50/p99 ms", lambda r: f"{r['last_socket_latency_p50_ms']:.1f} / {r['last_socket_latency_p99_ms']:.1f}"),
         ("realtime RSS idle MiB", lambda r: mib(r["rss_idle_bytes"])),
         ("realtime RSS connected MiB", lambda r: mib(r["rss_connected_bytes"])),
         ("realtime RSS peak fan-out MiB", lambda r: mib(r["rss_peak_fanout_bytes"])),
@@ -510,51 +563,56 @@ def table(runs: list[dict]) -> str:
         ("box CPU busy (fan-out)", lambda r: f"{r['box_cpu_busy_during_fanout'] * 100:.0f}%" if r["box_cpu_busy_during_fanout"] is not None else "-"),
         ("receiver CPU per process", lambda r: " ".join(f"{u:.2f}" for u in r["receiver_cpu_utilisation"])
          + (" SATURATED" if r["receivers_saturated"] else "")),
+        ("receiver CPU µs per frame", lambda r: " ".join(f"{u:.0f}" if u else "-" for u in r["receiver_cpu_us_per_frame"])),
+        ("receiver CPU ms per message", lambda r: " ".join(f"{u:.0f}" if u else "-" for u in r["receiver_cpu_ms_per_message"])),
         ("closed by the server", lambda r: f"{sum(r['closed_by_server'].values())}"),
     ]
     width = max(len(name) for name, _ in rows) + 2
-    lines = [f"{'measure':<{width}}" + "".join(f"{'N=' + str(r['sockets']):>22}" for r in runs)]
+    lines = [f"{'measure':<{width}}" + "".join(f"{'N=%d R=%g/s' % (r['sockets'], r['rate_per_second']):>22}" for r in runs)]
     for name, cell in rows:
         lines.append(f"{name:<{width}}" + "".join(f"{cell(r):>22}" for r in runs))
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    for name in ("realtime", "auth", "provisioning", "token", "database", "out"):
-        parser.add_argument("--" + name, required=True)
-    parser.add_argument("--realtime-pid", type=int, required=True)
-    parser.add_argument("--sizes", default="1000,5000", help="socket counts, comma-separated")
-    parser.add_argument("--rates", default="", help="messages/s per size, comma-separated (default: --deliveries / N)")
-    parser.add_argument("--deliveries", type=float, default=10000, help="target deliveries/s when --rates is not given")
-    parser.add_argument("--seconds", type=float, default=20, help="fan-out duration at each size")
-    parser.add_argument("--receivers", type=int, default=max(2, min(4, os.cpu_count() or 2)))
-    parser.add_argument("--connect-concurrency", type=int, default=200, help="handshakes in flight, over all receivers")
-    parser.add_argument("--settle", type=float, default=2, help="seconds between the last join and the 'connected' RSS")
-    parser.add_argument("--drain", type=float, default=15, help="seconds after the last send to wait for deliveries")
-    parser.add_argument("--saturated", type=float, default=0.9, help="receiver CPU utilisation called saturated")
-    args = parser.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",") if s]
-    rates = [float(r) for r in args.rates.split(",") if r] or [args.deliveries / n for n in sizes]
-    if len(rates) != len(sizes):
-        raise SystemExit("--rates needs one rate per size")
-
+def setup(args) -> None:
+    """The project, and its realtime limits raised so they do not cap the benchmark."""
     slug, key = project(args)
-    limit = max(sizes) * 2 + 100
+    limit = args.max_sockets * 2 + 100
     subprocess.run(["psql", args.database, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
                     f"UPDATE realtime.tenants SET max_concurrent_users = {limit}, max_events_per_second = 100000, "
                     f"max_joins_per_second = {limit}, max_channels_per_client = 100 WHERE slug = '{slug}'"], check=True)
-    # Realtime reads a project's limits at most every 5 s: outwait anything read before the UPDATE.
-    time.sleep(5.5)
     print(f"project {slug}; realtime limits raised: {limit} sockets, {limit} joins/s, 100,000 events/s", file=sys.stderr)
+    with open(args.project, "w") as out:
+        json.dump({"slug": slug, "key": key}, out)
 
-    runs = []
-    for n, rate in zip(sizes, rates):
-        runs.append(run_size(args, key, n, rate))
-        time.sleep(2)
 
+def plan(args) -> None:
+    """The runs, one `N rate` line each: every size at every deliveries target, or the rates given."""
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    rates = [float(r) for r in args.rates.split(",") if r]
+    if rates and len(rates) != len(sizes):
+        raise SystemExit("the rates need one rate per size")
+    runs = list(zip(sizes, rates)) if rates else [(n, float(d) / n) for n in sizes for d in args.deliveries.split(",") if d]
+    for n, rate in runs:
+        print(n, repr(rate))
+
+
+def run(args) -> None:
+    with open(args.project) as file:
+        key = json.load(file)["key"]
+    warm_up(args, key)
+    figures = run_size(args, key, args.sockets, args.rate)
+    with open(os.path.join(args.out, "runs.jsonl"), "a") as out:
+        out.write(json.dumps(figures) + "\n")
+
+
+def report(args) -> None:
+    with open(args.project) as file:
+        slug = json.load(file)["slug"]
+    with open(os.path.join(args.out, "runs.jsonl")) as file:
+        runs = [json.loads(line) for line in file if line.strip()]
     header = (f"realtime broadcast fan-out, one public channel, HTTP sender, {os.cpu_count()} cores, "
-              f"load {' '.join(open('/proc/loadavg').read().split()[:3])}")
+              f"load {' '.join(open('/proc/loadavg').read().split()[:3])}; realtime restarted before each run")
     print("\n" + header)
     print(table(runs))
     for r in runs:
@@ -577,14 +635,48 @@ def main() -> None:
             notes.append("a receiver process was CPU-saturated: latency and deliveries/s are partly the load tool's")
         slow = r["metrics_after"].get("realtime_slow_consumers_closed_total")
         if slow:
-            notes.append(f"realtime_slow_consumers_closed_total = {slow:g} (since start)")
+            notes.append(f"realtime_slow_consumers_closed_total = {slow:g}")
         if notes:
-            print(f"N={r['sockets']}: " + "; ".join(notes))
-    os.makedirs(args.out, exist_ok=True)
+            print(f"N={r['sockets']} R={r['rate_per_second']:g}/s: " + "; ".join(notes))
     path = os.path.join(args.out, "results.json")
     with open(path, "w") as out:
         json.dump({"header": header, "project": slug, "runs": runs}, out, indent=2)
     print(f"figures: {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    commands = parser.add_subparsers(dest="command", required=True)
+    one = commands.add_parser("setup", help="make the project, raise its realtime limits")
+    for name in ("auth", "provisioning", "token", "database", "project"):
+        one.add_argument("--" + name, required=True)
+    one.add_argument("--max-sockets", type=int, required=True)
+    one.set_defaults(act=setup)
+    one = commands.add_parser("plan", help="the runs, one 'N rate' line each")
+    one.add_argument("--sizes", default="1000,5000", help="socket counts, comma-separated")
+    one.add_argument("--rates", default="", help="messages/s per size, comma-separated (instead of --deliveries)")
+    one.add_argument("--deliveries", default="10000,25000",
+                     help="target deliveries/s, comma-separated: a run at each for every size (rate = target / N)")
+    one.set_defaults(act=plan)
+    one = commands.add_parser("run", help="one size at one rate; its figures appended to OUT/runs.jsonl")
+    for name in ("realtime", "project", "out"):
+        one.add_argument("--" + name, required=True)
+    one.add_argument("--realtime-pid", type=int, required=True)
+    one.add_argument("--sockets", type=int, required=True)
+    one.add_argument("--rate", type=float, required=True, help="messages/s")
+    one.add_argument("--seconds", type=float, default=20, help="the fan-out's length")
+    one.add_argument("--receivers", type=int, default=max(2, min(4, os.cpu_count() or 2)))
+    one.add_argument("--connect-concurrency", type=int, default=200, help="handshakes in flight, over all receivers")
+    one.add_argument("--settle", type=float, default=2, help="seconds between the last join and the 'connected' RSS")
+    one.add_argument("--drain", type=float, default=15, help="seconds after the last send to wait for deliveries")
+    one.add_argument("--saturated", type=float, default=0.9, help="receiver CPU utilisation called saturated")
+    one.set_defaults(act=run)
+    one = commands.add_parser("report", help="the table of OUT/runs.jsonl; OUT/results.json")
+    for name in ("project", "out"):
+        one.add_argument("--" + name, required=True)
+    one.set_defaults(act=report)
+    args = parser.parse_args()
+    args.act(args)
 
 
 if __name__ == "__main__":
