@@ -67,6 +67,11 @@ log "realtime on $REALTIME_URL; ulimit -n $(ulimit -n); sizes $sizes, ${seconds}
 bench=("$python" "$here/bench_realtime.py")
 "${bench[@]}" setup --auth "$AUTH_URL" --provisioning "$PROVISIONING_URL" --token "$INTERNAL_SERVICE_TOKEN" \
   --database "$DATABASE_URL" --project "$work/project.json" --max-sockets "$largest"
+# The throwaway cluster's postmaster (with-postgres.sh), whose CPU is reported beside realtime's.
+postmaster=""
+if [ -n "${PLATFORM_PG_DIR:-}" ] && [ -f "$PLATFORM_PG_DIR/data/postmaster.pid" ]; then
+  postmaster="$(head -n 1 "$PLATFORM_PG_DIR/data/postmaster.pid")"
+fi
 mapfile -t runs < <("${bench[@]}" plan --sizes "$sizes" --rates "$rates" --deliveries "${BENCH_RT_DELIVERIES:-10000,25000}")
 for spec in "${runs[@]}"; do
   read -r sockets rate <<<"$spec"
@@ -75,8 +80,8 @@ for spec in "${runs[@]}"; do
   services_stop realtime
   services_start "$work/bin" "$work/logs" realtime:"$realtime_port"
   services_wait_ready
-  "${bench[@]}" run --realtime "$REALTIME_URL" --realtime-pid "${_service_pid[realtime]}" --project "$work/project.json" \
-    --out "$out" --sockets "$sockets" --rate "$rate" --seconds "$seconds" ${BENCH_RT_RECEIVERS:+--receivers "$BENCH_RT_RECEIVERS"}
+  "${bench[@]}" run --realtime "$REALTIME_URL" --realtime-pid "${_service_pid[realtime]}" ${postmaster:+--postgres-pid "$postmaster"} \
+    --project "$work/project.json" --out "$out" --sockets "$sockets" --rate "$rate" --seconds "$seconds" ${BENCH_RT_RECEIVERS:+--receivers "$BENCH_RT_RECEIVERS"}
 done
 "${bench[@]}" report --project "$work/project.json" --out "$out"
 for name in auth provisioning realtime storage; do

@@ -90,6 +90,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu(root: int) -> float:
+    """CPU seconds of a process and its living descendants (PostgreSQL's postmaster and backends)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                pass
+    family, total = {root}, 0.0
+    for pid in sorted(parents):
+        if parents[pid] in family:
+            family.add(pid)
+    for pid in family:
+        try:
+            total += cpu_seconds(pid)
+        except OSError:
+            pass
+    return total
+
+
 def box_cpu() -> tuple[int, int]:
     """(busy, total) jiffies of the whole machine."""
     with open("/proc/stat") as stat:
@@ -439,14 +461,19 @@ def run_size(args, key: str, n: int, rate: float) -> dict:
         expect(pipe, "ready", 60)
     print(f"[{n} sockets] broadcasting {count} messages at {rate:g}/s over HTTP", file=sys.stderr)
     sender = Sender(args.realtime, key, topic)
-    server_cpu, box = cpu_seconds(args.realtime_pid), box_cpu()
+    server_cpu, box, wall = cpu_seconds(args.realtime_pid), box_cpu(), time.monotonic()
+    postgres_cpu = tree_cpu(args.postgres_pid) if args.postgres_pid else None
+    own = resource.getrusage(resource.RUSAGE_SELF)
     with Sampler(args.realtime_pid) as sampler:
         first_send, last_send, late_ms = sender.run(count, rate)
         for pipe in pipes:
             pipe.send(("drain", time.time() + args.drain))
         drained = [expect(pipe, "drained", args.drain + 120) for pipe in pipes]
-    box_end = box_cpu()
+    box_end, wall = box_cpu(), time.monotonic() - wall
     server_cpu = cpu_seconds(args.realtime_pid) - server_cpu
+    postgres_cpu = tree_cpu(args.postgres_pid) - postgres_cpu if args.postgres_pid else None
+    own_end = resource.getrusage(resource.RUSAGE_SELF)
+    sender_cpu = own_end.ru_utime + own_end.ru_stime - own.ru_utime - own.ru_stime
     rss_after = rss(args.realtime_pid)
     after_metrics = metrics(args.realtime)
 
@@ -524,6 +551,14 @@ def run_size(args, key: str, n: int, rate: float) -> dict:
         "receivers_saturated": any(u >= args.saturated for u in receiver_cpu),
         "server_cpu_cores_during_fanout": server_cpu / delivery_span if delivery_span > 0 else None,
         "box_cpu_busy_during_fanout": busy / total if total else None,
+        # Cores, over the fan-out (from the first send to the drain): the whole box, then
+        # realtime, PostgreSQL (postmaster and backends), the receivers, this process (the
+        # sender), and what is left: the other services and anything else on the box.
+        "cores_box": busy / total * (os.cpu_count() or 1) if total else None,
+        "cores_realtime": server_cpu / wall,
+        "cores_postgres": postgres_cpu / wall if postgres_cpu is not None else None,
+        "cores_receivers": sum(d["cpu_seconds"] for d in drained) / wall,
+        "cores_sender": sender_cpu / wall,
         "rss_idle_bytes": rss_idle,
         "rss_connected_bytes": rss_connected,
         "rss_peak_fanout_bytes": sampler.peak,
@@ -536,6 +571,13 @@ def run_size(args, key: str, n: int, rate: float) -> dict:
 
 
 # --- The table ----------------------------------------------------------------------------------
+
+def cores(r: dict) -> str:
+    parts = [r["cores_realtime"], r["cores_postgres"], r["cores_receivers"], r["cores_sender"]]
+    if r["cores_box"] is None or None in parts:
+        return "-"
+    return "/".join(f"{p:.2f}" for p in parts + [max(0.0, r["cores_box"] - sum(parts))])
+
 
 def table(runs: list[dict]) -> str:
     def mib(v): return f"{v / MIB:.1f}"
@@ -561,6 +603,7 @@ def table(runs: list[dict]) -> str:
         ("RSS per socket KiB", lambda r: f"{r['rss_per_socket_bytes'] / 1024:.1f}" if r["rss_per_socket_bytes"] is not None else "-"),
         ("realtime CPU cores (fan-out)", lambda r: f"{r['server_cpu_cores_during_fanout']:.2f}" if r["server_cpu_cores_during_fanout"] else "-"),
         ("box CPU busy (fan-out)", lambda r: f"{r['box_cpu_busy_during_fanout'] * 100:.0f}%" if r["box_cpu_busy_during_fanout"] is not None else "-"),
+        ("cores: realtime/pg/receivers/sender/rest", lambda r: cores(r)),
         ("receiver CPU per process", lambda r: " ".join(f"{u:.2f}" for u in r["receiver_cpu_utilisation"])
          + (" SATURATED" if r["receivers_saturated"] else "")),
         ("receiver CPU µs per frame", lambda r: " ".join(f"{u:.0f}" if u else "-" for u in r["receiver_cpu_us_per_frame"])),
@@ -662,6 +705,7 @@ def main() -> None:
     for name in ("realtime", "project", "out"):
         one.add_argument("--" + name, required=True)
     one.add_argument("--realtime-pid", type=int, required=True)
+    one.add_argument("--postgres-pid", type=int, help="the postmaster, whose CPU (with its backends') is reported")
     one.add_argument("--sockets", type=int, required=True)
     one.add_argument("--rate", type=float, required=True, help="messages/s")
     one.add_argument("--seconds", type=float, default=20, help="the fan-out's length")
