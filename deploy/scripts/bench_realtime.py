@@ -550,6 +550,7 @@ def run_size(args, key: str, n: int, rate: float) -> dict:
         "receiver_cpu_ms_per_message": burst_ms,
         "receivers_saturated": any(u >= args.saturated for u in receiver_cpu),
         "server_cpu_cores_during_fanout": server_cpu / delivery_span if delivery_span > 0 else None,
+        "server_cpu_us_per_delivery": server_cpu / deliveries * 1e6 if deliveries else None,
         "box_cpu_busy_during_fanout": busy / total if total else None,
         # Cores, over the fan-out (from the first send to the drain): the whole box, then
         # realtime, PostgreSQL (postmaster and backends), the receivers, this process (the
@@ -601,7 +602,7 @@ def table(runs: list[dict]) -> str:
         ("realtime RSS peak fan-out MiB", lambda r: mib(r["rss_peak_fanout_bytes"])),
         ("realtime RSS after MiB", lambda r: mib(r["rss_after_bytes"])),
         ("RSS per socket KiB", lambda r: f"{r['rss_per_socket_bytes'] / 1024:.1f}" if r["rss_per_socket_bytes"] is not None else "-"),
-        ("realtime CPU cores (fan-out)", lambda r: f"{r['server_cpu_cores_during_fanout']:.2f}" if r["server_cpu_cores_during_fanout"] else "-"),
+        ("realtime CPU µs per delivery", lambda r: f"{r['server_cpu_us_per_delivery']:.1f}" if r["server_cpu_us_per_delivery"] else "-"),
         ("box CPU busy (fan-out)", lambda r: f"{r['box_cpu_busy_during_fanout'] * 100:.0f}%" if r["box_cpu_busy_during_fanout"] is not None else "-"),
         ("cores: realtime/pg/receivers/sender/rest", lambda r: cores(r)),
         ("receiver CPU per process", lambda r: " ".join(f"{u:.2f}" for u in r["receiver_cpu_utilisation"])
@@ -611,10 +612,10 @@ def table(runs: list[dict]) -> str:
         ("closed by the server", lambda r: f"{sum(r['closed_by_server'].values())}"),
     ]
     width = max(len(name) for name, _ in rows) + 2
-    lines = [f"{'measure':<{width}}" + "".join(f"{'N=%d R=%g/s' % (r['sockets'], r['rate_per_second']):>22}" for r in runs)]
-    for name, cell in rows:
-        lines.append(f"{name:<{width}}" + "".join(f"{cell(r):>22}" for r in runs))
-    return "\n".join(lines)
+    grid = [["N=%d R=%g/s" % (r["sockets"], r["rate_per_second"]) for r in runs]] + [[cell(r) for r in runs] for _, cell in rows]
+    column = max(len(text) for line in grid for text in line) + 3
+    names = ["measure"] + [name for name, _ in rows]
+    return "\n".join(f"{name:<{width}}" + "".join(f"{text:>{column}}" for text in line) for name, line in zip(names, grid))
 
 
 def setup(args) -> None:
