@@ -173,7 +173,7 @@ class Receiver:
         self.pipe, self.url, self.topic, self.count, self.concurrency = pipe, url, topic, count, concurrency
         self.sockets: list[Socket] = []
         self.failures: Counter = Counter()
-        self.closes: Counter = Counter()
+        self.tasks: set[asyncio.Task] = set()  # the readers and the heartbeat, held (asyncio keeps weak references)
         self.latencies = array("q")
         # Per message (its "n"): the fastest and the slowest socket's latency in this process.
         self.spread: dict[int, list[int]] = {}
@@ -212,7 +212,7 @@ class Receiver:
                 return
             socket.joined = True
             finished.append(time.time_ns())
-        asyncio.get_running_loop().create_task(self.read(socket))
+        self.tasks.add(asyncio.get_running_loop().create_task(self.read(socket)))
 
     async def read(self, socket: Socket) -> None:
         from websockets.exceptions import ConnectionClosed
@@ -275,7 +275,7 @@ class Receiver:
     async def run(self) -> None:
         self.pipe.send(("up",))
         await self.command()  # connect
-        asyncio.get_running_loop().create_task(self.heartbeats())
+        self.tasks.add(asyncio.get_running_loop().create_task(self.heartbeats()))
         gate, finished = asyncio.Semaphore(self.concurrency), []
         started = time.time_ns()
         await asyncio.gather(*(self.open_one(gate, finished) for _ in range(self.count)))
