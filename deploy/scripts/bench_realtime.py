@@ -656,6 +656,10 @@ def report(args) -> None:
               f"load {' '.join(open('/proc/loadavg').read().split()[:3])}; realtime restarted before each run")
     print("\n" + header)
     print(table(runs))
+    print("Latency is send (before the HTTP request) → receive (parsed in Python). 'receiver CPU ms per message' is the\n"
+          "least time between a receiver process's first and last socket seeing one message; what the last socket's\n"
+          "latency has beyond it is the server's, PostgreSQL's and the box's. 'rest': the other services and anything\n"
+          "else running on the box.")
     for r in runs:
         notes = []
         if r["connect_failures"]:
