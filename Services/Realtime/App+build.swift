@@ -36,7 +36,7 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let router = buildRouter(runtime, registry: registry, authenticator: authenticator, services: services, sockets: sockets)
     let server = WebSocketUpgradeChannel.server(http1: runtime.http1Configuration, maxFrameSize: settings.maxFrameBytes,
                                                 shouldUpgrade: sockets.shouldUpgrade)
-    return runtime.makeApplication(router: router, server: server, services: [closeClient, relay, RealtimeMaintenance(services: services, readiness: runtime.readiness)])
+    return runtime.makeApplication(router: router, server: server, services: [closeClient, relay, RealtimeMaintenance(services: services, census: SocketCensus(pool: runtime.pool), readiness: runtime.readiness)])
 }
 
 /// The routes of realtime, from the parts `buildApplication` made: the runtime's standard

@@ -13,7 +13,7 @@ struct RealtimeSettings: Sendable {
     var maxPayloadBytes = 262_144
     /// A socket whose unwritten frames reach either bound is closed as a slow consumer.
     var queueFrames = 1_024
-    var queueBytes = 8 << 20
+    var queueBytes = 1 << 20
     /// A socket that sends nothing (not even a heartbeat) for this long is closed.
     var idleTimeoutSeconds = 60
     /// A replica that has not beaten for this long is taken for dead: its presence is removed.

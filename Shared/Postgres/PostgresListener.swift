@@ -21,6 +21,7 @@ public final class PostgresListener: Sendable {
     private let threadPool = NIOThreadPool(numberOfThreads: 1)
     private let state = Mutex(State())
     private let stopRequested = Atomic<Bool>(false)
+    private let droppedCount = Atomic<Int>(0)
 
     private struct State {
         var subscribers: [String: [UInt64: AsyncStream<PostgresNotification>.Continuation]] = [:]
@@ -159,7 +160,15 @@ public final class PostgresListener: Sendable {
     private func deliver(_ notification: PostgresNotification) {
         let continuations = state.withLock { Array(($0.subscribers[notification.channel] ?? [:]).values) }
         for continuation in continuations {
-            continuation.yield(notification)
+            if case .dropped = continuation.yield(notification) {
+                // A subscriber 10,000 notifications behind loses the oldest: say so, sparingly.
+                let dropped = droppedCount.add(1, ordering: .relaxed).newValue
+                if dropped == 1 || dropped % 10_000 == 0 {
+                    logger.warning("a listener's subscriber is too far behind: notifications dropped", metadata: [
+                        "channel": "\(notification.channel)", "notifications.dropped": "\(dropped)",
+                    ])
+                }
+            }
         }
     }
 

@@ -248,6 +248,36 @@ struct RealtimeTests {
         }
     }
 
+    @Test("the cap on a project's sockets counts every replica's: one open on each of two, a third is refused on either")
+    func socketCapAcrossReplicas() async throws {
+        try await withRealtime { platform, url in
+            let tenant = try await platform.provisionTenant("rt")
+            let key = tenant.keys.publishable
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                try await pool.query("UPDATE realtime.tenants SET max_concurrent_users = 2 WHERE slug = \(tenant.slug)")
+            }
+            let port = try freePort()
+            let second = try InProcessService("realtime", port: port, environment: platform.environment(for: "realtime", port: port).merging(Self.settings) { $1 })
+            try await second.waitUntilReady()
+            let here = try await PhoenixTestSocket.connect(platform.url("realtime"), key: key)
+            let there = try await PhoenixTestSocket.connect(second.baseURL, key: key)
+            // Once both replicas have published their counts (a beat each), neither admits a third:
+            // the check without an upgrade answers what an upgrade would get.
+            for base in [platform.url("realtime"), second.baseURL] {
+                #expect(try await eventually(timeout: .seconds(30)) {
+                    try await platform.client.execute(HTTPClientRequest(method: .get, url: base + "/realtime/v1/websocket?apikey=\(key)&vsn=1.0.0")).status == 429
+                })
+            }
+            // One closes: there is room again.
+            await there.close()
+            #expect(try await eventually(timeout: .seconds(30)) {
+                try await platform.client.execute(HTTPClientRequest(method: .get, url: platform.url("realtime") + "/realtime/v1/websocket?apikey=\(key)&vsn=1.0.0")).status == 400
+            })
+            await here.close()
+            await second.stop()
+        }
+    }
+
     @Test("a socket that does not read is closed as a slow consumer while another keeps receiving")
     func slowConsumer() async throws {
         // Every message kept until relayed: the flood's messages are too large for their

@@ -97,12 +97,21 @@ struct BroadcastStore: Sendable {
         return (try row.decode("last_seq"), try row.decode("oldest"))
     }
 
-    /// Removes messages older than `seconds`; returns how many.
+    /// Removes messages older than `seconds`, then channels idle as long with none retained (a
+    /// channel used again later numbers from 1: a client still holding a number of its past
+    /// gets a `ReplayAhead` notice). Returns how many messages went.
     @discardableResult
     func prune(olderThanSeconds seconds: Int) async throws -> Int {
-        try await pool.query("""
+        let gone: Int = try await pool.query("""
             WITH gone AS (DELETE FROM realtime.channel_messages WHERE inserted_at < now() - make_interval(secs => \(Double(seconds))) RETURNING 1)
             SELECT count(*)::int AS n FROM gone
             """).single().decode("n")
+        try await pool.query("""
+            DELETE FROM realtime.channels c
+            WHERE c.updated_at < now() - make_interval(secs => \(Double(seconds)))
+              AND NOT EXISTS (SELECT 1 FROM realtime.channel_messages m
+                              WHERE m.tenant_id = c.tenant_id AND m.private = c.private AND m.topic = c.topic)
+            """)
+        return gone
     }
 }

@@ -26,7 +26,6 @@ struct RealtimeRelay: Service {
 
     private enum Event: Sendable {
         case notice(String)
-        case change(String)
         case tick
     }
 
@@ -40,8 +39,10 @@ struct RealtimeRelay: Service {
                 for await notification in notifications { input.yield(.notice(notification.payload)) }
                 input.finish()
             }
+            // Database changes in their own loop, in their commit order: their rights checks
+            // query the database, and must not hold up broadcasts and presence behind them.
             group.addTask {
-                for await notification in changes { input.yield(.change(notification.payload)) }
+                for await notification in changes { await self.changes.dispatch(notification.payload) }
             }
             group.addTask {
                 while !Task.isCancelled {
@@ -53,7 +54,6 @@ struct RealtimeRelay: Service {
             for await event in events.cancelOnGracefulShutdown() {
                 switch event {
                 case .notice(let text): await handle(text, &relay)
-                case .change(let text): await self.changes.dispatch(text)
                 case .tick: await repairAfterReconnection(&relay)
                 }
             }
