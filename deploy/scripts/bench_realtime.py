@@ -42,45 +42,16 @@ from array import array
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
+from bench_common import call, project, rss
+
 MIB = 1 << 20
 HEARTBEAT_SECONDS = 25
 
 
 # --- The project --------------------------------------------------------------------------------
 
-def call(method: str, url: str, body: dict | None = None, headers: dict | None = None) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.loads(answer.read() or b"{}")
-
-
-def project(args) -> tuple[str, str]:
-    """A developer and a project through auth's registration; its slug and publishable key."""
-    suffix = secrets.token_hex(4)
-    slug = f"bench_{suffix}"
-    accepted = call("POST", f"{args.auth}/v1/register", {
-        "email": f"bench-{suffix}@example.com", "password": "a long benchmark passphrase " + suffix,
-        "project_name": f"bench {suffix}", "slug": slug})
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        status = call("GET", f"{args.provisioning}/v1/projects/{accepted['project_id']}", headers={"X-Service-Token": args.token})
-        if status["status"] == "ready":
-            return slug, status["api_keys"]["publishable"]
-        if status["status"] == "failed":
-            raise SystemExit(f"provisioning failed: {status}")
-        time.sleep(0.2)
-    raise SystemExit("the project did not become ready")
-
 
 # --- The server process -------------------------------------------------------------------------
-
-def rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -617,7 +588,7 @@ def table(runs: list[dict]) -> str:
 
 def setup(args) -> None:
     """The project, and its realtime limits raised so they do not cap the benchmark."""
-    slug, key = project(args)
+    slug, key = project(args, "publishable")
     limit = args.max_sockets * 2 + 100
     subprocess.run(["psql", args.database, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
                     f"UPDATE realtime.tenants SET max_concurrent_users = {limit}, max_events_per_second = 100000, "

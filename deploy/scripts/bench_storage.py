@@ -8,50 +8,16 @@ Standard library only, with curl (transfers, streamed from and to files or /dev/
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
-import secrets
 import statistics
 import subprocess
 import threading
-import time
 import urllib.request
 
+from bench_common import call, project, rss
+
 MIB = 1 << 20
-
-
-def call(method: str, url: str, body: dict | None = None, headers: dict | None = None) -> dict:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
-    with urllib.request.urlopen(request, timeout=60) as answer:
-        return json.loads(answer.read() or b"{}")
-
-
-def project(args) -> tuple[str, str]:
-    """A developer and a project through auth's registration; its slug and secret key."""
-    suffix = secrets.token_hex(4)
-    slug = f"bench_{suffix}"
-    accepted = call("POST", f"{args.auth}/v1/register", {
-        "email": f"bench-{suffix}@example.com", "password": "a long benchmark passphrase " + suffix,
-        "project_name": f"bench {suffix}", "slug": slug})
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        status = call("GET", f"{args.provisioning}/v1/projects/{accepted['project_id']}", headers={"X-Service-Token": args.token})
-        if status["status"] == "ready":
-            return slug, status["api_keys"]["secret"]
-        if status["status"] == "failed":
-            raise SystemExit(f"provisioning failed: {status}")
-        time.sleep(0.2)
-    raise SystemExit("the project did not become ready")
-
-
-def rss(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
 
 
 class Sampler:
@@ -104,7 +70,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=32)
     args = parser.parse_args()
 
-    slug, secret = project(args)
+    slug, secret = project(args, "secret")
     auth = {"apikey": secret, "Authorization": "Bearer " + secret}
     auth_flags = [flag for name, value in auth.items() for flag in ("-H", f"{name}: {value}")]
     # Room for the 1 GiB objects whatever the default quota is (an operator's UPDATE: no route sets it).

@@ -1,0 +1,45 @@
+"""What the Python benchmarks share (bench_storage.py, bench_realtime.py): JSON calls, a project
+made the real way (auth's registration, then provisioning until ready), a process's RSS."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import urllib.request
+
+
+def call(method: str, url: str, body: dict | None = None, headers: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json", **(headers or {})})
+    with urllib.request.urlopen(request, timeout=60) as answer:
+        return json.loads(answer.read() or b"{}")
+
+
+def project(args, key: str) -> tuple[str, str]:
+    """A developer and a project through auth's registration (`args.auth`), followed on
+    provisioning (`args.provisioning`, `args.token`) until ready; its slug and its `key`
+    ("publishable" or "secret")."""
+    suffix = secrets.token_hex(4)
+    slug = f"bench_{suffix}"
+    accepted = call("POST", f"{args.auth}/v1/register", {
+        "email": f"bench-{suffix}@example.com", "password": "a long benchmark passphrase " + suffix,
+        "project_name": f"bench {suffix}", "slug": slug})
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        status = call("GET", f"{args.provisioning}/v1/projects/{accepted['project_id']}", headers={"X-Service-Token": args.token})
+        if status["status"] == "ready":
+            return slug, status["api_keys"][key]
+        if status["status"] == "failed":
+            raise SystemExit(f"provisioning failed: {status}")
+        time.sleep(0.2)
+    raise SystemExit("the project did not become ready")
+
+
+def rss(pid: int) -> int:
+    """A process's resident set, in bytes."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
