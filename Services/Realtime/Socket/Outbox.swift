@@ -42,7 +42,7 @@ final class Outbox: Sendable {
 
     /// Closes the socket once the frames already queued are written.
     func close(code: UInt16, reason: String) {
-        enqueue(.close(code: code, reason: reason), size: 0, finishing: true)
+        _ = enqueue(.close(code: code, reason: reason), size: 0, finishing: true)
     }
 
     /// Treats the socket as over its bound now (traffic held for it elsewhere outgrew the bound).

@@ -38,7 +38,9 @@ struct RealtimeMetrics: Sendable {
     let slowConsumers: Counter
 
     init(registry: PrometheusCollectorRegistry) {
-        sockets = registry.makeGauge(name: "realtime_sockets_open", labels: [])
-        slowConsumers = registry.makeCounter(name: "realtime_slow_consumers_closed_total", labels: [])
+        sockets = registry.makeGauge(descriptor: MetricNameDescriptor(metricName: "realtime_sockets", unitName: "open",
+                                                                      helpText: "Websockets open on this replica"))
+        slowConsumers = registry.makeCounter(descriptor: MetricNameDescriptor(metricName: "realtime_slow_consumers_closed", unitName: "total",
+                                                                              helpText: "Sockets closed for not reading fast enough"))
     }
 }
