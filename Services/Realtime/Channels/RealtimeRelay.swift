@@ -31,8 +31,9 @@ struct RealtimeRelay: Service {
 
     func run() async throws {
         let (events, input) = AsyncStream<Event>.makeStream()
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await listener.run() }
+        await withTaskGroup(of: Void.self) { group in
+            // The listener reconnects by itself; it returns once cancelled.
+            group.addTask { try? await listener.run() }
             let notifications = listener.notifications(on: BroadcastStore.notifyChannel)
             let changes = listener.notifications(on: Self.changesChannel)
             group.addTask {
