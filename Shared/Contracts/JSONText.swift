@@ -22,13 +22,15 @@ public enum JSONText {
     }
 
     /// `value` as compact JSON text. Whole numbers within ±2^53 are written without a fraction.
-    public static func serialize(_ value: JSONValue) -> String {
+    /// With `sortedKeys`, every object's keys in order, so equal values give equal text (an
+    /// object's keys otherwise come in no set order).
+    public static func serialize(_ value: JSONValue, sortedKeys: Bool = false) -> String {
         var out = ""
-        write(value, into: &out)
+        write(value, into: &out, sortedKeys: sortedKeys)
         return out
     }
 
-    private static func write(_ value: JSONValue, into out: inout String) {
+    private static func write(_ value: JSONValue, into out: inout String, sortedKeys: Bool) {
         switch value {
         case .null: out += "null"
         case .bool(let flag): out += flag ? "true" : "false"
@@ -45,18 +47,18 @@ public enum JSONText {
             out += "["
             for (index, item) in items.enumerated() {
                 if index > 0 { out += "," }
-                write(item, into: &out)
+                write(item, into: &out, sortedKeys: sortedKeys)
             }
             out += "]"
         case .object(let members):
             out += "{"
             var first = true
-            for (key, member) in members {
+            for key in sortedKeys ? members.keys.sorted() : Array(members.keys) {
                 if !first { out += "," }
                 first = false
                 out += quote(key)
                 out += ":"
-                write(member, into: &out)
+                write(members[key]!, into: &out, sortedKeys: sortedKeys)
             }
             out += "}"
         }

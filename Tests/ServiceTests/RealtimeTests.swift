@@ -548,3 +548,16 @@ extension TestPlatform {
         return line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) }.map { Int($0) }
     }
 }
+
+@Suite("JSON text")
+struct JSONTextTests {
+    @Test("sorted keys give one text for equal objects, nested ones too; numbers and strings as JSON writes them")
+    func sortedKeys() {
+        let a: JSONValue = .object(["b": .number(1), "a": .object(["z": .bool(true), "y": .null]), "c": .string("q\"\n")])
+        var b: [String: JSONValue] = [:]
+        for key in ["c", "a", "b"] { if case .object(let members) = a { b[key] = members[key] } }
+        #expect(JSONText.serialize(a, sortedKeys: true) == JSONText.serialize(.object(b), sortedKeys: true))
+        #expect(JSONText.serialize(a, sortedKeys: true) == #"{"a":{"y":null,"z":true},"b":1,"c":"q\"\n"}"#)
+        #expect(JSONText.serialize(.number(1.5)) == "1.5" && JSONText.serialize(.array([.number(-3)])) == "[-3]")
+    }
+}

@@ -77,12 +77,14 @@ struct RealtimeAccess: Sendable {
     }
 
     /// What row-level security policies read of a user (through the tenant's `auth_claims()`).
+    /// Keys sorted: the same claims give the same text, so a change is checked once per user
+    /// rather than once per way of writing them.
     static func claimsJSON(_ claims: TenantUserClaims) -> String {
         JSONText.serialize(.object([
             "sub": .string(claims.sub.value), "role": .string(claims.role), "email": .string(claims.email),
             "aud": .string(TenantUserClaims.audience), "session_id": .string(claims.sid), "aal": claims.aal.map(JSONValue.string) ?? .null,
             "is_anonymous": .bool(claims.isAnonymous ?? false), "app_metadata": claims.appMetadata ?? .emptyObject,
             "user_metadata": claims.userMetadata ?? .emptyObject,
-        ]))
+        ]), sortedKeys: true)
     }
 }
