@@ -74,14 +74,14 @@ if [ -n "${PLATFORM_PG_DIR:-}" ] && [ -f "$PLATFORM_PG_DIR/data/postmaster.pid" 
 fi
 mapfile -t runs < <("${bench[@]}" plan --sizes "$sizes" --rates "$rates" --deliveries "${BENCH_RT_DELIVERIES:-10000,25000}")
 for spec in "${runs[@]}"; do
-  read -r sockets rate <<<"$spec"
+  read -r -a run_args <<<"$spec"
   # A fresh realtime for each run: its RSS before connecting is not the last run's high-water
   # mark (the allocator keeps what it had), and it reads the project's raised limits anew.
   services_stop realtime
   services_start "$work/bin" "$work/logs" realtime:"$realtime_port"
   services_wait_ready
   "${bench[@]}" run --realtime "$REALTIME_URL" --realtime-pid "${_service_pid[realtime]}" ${postmaster:+--postgres-pid "$postmaster"} \
-    --project "$work/project.json" --out "$out" --sockets "$sockets" --rate "$rate" --seconds "$seconds" ${BENCH_RT_RECEIVERS:+--receivers "$BENCH_RT_RECEIVERS"}
+    --project "$work/project.json" --out "$out" --seconds "$seconds" "${run_args[@]}" ${BENCH_RT_RECEIVERS:+--receivers "$BENCH_RT_RECEIVERS"}
 done
 "${bench[@]}" report --project "$work/project.json" --out "$out"
 for name in auth provisioning realtime storage; do
