@@ -163,7 +163,7 @@ class ChangeReceiver(Receiver):
         row, sent, owner = record["id"], int(record["body"]), record["owner"]
         if not self.counting:
             return
-        if self.tokens and owner != self.owners[self.user(socket)]:
+        if self.tokens and owner.lower() != self.owners[self.user(socket)]:
             self.extra["violations"] += 1
             return
         self.count_delivery(socket, row, row, now // 1000 - sent, now)
@@ -198,7 +198,8 @@ def setup(args) -> None:
         answer = call("POST", f"{args.auth}/v1/tenants/{slug}/signup",
                       {"email": f"rt-user-{i}-{suffix}@example.com", "password": f"a long benchmark passphrase {suffix}"},
                       {"apikey": keys["publishable"]})
-        return {"id": answer["user"]["id"], "token": answer["access_token"]}
+        # The id as PostgreSQL writes a uuid (auth's JSON has it in capitals).
+        return {"id": str(uuid.UUID(answer["user"]["id"])), "token": answer["access_token"]}
 
     started = time.monotonic()
     with ThreadPoolExecutor(4) as pool:
