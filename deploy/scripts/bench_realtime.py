@@ -54,15 +54,20 @@ HEARTBEAT_SECONDS = 25
 # --- The server process -------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds."""
+def cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """utime + stime of a process, in seconds; with `reaped`, also cutime + cstime (the
+    children it has waited for since it started)."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu(root: int) -> float:
-    """CPU seconds of a process and its living descendants (PostgreSQL's postmaster and backends)."""
+    """CPU seconds of a process, its living descendants and the children it has reaped
+    (PostgreSQL's postmaster, its backends, and the backends that have exited: services' pools
+    retire a connection after DB_CONNECTION_MAX_USES leases, 1,000 by default, so a busy pool's
+    backends come and go, and a gone one's CPU is only in the postmaster's cutime/cstime)."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -77,7 +82,7 @@ def tree_cpu(root: int) -> float:
             family.add(pid)
     for pid in family:
         try:
-            total += cpu_seconds(pid)
+            total += cpu_seconds(pid, reaped=pid == root)
         except OSError:
             pass
     return total
