@@ -54,6 +54,15 @@ BINDING = {"event": "INSERT", "schema": "public", "table": TABLE}
 
 # --- The database -------------------------------------------------------------------------------
 
+def database_counts(connection) -> tuple[int, int]:
+    """Sessions opened and transactions committed on the cluster so far (pg_stat_database;
+    `sessions` from PostgreSQL 14). A backend's counts reach the view about a second after it
+    goes idle."""
+    connection.execute("SELECT pg_stat_clear_snapshot()")
+    return connection.execute("SELECT coalesce(sum(sessions), 0)::bigint, coalesce(sum(xact_commit), 0)::bigint "
+                              "FROM pg_stat_database").fetchone()
+
+
 def as_project(database: str, schema: str, statements: list[str]) -> None:
     """Statements as the project's role: the platform role becomes it for one transaction only
     (its membership is granted and revoked inside it, so no other session ever sees it)."""
@@ -279,9 +288,15 @@ def run(args) -> None:
         return inserter.run(base + 1, count, args.rate, owners)
 
     label = f"{'B, ' + str(len(users)) + ' users' if secured else 'A'} on topic {topic}"
-    figures = fan_out(args, args.sockets, count,
-                      lambda share, offset, concurrency: (ChangeReceiver, ws_url, topic, share, concurrency, offset, owners, tokens),
-                      send, label, quiet=args.quiet)
+    import psycopg
+
+    with psycopg.connect(args.database, autocommit=True) as watcher:
+        before = database_counts(watcher)
+        figures = fan_out(args, args.sockets, count,
+                          lambda share, offset, concurrency: (ChangeReceiver, ws_url, topic, share, concurrency, offset, owners, tokens),
+                          send, label, quiet=args.quiet)
+        time.sleep(2)
+        after = database_counts(watcher)
     inserter.close()
     first_send, last_send, last_receive = figures["first_send_ns"], figures.pop("last_send_ns"), figures["last_receive_ns"]
     send_span = (last_send - first_send) / 1e9
@@ -306,6 +321,11 @@ def run(args) -> None:
         "rows_delivered_per_second": figures["messages_received"] / delivery_span if delivery_span and delivery_span > 0 else 0,
         "behind_at_last_insert_seconds": (last_receive - last_send) / 1e9 if last_receive else None,
         "rights_checks": count * claims,
+        # From the receivers' connecting to the drain's end, the whole cluster: realtime's rights
+        # checks are a transaction each, the inserts one per row.
+        "postgres_sessions_opened": after[0] - before[0],
+        "postgres_transactions": after[1] - before[1],
+        "postgres_transactions_per_row": (after[1] - before[1]) / count,
         "realtime_cpu_ms_per_row": figures["server_cpu_seconds"] / count * 1000,
         "postgres_cpu_ms_per_row": figures["postgres_cpu_seconds"] / count * 1000 if figures["postgres_cpu_seconds"] is not None else None,
         **figures,
@@ -330,7 +350,8 @@ def cores(r: dict) -> str:
 # (name, the cell, the number B/A divides or None)
 MEASURES = [
     ("sockets joined / held after", lambda r: f"{r['joined']} / {r['held']}", None),
-    ("distinct claims (rights checks per row)", lambda r: f"{r['distinct_claims']}" if r["variant"] == "B" else "none", None),
+    ("users (distinct tokens)", lambda r: f"{r['distinct_claims']}" if r["variant"] == "B" else "-", None),
+    ("rights checks per row (transactions B − A)", lambda r: number(r.get("rights_checks_per_row")) if r["variant"] == "B" else "-", None),
     ("rows inserted @ rows/s", lambda r: f"{r['rows']} @ {number(r['rate_achieved_per_second'])}", None),
     ("insert p50 / p99 ms (one per transaction)", lambda r: f"{number(r['insert_p50_ms'], 2)} / {number(r['insert_p99_ms'], 2)}",
      lambda r: r["insert_p50_ms"]),
@@ -351,9 +372,12 @@ MEASURES = [
     ("realtime CPU µs per delivered change", lambda r: number(r["server_cpu_us_per_delivery"]), lambda r: r["server_cpu_us_per_delivery"]),
     ("realtime CPU ms per row", lambda r: number(r["realtime_cpu_ms_per_row"], 2), lambda r: r["realtime_cpu_ms_per_row"]),
     ("PostgreSQL CPU ms per row", lambda r: number(r["postgres_cpu_ms_per_row"], 2), lambda r: r["postgres_cpu_ms_per_row"]),
-    ("per rights check, CPU µs: PostgreSQL / realtime",
+    ("per rights check, CPU µs: PostgreSQL / realtime (est.)",
      lambda r: f"{number(r.get('postgres_cpu_us_per_check'))} / {number(r.get('realtime_cpu_us_per_check'))}" if r["variant"] == "B" else "-",
      None),
+    ("PostgreSQL transactions per row (connect → drain)", lambda r: number(r["postgres_transactions_per_row"]),
+     lambda r: r["postgres_transactions_per_row"]),
+    ("PostgreSQL sessions opened (connect → drain)", lambda r: f"{r['postgres_sessions_opened']}", None),
     ("PostgreSQL cores: run / idle (settle)",
      lambda r: f"{number(r['cores_postgres'], 2)} / {number(r['cores_postgres_idle'], 2)}", lambda r: r["cores_postgres"]),
     ("realtime cores: run / idle (settle)",
@@ -393,13 +417,23 @@ def report(args) -> None:
         slug = json.load(file)["slug"]
     with open(os.path.join(args.out, "runs.jsonl")) as file:
         runs = [json.loads(line) for line in file if line.strip()]
-    # What one rights check costs, from B's CPU per row beyond A's at the same size.
+    # The rights checks realtime ran, each a transaction: B's transactions per row beyond A's
+    # (the insert and the cluster's background) at the same size. What one costs: PostgreSQL's
+    # CPU per row beyond A's, over them; realtime's, beyond A's CPU per delivery times B's
+    # deliveries per row (B delivers fewer frames than A), over them.
     for r in runs:
         base = next((a for a in runs if a["variant"] == "A" and a["sockets"] == r["sockets"]), None)
-        if r["variant"] == "B" and base is not None and r["distinct_claims"]:
-            for what in ("postgres", "realtime"):
-                b, a = r[f"{what}_cpu_ms_per_row"], base[f"{what}_cpu_ms_per_row"]
-                r[f"{what}_cpu_us_per_check"] = (b - a) * 1000 / r["distinct_claims"] if a is not None and b is not None else None
+        if r["variant"] != "B" or base is None:
+            continue
+        checks = r["postgres_transactions_per_row"] - base["postgres_transactions_per_row"]
+        r["rights_checks_per_row"] = checks
+        if checks < 1:
+            continue
+        if r["postgres_cpu_ms_per_row"] is not None and base["postgres_cpu_ms_per_row"] is not None:
+            r["postgres_cpu_us_per_check"] = (r["postgres_cpu_ms_per_row"] - base["postgres_cpu_ms_per_row"]) * 1000 / checks
+        if base["server_cpu_us_per_delivery"]:
+            delivering = base["server_cpu_us_per_delivery"] * r["deliveries"] / r["rows"] / 1000
+            r["realtime_cpu_us_per_check"] = (r["realtime_cpu_ms_per_row"] - delivering) * 1000 / checks
     header = (f"realtime database changes (postgres_changes, INSERT on {TABLE}), {os.cpu_count()} cores, "
               f"load {' '.join(open('/proc/loadavg').read().split()[:3])}; realtime restarted before each run; "
               f"rows inserted by {runs[0]['inserted_by'] if runs else '-'}")
@@ -411,12 +445,18 @@ def report(args) -> None:
     print("\nA: every socket should get every row. B: each row only at its owner's sockets (S/U of them); a row at\n"
           "another user's socket is a violation. Latency: the INSERT sent → the frame parsed (the insert's commit is\n"
           "in it). CPU per row: over the window from the first insert to the drain's end, whatever ran in it\n"
-          "(PostgreSQL's idle share is shown beside it). Per rights check: B's CPU per row beyond A's, over the\n"
-          "distinct claims. 'rest': the other services and anything else on the box.")
+          "(PostgreSQL's idle share is shown beside it). Rights checks per row: B's PostgreSQL transactions per row\n"
+          "beyond A's (each check is a transaction). Per rights check: B's PostgreSQL CPU per row beyond A's, and\n"
+          "realtime's beyond its A cost per delivery times B's deliveries, over the checks per row. 'rest': the other\n"
+          "services and anything else on the box.")
     for r in runs:
         notes = []
         if r["violations"]:
             notes.append(f"{r['violations']} DELIVERIES TO ANOTHER USER'S SOCKET")
+        checks = r.get("rights_checks_per_row")
+        if checks is not None and checks > 1.5 * r["distinct_claims"]:
+            notes.append(f"realtime ran {checks:.0f} rights checks per row for {r['distinct_claims']} distinct tokens "
+                         f"(one per distinct claims text: the same token's claims are not always the same text)")
         if r["connect_failures"]:
             notes.append(f"connect/join failures {r['connect_failures']}")
         if r["closed_by_server"]:
