@@ -26,7 +26,7 @@
 # setup (bench_realtime_changes.py says what exactly): a table of the project opted in, S
 # sockets bound to its inserts, rows inserted at a fixed rate as the project's role; every size
 # without row-level security (A) and with a policy showing each user their own rows (B, the
-# sockets spread over U signed-up users, so U distinct claims), side by side with B/A.
+# sockets spread over U signed-up users, U tokens), side by side with B/A.
 # Figures in .tmp/bench-realtime-changes/.
 #
 #   deploy/scripts/bench-realtime.sh changes [sizes=100,1000] [seconds=20] [rate=10] [users=10,100]
