@@ -13,29 +13,27 @@ Each run (a fresh realtime, started by the shell): the variant set as the projec
 `DISABLE ROW LEVEL SECURITY` (the policy is then ignored), or B, `ENABLE ROW LEVEL SECURITY` —;
 a warm-up (one socket, one row); then S sockets (the V1 protocol, the publishable key as apikey)
 join one channel each with the binding `{"event": "INSERT", "schema": "public", "table":
-"bench_rows"}`; for B each join carries a user's access token (`access_token`), socket i user
-i mod U, so there are U distinct tokens; for A none. (Realtime checks a row once per distinct
+"bench_rows"}`; for B each join carries a user's access token (`access_token`), socket i user i
+mod U, so there are U distinct tokens; for A none. (Realtime checks a row once per distinct
 claims *text* among its subscribers, and the same token's claims are not always the same text:
 the checks actually run are counted, as PostgreSQL transactions, see below.) Then M = rate ×
-seconds rows are inserted
-at the fixed rate, one per transaction, as the project's role, row n owned by user n mod U (A:
-over every user signed up), from one psycopg connection: the throwaway cluster's superuser
-(DATABASE_ADMIN_URL, with-postgres.sh) after `SET ROLE tenant_<slug>`, or, without it, the
-platform role with GRANT / SET LOCAL ROLE / REVOKE inside each transaction. Each row's `body` is
-its send time (µs since the epoch, just before the INSERT is sent), so every receiving socket
-takes receive − send as that delivery's latency (the insert's commit is in it).
+seconds rows are inserted at the fixed rate, one per transaction, as the project's role, row n
+owned by user n mod U (A: over every user signed up), from one psycopg connection: the throwaway
+cluster's superuser (DATABASE_ADMIN_URL, with-postgres.sh) after `SET ROLE tenant_<slug>`, or,
+without it, the platform role with GRANT / SET LOCAL ROLE / REVOKE inside each transaction. Each
+row's `body` is its send time (µs since the epoch, just before the INSERT is sent), so every
+receiving socket takes receive − send as that delivery's latency (the insert's commit is in it).
 
-What should arrive: A, every row at every socket; B, each row at its owner's sockets only. A
-row of another user's at a B socket is a violation (reported, and not counted as a delivery).
+What should arrive: A, every row at every socket; B, each row at its owner's sockets only. A row
+of another user's at a B socket is a violation (reported, and not counted as a delivery).
 Realtime's CPU, PostgreSQL's (the postmaster and its backends, from /proc) and the box's are
-read over the window from the first insert to the end of the drain (every socket has its
-rows, --drain seconds after the last insert, or --quiet seconds without a frame); per inserted
-row and per delivery. PostgreSQL's sessions opened and transactions committed
-(pg_stat_database, the whole cluster) are read from before the sockets connect to after the
-drain: each rights check is a transaction, so B's transactions per row beyond A's are the
-checks realtime ran per row. The receivers are bench_realtime.py's, with the changes' join and frame
-handling. Prints, per size, A and each B side by side with B/A; writes the figures as JSON;
-asserts nothing.
+read over the window from the first insert to the end of the drain (every socket has its rows,
+--drain seconds after the last insert, or --quiet seconds without a frame); per inserted row and
+per delivery. PostgreSQL's sessions opened and transactions committed (pg_stat_database, the
+whole cluster) are read from before the sockets connect to after the drain: each rights check is
+a transaction, so B's transactions per row beyond A's are the checks realtime ran per row. The
+receivers are bench_realtime.py's, with the changes' join and frame handling. Prints, per size,
+A and each B side by side with B/A; writes the figures as JSON; asserts nothing.
 """
 
 from __future__ import annotations
