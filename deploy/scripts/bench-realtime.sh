@@ -18,12 +18,28 @@
 # seconds: the fan-out's length at each size; rates: messages/s per size, comma-separated
 # (instead of the deliveries target). BENCH_RT_RECEIVERS sets the receiver processes (default:
 # cores, 2 to 4). SCRATCH=.build-bench builds in another directory (the default here);
-# BENCH_KEEP_WORK=1 keeps the work folder. `websockets` comes from PyPI, pinned, into
-# .tmp/bench-tools (BENCH_TOOLS_DIR), as lib/python-tools.sh installs the other scripts' tools.
+# BENCH_KEEP_WORK=1 keeps the work folder. `websockets` and `psycopg` come from PyPI, pinned,
+# into .tmp/bench-tools (BENCH_TOOLS_DIR), as lib/python-tools.sh installs the other scripts'
+# tools.
+#
+# The `changes` mode measures database changes (`postgres_changes`) instead, with the same
+# setup (bench_realtime_changes.py says what exactly): a table of the project opted in, S
+# sockets bound to its inserts, rows inserted at a fixed rate as the project's role; every size
+# without row-level security (A) and with a policy showing each user their own rows (B, the
+# sockets spread over U signed-up users, U tokens), side by side with B/A.
+# Figures in .tmp/bench-realtime-changes/.
+#
+#   deploy/scripts/bench-realtime.sh changes [sizes=100,1000] [seconds=20] [rate=10] [users=10,100]
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-sizes="${1:-1000,5000}" seconds="${2:-20}" rates="${3:-}"
+if [ "${1:-}" = changes ]; then
+  mode=changes
+  sizes="${2:-100,1000}" seconds="${3:-20}" rate="${4:-10}" users="${5:-10,100}"
+else
+  mode=fanout
+  sizes="${1:-1000,5000}" seconds="${2:-20}" rates="${3:-}"
+fi
 export SCRATCH="${SCRATCH:-.build-bench}"
 
 if [ -z "${DATABASE_URL:-}" ]; then
@@ -45,14 +61,21 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $(( largest + 1024 ))
 fi
 
 root="$(cd "$here/../.." && pwd)"
-out="${BENCH_RT_OUT:-$root/.tmp/bench-realtime}"
+if [ "$mode" = changes ]; then
+  out="${BENCH_RT_OUT:-$root/.tmp/bench-realtime-changes}"
+  # The users' access tokens, signed up once, must outlast every run.
+  export ACCESS_TOKEN_TTL_SECONDS="${ACCESS_TOKEN_TTL_SECONDS:-3600}"
+else
+  out="${BENCH_RT_OUT:-$root/.tmp/bench-realtime}"
+fi
 # shellcheck source=deploy/scripts/lib/python-tools.sh
 . "$here/lib/python-tools.sh"
-python_tools "${BENCH_TOOLS_DIR:-$root/.tmp/bench-tools}" "websockets==15.0.1"
-if ! "$python" -c 'import websockets' >/dev/null 2>&1; then
-  echo "reinstalling the bench tools (websockets does not import)" >&2
-  install_python_tools "${BENCH_TOOLS_DIR:-$root/.tmp/bench-tools}" "websockets==15.0.1"
-  python_tools "${BENCH_TOOLS_DIR:-$root/.tmp/bench-tools}" "websockets==15.0.1"
+tools=("websockets==15.0.1" "psycopg[binary]==3.3.9")
+python_tools "${BENCH_TOOLS_DIR:-$root/.tmp/bench-tools}" "${tools[@]}"
+if ! "$python" -c 'import websockets, psycopg' >/dev/null 2>&1; then
+  echo "reinstalling the bench tools (websockets or psycopg does not import)" >&2
+  install_python_tools "${BENCH_TOOLS_DIR:-$root/.tmp/bench-tools}" "${tools[@]}"
+  python_tools "${BENCH_TOOLS_DIR:-$root/.tmp/bench-tools}" "${tools[@]}"
 fi
 
 # shellcheck source=deploy/scripts/lib/bench-platform.sh
@@ -63,25 +86,35 @@ mkdir -p "$out"
 # The services' logs are kept beside the figures (the work folder goes).
 trap 'services_stop; cp -r "$work/logs" "$out/" 2>/dev/null || true; bench_cleanup' EXIT
 
-log "realtime on $REALTIME_URL; ulimit -n $(ulimit -n); sizes $sizes, ${seconds}s of fan-out each"
-bench=("$python" "$here/bench_realtime.py")
+log "realtime on $REALTIME_URL; ulimit -n $(ulimit -n); $mode: sizes $sizes, ${seconds}s of fan-out each"
+if [ "$mode" = changes ]; then
+  bench=("$python" "$here/bench_realtime_changes.py")
+  # As many users are signed up as the largest U asks. The runs insert as the project's role
+  # from the throwaway cluster's superuser (DATABASE_ADMIN_URL) when there is one.
+  setup_more=(--realtime "$REALTIME_URL" --users "$(tr ',' '\n' <<<"$users" | sort -n | tail -n 1)")
+  plan=(--sizes "$sizes" --users "$users" --rate "$rate")
+else
+  bench=("$python" "$here/bench_realtime.py")
+  setup_more=()
+  plan=(--sizes "$sizes" --rates "$rates" --deliveries "${BENCH_RT_DELIVERIES:-10000,25000}")
+fi
 "${bench[@]}" setup --auth "$AUTH_URL" --provisioning "$PROVISIONING_URL" --token "$INTERNAL_SERVICE_TOKEN" \
-  --database "$DATABASE_URL" --project "$work/project.json" --max-sockets "$largest"
+  --database "$DATABASE_URL" --project "$work/project.json" --max-sockets "$largest" "${setup_more[@]}"
 # The throwaway cluster's postmaster (with-postgres.sh), whose CPU is reported beside realtime's.
 postmaster=""
 if [ -n "${PLATFORM_PG_DIR:-}" ] && [ -f "$PLATFORM_PG_DIR/data/postmaster.pid" ]; then
   postmaster="$(head -n 1 "$PLATFORM_PG_DIR/data/postmaster.pid")"
 fi
-mapfile -t runs < <("${bench[@]}" plan --sizes "$sizes" --rates "$rates" --deliveries "${BENCH_RT_DELIVERIES:-10000,25000}")
+mapfile -t runs < <("${bench[@]}" plan "${plan[@]}")
 for spec in "${runs[@]}"; do
-  read -r sockets rate <<<"$spec"
+  read -r -a run_args <<<"$spec"
   # A fresh realtime for each run: its RSS before connecting is not the last run's high-water
   # mark (the allocator keeps what it had), and it reads the project's raised limits anew.
   services_stop realtime
   services_start "$work/bin" "$work/logs" realtime:"$realtime_port"
   services_wait_ready
   "${bench[@]}" run --realtime "$REALTIME_URL" --realtime-pid "${_service_pid[realtime]}" ${postmaster:+--postgres-pid "$postmaster"} \
-    --project "$work/project.json" --out "$out" --sockets "$sockets" --rate "$rate" --seconds "$seconds" ${BENCH_RT_RECEIVERS:+--receivers "$BENCH_RT_RECEIVERS"}
+    --project "$work/project.json" --out "$out" --seconds "$seconds" "${run_args[@]}" ${BENCH_RT_RECEIVERS:+--receivers "$BENCH_RT_RECEIVERS"}
 done
 "${bench[@]}" report --project "$work/project.json" --out "$out"
 for name in auth provisioning realtime storage; do
@@ -90,5 +123,5 @@ for name in auth provisioning realtime storage; do
     tail -n 20 "${_service_log[$name]}"
   fi
 done
-grep -h -i 'slow consumer\|error\|critical' "$work/logs/realtime.log" 2>/dev/null | head -n 20 | sed 's/^/realtime log: /' || true
+grep -h -i 'slow consumer\|error\|critical\|database change\|too far behind' "$work/logs/realtime.log" 2>/dev/null | head -n 20 | sed 's/^/realtime log: /' || true
 echo "service logs: $out/logs"

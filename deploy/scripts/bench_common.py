@@ -20,6 +20,12 @@ def project(args, key: str) -> tuple[str, str]:
     """A developer and a project through auth's registration (`args.auth`), followed on
     provisioning (`args.provisioning`, `args.token`) until ready; its slug and its `key`
     ("publishable" or "secret")."""
+    slug, keys = project_keys(args)
+    return slug, keys[key]
+
+
+def project_keys(args) -> tuple[str, dict]:
+    """As `project`, with all of its API keys ({"publishable": …, "secret": …})."""
     suffix = secrets.token_hex(4)
     slug = f"bench_{suffix}"
     accepted = call("POST", f"{args.auth}/v1/register", {
@@ -29,7 +35,7 @@ def project(args, key: str) -> tuple[str, str]:
     while time.monotonic() < deadline:
         status = call("GET", f"{args.provisioning}/v1/projects/{accepted['project_id']}", headers={"X-Service-Token": args.token})
         if status["status"] == "ready":
-            return slug, status["api_keys"][key]
+            return slug, status["api_keys"]
         if status["status"] == "failed":
             raise SystemExit(f"provisioning failed: {status}")
         time.sleep(0.2)

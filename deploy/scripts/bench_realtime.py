@@ -54,15 +54,20 @@ HEARTBEAT_SECONDS = 25
 # --- The server process -------------------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds."""
+def cpu_seconds(pid: int, reaped: bool = False) -> float:
+    """utime + stime of a process, in seconds; with `reaped`, also cutime + cstime (the
+    children it has waited for since it started)."""
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if reaped else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def tree_cpu(root: int) -> float:
-    """CPU seconds of a process and its living descendants (PostgreSQL's postmaster and backends)."""
+    """CPU seconds of a process, its living descendants and the children it has reaped
+    (PostgreSQL's postmaster, its backends, and the backends that have exited: services' pools
+    retire a connection after DB_CONNECTION_MAX_USES leases, 1,000 by default, so a busy pool's
+    backends come and go, and a gone one's CPU is only in the postmaster's cutime/cstime)."""
     parents: dict[int, int] = {}
     for entry in os.listdir("/proc"):
         if entry.isdigit():
@@ -77,7 +82,7 @@ def tree_cpu(root: int) -> float:
             family.add(pid)
     for pid in family:
         try:
-            total += cpu_seconds(pid)
+            total += cpu_seconds(pid, reaped=pid == root)
         except OSError:
             pass
     return total
@@ -131,14 +136,17 @@ def metrics(base: str) -> dict[str, float]:
 # --- A receiver process -------------------------------------------------------------------------
 
 class Socket:
-    __slots__ = ("ws", "joined", "received", "last_seq", "out_of_order", "close")
+    __slots__ = ("ws", "index", "joined", "received", "last_seq", "out_of_order", "close")
 
-    def __init__(self, ws):
-        self.ws, self.joined, self.received, self.last_seq, self.out_of_order, self.close = ws, False, 0, 0, 0, None
+    def __init__(self, ws, index: int):
+        self.ws, self.index, self.joined, self.received, self.last_seq, self.out_of_order, self.close = ws, index, False, 0, 0, 0, None
 
 
 class Receiver:
-    """One process's share of the sockets; driven by the parent through a pipe."""
+    """One process's share of the sockets; driven by the parent through a pipe. What a socket
+    sends to join, what it does with a frame and how many frames it should get are the methods
+    `join_payload`, `take` and `expected` (broadcasts here; bench_realtime_changes.py's
+    receiver overrides them for database changes)."""
 
     def __init__(self, pipe, url: str, topic: str, count: int, concurrency: int):
         self.pipe, self.url, self.topic, self.count, self.concurrency = pipe, url, topic, count, concurrency
@@ -151,11 +159,47 @@ class Receiver:
         self.counting = False
         self.first_receive = self.last_receive = 0
         self.unparsed = 0
+        self.extra: Counter = Counter()  # a subclass's own counts, reported with the drain
 
     async def command(self):
         return await asyncio.to_thread(self.pipe.recv)
 
-    async def open_one(self, gate: asyncio.Semaphore, finished: list) -> None:
+    def join_payload(self, socket: Socket) -> dict:
+        return {"config": {}}
+
+    def expected(self, socket: Socket, count: int) -> int:
+        """The frames a socket should receive of the `count` messages sent."""
+        return count
+
+    def take(self, socket: Socket, frame: dict, now: int) -> None:
+        """A frame a socket received at `now` (ns); a broadcast is counted while counting."""
+        if frame["event"] != "broadcast":
+            return
+        inner = frame["payload"]
+        sent, n = inner["payload"]["t"], inner["payload"]["n"]
+        seq = inner["meta"]["seq"]
+        if self.counting:
+            self.count_delivery(socket, n, seq, now // 1000 - sent, now)
+
+    def count_delivery(self, socket: Socket, n: int, seq: int, latency: int, now: int) -> None:
+        """One delivery of message `n` (latency in µs); `seq` must grow on each socket."""
+        self.latencies.append(latency)
+        bounds = self.spread.get(n)
+        if bounds is None:
+            self.spread[n] = [latency, latency]
+        elif latency < bounds[0]:
+            bounds[0] = latency
+        elif latency > bounds[1]:
+            bounds[1] = latency
+        socket.received += 1
+        if seq <= socket.last_seq:
+            socket.out_of_order += 1
+        socket.last_seq = seq
+        if not self.first_receive:
+            self.first_receive = now
+        self.last_receive = now
+
+    async def open_one(self, index: int, gate: asyncio.Semaphore, finished: list) -> None:
         from websockets.asyncio.client import connect
 
         async with gate:
@@ -165,11 +209,11 @@ class Receiver:
             except Exception as error:  # noqa: BLE001 - every kind of refusal is counted and reported
                 self.failures[f"connect: {type(error).__name__}: {str(error)[:120]}"] += 1
                 return
-            socket = Socket(ws)
+            socket = Socket(ws, index)
             self.sockets.append(socket)
             try:
                 await ws.send(json.dumps({"topic": f"realtime:{self.topic}", "event": "phx_join",
-                                          "payload": {"config": {}}, "ref": "1", "join_ref": "1"}))
+                                          "payload": self.join_payload(socket), "ref": "1", "join_ref": "1"}))
                 while True:
                     frame = json.loads(await asyncio.wait_for(ws.recv(), 60))
                     if frame.get("event") == "phx_reply" and frame.get("ref") == "1":
@@ -192,33 +236,9 @@ class Receiver:
             async for text in socket.ws:
                 now = time.time_ns()
                 try:
-                    frame = json.loads(text)
-                    if frame["event"] != "broadcast":
-                        continue
-                    inner = frame["payload"]
-                    sent, n = inner["payload"]["t"], inner["payload"]["n"]
-                    seq = inner["meta"]["seq"]
+                    self.take(socket, json.loads(text), now)
                 except (ValueError, KeyError, TypeError):
                     self.unparsed += 1
-                    continue
-                if not self.counting:
-                    continue
-                latency = now // 1000 - sent
-                self.latencies.append(latency)
-                bounds = self.spread.get(n)
-                if bounds is None:
-                    self.spread[n] = [latency, latency]
-                elif latency < bounds[0]:
-                    bounds[0] = latency
-                elif latency > bounds[1]:
-                    bounds[1] = latency
-                socket.received += 1
-                if seq <= socket.last_seq:
-                    socket.out_of_order += 1
-                socket.last_seq = seq
-                if not self.first_receive:
-                    self.first_receive = now
-                self.last_receive = now
         except ConnectionClosed:
             pass
         except Exception as error:  # noqa: BLE001
@@ -249,7 +269,7 @@ class Receiver:
         self.tasks.add(asyncio.get_running_loop().create_task(self.heartbeats()))
         gate, finished = asyncio.Semaphore(self.concurrency), []
         started = time.time_ns()
-        await asyncio.gather(*(self.open_one(gate, finished) for _ in range(self.count)))
+        await asyncio.gather(*(self.open_one(i, gate, finished) for i in range(self.count)))
         self.pipe.send(("joined", {"started_ns": started, "last_join_ns": max(finished, default=started),
                                    "joined": len(finished), "failures": dict(self.failures)}))
         expected = 0
@@ -258,15 +278,21 @@ class Receiver:
             if command[0] == "fanout":
                 expected = command[1]
                 self.latencies, self.spread, self.first_receive, self.last_receive = array("q"), {}, 0, 0
+                self.extra = Counter()
                 for socket in self.sockets:
-                    socket.received = socket.out_of_order = 0
+                    socket.received = socket.out_of_order = socket.last_seq = 0
                 self.counting = True
                 usage, wall = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
                 self.pipe.send(("ready",))
             elif command[0] == "drain":
-                deadline = command[1]
+                # Until every socket has its frames, or the deadline; with a `quiet` (seconds),
+                # also once no frame has come for that long.
+                deadline, quiet = command[1], command[2] if len(command) > 2 else None
                 live = [s for s in self.sockets if s.joined]
-                while time.time() < deadline and any(s.received < expected and s.close is None for s in live):
+                began = time.time_ns()
+                while time.time() < deadline and any(s.received < self.expected(s, expected) and s.close is None for s in live):
+                    if quiet is not None and time.time_ns() - max(began, self.last_receive) > quiet * 1e9:
+                        break
                     await asyncio.sleep(0.05)
                 end, wall_end = resource.getrusage(resource.RUSAGE_SELF), time.monotonic()
                 self.counting = False
@@ -276,9 +302,11 @@ class Receiver:
                     "sockets": len(live),
                     "first_receive_ns": self.first_receive, "last_receive_ns": self.last_receive,
                     "cpu_seconds": cpu, "wall_seconds": wall_end - wall,
-                    "complete_sockets": sum(1 for s in live if s.received >= expected),
-                    "short_sockets": sum(1 for s in live if s.received < expected),
-                    "out_of_order": sum(s.out_of_order for s in live), "unparsed": self.unparsed}))
+                    "expected": sum(self.expected(s, expected) for s in live),
+                    "complete_sockets": sum(1 for s in live if s.received >= self.expected(s, expected)),
+                    "short_sockets": sum(1 for s in live if s.received < self.expected(s, expected)),
+                    "out_of_order": sum(s.out_of_order for s in live), "unparsed": self.unparsed,
+                    "extra": dict(self.extra)}))
             elif command[0] == "close":
                 held = self.held()
                 closed_by_server = Counter(s.close for s in self.sockets if s.joined and s.close is not None)
@@ -288,9 +316,10 @@ class Receiver:
                 return
 
 
-def receiver_main(pipe, url: str, topic: str, count: int, concurrency: int) -> None:
+def receiver_main(pipe, kind: type, *arguments) -> None:
+    """A receiver process: `kind` (Receiver or a subclass) made with the pipe and `arguments`."""
     try:
-        asyncio.run(Receiver(pipe, url, topic, count, concurrency).run())
+        asyncio.run(kind(pipe, *arguments).run())
     except Exception as error:  # noqa: BLE001 - the parent reports it
         pipe.send(("crashed", f"{type(error).__name__}: {error}"))
 
@@ -387,22 +416,54 @@ def warm_up(args, key: str) -> None:
 
 def run_size(args, key: str, n: int, rate: float) -> dict:
     topic = f"bench-{n}-{secrets.token_hex(3)}"
-    os.makedirs(args.out, exist_ok=True)
     ws_url = args.realtime.replace("http://", "ws://") + f"/realtime/v1/websocket?apikey={key}&vsn=1.0.0"
+    count = max(1, round(rate * args.seconds))
+    sender = Sender(args.realtime, key, topic)
+
+    def send(count: int) -> tuple[int, int]:
+        print(f"[{n} sockets] broadcasting {count} messages at {rate:g}/s over HTTP", file=sys.stderr)
+        return sender.run(count, rate)
+
+    figures = fan_out(args, n, count, lambda share, offset, concurrency: (Receiver, ws_url, topic, share, concurrency),
+                      send, f"on topic {topic}")
+    send_span = (figures.pop("last_send_ns") - figures["first_send_ns"]) / 1e9
+    post_ms = sorted(sender.post_ms)
+    return {
+        "sockets": n,
+        "topic": topic,
+        "messages": count,
+        "rate_per_second": rate,
+        "send_seconds": send_span,
+        "rate_achieved_per_second": (count - 1) / send_span if send_span > 0 else None,
+        "http_statuses": dict(sender.statuses),
+        "http_post_p50_ms": percentile(post_ms, 0.5),
+        "http_post_p99_ms": percentile(post_ms, 0.99),
+        **figures,
+    }
+
+
+def fan_out(args, n: int, count: int, receiver, send, label: str, quiet: float | None = None) -> dict:
+    """What a run measures beside its sender: n sockets over several receiver processes, each
+    process made by `receiver(share, offset, concurrency)` → (Receiver or a subclass, its
+    arguments after the pipe; offset: the index of the process's first socket among all);
+    `send(count)` sends the `count` messages and answers (first, last) send time in ns; then the
+    drain (until every socket has its frames, the --drain deadline, or `quiet` seconds without
+    a frame). The figures common to both benchmarks."""
+    os.makedirs(args.out, exist_ok=True)
     k = min(args.receivers, n)
     shares = [n // k + (1 if i < n % k else 0) for i in range(k)]
     concurrency = max(1, args.connect_concurrency // k)
     context = multiprocessing.get_context("fork")
     pipes, processes = [], []
-    for share in shares:
+    for i, share in enumerate(shares):
         ours, theirs = context.Pipe()
-        process = context.Process(target=receiver_main, args=(theirs, ws_url, topic, share, concurrency), daemon=True)
+        process = context.Process(target=receiver_main, args=(theirs, *receiver(share, sum(shares[:i]), concurrency)), daemon=True)
         process.start()
         pipes.append(ours)
         processes.append(process)
     for pipe in pipes:
         expect(pipe, "up", 60)
-    print(f"[{n} sockets] {k} receiver processes, {shares} sockets each; connecting on topic {topic}", file=sys.stderr)
+    print(f"[{n} sockets] {k} receiver processes, {shares} sockets each; connecting {label}", file=sys.stderr)
 
     before = metrics(args.realtime)
     rss_idle = rss(args.realtime_pid)
@@ -418,24 +479,26 @@ def run_size(args, key: str, n: int, rate: float) -> dict:
         connect_failures.update(j["failures"])
     print(f"[{n} sockets] {total_joined} joined in {span:.2f}s" + (f"; failures: {dict(connect_failures)}" if connect_failures else ""),
           file=sys.stderr)
+    # The settle: every socket joined, nothing sent; what realtime and PostgreSQL burn then.
+    idle_cpu, idle_postgres, idle_wall = cpu_seconds(args.realtime_pid), tree_cpu(args.postgres_pid) if args.postgres_pid else None, time.monotonic()
     time.sleep(args.settle)
+    idle_wall = time.monotonic() - idle_wall
+    idle_cpu = cpu_seconds(args.realtime_pid) - idle_cpu
+    idle_postgres = tree_cpu(args.postgres_pid) - idle_postgres if args.postgres_pid else None
     rss_connected = rss(args.realtime_pid)
     connected_metrics = metrics(args.realtime)
 
-    count = max(1, round(rate * args.seconds))
     for pipe in pipes:
         pipe.send(("fanout", count))
     for pipe in pipes:
         expect(pipe, "ready", 60)
-    print(f"[{n} sockets] broadcasting {count} messages at {rate:g}/s over HTTP", file=sys.stderr)
-    sender = Sender(args.realtime, key, topic)
     server_cpu, box, wall = cpu_seconds(args.realtime_pid), box_cpu(), time.monotonic()
     postgres_cpu = tree_cpu(args.postgres_pid) if args.postgres_pid else None
     own = resource.getrusage(resource.RUSAGE_SELF)
     with Sampler(args.realtime_pid) as sampler:
-        first_send, last_send = sender.run(count, rate)
+        first_send, last_send = send(count)
         for pipe in pipes:
-            pipe.send(("drain", time.time() + args.drain))
+            pipe.send(("drain", time.time() + args.drain, quiet))
         drained = [expect(pipe, "drained", args.drain + 120) for pipe in pipes]
     box_end, wall = box_cpu(), time.monotonic() - wall
     server_cpu = cpu_seconds(args.realtime_pid) - server_cpu
@@ -460,8 +523,6 @@ def run_size(args, key: str, n: int, rate: float) -> dict:
     deliveries = len(ordered)
     last_receive = max(d["last_receive_ns"] for d in drained)
     delivery_span = (last_receive - first_send) / 1e9 if last_receive else float("nan")
-    send_span = (last_send - first_send) / 1e9
-    post_ms = sorted(sender.post_ms)
     fastest: dict[int, int] = {}
     slowest: dict[int, int] = {}
     for d in drained:
@@ -480,10 +541,11 @@ def run_size(args, key: str, n: int, rate: float) -> dict:
         late_failures.update({k: v for k, v in c["failures"].items() if not k.startswith(("connect:", "join:"))})
     receiver_cpu = [d["cpu_seconds"] / d["wall_seconds"] if d["wall_seconds"] else 0 for d in drained]
     busy, total = box_end[0] - box[0], box_end[1] - box[1]
+    extra = Counter()
+    for d in drained:
+        extra.update(d["extra"])
     return {
-        "sockets": n,
         "receiver_processes": k,
-        "topic": topic,
         "joined": total_joined,
         "connect_failures": dict(connect_failures),
         "connect_seconds": span,
@@ -492,15 +554,14 @@ def run_size(args, key: str, n: int, rate: float) -> dict:
         "held": sum(c["held"] for c in closed),
         "closed_by_server": dict(closed_by_server),
         "receiver_errors": dict(late_failures),
-        "messages": count,
-        "rate_per_second": rate,
-        "send_seconds": send_span,
-        "rate_achieved_per_second": (count - 1) / send_span if send_span > 0 else None,
-        "http_statuses": dict(sender.statuses),
-        "http_post_p50_ms": percentile(post_ms, 0.5),
-        "http_post_p99_ms": percentile(post_ms, 0.99),
-        "deliveries_expected": count * total_joined,
+        "first_send_ns": first_send,
+        "last_send_ns": last_send,
+        "last_receive_ns": last_receive,
+        "deliveries_expected": sum(d["expected"] for d in drained),
         "deliveries": deliveries,
+        "messages_received": len(fastest),
+        "receiver_counts": dict(extra),
+        "unparsed_frames": sum(d["unparsed"] for d in drained),
         "sockets_complete": sum(d["complete_sockets"] for d in drained),
         "sockets_short": sum(d["short_sockets"] for d in drained),
         "out_of_order": sum(d["out_of_order"] for d in drained),
@@ -519,6 +580,11 @@ def run_size(args, key: str, n: int, rate: float) -> dict:
         "receivers_saturated": any(u >= args.saturated for u in receiver_cpu),
         "server_cpu_cores_during_fanout": server_cpu / delivery_span if delivery_span > 0 else None,
         "server_cpu_us_per_delivery": server_cpu / deliveries * 1e6 if deliveries else None,
+        "server_cpu_seconds": server_cpu,
+        "postgres_cpu_seconds": postgres_cpu,
+        "window_seconds": wall,
+        "cores_realtime_idle": idle_cpu / idle_wall,
+        "cores_postgres_idle": idle_postgres / idle_wall if idle_postgres is not None else None,
         "box_cpu_busy_during_fanout": busy / total if total else None,
         # Cores, over the fan-out (from the first send to the drain): the whole box, then
         # realtime, PostgreSQL (postmaster and backends), the receivers, this process (the
@@ -586,27 +652,33 @@ def table(runs: list[dict]) -> str:
     return "\n".join(f"{name:<{width}}" + "".join(f"{text:>{column}}" for text in line) for name, line in zip(names, grid))
 
 
-def setup(args) -> None:
-    """The project, and its realtime limits raised so they do not cap the benchmark."""
-    slug, key = project(args, "publishable")
-    limit = args.max_sockets * 2 + 100
-    subprocess.run(["psql", args.database, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
+def raise_limits(database: str, slug: str, max_sockets: int) -> None:
+    """The project's realtime limits raised so they do not cap the benchmark (an operator's UPDATE)."""
+    limit = max_sockets * 2 + 100
+    subprocess.run(["psql", database, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-c",
                     f"UPDATE realtime.tenants SET max_concurrent_users = {limit}, max_events_per_second = 100000, "
                     f"max_joins_per_second = {limit}, max_channels_per_client = 100 WHERE slug = '{slug}'"], check=True)
     print(f"project {slug}; realtime limits raised: {limit} sockets, {limit} joins/s, 100,000 events/s", file=sys.stderr)
+
+
+def setup(args) -> None:
+    """The project, and its realtime limits raised so they do not cap the benchmark."""
+    slug, key = project(args, "publishable")
+    raise_limits(args.database, slug, args.max_sockets)
     with open(args.project, "w") as out:
         json.dump({"slug": slug, "key": key}, out)
 
 
 def plan(args) -> None:
-    """The runs, one `N rate` line each: every size at every deliveries target, or the rates given."""
+    """The runs, one line of `run` arguments each (`--sockets N --rate R`): every size at every
+    deliveries target, or the rates given."""
     sizes = [int(s) for s in args.sizes.split(",") if s]
     rates = [float(r) for r in args.rates.split(",") if r]
     if rates and len(rates) != len(sizes):
         raise SystemExit("the rates need one rate per size")
     runs = list(zip(sizes, rates)) if rates else [(n, float(d) / n) for n in sizes for d in args.deliveries.split(",") if d]
     for n, rate in runs:
-        print(n, repr(rate))
+        print(f"--sockets {n} --rate {rate!r}")
 
 
 def run(args) -> None:
@@ -669,7 +741,7 @@ def main() -> None:
         one.add_argument("--" + name, required=True)
     one.add_argument("--max-sockets", type=int, required=True)
     one.set_defaults(act=setup)
-    one = commands.add_parser("plan", help="the runs, one 'N rate' line each")
+    one = commands.add_parser("plan", help="the runs, one line of run arguments each")
     one.add_argument("--sizes", default="1000,5000", help="socket counts, comma-separated")
     one.add_argument("--rates", default="", help="messages/s per size, comma-separated (instead of --deliveries)")
     one.add_argument("--deliveries", default="10000,25000",
