@@ -1,10 +1,12 @@
-"""What the Python benchmarks share (bench_storage.py, bench_realtime.py): JSON calls, a project
-made the real way (auth's registration, then provisioning until ready), a process's RSS."""
+"""What the Python benchmarks share (bench_storage.py, bench_realtime.py,
+bench_realtime_changes.py): JSON calls, a project made the real way (auth's registration, then
+provisioning until ready), a process's RSS and its peak."""
 
 from __future__ import annotations
 
 import json
 import secrets
+import threading
 import time
 import urllib.request
 
@@ -49,3 +51,25 @@ def rss(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+class Sampler:
+    """Peak RSS of a process, sampled every `interval` seconds while in the `with` block."""
+
+    def __init__(self, pid: int, interval: float = 0.02):
+        self.pid, self.peak, self.interval = pid, rss(pid), interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak = max(self.peak, rss(self.pid))
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss(self.pid))

@@ -42,7 +42,7 @@ from array import array
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
-from bench_common import call, project, rss
+from bench_common import Sampler, call, project, rss
 
 MIB = 1 << 20
 HEARTBEAT_SECONDS = 25
@@ -94,28 +94,6 @@ def box_cpu() -> tuple[int, int]:
         values = [int(v) for v in stat.readline().split()[1:]]
     idle = values[3] + values[4]
     return sum(values) - idle, sum(values)
-
-
-class Sampler:
-    """Peak RSS of a process, sampled every `interval` seconds while in the `with` block."""
-
-    def __init__(self, pid: int, interval: float = 0.05):
-        self.pid, self.peak, self.interval = pid, rss(pid), interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, rss(self.pid))
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss(self.pid))
 
 
 def metrics(base: str) -> dict[str, float]:
@@ -495,7 +473,7 @@ def fan_out(args, n: int, count: int, receiver, send, label: str, quiet: float |
     server_cpu, box, wall = cpu_seconds(args.realtime_pid), box_cpu(), time.monotonic()
     postgres_cpu = tree_cpu(args.postgres_pid) if args.postgres_pid else None
     own = resource.getrusage(resource.RUSAGE_SELF)
-    with Sampler(args.realtime_pid) as sampler:
+    with Sampler(args.realtime_pid, interval=0.05) as sampler:
         first_send, last_send = send(count)
         for pipe in pipes:
             pipe.send(("drain", time.time() + args.drain, quiet))

@@ -12,34 +12,11 @@ import os
 import re
 import statistics
 import subprocess
-import threading
 import urllib.request
 
-from bench_common import call, project, rss
+from bench_common import Sampler, call, project, rss
 
 MIB = 1 << 20
-
-
-class Sampler:
-    """Peak RSS of a process, sampled every `interval` seconds while in the `with` block."""
-
-    def __init__(self, pid: int, interval: float = 0.02):
-        self.pid, self.peak, self.interval = pid, rss(pid), interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak = max(self.peak, rss(self.pid))
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, rss(self.pid))
 
 
 def curl(*arguments: str) -> float:
