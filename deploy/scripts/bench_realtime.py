@@ -711,6 +711,25 @@ def report(args) -> None:
     print(f"figures: {path}")
 
 
+def add_run_arguments(one, *, settle: str, drain: float, drain_help: str) -> None:
+    """The arguments of a fan-out run (`fan_out`) that both benchmarks' `run` take."""
+    one.add_argument("--realtime-pid", type=int, required=True)
+    one.add_argument("--postgres-pid", type=int, help="the postmaster, whose CPU (with its backends') is reported")
+    one.add_argument("--sockets", type=int, required=True)
+    one.add_argument("--receivers", type=int, default=max(2, min(4, os.cpu_count() or 2)))
+    one.add_argument("--connect-concurrency", type=int, default=200, help="handshakes in flight, over all receivers")
+    one.add_argument("--settle", type=float, default=2, help=settle)
+    one.add_argument("--drain", type=float, default=drain, help=drain_help)
+    one.add_argument("--saturated", type=float, default=0.9, help="receiver CPU utilisation called saturated")
+
+
+def add_report_command(commands, report, help: str) -> None:
+    one = commands.add_parser("report", help=help)
+    for name in ("project", "out"):
+        one.add_argument("--" + name, required=True)
+    one.set_defaults(act=report)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     commands = parser.add_subparsers(dest="command", required=True)
@@ -728,21 +747,12 @@ def main() -> None:
     one = commands.add_parser("run", help="one size at one rate; its figures appended to OUT/runs.jsonl")
     for name in ("realtime", "project", "out"):
         one.add_argument("--" + name, required=True)
-    one.add_argument("--realtime-pid", type=int, required=True)
-    one.add_argument("--postgres-pid", type=int, help="the postmaster, whose CPU (with its backends') is reported")
-    one.add_argument("--sockets", type=int, required=True)
+    add_run_arguments(one, settle="seconds between the last join and the 'connected' RSS", drain=15,
+                      drain_help="seconds after the last send to wait for deliveries")
     one.add_argument("--rate", type=float, required=True, help="messages/s")
     one.add_argument("--seconds", type=float, default=20, help="the fan-out's length")
-    one.add_argument("--receivers", type=int, default=max(2, min(4, os.cpu_count() or 2)))
-    one.add_argument("--connect-concurrency", type=int, default=200, help="handshakes in flight, over all receivers")
-    one.add_argument("--settle", type=float, default=2, help="seconds between the last join and the 'connected' RSS")
-    one.add_argument("--drain", type=float, default=15, help="seconds after the last send to wait for deliveries")
-    one.add_argument("--saturated", type=float, default=0.9, help="receiver CPU utilisation called saturated")
     one.set_defaults(act=run)
-    one = commands.add_parser("report", help="the table of OUT/runs.jsonl; OUT/results.json")
-    for name in ("project", "out"):
-        one.add_argument("--" + name, required=True)
-    one.set_defaults(act=report)
+    add_report_command(commands, report, "the table of OUT/runs.jsonl; OUT/results.json")
     args = parser.parse_args()
     args.act(args)
 

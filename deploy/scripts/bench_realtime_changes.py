@@ -50,7 +50,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 from bench_common import call, project_keys
-from bench_realtime import MIB, Receiver, Socket, fan_out, percentile, raise_limits
+from bench_realtime import MIB, Receiver, Socket, add_report_command, add_run_arguments, fan_out, percentile, raise_limits
 
 TABLE = "bench_rows"
 BINDING = {"event": "INSERT", "schema": "public", "table": TABLE}
@@ -508,24 +508,15 @@ def main() -> None:
     one = commands.add_parser("run", help="one size and variant; its figures appended to OUT/runs.jsonl")
     for name in ("realtime", "project", "out", "database"):
         one.add_argument("--" + name, required=name != "database")
-    one.add_argument("--realtime-pid", type=int, required=True)
-    one.add_argument("--postgres-pid", type=int, help="the postmaster, whose CPU (with its backends') is reported")
-    one.add_argument("--sockets", type=int, required=True)
+    add_run_arguments(one, settle="seconds between the last join and the inserts", drain=120,
+                      drain_help="seconds after the last insert to wait at most for deliveries")
     one.add_argument("--variant", choices=("A", "B"), required=True)
     one.add_argument("--users", type=int, required=True, help="B: the users the sockets are spread over")
     one.add_argument("--rate", type=float, required=True, help="rows/s")
     one.add_argument("--seconds", type=float, default=20, help="how long rows are inserted")
-    one.add_argument("--receivers", type=int, default=max(2, min(4, os.cpu_count() or 2)))
-    one.add_argument("--connect-concurrency", type=int, default=200, help="handshakes in flight, over all receivers")
-    one.add_argument("--settle", type=float, default=2, help="seconds between the last join and the inserts")
-    one.add_argument("--drain", type=float, default=120, help="seconds after the last insert to wait at most for deliveries")
     one.add_argument("--quiet", type=float, default=15, help="the drain also ends after this many seconds without a frame")
-    one.add_argument("--saturated", type=float, default=0.9, help="receiver CPU utilisation called saturated")
     one.set_defaults(act=run)
-    one = commands.add_parser("report", help="the tables of OUT/runs.jsonl; OUT/results.json")
-    for name in ("project", "out"):
-        one.add_argument("--" + name, required=True)
-    one.set_defaults(act=report)
+    add_report_command(commands, report, "the tables of OUT/runs.jsonl; OUT/results.json")
     args = parser.parse_args()
     if getattr(args, "database", None) is None:
         args.database = os.environ.get("DATABASE_URL")
