@@ -31,9 +31,10 @@ public final class RateLimiter: Sendable {
         self.window = window
     }
 
-    /// Counts one attempt for `key` and says whether it may proceed, against `limit` when given
-    /// (a limit per key, such as a tenant's own), else the limiter's.
-    public func check(_ key: String, limit: Int? = nil, now: ContinuousClock.Instant = .now) -> Decision {
+    /// Counts `cost` attempts (one by default; a batch counts each of its items) for `key` and
+    /// says whether they may proceed, against `limit` when given (a limit per key, such as a
+    /// tenant's own), else the limiter's.
+    public func check(_ key: String, limit: Int? = nil, cost: Int = 1, now: ContinuousClock.Instant = .now) -> Decision {
         let limit = limit.map { max(1, $0) } ?? self.limit
         return windows.withLock { windows in
             if windows.count > 10_000 {
@@ -41,7 +42,7 @@ public final class RateLimiter: Sendable {
             }
             var current = windows[key] ?? Window(start: now, count: 0)
             if now - current.start >= window { current = Window(start: now, count: 0) }
-            current.count += 1
+            current.count += max(1, cost)
             windows[key] = current
             let reset = window - (now - current.start)
             let resetSeconds = max(1, Int(reset.components.seconds) + (reset.components.attoseconds > 0 ? 1 : 0))

@@ -53,8 +53,6 @@ final class RealtimeLimiter: Sendable {
 
     /// One event sent by a client (a broadcast, a presence change) or over HTTP.
     func allowEvent(_ tenant: UUID, limit: Int, count: Int = 1) -> Bool {
-        var allowed = true
-        for _ in 0..<max(1, count) { allowed = events.check(tenant.uuidString, limit: limit).allowed && allowed }
-        return allowed
+        events.check(tenant.uuidString, limit: limit, cost: count).allowed
     }
 }
