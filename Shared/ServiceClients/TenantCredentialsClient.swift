@@ -7,52 +7,31 @@ import HTTPClient
 /// signing keys (`GET /v1/tenants/{slug}/.well-known/jwks.json`). Caching and verification are
 /// the caller's (TenantKit's `RemoteTenantCredentials`).
 public struct TenantCredentialsClient: Sendable {
-    public let authURL: String
-    private let http: CurlHTTPClient
+    public var authURL: String { auth.authURL }
+    private let auth: AuthLookup
     private let serviceToken: String
-    private let timeout: Duration
 
     public init(http: CurlHTTPClient, authURL: String, serviceToken: String, timeout: Duration = .seconds(3)) {
-        self.http = http
-        self.authURL = authURL
+        auth = AuthLookup(http: http, authURL: authURL, timeout: timeout)
         self.serviceToken = serviceToken
-        self.timeout = timeout
     }
 
-    /// Auth could not give an answer: unreachable, or a status other than found / not found.
-    public struct Unavailable: Error, Sendable, CustomStringConvertible {
-        public var description: String
-    }
+    public typealias Unavailable = AuthUnavailable
 
     /// The key's identity (200), or nil when auth knows no such key (404).
     public func apiKey(sha256: String) async throws(Unavailable) -> APIKeyIdentity? {
-        let response = try await get("/internal/v1/api-keys/" + sha256, headers: InternalCall.headers(token: serviceToken))
-        switch response.status {
-        case 200:
-            do { return try response.decode(APIKeyIdentity.self) } catch {
-                throw Unavailable(description: "api key check answered an unreadable body: \(error)")
-            }
-        case 404: return nil
-        default: throw Unavailable(description: "api key check answered \(response.status)")
-        }
+        try await auth.find(APIKeyIdentity.self, at: "/internal/v1/api-keys/" + sha256, headers: InternalCall.headers(token: serviceToken),
+                            what: "api key check")
     }
 
     /// The tenant's JWKS document as auth serves it (200), or nil when auth knows no such
     /// tenant (404).
     public func jwks(slug: String) async throws(Unavailable) -> [UInt8]? {
-        let response = try await get("/v1/tenants/\(slug)/.well-known/jwks.json", headers: HTTPClientHeaders())
+        let response = try await auth.get("/v1/tenants/\(slug)/.well-known/jwks.json")
         switch response.status {
         case 200: return response.body
         case 404: return nil
         default: throw Unavailable(description: "JWKS answered \(response.status)")
-        }
-    }
-
-    private func get(_ path: String, headers: HTTPClientHeaders) async throws(Unavailable) -> HTTPClientResponse {
-        do {
-            return try await http.execute(HTTPClientRequest(url: authURL + path, headers: headers, timeout: timeout))
-        } catch {
-            throw Unavailable(description: "auth unreachable: \(error)")
         }
     }
 }

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import ServiceKit
 
 /// Registered tenants by slug, each read from the registry at most once per `ttl`: a service
 /// that names the tenant of every request (storage's Storage API) reads its row once every few

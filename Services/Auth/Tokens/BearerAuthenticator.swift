@@ -11,12 +11,12 @@ struct BearerAuthenticator: Sendable {
     let sessions: SessionStore
     let now: @Sendable () -> Date
 
-    func authenticate(_ request: Request) async throws -> AccessClaims {
+    func authenticate(_ request: Request) async throws -> DeveloperAccessClaims {
         guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
             throw APIError.unauthorized("A bearer access token is required.")
         }
         let token = String(header.dropFirst("bearer ".count))
-        let claims: AccessClaims
+        let claims: DeveloperAccessClaims
         do {
             claims = try await keys.verify(token)
             try claims.exp.verifyNotExpired(currentDate: now())

@@ -1,8 +1,9 @@
 import Contracts
 import Foundation
+import ServiceKit
 
 /// Developers as `TokenIssuer` signs them in (`POST /v1/token`): found in `auth.developers`,
-/// signed with the developers' keys (`AccessClaims`).
+/// signed with the developers' keys (`DeveloperAccessClaims`).
 struct DeveloperAccounts: TokenAccounts {
     let developers: DeveloperStore
     let keys: SigningKeys
@@ -28,7 +29,7 @@ struct DeveloperAccounts: TokenAccounts {
     }
 
     func accessToken(for developer: DeveloperStore.Developer, session: UUID, started: Date, issuedAt: Date, lifetime: Duration) async throws -> String {
-        try await keys.sign(AccessClaims(developer: developer.id, session: session, issuedAt: issuedAt, lifetime: lifetime))
+        try await keys.sign(DeveloperAccessClaims(developer: developer.id, session: session, issuedAt: issuedAt, lifetime: lifetime))
     }
 
     func profile(of developer: DeveloperStore.Developer) -> DeveloperProfile {

@@ -84,6 +84,14 @@ struct SessionStore: Sendable {
         try await pool.query("SELECT 1 FROM auth.sessions WHERE id = \(session) AND revoked_at IS NULL").count == 1
     }
 
+    /// The developer whose live session this is; nil when the session is unknown, ended, or a
+    /// tenant user's (provisioning's check of a developer's token).
+    func liveDeveloper(of session: UUID) async throws -> UUID? {
+        try await pool.query("""
+            SELECT developer_id FROM auth.sessions WHERE id = \(session) AND revoked_at IS NULL AND developer_id IS NOT NULL
+            """).first?.decode("developer_id")
+    }
+
     /// Which sessions a logout ends, seen from the session that asks.
     enum LogoutScope: String, Sendable {
         /// This session only.

@@ -43,7 +43,7 @@ final class SigningKeys: Sendable {
 
     /// Verifies a token's signature (by its `kid`) and claims.
     /// The token must name (`kid`) a key of this owner: jwt-kit alone would try its default key.
-    func verify<Claims: JWTPayload>(_ token: String, as type: Claims.Type = AccessClaims.self) async throws -> Claims {
+    func verify<Claims: JWTPayload>(_ token: String, as type: Claims.Type = DeveloperAccessClaims.self) async throws -> Claims {
         guard let kid = JWTKeyID.of(token) else { throw JWTError.missingKIDHeader }
         var current = try await current()
         if !current.kids.contains(kid) {

@@ -13,9 +13,6 @@ struct TokenSettings: Sendable {
     var perAddressPerMinute: Int
     var perAccountPerMinute: Int
 
-    static let issuer = "platform-auth"
-    static let audience = "platform"
-
     init(_ configuration: ServiceConfiguration) throws {
         accessTokenTTL = .seconds(try configuration.integer("ACCESS_TOKEN_TTL_SECONDS", default: 900, range: 1...86_400))
         refreshReuseGrace = .seconds(try configuration.integer("REFRESH_REUSE_GRACE_SECONDS", default: 10, range: 0...300))

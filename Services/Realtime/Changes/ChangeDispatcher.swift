@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Logging
+import ServiceKit
 import TenantKit
 
 /// Delivers a tenant's database changes to the subscriptions here whose bindings ask for them

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import ServiceKit
 import TenantKit
 
 /// A tenant's realtime limits, from its row in `realtime.tenants` (set at registration and by

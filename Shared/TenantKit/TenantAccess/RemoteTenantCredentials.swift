@@ -5,7 +5,6 @@ import JWTKit
 import Logging
 import ServiceClients
 import ServiceKit
-import Synchronization
 
 /// Tenant credentials as realtime and storage check them, without calling auth on every
 /// request:
@@ -30,9 +29,8 @@ public final class RemoteTenantCredentials: TenantCredentialResolver {
     private let now: @Sendable () -> ContinuousClock.Instant
     private let logger: Logger
     private let keys: ExpiringCache<String, APIKeyIdentity?>
-    private let jwks: ExpiringCache<String, PublicKeys>
-    private let refetchInterval: Duration = .seconds(1)
-    private let inflight = Mutex<[String: Task<(PublicKeys, ContinuousClock.Instant), any Error>]>([:])
+    /// Tenants' public keys, by slug.
+    private let jwks: RemoteJWKS<String>
 
     public init(
         auth: TenantCredentialsClient, apiKeyTTL: Duration, jwksTTL: Duration, logger: Logger,
@@ -42,7 +40,8 @@ public final class RemoteTenantCredentials: TenantCredentialResolver {
         self.now = now
         self.logger = logger
         keys = ExpiringCache(ttl: apiKeyTTL)
-        jwks = ExpiringCache(ttl: jwksTTL, capacity: 1_000)
+        // nil from auth: no such tenant, so nothing verifies.
+        jwks = RemoteJWKS(ttl: jwksTTL) { slug in try await auth.jwks(slug: slug) }
     }
 
     /// Reads `API_KEY_CACHE_SECONDS` and `JWKS_CACHE_SECONDS` and calls auth at its `AUTH_URL`.
@@ -64,70 +63,14 @@ public final class RemoteTenantCredentials: TenantCredentialResolver {
     }
 
     public func userClaims(_ token: String) async throws -> TenantUserClaims? {
-        guard let slug = await TenantUserClaims.unverifiedTenant(of: token), ProjectSlug.isValid(slug),
-              let kid = JWTKeyID.of(token)
-        else { return nil }
-        var (keys, fetchedAt) = try await publicKeys(slug)
-        if !keys.kids.contains(kid) {
-            // Perhaps rotated in since the set was fetched.
-            (keys, fetchedAt) = try await refreshedKeys(slug, after: fetchedAt)
-            guard keys.kids.contains(kid) else { return nil }
+        guard let slug = await TenantUserClaims.unverifiedTenant(of: token), ProjectSlug.isValid(slug) else { return nil }
+        do {
+            return try await jwks.verify(token, of: slug, as: TenantUserClaims.self)
+        } catch let error as CancellationError {
+            throw error
+        } catch {
+            throw unavailable("\(error)")
         }
-        return try? await keys.collection.verify(token, as: TenantUserClaims.self)
-    }
-
-    /// A tenant's public keys and their ids.
-    struct PublicKeys: Sendable {
-        var collection: JWTKeyCollection
-        var kids: Set<String>
-    }
-
-    private func publicKeys(_ slug: String) async throws -> (PublicKeys, ContinuousClock.Instant) {
-        if let cached = jwks.get(slug) { return cached }
-        return try await fetchPublicKeys(slug)
-    }
-
-    /// The tenant's keys fetched after `seen`: a key id the set lacks may have been rotated in
-    /// since. Fetches happen at most once per `refetchInterval` per tenant (a caller waits for
-    /// the next slot), so made-up key ids cannot turn requests into calls to auth.
-    private func refreshedKeys(_ slug: String, after seen: ContinuousClock.Instant) async throws -> (PublicKeys, ContinuousClock.Instant) {
-        if let cached = jwks.get(slug), cached.storedAt > seen { return cached }
-        let wait = refetchInterval - (ContinuousClock.now - seen)
-        if wait > .zero { try await Task.sleep(for: wait) }
-        if let cached = jwks.get(slug), cached.storedAt > seen { return cached }
-        return try await fetchPublicKeys(slug)
-    }
-
-    /// One fetch per tenant at a time: concurrent callers share it.
-    private func fetchPublicKeys(_ slug: String) async throws -> (PublicKeys, ContinuousClock.Instant) {
-        let task = inflight.withLock { running in
-            if let task = running[slug] { return task }
-            let task = Task { [self] in
-                defer { _ = inflight.withLock { $0.removeValue(forKey: slug) } }
-                return try await fetchUncached(slug)
-            }
-            running[slug] = task
-            return task
-        }
-        return try await task.value
-    }
-
-    private func fetchUncached(_ slug: String) async throws -> (PublicKeys, ContinuousClock.Instant) {
-        let document: [UInt8]?
-        do { document = try await auth.jwks(slug: slug) } catch { throw unavailable(error.description) }
-        var keys = PublicKeys(collection: JWTKeyCollection(), kids: [])
-        if let document {  // nil: no such tenant, so nothing verifies
-            do {
-                let jwks = try JSONDecoder().decode(JWKS.self, from: Data(document))
-                try await keys.collection.add(jwks: jwks)
-                keys.kids = Set(jwks.keys.compactMap { $0.keyIdentifier?.string })
-            } catch {
-                throw unavailable("the tenant's JWKS could not be read: \(error)")
-            }
-        }
-        let now = ContinuousClock.now
-        jwks.set(slug, keys, now: now)
-        return (keys, now)
     }
 
     private func unavailable(_ reason: String) -> APIError {

@@ -1,4 +1,3 @@
-import ServiceKit
 import Synchronization
 
 /// A small thread-safe map whose entries expire `ttl` after they were stored. When full, it

@@ -1,5 +1,4 @@
 import Foundation
-import ServiceKit
 
 /// The `kid` of a compact JWT's header, read without verifying anything.
 ///

@@ -1,0 +1,94 @@
+import Foundation
+import JWTKit
+import Synchronization
+
+/// Public signing keys published by another service as JWKS documents, one per owner (a
+/// tenant's slug, or the developers'), fetched on first use and cached for `ttl`, so tokens are
+/// verified offline.
+///
+/// A token naming a key id the cached set lacks (a key rotated in since) refetches the set, at
+/// most once per `refetchInterval` per owner (callers wait for the next slot, so a new key is
+/// accepted within that interval of its first token, and made-up key ids cannot turn requests
+/// into calls to the publisher). One fetch per owner at a time: concurrent callers share it.
+///
+/// `fetch` returns the document, or nil when the publisher knows no such owner (nothing
+/// verifies); whatever it throws reaches the caller, which decides how an outage answers.
+public final class RemoteJWKS<Owner: Hashable & Sendable>: Sendable {
+    /// An owner's public keys and their ids.
+    struct KeySet: Sendable {
+        var collection: JWTKeyCollection
+        var kids: Set<String>
+    }
+
+    /// The document could not be read as a JWKS.
+    public struct Unreadable: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    private let fetch: @Sendable (Owner) async throws -> [UInt8]?
+    private let cache: ExpiringCache<Owner, KeySet>
+    private let refetchInterval: Duration
+    private let inflight = Mutex<[Owner: Task<(KeySet, ContinuousClock.Instant), any Error>]>([:])
+
+    public init(ttl: Duration, capacity: Int = 1_000, refetchInterval: Duration = .seconds(1),
+                fetch: @escaping @Sendable (Owner) async throws -> [UInt8]?) {
+        self.fetch = fetch
+        self.refetchInterval = refetchInterval
+        cache = ExpiringCache(ttl: ttl, capacity: capacity)
+    }
+
+    /// The token's claims when one of `owner`'s keys verifies it (signature and the claims'
+    /// own `verify`); nil when none does. Throws only what `fetch` throws, or `Unreadable`.
+    public func verify<Claims: JWTPayload>(_ token: String, of owner: Owner, as type: Claims.Type = Claims.self) async throws -> Claims? {
+        guard let kid = JWTKeyID.of(token) else { return nil }
+        var (keys, fetchedAt) = try await keySet(owner)
+        if !keys.kids.contains(kid) {
+            (keys, fetchedAt) = try await refreshedKeySet(owner, after: fetchedAt)
+            guard keys.kids.contains(kid) else { return nil }
+        }
+        return try? await keys.collection.verify(token, as: Claims.self)
+    }
+
+    private func keySet(_ owner: Owner) async throws -> (KeySet, ContinuousClock.Instant) {
+        if let cached = cache.get(owner) { return cached }
+        return try await sharedFetch(owner)
+    }
+
+    /// The owner's keys fetched after `seen`, waiting for the next refetch slot.
+    private func refreshedKeySet(_ owner: Owner, after seen: ContinuousClock.Instant) async throws -> (KeySet, ContinuousClock.Instant) {
+        if let cached = cache.get(owner), cached.storedAt > seen { return cached }
+        let wait = refetchInterval - (ContinuousClock.now - seen)
+        if wait > .zero { try await Task.sleep(for: wait) }
+        if let cached = cache.get(owner), cached.storedAt > seen { return cached }
+        return try await sharedFetch(owner)
+    }
+
+    private func sharedFetch(_ owner: Owner) async throws -> (KeySet, ContinuousClock.Instant) {
+        let task = inflight.withLock { running in
+            if let task = running[owner] { return task }
+            let task = Task { [self] in
+                defer { _ = inflight.withLock { $0.removeValue(forKey: owner) } }
+                return try await fetchUncached(owner)
+            }
+            running[owner] = task
+            return task
+        }
+        return try await task.value
+    }
+
+    private func fetchUncached(_ owner: Owner) async throws -> (KeySet, ContinuousClock.Instant) {
+        var keys = KeySet(collection: JWTKeyCollection(), kids: [])
+        if let document = try await fetch(owner) {
+            do {
+                let jwks = try JSONDecoder().decode(JWKS.self, from: Data(document))
+                try await keys.collection.add(jwks: jwks)
+                keys.kids = Set(jwks.keys.compactMap { $0.keyIdentifier?.string })
+            } catch {
+                throw Unreadable(description: "the JWKS could not be read: \(error)")
+            }
+        }
+        let now = ContinuousClock.now
+        cache.set(owner, keys, now: now)
+        return (keys, now)
+    }
+}
