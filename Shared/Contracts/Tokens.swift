@@ -70,3 +70,19 @@ public struct SessionTokens<User: Codable & Sendable & Equatable>: Codable, Send
 
 /// A developer's tokens (`POST /v1/token`).
 public typealias TokenResponse = SessionTokens<DeveloperProfile>
+
+/// `GET /internal/v1/sessions/{id}` on auth: a live developer session and whose it is.
+public struct DeveloperSession: Codable, Sendable, Equatable {
+    public var sessionId: UUID
+    public var developerId: UUID
+
+    public init(sessionId: UUID, developerId: UUID) {
+        self.sessionId = sessionId
+        self.developerId = developerId
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case sessionId = "session_id"
+        case developerId = "developer_id"
+    }
+}

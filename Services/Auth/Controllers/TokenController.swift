@@ -14,6 +14,9 @@ import ServiceKit
 /// - `GET /.well-known/jwks.json` → the public keys that verify access tokens.
 /// - `POST /internal/v1/signing-keys/rotate` (service token) → a new signing key; the old one
 ///   keeps verifying until its tokens expire.
+/// - `GET /internal/v1/sessions/{id}` (service token) → `DeveloperSession` while that developer
+///   session is live, else 404: provisioning verifies developers' tokens offline (the JWKS) and
+///   asks this for the session, so a logout ends access there too.
 struct TokenController: Sendable {
     let issuer: TokenIssuer
     let accounts: DeveloperAccounts
@@ -25,6 +28,7 @@ struct TokenController: Sendable {
         router.get("/v1/me", use: me)
         router.get("/.well-known/jwks.json", use: jwks)
         internalGroup.post("/v1/signing-keys/rotate", use: rotate)
+        internalGroup.get("/v1/sessions/:id", use: session)
     }
 
     /// Rate-limited per client address, and password sign-ins also per account (email), before
@@ -59,5 +63,13 @@ struct TokenController: Sendable {
         let kid = try await accounts.keys.rotate()
         context.logger.info("signing key rotated", metadata: ["jwt.kid": "\(kid)"])
         return try jsonResponse(RotatedSigningKey(kid: kid), status: .created)
+    }
+
+    @Sendable func session(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
+            throw APIError.validation(field: "id", "The session id must be a UUID.")
+        }
+        guard let developer = try await issuer.sessions.liveDeveloper(of: id) else { throw APIError.notFound("session") }
+        return try jsonResponse(DeveloperSession(sessionId: id, developerId: developer), headers: [.cacheControl: "no-store"])
     }
 }
