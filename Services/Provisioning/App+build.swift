@@ -2,6 +2,7 @@ import Foundation
 import HTTPClient
 import Hummingbird
 import Postgres
+import ServiceClients
 import ServiceKit
 
 /// Builds the provisioning service: projects and the durable saga that provisions them.
@@ -27,41 +28,72 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
         settings: settings,
         logger: runtime.logger
     )
+    // One LISTEN connection: new work for the orchestrator, project events for their watchers.
+    let listener = PostgresListener(
+        configuration: PostgresConfiguration(connectionString: configuration.databaseURL, applicationName: "provisioning"),
+        logger: runtime.logger
+    )
     let orchestrator = Orchestrator(
         ledger: ledger,
         runner: runner,
         settings: settings,
-        listener: PostgresListener(
-            configuration: PostgresConfiguration(connectionString: configuration.databaseURL, applicationName: "provisioning"),
-            logger: runtime.logger
-        ),
+        listener: listener,
         doorbell: doorbell,
         readiness: runtime.readiness,
         logger: runtime.logger
     )
-
-    let router = buildRouter(
-        runtime,
-        projects: ProjectStore(pool: runtime.pool, vault: vault),
-        idempotency: IdempotencyStore(pool: runtime.pool, schema: "provisioning"),
-        doorbell: doorbell, settings: settings
+    let signals = ProjectSignals(listener: listener)
+    // Auth's answers about developers' tokens (JWKS, sessions): short calls of their own.
+    let authClient = try CurlHTTPClient(
+        configuration: HTTPClientConfiguration(connectTimeout: .seconds(1), requestTimeout: .seconds(3)),
+        logger: runtime.logger
     )
+    let authenticator = DeveloperAuthenticator(
+        serviceToken: configuration.internalToken,
+        auth: DeveloperCredentialsClient(http: authClient, authURL: configuration.serviceURLs[.auth] ?? "", serviceToken: configuration.internalToken),
+        jwksTTL: settings.jwksTTL, sessionTTL: settings.sessionCacheTTL, logger: runtime.logger
+    )
+
+    let router = buildRouter(runtime, ProvisioningParts(
+        projects: ProjectStore(pool: runtime.pool, vault: vault),
+        events: ProjectEventStore(pool: runtime.pool),
+        idempotency: IdempotencyStore(pool: runtime.pool, schema: "provisioning"),
+        doorbell: doorbell, signals: signals, authenticator: authenticator, settings: settings
+    ))
     // Stopped in reverse: the tenant upgrade ends its tenant in hand and the orchestrator hands
-    // its executions back before the client and the pool go away.
+    // its executions back before the clients and the pool go away; open event streams end first.
     let upgrader = TenantUpgrader(store: TenantUpgradeStore(pool: runtime.pool), tenants: tenants, readiness: runtime.readiness,
                                   backoff: settings.backoff, logger: runtime.logger)
-    return runtime.makeApplication(router: router, services: [ShutdownAction { await client.shutdown() }, orchestrator, upgrader])
+    let janitor = KeyRevealJanitor(vault: vault, ttl: settings.keyRevealTTL, readiness: runtime.readiness, logger: runtime.logger)
+    return runtime.makeApplication(router: router, services: [
+        ShutdownAction { await client.shutdown() }, ShutdownAction { await authClient.shutdown() },
+        orchestrator, upgrader, janitor, signals,
+    ])
+}
+
+/// What provisioning's routes are made of: built once by `buildApplication`.
+struct ProvisioningParts: Sendable {
+    var projects: ProjectStore
+    var events: ProjectEventStore
+    var idempotency: IdempotencyStore
+    var doorbell: Doorbell
+    var signals: ProjectSignals
+    var authenticator: DeveloperAuthenticator
+    var settings: ProvisioningSettings
 }
 
 /// The routes of provisioning, from the parts `buildApplication` made: the runtime's standard
-/// middleware and operational routes, the internal project creation and the operator API
-/// (service token), which rings the orchestrator's doorbell when there is new work.
-func buildRouter(
-    _ runtime: ServiceRuntime, projects: ProjectStore, idempotency: IdempotencyStore, doorbell: Doorbell, settings: ProvisioningSettings
-) -> Router<PlatformRequestContext> {
+/// middleware and operational routes, auth's internal project creation, and the project API
+/// for owners (developer tokens) and the operator (service token), which rings the
+/// orchestrator's doorbell when there is new work.
+func buildRouter(_ runtime: ServiceRuntime, _ parts: ProvisioningParts) -> Router<PlatformRequestContext> {
     let router = runtime.makeRouter()
-    let operatorRoutes = router.group("v1/projects").add(middleware: InternalAuthMiddleware(token: runtime.configuration.internalToken))
-    ProjectsController(store: projects, idempotency: idempotency, doorbell: doorbell, publicURL: settings.publicURL)
-        .addRoutes(internal: runtime.internalRoutes(router), operator: operatorRoutes)
+    let projects = router.group("v1/projects")
+    ProjectsController(store: parts.projects, idempotency: parts.idempotency, doorbell: parts.doorbell,
+                       authenticator: parts.authenticator, signals: parts.signals, settings: parts.settings)
+        .addRoutes(internal: runtime.internalRoutes(router), projects: projects)
+    ProjectKeysController(store: parts.projects, authenticator: parts.authenticator, revealTTL: parts.settings.keyRevealTTL)
+        .addRoutes(to: projects)
+    ProjectEventsController(events: parts.events, signals: parts.signals, authenticator: parts.authenticator).addRoutes(to: projects)
     return router
 }

@@ -25,6 +25,16 @@ struct ProvisioningSettings: Sendable {
     var callTimeout: Duration
     /// `PROVISIONING_FAILPOINT`: a test-only crash point (see ``Failpoint``); nil when unset.
     var failpoint: Failpoint?
+    /// `PROVISIONING_PROJECTS_PER_DEVELOPER`: projects one developer may have (deleted ones do
+    /// not count); the next creation answers 403 `project_limit_reached`.
+    var projectsPerDeveloper: Int
+    /// `PROVISIONING_KEY_REVEAL_SECONDS`: how long a project's readable API keys wait for their
+    /// one reveal before they are deleted unshown (default 24 hours).
+    var keyRevealTTL: Duration
+    /// `JWKS_CACHE_SECONDS` / `SESSION_CACHE_SECONDS`: how long auth's developer JWKS and a
+    /// session check's answer are reused (`DeveloperAuthenticator`).
+    var jwksTTL: Duration
+    var sessionCacheTTL: Duration
 
     init(_ configuration: ServiceConfiguration) throws {
         workers = try configuration.integer("PROVISIONING_WORKERS", default: 4, range: 1...64)
@@ -38,6 +48,10 @@ struct ProvisioningSettings: Sendable {
         self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
         callTimeout = .milliseconds(try configuration.integer("PROVISIONING_CALL_TIMEOUT_MS", default: 10_000, range: 100...600_000))
         failpoint = try configuration.value("PROVISIONING_FAILPOINT").map(Failpoint.init(parsing:))
+        projectsPerDeveloper = try configuration.integer("PROVISIONING_PROJECTS_PER_DEVELOPER", default: 10, range: 1...10_000)
+        keyRevealTTL = .seconds(try configuration.integer("PROVISIONING_KEY_REVEAL_SECONDS", default: 86_400, range: 1...2_592_000))
+        jwksTTL = .seconds(try configuration.integer("JWKS_CACHE_SECONDS", default: 300, range: 0...86_400))
+        sessionCacheTTL = .seconds(try configuration.integer("SESSION_CACHE_SECONDS", default: 5, range: 0...300))
     }
 
     /// The delays between attempts: the platform's one backoff rule, from `retryBase` to `retryMax`.

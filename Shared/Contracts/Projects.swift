@@ -79,6 +79,9 @@ public struct CreateProjectRequest: Codable, Sendable, Equatable {
 /// `deprovisioning → deleted` when it is removed.
 public enum ProjectState: String, Codable, Sendable, CaseIterable {
     case pending, running, ready, failed, deprovisioning, deleted
+
+    /// A state the project rests in until someone acts (retry, delete): where an event stream ends.
+    public var isResting: Bool { self == .ready || self == .failed || self == .deleted }
 }
 
 /// `GET /v1/projects/{id}` on provisioning.
@@ -91,14 +94,11 @@ public struct ProjectStatus: Codable, Sendable, Equatable {
     public var isActive: Bool
     public var createdAt: Date
     public var updatedAt: Date
-    /// The latest workflow execution, with its steps.
+    /// The latest workflow execution, with its steps (absent in lists).
     public var workflow: WorkflowStatus?
-    /// The tenant's API keys, present in exactly one answer: the first read after they were
-    /// minted. They are not stored in readable form anywhere after that.
-    public var apiKeys: IssuedAPIKeys?
 
     public init(id: UUID, slug: String, name: String, ownerId: UUID, status: ProjectState, isActive: Bool,
-                createdAt: Date, updatedAt: Date, workflow: WorkflowStatus?, apiKeys: IssuedAPIKeys?) {
+                createdAt: Date, updatedAt: Date, workflow: WorkflowStatus?) {
         self.id = id
         self.slug = slug
         self.name = name
@@ -108,7 +108,6 @@ public struct ProjectStatus: Codable, Sendable, Equatable {
         self.createdAt = createdAt
         self.updatedAt = updatedAt
         self.workflow = workflow
-        self.apiKeys = apiKeys
     }
 
     enum CodingKeys: String, CodingKey {
@@ -117,7 +116,6 @@ public struct ProjectStatus: Codable, Sendable, Equatable {
         case isActive = "is_active"
         case createdAt = "created_at"
         case updatedAt = "updated_at"
-        case apiKeys = "api_keys"
     }
 }
 
@@ -174,12 +172,75 @@ public struct StepStatus: Codable, Sendable, Equatable {
     }
 }
 
-public struct IssuedAPIKeys: Codable, Sendable, Equatable {
-    public var publishable: String
-    public var secret: String
+/// `GET /v1/projects` on provisioning: one page of projects, newest first.
+public struct ProjectList: Codable, Sendable, Equatable {
+    public var projects: [ProjectStatus]
+    /// Pass as `cursor` for the next page; absent on the last page.
+    public var nextCursor: UUID?
 
-    public init(publishable: String, secret: String) {
-        self.publishable = publishable
-        self.secret = secret
+    public init(projects: [ProjectStatus], nextCursor: UUID?) {
+        self.projects = projects
+        self.nextCursor = nextCursor
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case projects
+        case nextCursor = "next_cursor"
+    }
+}
+
+/// `POST /v1/projects` on provisioning: a developer's new project (the slug derived from the
+/// name when absent). `owner_id` only from the operator, who creates projects for a developer.
+public struct NewProjectRequest: Codable, Sendable, Equatable {
+    public var name: String
+    public var slug: String?
+    public var ownerId: UUID?
+
+    public init(name: String, slug: String? = nil, ownerId: UUID? = nil) {
+        self.name = name
+        self.slug = slug
+        self.ownerId = ownerId
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case name, slug
+        case ownerId = "owner_id"
+    }
+}
+
+/// `GET /v1/projects/{id}/api-keys` on provisioning.
+public struct ProjectAPIKeys: Codable, Sendable, Equatable {
+    public var keys: [ProjectAPIKey]
+
+    public init(keys: [ProjectAPIKey]) {
+        self.keys = keys
+    }
+
+    /// The readable key of `kind`, in the one answer that reveals it.
+    public func key(_ kind: APIKeyHash.Kind) -> String? {
+        keys.first { $0.kind == kind }?.key
+    }
+}
+
+/// One of a project's API keys: always its id, kind, prefix and age; the key itself in exactly
+/// one answer (it is not kept in readable form after that, nor beyond the reveal window).
+public struct ProjectAPIKey: Codable, Sendable, Equatable {
+    public var id: UUID
+    public var kind: APIKeyHash.Kind
+    public var prefix: String
+    public var createdAt: Date
+    public var key: String?
+
+    public init(id: UUID, kind: APIKeyHash.Kind, prefix: String, createdAt: Date, key: String?) {
+        self.id = id
+        self.kind = kind
+        self.prefix = prefix
+        self.createdAt = createdAt
+        self.key = key
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, prefix, key
+        case createdAt = "created_at"
     }
 }

@@ -1,7 +1,9 @@
 import Contracts
 import Foundation
 import HTTPClient
+import JWTKit
 import ServiceClients
+import ServiceKit
 import Testing
 
 /// Provisioning as a consumer: its saga's calls to the tenant registry of auth, realtime and
@@ -16,11 +18,12 @@ struct ProvisioningConsumerPacts {
         try pact.write()
     }
 
-    @Test("provisioning → auth: register and remove a tenant, store and revoke its API keys")
+    @Test("provisioning → auth: register and remove a tenant, store and revoke its API keys, check developers' tokens")
     func auth() async throws {
         var pact = Pact(consumer: "provisioning", provider: "auth")
         try await Self.registryInteractions(&pact)
         try await Self.apiKeyInteractions(&pact)
+        try await Self.developerTokenInteractions(&pact)
         try pact.write()
     }
 
@@ -204,6 +207,79 @@ struct ProvisioningConsumerPacts {
         )) { url in
             try await Fixtures.withClient { http in
                 try await keys(url, http).revoke(tenantID: Fixtures.tenantID)
+            }
+        }
+    }
+}
+
+extension ProvisioningConsumerPacts {
+    // MARK: Developers' tokens (the project API's DeveloperAuthenticator)
+
+    static let sessionID = UUID(uuidString: "9a4e6c2b-1f3d-4b5a-8c7e-0d2f4a6b8c1e")!
+    static let endedSessionID = UUID(uuidString: "4c2a8e6f-3b1d-4f9a-a7c5-e1d3b5f7a9c2")!
+
+    static func credentials(_ url: String, _ http: CurlHTTPClient) -> DeveloperCredentialsClient {
+        DeveloperCredentialsClient(http: http, authURL: url, serviceToken: Fixtures.serviceToken)
+    }
+
+    /// A developer's access token signed with the fixture key.
+    static func developerToken() async throws -> String {
+        let keys = JWTKeyCollection()
+        await keys.add(ecdsa: try ES256PrivateKey(pem: Fixtures.signingKeyPEM), kid: JWKIdentifier(string: Fixtures.signingKeyID))
+        let claims = DeveloperAccessClaims(developer: Fixtures.developerID, session: sessionID, issuedAt: Date(), lifetime: .seconds(300))
+        return try await keys.sign(claims, kid: JWKIdentifier(string: Fixtures.signingKeyID))
+    }
+
+    static func developerTokenInteractions(_ pact: inout Pact) async throws {
+        let base64url = "^[A-Za-z0-9_-]{43}$"  // a P-256 coordinate: 32 bytes, base64url without padding
+        let publicKey = try #require(try ES256PrivateKey(pem: Fixtures.signingKeyPEM).publicKey.parameters)
+        try await pact.verify(Interaction(
+            description: "a request for the developers' public keys",
+            states: [],
+            request: .init(method: "GET", path: "/.well-known/jwks.json"),
+            response: .init(status: 200, headers: jsonHeaders, body: [
+                "keys": .eachLike([
+                    "kty": .exactly("EC"), "crv": .exactly("P-256"), "alg": .exactly("ES256"),
+                    "kid": .like(.string(Fixtures.signingKeyID)),
+                    "x": .term(regex: base64url, example: publicKey.x),
+                    "y": .term(regex: base64url, example: publicKey.y),
+                ], min: 1),
+            ])
+        )) { url in
+            try await Fixtures.withClient { http in
+                // A developer's token signed with a published key verifies offline.
+                let client = credentials(url, http)
+                let jwks = RemoteJWKS<String>(ttl: .zero) { _ in try await client.jwks() }
+                let claims = try await jwks.verify(try await developerToken(), of: "developers", as: DeveloperAccessClaims.self)
+                try #require(claims?.developer == Fixtures.developerID && claims?.session == sessionID)
+            }
+        }
+
+        try await pact.verify(Interaction(
+            description: "a request whether a developer's session is live",
+            states: [ProviderState(name: "a developer session is live", params: [
+                ("session_id", .string(sessionID.uuidString.lowercased())), ("developer_id", .string(Fixtures.developerID.uuidString.lowercased())),
+            ])],
+            request: .init(method: "GET", path: "/internal/v1/sessions/" + sessionID.uuidString.lowercased(), headers: tokenHeader),
+            response: .init(status: 200, headers: jsonHeaders, body: [
+                "session_id": .uuid(sessionID.uuidString),
+                "developer_id": .uuid(Fixtures.developerID.uuidString),
+            ])
+        )) { url in
+            try await Fixtures.withClient { http in
+                try #require(try await credentials(url, http).session(sessionID) == DeveloperSession(sessionId: sessionID, developerId: Fixtures.developerID))
+            }
+        }
+
+        try await pact.verify(Interaction(
+            description: "a request whether an ended session is live",
+            states: [ProviderState(name: "no live session has this id", params: [("session_id", .string(endedSessionID.uuidString.lowercased()))])],
+            request: .init(method: "GET", path: "/internal/v1/sessions/" + endedSessionID.uuidString.lowercased(), headers: tokenHeader),
+            response: .init(status: 404)
+        )) { url in
+            try await Fixtures.withClient { http in
+                // Ended: the token is refused (401), not an outage (503).
+                try #require(try await credentials(url, http).session(endedSessionID) == nil)
             }
         }
     }

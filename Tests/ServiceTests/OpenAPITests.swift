@@ -331,12 +331,19 @@ struct OpenAPITests {
         let workflow = WorkflowStatus(id: UUID(), kind: "provision", status: "succeeded", attempt: 1, startedAt: Self.now, finishedAt: Self.now,
                                       error: "none", steps: [step])
         try Self.check(document, "WorkflowStatus", workflow)
-        try Self.check(document, "IssuedAPIKeys", IssuedAPIKeys(publishable: "pk_x", secret: "sk_x"))
-        try Self.check(document, "ProjectStatus", ProjectStatus(id: UUID(), slug: "my_app", name: "My App", ownerId: UUID(), status: .ready,
-                                                                isActive: true, createdAt: Self.now, updatedAt: Self.now, workflow: workflow,
-                                                                apiKeys: IssuedAPIKeys(publishable: "pk_x", secret: "sk_x")))
-        try Self.check(document, "ProjectStatus", ProjectStatus(id: UUID(), slug: "my_app", name: "My App", ownerId: UUID(), status: .pending,
-                                                                isActive: false, createdAt: Self.now, updatedAt: Self.now, workflow: nil, apiKeys: nil),
+        let ready = ProjectStatus(id: UUID(), slug: "my_app", name: "My App", ownerId: UUID(), status: .ready,
+                                  isActive: true, createdAt: Self.now, updatedAt: Self.now, workflow: workflow)
+        try Self.check(document, "ProjectStatus", ready)
+        let listed = ProjectStatus(id: UUID(), slug: "my_app", name: "My App", ownerId: UUID(), status: .pending,
+                                   isActive: false, createdAt: Self.now, updatedAt: Self.now, workflow: nil)
+        try Self.check(document, "ProjectStatus", listed, allKeys: false)
+        try Self.check(document, "ProjectList", ProjectList(projects: [listed], nextCursor: listed.id))
+        try Self.check(document, "ProjectList", ProjectList(projects: [], nextCursor: nil), allKeys: false)
+        try Self.check(document, "NewProjectRequest", NewProjectRequest(name: "My App", slug: "my_app", ownerId: UUID()))
+        let key = ProjectAPIKey(id: UUID(), kind: .secret, prefix: "sk_abcdefghi", createdAt: Self.now, key: "sk_x")
+        try Self.check(document, "ProjectAPIKey", key)
+        try Self.check(document, "ProjectAPIKeys", ProjectAPIKeys(keys: [key]))
+        try Self.check(document, "ProjectAPIKey", ProjectAPIKey(id: UUID(), kind: .publishable, prefix: "pk_abcdefghi", createdAt: Self.now, key: nil),
                        allKeys: false)
         for state in ProjectState.allCases {
             try Self.check(document, "ProjectState", state, allKeys: false)

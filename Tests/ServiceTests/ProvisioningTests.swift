@@ -59,10 +59,12 @@ struct ProvisioningTests {
             #expect(workflow.steps.allSatisfy { $0.status == "succeeded" && $0.attempts == 1 && $0.finishedAt != nil })
 
             // The keys come once, and only their hashes are stored.
-            let keys = try #require(ready.apiKeys)
+            let revealed = try await platform.apiKeys(created.projectId).decode(ProjectAPIKeys.self)
+            let keys = TenantAPIKeys(publishable: try #require(revealed.key(.publishable)), secret: try #require(revealed.key(.secret)))
             #expect(keys.publishable.hasPrefix("pk_") && keys.secret.hasPrefix("sk_"))
-            let again = try await platform.project(created.projectId).decode(ProjectStatus.self)
-            #expect(again.apiKeys == nil)
+            let again = try await platform.apiKeys(created.projectId).decode(ProjectAPIKeys.self)
+            #expect(again.keys.count == 2 && again.keys.allSatisfy { $0.key == nil })
+            #expect(again.keys.map(\.prefix) == revealed.keys.map(\.prefix))
 
             try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
                 #expect(try await footprint(pool, platform, project: created.projectId, slug: slug) == Self.present)

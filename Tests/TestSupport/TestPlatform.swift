@@ -133,6 +133,12 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
         try await client.execute(HTTPClientRequest(url: url("provisioning") + "/v1/projects/" + id.uuidString.lowercased(), headers: tokenHeaders))
     }
 
+    /// `GET /v1/projects/{id}/api-keys` as the operator (the first answer after ready reveals them).
+    public func apiKeys(_ id: UUID) async throws -> HTTPClientResponse {
+        try await client.execute(HTTPClientRequest(url: url("provisioning") + "/v1/projects/" + id.uuidString.lowercased() + "/api-keys",
+                                                   headers: tokenHeaders))
+    }
+
     /// Polls the project until its status is one of `states`; returns the last status read.
     public func waitForProject(_ id: UUID, in states: Set<ProjectState>, timeout: Duration = .seconds(60)) async throws -> ProjectStatus {
         let deadline = ContinuousClock.now + timeout
@@ -170,11 +176,23 @@ public func withTestPlatform(
     }
 }
 
-/// A project provisioned to `ready`, with its API keys (readable only in the first answer).
+/// A project provisioned to `ready`, with its API keys (readable only in the first answer of
+/// `GET /v1/projects/{id}/api-keys`).
 public struct ProvisionedTenant: Sendable {
     public var id: UUID
     public var slug: String
-    public var keys: IssuedAPIKeys
+    public var keys: TenantAPIKeys
+}
+
+/// A tenant's two readable API keys.
+public struct TenantAPIKeys: Sendable, Equatable {
+    public var publishable: String
+    public var secret: String
+
+    public init(publishable: String, secret: String) {
+        self.publishable = publishable
+        self.secret = secret
+    }
 }
 
 extension TestPlatform {
@@ -185,10 +203,11 @@ extension TestPlatform {
         guard response.status == 202 else { throw ServiceProcessError(description: "project not accepted: \(response)") }
         let accepted = try response.decode(ProjectAccepted.self)
         let ready = try await waitForProject(accepted.projectId, in: [.ready, .failed])
-        guard ready.status == .ready, let keys = ready.apiKeys else {
+        let keys = try await apiKeys(accepted.projectId).decode(ProjectAPIKeys.self)
+        guard ready.status == .ready, let publishable = keys.key(.publishable), let secret = keys.key(.secret) else {
             throw ServiceProcessError(description: "project \(slug) ended \(ready.status) without keys")
         }
-        return ProvisionedTenant(id: accepted.projectId, slug: slug, keys: keys)
+        return ProvisionedTenant(id: accepted.projectId, slug: slug, keys: TenantAPIKeys(publishable: publishable, secret: secret))
     }
 
     /// A request to a tenant route of `service`, with an `apikey` and/or a bearer token and an
@@ -206,5 +225,70 @@ extension TestPlatform {
             body = Array(try JSONEncoder().encode(json))
         }
         return try await client.execute(HTTPClientRequest(method: method, url: url(service) + path, headers: headers, body: body))
+    }
+}
+
+/// A developer registered through auth (`POST /v1/register`) and signed in (`POST /v1/token`).
+public struct SignedInDeveloper: Sendable {
+    public var id: UUID
+    public var email: String
+    public var accessToken: String
+    /// The project registration created.
+    public var firstProject: UUID
+}
+
+extension TestPlatform {
+    /// Registers a developer with a first project (`slug`) and signs them in.
+    public func registerDeveloper(_ prefix: String = "dev", slug: String? = nil) async throws -> SignedInDeveloper {
+        let email = TestDatabase.uniqueName(prefix) + "@example.test"
+        let password = "correct horse battery staple"
+        let register = try JSONEncoder().encode(RegisterRequest(email: email, password: password, projectName: "First " + prefix,
+                                                                slug: slug ?? TestDatabase.uniqueName(prefix)))
+        let json = HTTPClientHeaders([("Content-Type", "application/json")])
+        let registered = try await client.execute(HTTPClientRequest(method: .post, url: url("auth") + "/v1/register", headers: json, body: Array(register)))
+        guard registered.status == 202 else { throw ServiceProcessError(description: "registration refused: \(registered)") }
+        let accepted = try registered.decode(ProjectAccepted.self)
+        let grant = try JSONEncoder().encode(PasswordGrant(email: email, password: password))
+        let signedIn = try await client.execute(HTTPClientRequest(method: .post, url: url("auth") + "/v1/token?grant_type=password",
+                                                                  headers: json, body: Array(grant)))
+        guard signedIn.status == 200 else { throw ServiceProcessError(description: "sign-in refused: \(signedIn)") }
+        let tokens = try signedIn.decode(TokenResponse.self)
+        return SignedInDeveloper(id: tokens.user.id, email: email, accessToken: tokens.accessToken, firstProject: accepted.projectId)
+    }
+
+    /// A call to provisioning's project API with a developer's access token (or none), and an
+    /// optional JSON body and extra headers.
+    public func projectsCall(
+        _ method: HTTPMethod = .get, _ path: String, token: String?, json: (any Encodable & Sendable)? = nil,
+        headers extra: [(String, String)] = [], timeout: Duration? = nil
+    ) async throws -> HTTPClientResponse {
+        var headers = HTTPClientHeaders(extra)
+        if let token { headers.add(name: "Authorization", value: "Bearer " + token) }
+        var body: [UInt8]?
+        if let json {
+            headers.add(name: "Content-Type", value: "application/json")
+            body = Array(try JSONEncoder().encode(json))
+        }
+        return try await client.execute(HTTPClientRequest(method: method, url: url("provisioning") + path, headers: headers, body: body,
+                                                          timeout: timeout))
+    }
+}
+
+extension TestDatabase {
+    /// A whole-database dump (`pg_dump`, as the superuser: every schema, every row) of the
+    /// database `url` names, as text.
+    public static func dump(_ url: String) throws -> String {
+        let binary = ProcessInfo.processInfo.environment["PLATFORM_PG_BIN"].map { $0 + "/pg_dump" } ?? "/usr/bin/pg_dump"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["--no-owner", "--dbname", try adminURL(for: url)]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw ServiceProcessError(description: "pg_dump exited \(process.terminationStatus)") }
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -5,7 +5,7 @@ import Postgres
 /// A project's API keys on provisioning's side: the key set as hashes (`api_key_sets`, kept for
 /// the project's life, so a re-run of `generate_api_keys` re-sends the same set instead of
 /// minting a second one) and the readable keys awaiting their one reveal (`api_key_reveals`,
-/// deleted by the read that shows them). Kept in one type because the two tables are written
+/// deleted by the read that shows them, or after `PROVISIONING_KEY_REVEAL_SECONDS` unread). Kept in one type because the two tables are written
 /// together and the readable keys must never outlive the first read: every path to them is here.
 struct KeyVault: Sendable {
     let pool: PostgresPool
@@ -51,14 +51,38 @@ struct KeyVault: Sendable {
         }
     }
 
-    /// The readable keys, taken out as they are shown: they are deleted in the caller's
-    /// transaction (the project read), so only the first read that commits sees them.
-    func takeReveal(of projectID: UUID, in tx: PostgresConnection) async throws -> IssuedAPIKeys? {
-        let revealed = try await tx.query("""
-            DELETE FROM provisioning.api_key_reveals WHERE project_id = \(projectID) RETURNING publishable, secret
-            """)
-        guard let row = revealed.first else { return nil }
-        return IssuedAPIKeys(publishable: try row.decode("publishable"), secret: try row.decode("secret"))
+    /// The project's keys as its owner sees them (`GET /v1/projects/{id}/api-keys`): ids,
+    /// kinds, prefixes and when they were made; the readable keys too in exactly one answer, the
+    /// first one while `reveal` (the project is ready) and within `revealTTL` of minting. They
+    /// are deleted in the caller's transaction, so only the first read that commits sees them.
+    func apiKeys(of projectID: UUID, reveal: Bool, revealTTL: Duration, in tx: PostgresConnection) async throws -> ProjectAPIKeys {
+        guard let set = try await tx.query("SELECT * FROM provisioning.api_key_sets WHERE project_id = \(projectID)").first else {
+            return ProjectAPIKeys(keys: [])
+        }
+        var readable: (publishable: String, secret: String)?
+        if reveal {
+            let revealed = try await tx.query("""
+                DELETE FROM provisioning.api_key_reveals
+                WHERE project_id = \(projectID) AND created_at > now() - make_interval(secs => \(Double(revealTTL.components.seconds)))
+                RETURNING publishable, secret
+                """)
+            if let row = revealed.first { readable = (try row.decode("publishable"), try row.decode("secret")) }
+        }
+        let createdAt: Date = try set.decode("created_at")
+        return ProjectAPIKeys(keys: [
+            ProjectAPIKey(id: try set.decode("publishable_id"), kind: .publishable, prefix: try set.decode("publishable_prefix"),
+                          createdAt: createdAt, key: readable?.publishable),
+            ProjectAPIKey(id: try set.decode("secret_id"), kind: .secret, prefix: try set.decode("secret_prefix"),
+                          createdAt: createdAt, key: readable?.secret),
+        ])
+    }
+
+    /// Deletes readable keys nobody took within `ttl` of minting; returns how many projects' keys
+    /// went. (Reads ignore them from that moment anyway; this removes them from the database.)
+    func purgeUnrevealed(olderThan ttl: Duration) async throws -> Int {
+        try await pool.query("""
+            DELETE FROM provisioning.api_key_reveals WHERE created_at <= now() - make_interval(secs => \(Double(ttl.components.seconds)))
+            """).affectedRows
     }
 
     /// Drops the readable keys unshown (the project is being deleted), in the caller's transaction.

@@ -16,12 +16,22 @@ struct ProjectStore: Sendable {
     // MARK: Starting work
 
     /// Creates a project in `pending` with its provisioning execution and steps, in one
-    /// transaction. A taken slug is a 409.
-    func createProject(ownerID: UUID, name: String, slug: String) async throws -> (project: UUID, execution: UUID) {
+    /// transaction. A taken slug is a 409; an owner who already has `limit` projects (any but
+    /// deleted ones) a 403 `project_limit_reached`, counted under a lock on the owner so two
+    /// concurrent creations cannot both pass.
+    func createProject(ownerID: UUID, name: String, slug: String, limit: Int) async throws -> (project: UUID, execution: UUID) {
         let projectID = UUID()
         let executionID = UUID()
         do {
             try await pool.withTransaction { tx in
+                try await tx.query("SELECT pg_advisory_xact_lock(hashtextextended(\("provisioning.projects.owner." + ownerID.uuidString), 0))")
+                let owned = try await tx.query("""
+                    SELECT count(*)::int8 AS n FROM provisioning.projects WHERE owner_id = \(ownerID) AND status <> 'deleted'
+                    """).single().decode("n", as: Int.self)
+                guard owned < limit else {
+                    throw APIError(.forbidden, code: "project_limit_reached",
+                                   message: "A developer may have at most \(limit) projects; delete one before creating another.")
+                }
                 try await tx.query("""
                     INSERT INTO provisioning.projects (id, slug, name, owner_id) VALUES (\(projectID), \(slug), \(name), \(ownerID))
                     """)
@@ -44,11 +54,12 @@ struct ProjectStore: Sendable {
         try await tx.query("SELECT pg_notify(\(Self.workChannel), \(id.uuidString))")
     }
 
-    /// Starts a new provisioning attempt of a failed project. 404 when unknown, 409 when the
-    /// project is not `failed`.
-    func retry(projectID: UUID) async throws -> (execution: UUID, slug: String) {
+    /// Starts a new provisioning attempt of a failed project. 404 when unknown (or not
+    /// `owner`'s), 409 when the project is not `failed`. The execution is written before the
+    /// status, so the status event names it.
+    func retry(projectID: UUID, owner: UUID?) async throws -> (execution: UUID, slug: String) {
         try await pool.withTransaction { tx in
-            let project = try await lockProject(tx, projectID)
+            let project = try await lockProject(tx, projectID, owner: owner)
             guard project.status == .failed else {
                 throw APIError.conflict(code: "not_retryable", "Only a failed project can be retried; this one is \(project.status.rawValue).")
             }
@@ -57,18 +68,19 @@ struct ProjectStore: Sendable {
                 WHERE project_id = \(projectID) AND kind = 'provision'
                 """).single().decode("n", as: Int.self)
             let executionID = UUID()
-            try await tx.query("UPDATE provisioning.projects SET status = 'pending', updated_at = now() WHERE id = \(projectID)")
             try await insertExecution(tx, id: executionID, project: projectID, kind: .provision, attempt: attempt + 1)
+            try await tx.query("UPDATE provisioning.projects SET status = 'pending', updated_at = now() WHERE id = \(projectID)")
             return (executionID, project.slug)
         }
     }
 
     /// Starts deprovisioning: the project leaves service at once (`deprovisioning`, inactive)
-    /// and an execution undoes every step. 404 when unknown; 409 while another execution is
-    /// open; a project already deleted or being deleted answers with its current execution.
-    func deprovision(projectID: UUID) async throws -> (execution: UUID, slug: String, status: ProjectState) {
+    /// and an execution undoes every step. 404 when unknown (or not `owner`'s); 423 while
+    /// another execution is open; a project already deleted or being deleted answers with its
+    /// current execution.
+    func deprovision(projectID: UUID, owner: UUID?) async throws -> (execution: UUID, slug: String, status: ProjectState) {
         try await pool.withTransaction { tx in
-            let project = try await lockProject(tx, projectID)
+            let project = try await lockProject(tx, projectID, owner: owner)
             if project.status == .deprovisioning || project.status == .deleted {
                 let latest = try await tx.query("""
                     SELECT id FROM provisioning.workflow_executions
@@ -87,30 +99,34 @@ struct ProjectStore: Sendable {
                                message: "The project is being provisioned; delete it once that has finished.")
             }
             let executionID = UUID()
+            try await insertExecution(tx, id: executionID, project: projectID, kind: .deprovision, attempt: 1)
             try await tx.query("""
                 UPDATE provisioning.projects SET status = 'deprovisioning', is_active = false, updated_at = now() WHERE id = \(projectID)
                 """)
             try await vault.discardReveal(of: projectID, in: tx)
-            try await insertExecution(tx, id: executionID, project: projectID, kind: .deprovision, attempt: 1)
             return (executionID, project.slug, .deprovisioning)
         }
     }
 
-    private func lockProject(_ tx: PostgresConnection, _ projectID: UUID) async throws -> (status: ProjectState, slug: String) {
-        let rows = try await tx.query("SELECT status, slug FROM provisioning.projects WHERE id = \(projectID) FOR UPDATE")
+    /// The project's row, locked; 404 when there is none, or it is not `owner`'s (nil: any owner).
+    private func lockProject(_ tx: PostgresConnection, _ projectID: UUID, owner: UUID?) async throws -> (status: ProjectState, slug: String) {
+        let rows = try await tx.query("""
+            SELECT status, slug FROM provisioning.projects WHERE id = \(projectID) AND (\(owner)::uuid IS NULL OR owner_id = \(owner)) FOR UPDATE
+            """)
         guard let row = rows.first else { throw APIError.notFound("project") }
         return (try row.decode("status"), try row.decode("slug"))
     }
 
     // MARK: Reading
 
-    /// The project with its latest execution and steps; its API keys in the first answer after
-    /// it became ready (the keys are deleted in the same transaction).
-    func status(of projectID: UUID) async throws -> ProjectStatus? {
+    /// The project with its latest execution and steps; nil when there is none, or it is not
+    /// `owner`'s (nil: any owner). One snapshot: the steps match the status.
+    func status(of projectID: UUID, owner: UUID?) async throws -> ProjectStatus? {
         try await pool.withTransaction { tx in
+            try await tx.query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             let projects = try await tx.query("""
-                SELECT id, slug, name, owner_id, status, is_active, created_at, updated_at
-                FROM provisioning.projects WHERE id = \(projectID)
+                SELECT \(unescaped: Self.projectColumns) FROM provisioning.projects
+                WHERE id = \(projectID) AND (\(owner)::uuid IS NULL OR owner_id = \(owner))
                 """)
             guard let project = projects.first else { return nil }
             var workflow: WorkflowStatus?
@@ -137,17 +153,49 @@ struct ProjectStore: Sendable {
                     finishedAt: try execution.decode("finished_at"), error: try execution.decode("error"), steps: steps
                 )
             }
-            let state: ProjectState = try project.decode("status")
-            var keys: IssuedAPIKeys?
-            if state == .ready {
-                keys = try await vault.takeReveal(of: projectID, in: tx)
-            }
-            return ProjectStatus(
-                id: projectID, slug: try project.decode("slug"), name: try project.decode("name"),
-                ownerId: try project.decode("owner_id"), status: state, isActive: try project.decode("is_active"),
-                createdAt: try project.decode("created_at"), updatedAt: try project.decode("updated_at"),
-                workflow: workflow, apiKeys: keys
-            )
+            var status = try Self.project(project)
+            status.workflow = workflow
+            return status
+        }
+    }
+
+    private static let projectColumns = "id, slug, name, owner_id, status, is_active, created_at, updated_at"
+
+    private static func project(_ row: PostgresRow) throws -> ProjectStatus {
+        ProjectStatus(
+            id: try row.decode("id"), slug: try row.decode("slug"), name: try row.decode("name"),
+            ownerId: try row.decode("owner_id"), status: try row.decode("status"), isActive: try row.decode("is_active"),
+            createdAt: try row.decode("created_at"), updatedAt: try row.decode("updated_at"), workflow: nil
+        )
+    }
+
+    /// One page of projects, newest first: `owner`'s (nil: everyone's), without deleted ones
+    /// unless asked, after the project `cursor` names (keyset: no page repeats or skips a
+    /// project however many are created meanwhile). The next page's cursor is the last id when
+    /// the page is full.
+    func list(owner: UUID?, includeDeleted: Bool, limit: Int, after cursor: UUID?) async throws -> ProjectList {
+        let rows = try await pool.query("""
+            SELECT \(unescaped: Self.projectColumns) FROM provisioning.projects p
+            WHERE (\(owner)::uuid IS NULL OR owner_id = \(owner))
+              AND (\(includeDeleted) OR status <> 'deleted')
+              AND (\(cursor)::uuid IS NULL OR (created_at, id) < (SELECT created_at, id FROM provisioning.projects WHERE id = \(cursor)))
+            ORDER BY created_at DESC, id DESC
+            LIMIT \(limit)
+            """)
+        let projects = try rows.map(Self.project)
+        return ProjectList(projects: projects, nextCursor: projects.count == limit ? projects.last?.id : nil)
+    }
+
+    /// The project's API keys (`KeyVault.apiKeys`): revealed in this answer only while the
+    /// project is ready; nil when there is no such project of `owner`'s.
+    func apiKeys(of projectID: UUID, owner: UUID?, revealTTL: Duration) async throws -> ProjectAPIKeys? {
+        try await pool.withTransaction { tx in
+            let rows = try await tx.query("""
+                SELECT status FROM provisioning.projects WHERE id = \(projectID) AND (\(owner)::uuid IS NULL OR owner_id = \(owner))
+                """)
+            guard let row = rows.first else { return nil }
+            let status: ProjectState = try row.decode("status")
+            return try await vault.apiKeys(of: projectID, reveal: status == .ready, revealTTL: revealTTL, in: tx)
         }
     }
 }

@@ -1,0 +1,26 @@
+import Foundation
+
+/// Who calls the project API, and so which projects they may see.
+enum ProjectCaller: Sendable, Equatable {
+    /// The platform's service token: every project, and creating one for any developer.
+    case operatorToken
+    /// A signed-in developer: their own projects only. Another developer's project answers
+    /// 404, exactly as a project that does not exist, so ids cannot be probed.
+    case developer(UUID)
+
+    /// The owner a store query is limited to; nil for the operator (every project).
+    var owner: UUID? {
+        switch self {
+        case .operatorToken: nil
+        case .developer(let id): id
+        }
+    }
+
+    /// A name for logs and idempotency scopes.
+    var label: String {
+        switch self {
+        case .operatorToken: "operator"
+        case .developer(let id): "developer:" + id.uuidString.lowercased()
+        }
+    }
+}
