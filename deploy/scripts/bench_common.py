@@ -37,7 +37,9 @@ def project_keys(args) -> tuple[str, dict]:
     while time.monotonic() < deadline:
         status = call("GET", f"{args.provisioning}/v1/projects/{accepted['project_id']}", headers={"X-Service-Token": args.token})
         if status["status"] == "ready":
-            return slug, status["api_keys"]
+            revealed = call("GET", f"{args.provisioning}/v1/projects/{accepted['project_id']}/api-keys",
+                            headers={"X-Service-Token": args.token})
+            return slug, {key["kind"]: key["key"] for key in revealed["keys"]}
         if status["status"] == "failed":
             raise SystemExit(f"provisioning failed: {status}")
         time.sleep(0.2)

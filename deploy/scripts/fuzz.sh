@@ -178,7 +178,8 @@ while [ -z "$keys" ]; do
   status_json="$(call GET "$PROVISIONING_URL/v1/projects/$project" "" "X-Service-Token: $token")"
   state="$(json status <<<"$status_json")"
   case "$state" in
-    ready) keys="$(python3 -c 'import json,sys; k=json.load(sys.stdin)["api_keys"]; print(k["publishable"], k["secret"])' <<<"$status_json")" ;;
+    ready) keys="$(call GET "$PROVISIONING_URL/v1/projects/$project/api-keys" "" "X-Service-Token: $token" \
+             | python3 -c 'import json,sys; k={e["kind"]: e["key"] for e in json.load(sys.stdin)["keys"]}; print(k["publishable"], k["secret"])')" ;;
     failed) echo "error: provisioning the fuzz project failed: $status_json" >&2; exit 1 ;;
     *) if [ "$(date +%s)" -gt "$deadline" ]; then echo "error: the fuzz project is still $state" >&2; exit 1; fi; sleep 0.3 ;;
   esac
@@ -245,6 +246,18 @@ api_key = "$secret"
 
 [parameters]
 "path.slug" = "$slug"
+TOML
+      ;;
+    provisioning)
+      # Owners' project routes with a developer's token; a long poll waits 1 s at most (a
+      # ready project's status does not change, and the wait would outlast the request timeout).
+      cat >>"$file" <<TOML
+
+[auth.openapi.DeveloperToken]
+bearer = "$3"
+
+[parameters]
+"query.wait" = "1s"
 TOML
       ;;
     realtime | storage)
@@ -357,7 +370,10 @@ for name in "${services[@]}"; do
       fuzz_run auth-admin auth "$(configure auth-admin auth "$developer_token" "$user_token")" "$all_phases" \
         --include-path-regex '/admin/users'
       ;;
-    provisioning | realtime | storage)
+    provisioning)
+      fuzz_run provisioning provisioning "$(configure provisioning provisioning "$developer_token" "")" "$all_phases"
+      ;;
+    realtime | storage)
       fuzz_run "$name" "$name" "$(configure "$name" "$name" "" "$user_token")" "$all_phases"
       ;;
     *) echo "error: unknown service $name" >&2; exit 1 ;;

@@ -169,7 +169,11 @@ def cmd_provision(args):
                     failures.append(f"{slug}: ended {status}: {(body.get('workflow') or {}).get('error')}")
                     continue
                 latencies.append(elapsed_ms)
-                keys = body.get("api_keys") or {}
+                keys = {}
+                if args.out:  # the keys are revealed (and then deleted) only when they are recorded
+                    revealed = client.json("GET", f"{base}/v1/projects/{body['id']}/api-keys", headers=token_headers(args.token),
+                                           expect=(200,))
+                    keys = {key["kind"]: key.get("key") for key in revealed["keys"]}
                 records.append({"id": body["id"], "slug": slug, "ms": round(elapsed_ms, 2),
                                 "publishable": keys.get("publishable"), "secret": keys.get("secret")})
                 done = len(latencies)

@@ -181,7 +181,23 @@ def registry_states(base: str, token: str, database_url: str, service: str) -> d
         if action == "setup":
             psql(database_url, "DELETE FROM auth.tenants WHERE slug = :'slug';", slug=params["slug"])
 
+    def live_session(action: str, params: dict) -> None:
+        # A developer (made up, no password that can sign in) with one live session.
+        psql(database_url, "DELETE FROM auth.developers WHERE id = :'developer';", developer=params["developer_id"])
+        if action == "setup":
+            psql(database_url, """
+                INSERT INTO auth.developers (id, email, email_normalized, password_hash)
+                VALUES (:'developer', :'email', :'email', 'not-a-hash');
+                INSERT INTO auth.sessions (id, developer_id) VALUES (:'session', :'developer');
+                """, developer=params["developer_id"], session=params["session_id"], email=f"pact-{params['developer_id']}@example.com")
+
+    def no_live_session(action: str, params: dict) -> None:
+        if action == "setup":
+            psql(database_url, "UPDATE auth.sessions SET revoked_at = now() WHERE id = :'session';", session=params["session_id"])
+
     states.update({
+        "a developer session is live": live_session,
+        "no live session has this id": no_live_session,
         "the tenant is registered without API keys": without_keys,
         "the tenant has active API keys": with_keys,
         "an active API key has this hash": key_with_hash,

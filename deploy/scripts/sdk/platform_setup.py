@@ -114,9 +114,13 @@ def register_project(platform: Platform, label: str) -> Project:
             body = status.json()
             state = body["status"]
             if state == "ready":
-                keys = body.get("api_keys")
-                if not keys:
-                    raise RuntimeError(f"project {slug} is ready but its first ready answer has no api_keys: {body}")
+                revealed = http.get(
+                    f"{platform.provisioning_url}/v1/projects/{project_id}/api-keys",
+                    headers={"X-Service-Token": platform.service_token},
+                )
+                keys = {key["kind"]: key.get("key") for key in revealed.json().get("keys", [])} if revealed.status_code == 200 else {}
+                if not keys.get("publishable") or not keys.get("secret"):
+                    raise RuntimeError(f"project {slug} is ready but its first key answer reveals no keys: {revealed.text}")
                 return Project(label, project_id, body["slug"], keys["publishable"], keys["secret"])
             if state in ("failed", "deprovisioning", "deleted"):
                 raise RuntimeError(f"project {slug} ended {state}: {body}")
