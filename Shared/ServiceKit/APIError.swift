@@ -39,7 +39,7 @@ public struct APIError: Error, HTTPResponseError, Sendable {
     /// to replay the same answer later).
     static func encoded(_ envelope: ErrorEnvelope) -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         // Encoding two strings and an optional cannot fail; an empty body is the fallback.
         return Array((try? encoder.encode(envelope)) ?? Data())
     }
@@ -263,10 +263,11 @@ public func jsonResponse<Value: Encodable>(
     return Response(status: status, headers: fields, body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 
-/// How every JSON answer is encoded: ISO 8601 dates, sorted keys (stable bytes).
+/// How every JSON answer is encoded: RFC 3339 dates in UTC (`Z`), sorted keys (stable bytes),
+/// slashes unescaped; UUIDs lower-case (Contracts' `KeyedEncodingContainer` overloads).
 func jsonEncoder() -> JSONEncoder {
     let encoder = JSONEncoder()
     encoder.dateEncodingStrategy = .iso8601
-    encoder.outputFormatting = .sortedKeys
+    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
     return encoder
 }

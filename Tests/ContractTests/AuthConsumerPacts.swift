@@ -19,7 +19,7 @@ struct AuthConsumerPacts {
     ]
     /// As the consumer sends it: Foundation encodes a UUID upper-case (providers read either).
     static let body: PactValue = [
-        "owner_id": .string(Fixtures.developerID.uuidString),
+        "owner_id": .string(Fixtures.developerID.uuidString.lowercased()),
         "name": .string(Fixtures.projectName),
         "slug": .string(Fixtures.projectSlug),
     ]
@@ -68,7 +68,7 @@ struct AuthConsumerPacts {
         try await pact.verify(Interaction(
             description: "the same request again with the same idempotency key",
             states: [ProviderState(name: "a project was created with this idempotency key", params: Self.projectParams + [
-                ("owner_id", .string(Fixtures.developerID.uuidString)), ("name", .string(Fixtures.projectName)),
+                ("owner_id", .string(Fixtures.developerID.uuidString.lowercased())), ("name", .string(Fixtures.projectName)),
             ])],
             request: .init(method: "POST", path: Self.path, headers: Self.headers, body: Self.body),
             response: .init(status: 202, headers: Self.jsonHeaders + [("Idempotent-Replayed", "true")], body: Self.acceptedBody)
@@ -100,7 +100,7 @@ struct AuthConsumerPacts {
         try await pact.verify(Interaction(
             description: "a request reusing an idempotency key for a different project",
             states: [ProviderState(name: "the idempotency key was used for another project", params: [
-                ("idempotency_key", .string(Self.key)), ("owner_id", .string(Fixtures.developerID.uuidString)),
+                ("idempotency_key", .string(Self.key)), ("owner_id", .string(Fixtures.developerID.uuidString.lowercased())),
                 ("name", "Another Project"), ("slug", "contract_another"),
             ])],
             request: .init(method: "POST", path: Self.path, headers: Self.headers, body: Self.body),

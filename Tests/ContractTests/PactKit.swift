@@ -58,14 +58,13 @@ indirect enum PactValue: Sendable, ExpressibleByStringLiteral, ExpressibleByInte
     init(dictionaryLiteral elements: (String, PactValue)...) { self = .object(elements) }
     init(arrayLiteral elements: PactValue...) { self = .array(elements) }
 
-    /// UUIDs in either case: the services' JSON encoders write them upper-case (Foundation),
-    /// paths and PostgreSQL lower-case, and every consumer parses either.
-    static let uuidPattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-    /// ISO 8601 date-times in seconds, `Z` or an offset: what the services' encoders write and
-    /// what the consumers' decoders (`.iso8601`, no fractional seconds) read.
-    static let timestampPattern = #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(Z|[+-]\d{2}:\d{2})$"#
+    /// UUIDs lower-case, as every service writes them (bodies, paths and PostgreSQL alike).
+    static let uuidPattern = "^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+    /// RFC 3339 date-times in seconds and UTC (`Z`): what the services' encoders write and what
+    /// the consumers' decoders (`.iso8601`, no fractional seconds) read.
+    static let timestampPattern = #"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"#
 
-    static func uuid(_ example: String) -> PactValue { .term(regex: uuidPattern, example: example) }
+    static func uuid(_ example: String) -> PactValue { .term(regex: uuidPattern, example: example.lowercased()) }
     static func timestamp(_ example: String) -> PactValue { .term(regex: timestampPattern, example: example) }
     /// Exactly this string, even inside a `like` or `eachLike` (whose type rule would otherwise
     /// accept any string).

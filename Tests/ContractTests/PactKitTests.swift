@@ -25,7 +25,7 @@ struct PactKitTests {
             "when": .timestamp("2026-01-01T12:00:00Z"),
             "items": .eachLike(["kind": .exactly("EC"), "kid": .like("a")], min: 1),
         ]
-        let good = #"{"id":"00000000-0000-4000-8000-000000000000","count":7,"name":"exact","when":"2030-05-06T07:08:09+02:00","items":[{"kind":"EC","kid":"x"},{"kind":"EC","kid":"y"}]}"#
+        let good = #"{"id":"00000000-0000-4000-8000-000000000000","count":7,"name":"exact","when":"2030-05-06T07:08:09Z","items":[{"kind":"EC","kid":"x"},{"kind":"EC","kid":"y"}]}"#
         #expect(try Self.mismatches(example, good).isEmpty)
 
         let bad = #"{"id":"e220582a-be1d-41e2-9357","count":"7","name":"other","when":"2030-05-06T07:08:09.123Z","items":[{"kind":"RSA","kid":1}]}"#

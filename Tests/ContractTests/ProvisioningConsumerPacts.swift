@@ -136,7 +136,7 @@ struct ProvisioningConsumerPacts {
     static func keySetValue(_ set: APIKeySet) -> PactValue {
         .object([("keys", .array(set.keys.map { key in
             [
-                "id": .string(key.id.uuidString), "kind": .string(key.kind.rawValue),
+                "id": .string(key.id.uuidString.lowercased()), "kind": .string(key.kind.rawValue),
                 "prefix": .string(key.prefix), "sha256": .string(key.sha256),
             ]
         }))])

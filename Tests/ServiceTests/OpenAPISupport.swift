@@ -124,10 +124,11 @@ struct OpenAPIDocumentFile {
             if let minimum = schema["minLength"] as? Int, string.count < minimum { problems.append("\(path): shorter than \(minimum)") }
             if let maximum = schema["maxLength"] as? Int, string.count > maximum { problems.append("\(path): longer than \(maximum)") }
             switch schema["format"] as? String {
-            case "uuid" where UUID(uuidString: string) == nil:
-                problems.append("\(path): \"\(string)\" is not a UUID")
-            case "date-time" where ISO8601DateFormatter().date(from: string) == nil && Self.fractionalDates.date(from: string) == nil:
-                problems.append("\(path): \"\(string)\" is not an ISO-8601 date-time")
+            case "uuid" where UUID(uuidString: string) == nil || string != string.lowercased():
+                problems.append("\(path): \"\(string)\" is not a lower-case UUID")
+            case "date-time" where (ISO8601DateFormatter().date(from: string) == nil && Self.fractionalDates.date(from: string) == nil)
+                || !string.hasSuffix("Z"):
+                problems.append("\(path): \"\(string)\" is not an RFC 3339 date-time in UTC (Z)")
             default: break
             }
         }

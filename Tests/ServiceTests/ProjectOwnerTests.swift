@@ -90,6 +90,10 @@ struct ProjectOwnerTests {
             #expect(created.status == 202, "\(created)")
             let second = try created.decode(ProjectAccepted.self)
             #expect(second.slug == ProjectSlug.derive(from: name) && second.status == .pending)
+            // JSON as the conventions want it: lower-case UUIDs, no escaped slashes.
+            let text = String(decoding: created.body, as: UTF8.self)
+            #expect(text.contains(#""status_url":"http://"#) && !text.contains(#"\/"#), "\(text)")
+            #expect(text.contains(second.projectId.uuidString.lowercased()) && !text.contains(second.projectId.uuidString), "\(text)")
             let repeated = try await platform.projectsCall(.post, "/v1/projects", token: dev.accessToken, json: NewProjectRequest(name: name), headers: key)
             #expect(try repeated.decode(ProjectAccepted.self).projectId == second.projectId)
 
