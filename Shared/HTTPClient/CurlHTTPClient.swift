@@ -187,7 +187,14 @@ public final class CurlHTTPClient: Sendable {
             body: request.body,
             connectTimeoutMilliseconds: self.configuration.connectTimeout.curlMilliseconds,
             timeoutMilliseconds: (request.timeout ?? self.configuration.requestTimeout).curlMilliseconds,
-            maxResponseBodySize: self.configuration.maxResponseBodySize
+            maxResponseBodySize: self.configuration.maxResponseBodySize,
+            connectTo: try request.pinnedAddress.map { address throws(HTTPClientError) in
+                guard !address.isEmpty, address.allSatisfy({ $0 == ":" || $0 == "." || $0.isHexDigit }) else {
+                    throw .invalidURL(reason: "the pinned address is not an IP address")
+                }
+                // An IPv6 address goes in brackets.
+                return "\(url.host):\(url.port):" + (address.contains(":") ? "[\(address)]" : address) + ":\(url.port)"
+            }
         )
     }
 

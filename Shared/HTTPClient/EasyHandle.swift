@@ -12,6 +12,10 @@ struct PreparedRequest: Sendable {
     var connectTimeoutMilliseconds: Int
     var timeoutMilliseconds: Int
     var maxResponseBodySize: Int
+    /// `host:port:address:port` for `CURLOPT_CONNECT_TO`, when the request is pinned to an
+    /// address (per handle: unlike `CURLOPT_RESOLVE`, nothing enters the shared DNS cache, so a
+    /// pin never outlives its request).
+    var connectTo: String?
 }
 
 /// One libcurl easy handle together with everything that must live exactly as long as its current
@@ -27,6 +31,7 @@ final class EasyHandle {
     let raw: UnsafeMutableRawPointer
     private let errorBuffer: UnsafeMutablePointer<CChar>
     private var headerList: UnsafeMutablePointer<curl_slist>?
+    private var connectToList: UnsafeMutablePointer<curl_slist>?
     private(set) var sink: ResponseSink?
 
     init?() {
@@ -55,6 +60,10 @@ final class EasyHandle {
         if let headerList = self.headerList {
             curl_slist_free_all(headerList)
             self.headerList = nil
+        }
+        if let connectToList = self.connectToList {
+            curl_slist_free_all(connectToList)
+            self.connectToList = nil
         }
     }
 
@@ -85,6 +94,13 @@ final class EasyHandle {
             self.headerList = list
         }
         try check(ccurl_easy_setopt_slist(handle, CURLOPT_HTTPHEADER, self.headerList))
+        if let entry = request.connectTo {
+            guard let list = curl_slist_append(nil, entry) else {
+                throw .transport(code: Int(CURLE_OUT_OF_MEMORY.rawValue), message: "curl_slist_append failed")
+            }
+            self.connectToList = list
+            try check(ccurl_easy_setopt_slist(handle, CURLOPT_CONNECT_TO, list))
+        }
 
         // The sink is kept alive by `self.sink` for as long as the callbacks can run: it is only
         // dropped in `reset()`, after libcurl has forgotten the callbacks and user data.

@@ -21,6 +21,10 @@ public struct HTTPClientRequest: Sendable {
     /// Overrides the idempotency inferred by ``isIdempotent`` (e.g. `true` for a POST the server
     /// de-duplicates by another means, `false` for a PUT that must not be repeated).
     public var idempotent: Bool?
+    /// Connects to exactly this IP address for the URL's host (libcurl's `CURLOPT_CONNECT_TO`)
+    /// instead of resolving the name again: a caller that checked where a name points (webhook
+    /// targets, against private addresses) sends the request there and nowhere else.
+    public var pinnedAddress: String?
 
     public init(
         method: HTTPMethod = .get,
@@ -28,7 +32,8 @@ public struct HTTPClientRequest: Sendable {
         headers: HTTPClientHeaders = [:],
         body: [UInt8]? = nil,
         timeout: Duration? = nil,
-        idempotent: Bool? = nil
+        idempotent: Bool? = nil,
+        pinnedAddress: String? = nil
     ) {
         self.method = method
         self.url = url
@@ -36,6 +41,7 @@ public struct HTTPClientRequest: Sendable {
         self.body = body
         self.timeout = timeout
         self.idempotent = idempotent
+        self.pinnedAddress = pinnedAddress
     }
 
     /// Whether repeating this request is safe, which is what allows the client to retry it after

@@ -8,6 +8,10 @@ struct ValidatedURL: Sendable, Hashable {
     let origin: String
     /// `scheme://host:port/path`: no credentials, query or fragment. Used in log metadata.
     let redacted: String
+    /// The host as libcurl reads it (an IPv6 literal keeps its brackets) and the port, the
+    /// scheme's default when none is given.
+    let host: String
+    let port: String
 
     /// Parses `string` with libcurl's URL API (the same parser the transfer will use, so
     /// anything accepted here is accepted there) and keeps only `http` and `https`.
@@ -34,6 +38,8 @@ struct ValidatedURL: Sendable, Hashable {
         let path = Self.part(handle, CURLUPART_PATH) ?? "/"
 
         self.string = string
+        self.host = host
+        self.port = port
         self.origin = port.isEmpty ? "\(scheme)://\(host)" : "\(scheme)://\(host):\(port)"
         self.redacted = self.origin + path
     }

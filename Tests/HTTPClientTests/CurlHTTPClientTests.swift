@@ -219,6 +219,31 @@ struct CurlHTTPClientTests {
         }
     }
 
+    @Test("a request pinned to an address goes there, whatever the host name resolves to (or not)")
+    func pinnedAddress() async throws {
+        try await withTestServer({ router, log in
+            router.get("pinned") { request, context -> String in
+                await log.record(request, context: context)
+                return request.head.authority ?? ""
+            }
+        }) { baseURL, log in
+            try await withClient { client in
+                let port = try #require(URLComponents(string: baseURL)?.port)
+                // `.invalid` never resolves (RFC 2606): only the pin can reach the server, and the
+                // Host header still names the URL's host.
+                let response = try await client.execute(HTTPClientRequest(url: "http://hook.invalid:\(port)/pinned", pinnedAddress: "127.0.0.1"))
+                #expect(response.status == 200 && String(decoding: response.body, as: UTF8.self) == "hook.invalid:\(port)")
+                #expect(await log.hits("/pinned") == 1)
+                await #expect(throws: HTTPClientError.self) {
+                    _ = try await client.execute(HTTPClientRequest(url: "http://hook.invalid:\(port)/pinned"))
+                }
+                await #expect(throws: HTTPClientError.invalidURL(reason: "the pinned address is not an IP address")) {
+                    _ = try await client.execute(HTTPClientRequest(url: "http://hook.invalid:\(port)/pinned", pinnedAddress: "evil.example\r\n"))
+                }
+            }
+        }
+    }
+
     @Test("A refused connection is .cannotConnect, naming only scheme, host and port")
     func cannotConnect() async throws {
         _ = try await withRefusingPort { port in
