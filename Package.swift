@@ -181,10 +181,12 @@ let package = Package(
             name: "Provisioning",
             dependencies: [
                 "Contracts", "HTTPClient", "Postgres", "Resilience", "ServiceClients", "ServiceKit",
+                .product(name: "Crypto", package: "swift-crypto"),  // Standard Webhooks signatures (HMAC-SHA256)
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),  // webhook targets are resolved on its blocking-work pool
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Services/Provisioning",
@@ -280,6 +282,7 @@ let package = Package(
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),  // WebhookTests runs a receiver
             ],
             path: "Tests/ServiceTests",
             // Captured requests the tests read by path (Fixtures/upload/README.md).

@@ -54,9 +54,23 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
         jwksTTL: settings.jwksTTL, sessionTTL: settings.sessionCacheTTL, logger: runtime.logger
     )
 
+    // Webhooks: their own client (no retries underneath the dispatcher's own, small answers).
+    let webhookSettings = try WebhookSettings(configuration)
+    let webhookClient = try CurlHTTPClient(
+        configuration: HTTPClientConfiguration(connectTimeout: .seconds(5), requestTimeout: webhookSettings.timeout, retry: .none,
+                                               maxResponseBodySize: 64 * 1024),
+        logger: runtime.logger
+    )
+    let webhooks = WebhookStore(pool: runtime.pool)
+    let target = WebhookTarget(allowPrivate: webhookSettings.allowPrivateTargets)
+    let dispatcher = WebhookDispatcher(store: webhooks, client: webhookClient, target: target, settings: webhookSettings,
+                                       pollInterval: settings.pollInterval, listener: listener, readiness: runtime.readiness,
+                                       logger: runtime.logger)
+
     let router = buildRouter(runtime, ProvisioningParts(
         projects: ProjectStore(pool: runtime.pool, vault: vault),
         events: ProjectEventStore(pool: runtime.pool),
+        webhooks: webhooks, target: target,
         idempotency: IdempotencyStore(pool: runtime.pool, schema: "provisioning"),
         doorbell: doorbell, signals: signals, authenticator: authenticator, settings: settings
     ))
@@ -67,7 +81,8 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let janitor = KeyRevealJanitor(vault: vault, ttl: settings.keyRevealTTL, readiness: runtime.readiness, logger: runtime.logger)
     return runtime.makeApplication(router: router, services: [
         ShutdownAction { await client.shutdown() }, ShutdownAction { await authClient.shutdown() },
-        orchestrator, upgrader, janitor, signals,
+        ShutdownAction { await webhookClient.shutdown() },
+        orchestrator, upgrader, janitor, dispatcher, signals,
     ])
 }
 
@@ -75,6 +90,8 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
 struct ProvisioningParts: Sendable {
     var projects: ProjectStore
     var events: ProjectEventStore
+    var webhooks: WebhookStore
+    var target: WebhookTarget
     var idempotency: IdempotencyStore
     var doorbell: Doorbell
     var signals: ProjectSignals
@@ -95,5 +112,7 @@ func buildRouter(_ runtime: ServiceRuntime, _ parts: ProvisioningParts) -> Route
     ProjectKeysController(store: parts.projects, authenticator: parts.authenticator, revealTTL: parts.settings.keyRevealTTL)
         .addRoutes(to: projects)
     ProjectEventsController(events: parts.events, signals: parts.signals, authenticator: parts.authenticator).addRoutes(to: projects)
+    WebhooksController(store: parts.webhooks, authenticator: parts.authenticator, target: parts.target)
+        .addRoutes(to: router.group("v1/webhooks"))
     return router
 }

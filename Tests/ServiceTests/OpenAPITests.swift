@@ -348,6 +348,26 @@ struct OpenAPITests {
         for state in ProjectState.allCases {
             try Self.check(document, "ProjectState", state, allKeys: false)
         }
+        for event in WebhookEvent.allCases {
+            try Self.check(document, "WebhookEvent", event, allKeys: false)
+        }
+        try Self.check(document, "NewWebhookRequest", NewWebhookRequest(url: "https://example.com/hook", events: [.projectReady], ownerId: UUID()))
+        let endpoint = WebhookEndpoint(id: UUID(), ownerId: UUID(), url: "https://example.com/hook", events: WebhookEvent.allCases,
+                                       secret: "whsec_c2VjcmV0", createdAt: Self.now, disabledAt: Self.now, disabledReason: "50 deliveries in a row failed")
+        try Self.check(document, "WebhookEndpoint", endpoint)
+        var listedEndpoint = endpoint
+        listedEndpoint.secret = nil
+        listedEndpoint.disabledAt = nil
+        listedEndpoint.disabledReason = nil
+        try Self.check(document, "WebhookEndpoint", listedEndpoint, allKeys: false)
+        try Self.check(document, "WebhookEndpointList", WebhookEndpointList(webhooks: [listedEndpoint]))
+        let delivery = WebhookDelivery(id: UUID(), eventType: .projectFailed, projectId: UUID(), status: .pending, attempts: 3, lastStatus: 500,
+                                       lastError: "The endpoint answered HTTP 500.", nextAttemptAt: Self.now, createdAt: Self.now, deliveredAt: Self.now)
+        try Self.check(document, "WebhookDelivery", delivery)
+        try Self.check(document, "WebhookDeliveryList", WebhookDeliveryList(deliveries: [delivery]))
+        try Self.check(document, "WebhookDelivery", WebhookDelivery(id: UUID(), eventType: .projectReady, projectId: UUID(), status: .delivered,
+                                                                    attempts: 1, lastStatus: nil, lastError: nil, nextAttemptAt: nil,
+                                                                    createdAt: Self.now, deliveredAt: nil), allKeys: false)
     }
 
     @Test("storage's Storage API schemas describe exactly what the answers of /storage/v1/ encode")
