@@ -29,8 +29,13 @@ fi
 log_dir="${PLATFORM_LOG_DIR:-$root/.tmp/logs}"
 mkdir -p "$log_dir"
 
-# One token for the services' internal calls, made fresh for this run unless one is given.
+# One token for the services' internal calls and the operator's API, made fresh for this run
+# unless one is given (INTERNAL_SERVICE_TOKEN). It is never printed: it goes to a file only its
+# owner can read, whose path is printed below.
 export INTERNAL_SERVICE_TOKEN="${INTERNAL_SERVICE_TOKEN:-$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')}"
+token_file="${PLATFORM_TOKEN_FILE:-$root/.tmp/operator-token}"
+mkdir -p "$(dirname "$token_file")"
+(umask 077 && printf '%s\n' "$INTERNAL_SERVICE_TOKEN" > "$token_file")
 export AUTH_URL="${AUTH_URL:-http://127.0.0.1:8081}"
 export PROVISIONING_URL="${PROVISIONING_URL:-http://127.0.0.1:8082}"
 export REALTIME_URL="${REALTIME_URL:-http://127.0.0.1:8083}"
@@ -80,6 +85,7 @@ echo
 echo "The platform is ready at $gateway   (log: $log_dir/gateway.log, requests: $log_dir/gateway-access.log)"
 echo "  client SDKs    $gateway/auth/v1/  $gateway/storage/v1/  $gateway/realtime/v1/"
 echo "  platform APIs  $gateway/platform/{auth,provisioning,realtime,storage}/…  (e.g. POST $gateway/platform/auth/v1/register)"
+echo "  operator token $token_file   (X-Service-Token; readable by you only; INTERNAL_SERVICE_TOKEN sets it)"
 echo "The services' own ports, for operators and tests:"
 for i in "${!services[@]}"; do
   printf '  %-13s http://127.0.0.1:%s   (log: %s)\n' "${services[$i]}" "${ports[$i]}" "$log_dir/${services[$i]}.log"

@@ -9,11 +9,12 @@
 #     real providers (deploy/scripts/contracts.sh); every service fuzzed against its OpenAPI
 #     document (deploy/scripts/fuzz.sh, schemathesis); the supabase-py acceptance suite, the
 #     official client SDK against tenant auth's GoTrue API through the gateway
-#     (deploy/scripts/sdk-tests.sh); and the saga's fault campaign, CHAOS_RUNS (50) randomized
+#     (deploy/scripts/sdk-tests.sh); the README's quick start, run as written against run.sh
+#     (deploy/scripts/quickstart-test.sh); and the saga's fault campaign, CHAOS_RUNS (50) randomized
 #     runs with a fresh, printed seed (deploy/scripts/chaos.sh).
 #
 # PLATFORM_SKIP_DEPLOY_CHECKS=1, PLATFORM_SKIP_CONTRACTS=1, PLATFORM_SKIP_FUZZ=1,
-# PLATFORM_SKIP_SDK=1 and PLATFORM_SKIP_CHAOS=1 skip them (quick loops); what was skipped is named before the closing
+# PLATFORM_SKIP_SDK=1, PLATFORM_SKIP_QUICKSTART=1 and PLATFORM_SKIP_CHAOS=1 skip them (quick loops); what was skipped is named before the closing
 # line and counted in it.
 #
 #   deploy/scripts/test.sh                 # everything
@@ -78,6 +79,7 @@ test_seconds=$(( $(date +%s) - start ))
 check "contract verification" PLATFORM_SKIP_CONTRACTS "$root/deploy/scripts/contracts.sh"
 check "schema fuzzing" PLATFORM_SKIP_FUZZ "$root/deploy/scripts/fuzz.sh"
 check "SDK acceptance" PLATFORM_SKIP_SDK "$root/deploy/scripts/sdk-tests.sh"
+check "README quick start" PLATFORM_SKIP_QUICKSTART "$root/deploy/scripts/quickstart-test.sh"
 check "fault campaign" PLATFORM_SKIP_CHAOS "$root/deploy/scripts/chaos.sh" "${CHAOS_RUNS:-50}"
 
 # One plain closing line, whatever the runner printed last.
