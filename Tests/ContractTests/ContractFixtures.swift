@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import HTTPClient
+import JWTKit
 import Logging
 import ServiceKit
 
@@ -63,6 +64,23 @@ enum Fixtures {
         -----END PRIVATE KEY-----
         """
     static let signingKeyID = "3b8f6c1e-5d2a-4f7b-9e0c-8a1d2b3c4e5f"
+
+    /// A JWKS document as auth publishes one (developers' or a tenant's): at least one P-256
+    /// key, the fixture key's coordinates as the example (each 32 bytes, base64url unpadded).
+    static func jwksBody() throws -> PactValue {
+        let base64url = "^[A-Za-z0-9_-]{43}$"
+        guard let publicKey = try ES256PrivateKey(pem: signingKeyPEM).publicKey.parameters else {
+            throw PactFailure(messages: ["the fixture key has no public parameters"])
+        }
+        return [
+            "keys": .eachLike([
+                "kty": .exactly("EC"), "crv": .exactly("P-256"), "alg": .exactly("ES256"),
+                "kid": .like(.string(signingKeyID)),
+                "x": .term(regex: base64url, example: publicKey.x),
+                "y": .term(regex: base64url, example: publicKey.y),
+            ], min: 1),
+        ]
+    }
     /// A slug no tenant has.
     static let unknownSlug = "contract_nobody"
 

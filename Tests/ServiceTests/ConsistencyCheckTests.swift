@@ -156,17 +156,9 @@ struct ConsistencyCheckTests {
             try Data("orphan".utf8).write(to: folder(platform, tenant.id, "objects").appendingPathComponent(orphan))
 
             func check(_ arguments: [String]) throws -> (status: Int32, output: [String: Any]) {
-                let process = Process()
-                process.executableURL = ServiceProcess.binaryDirectory.appendingPathComponent("storage")
-                process.arguments = ["check"] + arguments
-                process.environment = ["DATABASE_URL": url, "STORAGE_ROOT": platform.storageRoot.path, "PATH": "/usr/bin:/bin"]
-                let output = Pipe()
-                process.standardOutput = output
-                process.standardError = FileHandle.nullDevice
-                try process.run()
-                let data = output.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                return (process.terminationStatus, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
+                let (status, data) = try runCommand(ServiceProcess.binaryDirectory.appendingPathComponent("storage"), ["check"] + arguments,
+                                                    environment: ["DATABASE_URL": url, "STORAGE_ROOT": platform.storageRoot.path, "PATH": "/usr/bin:/bin"])
+                return (status, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
             }
             let young = try check([])
             #expect(young.status == 0 && young.output["consistent"] as? Bool == true)

@@ -279,16 +279,23 @@ extension TestDatabase {
     /// database `url` names, as text.
     public static func dump(_ url: String) throws -> String {
         let binary = ProcessInfo.processInfo.environment["PLATFORM_PG_BIN"].map { $0 + "/pg_dump" } ?? "/usr/bin/pg_dump"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--no-owner", "--dbname", try adminURL(for: url)]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw ServiceProcessError(description: "pg_dump exited \(process.terminationStatus)") }
-        return String(decoding: data, as: UTF8.self)
+        let (status, output) = try runCommand(URL(fileURLWithPath: binary), ["--no-owner", "--dbname", try adminURL(for: url)])
+        guard status == 0 else { throw ServiceProcessError(description: "pg_dump exited \(status)") }
+        return String(decoding: output, as: UTF8.self)
     }
+}
+
+/// Runs a command to its end; its exit status and standard output (standard error is dropped).
+public func runCommand(_ executable: URL, _ arguments: [String], environment: [String: String]? = nil) throws -> (status: Int32, output: Data) {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    if let environment { process.environment = environment }
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.nullDevice
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, data)
 }

@@ -53,17 +53,7 @@ struct ProjectsController: Sendable {
         let caller = try await authenticator.caller(request)
         return try await idempotency.respond(to: request, context: context, scope: "POST /v1/projects " + caller.label) { body in
             let input = try decodeJSON(NewProjectRequest.self, from: body)
-            let owner: UUID
-            switch caller {
-            case .developer(let id):
-                guard input.ownerId == nil || input.ownerId == id else {
-                    throw APIError.validation(field: "owner_id", "A developer creates projects for themselves; leave owner_id out.")
-                }
-                owner = id
-            case .operatorToken:
-                guard let id = input.ownerId else { throw APIError.validation(field: "owner_id", "The operator names the developer who owns the project.") }
-                owner = id
-            }
+            let owner = try caller.owner(requested: input.ownerId, of: "projects")
             let name = input.name.trimmingCharacters(in: .whitespacesAndNewlines)
             let slug: String
             if let given = input.slug {

@@ -35,17 +35,7 @@ struct WebhooksController: Sendable {
     @Sendable func create(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         let caller = try await authenticator.caller(request)
         let input = try await request.decodeJSON(as: NewWebhookRequest.self, context: context)
-        let owner: UUID
-        switch caller {
-        case .developer(let id):
-            guard input.ownerId == nil || input.ownerId == id else {
-                throw APIError.validation(field: "owner_id", "A developer registers endpoints for themselves; leave owner_id out.")
-            }
-            owner = id
-        case .operatorToken:
-            guard let id = input.ownerId else { throw APIError.validation(field: "owner_id", "The operator names the developer the endpoint is for.") }
-            owner = id
-        }
+        let owner = try caller.owner(requested: input.ownerId, of: "webhook endpoints")
         let events = input.events ?? WebhookEvent.allCases
         guard !events.isEmpty else { throw APIError.validation(field: "events", "Subscribe to at least one event, or leave events out for all.") }
         do {

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceKit
 
 /// Who calls the project API, and so which projects they may see.
 enum ProjectCaller: Sendable, Equatable {
@@ -21,6 +22,22 @@ enum ProjectCaller: Sendable, Equatable {
         switch self {
         case .operatorToken: "operator"
         case .developer(let id): "developer:" + id.uuidString.lowercased()
+        }
+    }
+
+    /// Who owns what the caller makes (a project, a webhook endpoint): a developer makes it for
+    /// themselves (naming anyone else in `owner_id` is 422), the operator for the developer
+    /// `owner_id` names (required).
+    func owner(requested: UUID?, of what: String) throws -> UUID {
+        switch self {
+        case .developer(let id):
+            guard requested == nil || requested == id else {
+                throw APIError.validation(field: "owner_id", "A developer makes \(what) for themselves; leave owner_id out.")
+            }
+            return id
+        case .operatorToken:
+            guard let requested else { throw APIError.validation(field: "owner_id", "The operator names the developer who owns \(what).") }
+            return requested
         }
     }
 }
