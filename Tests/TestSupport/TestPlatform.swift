@@ -45,6 +45,9 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
             "PROVISIONING_POLL_MS": "200",
             // Projects are also addressed as <slug>.platform.test (GoTrueTests sends such a Host).
             "PLATFORM_DOMAIN": "platform.test",
+            // Many platforms run at once (test suites run in parallel), all on one PostgreSQL: a
+            // few connections per service each keeps them well inside its max_connections.
+            "DB_POOL_MAX": "5",
         ]
         for name in Self.names { environment[name.uppercased() + "_URL"] = "http://127.0.0.1:\(ports[name] ?? 0)" }
         for (key, value) in extra { environment[key] = value }
