@@ -121,3 +121,16 @@ public struct RealtimeTables: Codable, Sendable, Equatable {
         self.tables = tables
     }
 }
+
+/// `POST /internal/v1/tenants/{id}/api-keys/revoke` on auth: the keys (by id) a rotation retires.
+public struct RevokeAPIKeysRequest: Codable, Sendable, Equatable {
+    public var keyIds: [UUID]
+
+    public init(keyIds: [UUID]) {
+        self.keyIds = keyIds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case keyIds = "key_ids"
+    }
+}

@@ -13,35 +13,37 @@ import TenantKit
 ///   409 `keys_exist` when a different set is active (or a key id or hash was stored before);
 ///   404 `not_found` when the tenant is not registered; 422 for an invalid set.
 /// - `DELETE` → 204, also when there were no active keys (or no such tenant).
+///
+/// A rotation (provisioning's `rotate_keys` workflow) adds its next set beside the active one
+/// and later retires the old one by id:
+/// - `PUT /internal/v1/tenants/{id}/api-keys/next` → 201 stored (both sets active now), 200 when
+///   this set is already active, 409 `keys_exist` when two sets are active already (or a key id
+///   or hash was stored before), 404, 422 — the same answers as `PUT …/api-keys`.
+/// - `POST /internal/v1/tenants/{id}/api-keys/revoke {key_ids}` → 204, also when they were
+///   revoked already.
 struct APIKeysController: Sendable {
     let store: APIKeyStore
 
     func addRoutes(to group: RouterGroup<PlatformRequestContext>) {
         group.put("/v1/tenants/:id/api-keys") { request, context in
+            try await storeSet(request, context) { set, tenantID in try await store.store(set, tenantID: tenantID) }
+        }
+        group.put("/v1/tenants/:id/api-keys/next") { request, context in
+            try await storeSet(request, context) { set, tenantID in try await store.storeNext(set, tenantID: tenantID) }
+        }
+        group.post("/v1/tenants/:id/api-keys/revoke") { request, context in
             let tenantID = try TenantRegistryController.tenantID(context)
-            let set = try await request.decodeJSON(as: APIKeySet.self, context: context)
-            try set.validate()
-            let outcome: APIKeyStore.Outcome
-            do {
-                outcome = try await store.store(set, tenantID: tenantID)
-            } catch let failure as APIKeyStore.Failure {
-                switch failure {
-                case .tenantNotFound:
-                    throw APIError.notFound("tenant")
-                case .differentSetActive:
-                    throw APIError.conflict(code: "keys_exist", "The tenant already has a different set of active API keys; revoke them first.")
-                case .keyAlreadyUsed:
-                    throw APIError.conflict(code: "keys_exist", "A key with this id or hash was stored before; mint new keys.")
-                }
+            let input = try await request.decodeJSON(as: RevokeAPIKeysRequest.self, context: context)
+            guard (1...16).contains(input.keyIds.count) else {
+                throw APIError.validation(field: "key_ids", "Name 1 to 16 keys to revoke.")
             }
-            if case .stored = outcome {
-                context.logger.info("tenant api keys stored", metadata: [
-                    "tenant.id": "\(tenantID.uuidString.lowercased())",
-                    "api_key.ids": "\(set.keys.map { $0.id.uuidString.lowercased() }.joined(separator: ","))",
+            let revoked = try await store.revoke(keyIDs: input.keyIds, tenantID: tenantID)
+            if revoked > 0 {
+                context.logger.info("tenant api keys revoked", metadata: [
+                    "tenant.id": "\(tenantID.uuidString.lowercased())", "api_key.count": "\(revoked)",
                 ])
             }
-            let active = APIKeySet(keys: try await store.activeKeys(tenantID: tenantID))
-            return try jsonResponse(active, status: outcome == .stored ? .created : .ok)
+            return Response(status: .noContent)
         }
         // Realtime and storage check a presented key by its hash (they cache the answer).
         group.get("/v1/api-keys/:sha256") { _, context in
@@ -62,6 +64,36 @@ struct APIKeysController: Sendable {
             }
             return Response(status: .noContent)
         }
+    }
+
+    /// A `PUT` of a key set: validated, stored by `operation`, answered with the tenant's
+    /// active keys (201 when stored now, 200 when it was already active).
+    private func storeSet(_ request: Request, _ context: PlatformRequestContext,
+                       _ operation: (APIKeySet, UUID) async throws -> APIKeyStore.Outcome) async throws -> Response {
+        let tenantID = try TenantRegistryController.tenantID(context)
+        let set = try await request.decodeJSON(as: APIKeySet.self, context: context)
+        try set.validate()
+        let outcome: APIKeyStore.Outcome
+        do {
+            outcome = try await operation(set, tenantID)
+        } catch let failure as APIKeyStore.Failure {
+            switch failure {
+            case .tenantNotFound:
+                throw APIError.notFound("tenant")
+            case .differentSetActive:
+                throw APIError.conflict(code: "keys_exist", "The tenant already has a different set of active API keys; revoke them first.")
+            case .keyAlreadyUsed:
+                throw APIError.conflict(code: "keys_exist", "A key with this id or hash was stored before; mint new keys.")
+            }
+        }
+        if case .stored = outcome {
+            context.logger.info("tenant api keys stored", metadata: [
+                "tenant.id": "\(tenantID.uuidString.lowercased())",
+                "api_key.ids": "\(set.keys.map { $0.id.uuidString.lowercased() }.joined(separator: ","))",
+            ])
+        }
+        let active = APIKeySet(keys: try await store.activeKeys(tenantID: tenantID))
+        return try jsonResponse(active, status: outcome == .stored ? .created : .ok)
     }
 }
 

@@ -27,14 +27,30 @@ struct APIKeyStore: Sendable {
     /// PUTs for one tenant (and a concurrent DELETE of the tenant) run one after the other and
     /// each sees what the previous one left.
     func store(_ set: APIKeySet, tenantID: UUID) async throws -> Outcome {
+        try await storing(set, tenantID: tenantID) { active in
+            guard Self.sameSet(active, set.keys) else { throw Failure.differentSetActive }
+        }
+    }
+
+    /// Stores `set` beside the tenant's active keys: a rotation's next set, active at once while
+    /// the current one keeps working until it is revoked by id (`revoke(keyIDs:)`). At most two
+    /// sets are active at a time; this exact set again is `alreadyActive`.
+    func storeNext(_ set: APIKeySet, tenantID: UUID) async throws -> Outcome {
+        try await storing(set, tenantID: tenantID) { active in
+            guard active.count <= set.keys.count else { throw Failure.differentSetActive }
+        }
+    }
+
+    /// The tenant's row locked, its active keys read: `set` already among them is
+    /// `alreadyActive`; else `allowed` decides (throwing a `Failure`) whether it may be added
+    /// to the non-empty active keys it is given; then each key is inserted.
+    private func storing(_ set: APIKeySet, tenantID: UUID, allowed: ([APIKeyHash]) throws -> Void) async throws -> Outcome {
         try await pool.withTransaction { connection in
             let tenant = try await connection.query("SELECT id FROM auth.tenants WHERE id = \(tenantID) FOR UPDATE")
             guard !tenant.isEmpty else { throw Failure.tenantNotFound }
             let active = try await Self.activeKeys(tenantID: tenantID, on: connection)
-            if !active.isEmpty {
-                guard Self.sameSet(active, set.keys) else { throw Failure.differentSetActive }
-                return .alreadyActive
-            }
+            if set.keys.allSatisfy({ active.contains($0) }) { return .alreadyActive }
+            if !active.isEmpty { try allowed(active) }
             for key in set.keys {
                 // ON CONFLICT DO NOTHING: a clash with any unique key (id, hash) is reported as
                 // such instead of aborting with a unique violation.
@@ -48,6 +64,16 @@ struct APIKeyStore: Sendable {
             }
             return .stored
         }
+    }
+
+    /// Revokes the tenant's active keys with these ids (a rotation's old set); returns how many
+    /// were active.
+    @discardableResult
+    func revoke(keyIDs: [UUID], tenantID: UUID) async throws -> Int {
+        try await pool.query("""
+            UPDATE auth.api_keys SET revoked_at = now()
+            WHERE tenant_id = \(tenantID) AND id = ANY (\(keyIDs)::uuid[]) AND revoked_at IS NULL
+            """).affectedRows
     }
 
     /// Revokes every active key of the tenant; returns how many were active. Revoked rows stay
