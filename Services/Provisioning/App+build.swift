@@ -109,7 +109,8 @@ func buildRouter(_ runtime: ServiceRuntime, _ parts: ProvisioningParts) -> Route
     ProjectsController(store: parts.projects, idempotency: parts.idempotency, doorbell: parts.doorbell,
                        authenticator: parts.authenticator, signals: parts.signals, settings: parts.settings)
         .addRoutes(internal: runtime.internalRoutes(router), projects: projects)
-    ProjectKeysController(store: parts.projects, authenticator: parts.authenticator, revealTTL: parts.settings.keyRevealTTL)
+    ProjectKeysController(store: parts.projects, idempotency: parts.idempotency, doorbell: parts.doorbell,
+                          authenticator: parts.authenticator, settings: parts.settings)
         .addRoutes(to: projects)
     ProjectEventsController(events: parts.events, signals: parts.signals, authenticator: parts.authenticator).addRoutes(to: projects)
     WebhooksController(store: parts.webhooks, authenticator: parts.authenticator, target: parts.target)

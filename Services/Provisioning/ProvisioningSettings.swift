@@ -31,6 +31,9 @@ struct ProvisioningSettings: Sendable {
     /// `PROVISIONING_KEY_REVEAL_SECONDS`: how long a project's readable API keys wait for their
     /// one reveal before they are deleted unshown (default 24 hours).
     var keyRevealTTL: Duration
+    /// `PROVISIONING_KEY_GRACE_SECONDS`: how long a rotation keeps the old keys working beside
+    /// the new ones (default 24 hours; a rotation may ask for another, up to 30 days).
+    var keyGrace: Duration
     /// `JWKS_CACHE_SECONDS` / `SESSION_CACHE_SECONDS`: how long auth's developer JWKS and a
     /// session check's answer are reused (`DeveloperAuthenticator`).
     var jwksTTL: Duration
@@ -50,6 +53,7 @@ struct ProvisioningSettings: Sendable {
         failpoint = try configuration.value("PROVISIONING_FAILPOINT").map(Failpoint.init(parsing:))
         projectsPerDeveloper = try configuration.integer("PROVISIONING_PROJECTS_PER_DEVELOPER", default: 10, range: 1...10_000)
         keyRevealTTL = .seconds(try configuration.integer("PROVISIONING_KEY_REVEAL_SECONDS", default: 86_400, range: 1...2_592_000))
+        keyGrace = .seconds(try configuration.integer("PROVISIONING_KEY_GRACE_SECONDS", default: 86_400, range: 0...2_592_000))
         jwksTTL = .seconds(try configuration.integer("JWKS_CACHE_SECONDS", default: 300, range: 0...86_400))
         sessionCacheTTL = .seconds(try configuration.integer("SESSION_CACHE_SECONDS", default: 5, range: 0...300))
     }

@@ -218,29 +218,54 @@ public struct ProjectAPIKeys: Codable, Sendable, Equatable {
 
     /// The readable key of `kind`, in the one answer that reveals it.
     public func key(_ kind: APIKeyHash.Kind) -> String? {
-        keys.first { $0.kind == kind }?.key
+        keys.first { $0.kind == kind && $0.key != nil }?.key
     }
 }
 
 /// One of a project's API keys: always its id, kind, prefix and age; the key itself in exactly
 /// one answer (it is not kept in readable form after that, nor beyond the reveal window).
 public struct ProjectAPIKey: Codable, Sendable, Equatable {
+    /// Where a key stands: `active` (the project's), during a rotation `next` (already working)
+    /// and `retiring` (still working until `retires_at`).
+    public enum State: String, Codable, Sendable {
+        case active, next, retiring
+    }
+
     public var id: UUID
     public var kind: APIKeyHash.Kind
     public var prefix: String
     public var createdAt: Date
     public var key: String?
+    public var state: State
+    public var retiresAt: Date?
 
-    public init(id: UUID, kind: APIKeyHash.Kind, prefix: String, createdAt: Date, key: String?) {
+    public init(id: UUID, kind: APIKeyHash.Kind, prefix: String, createdAt: Date, key: String?, state: State = .active, retiresAt: Date? = nil) {
         self.id = id
         self.kind = kind
         self.prefix = prefix
         self.createdAt = createdAt
         self.key = key
+        self.state = state
+        self.retiresAt = retiresAt
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, prefix, key
+        case id, kind, prefix, key, state
         case createdAt = "created_at"
+        case retiresAt = "retires_at"
+    }
+}
+
+/// `POST /v1/projects/{id}/api-keys/rotate` on provisioning: how long the current keys keep
+/// working beside the new ones (`PROVISIONING_KEY_GRACE_SECONDS` when absent).
+public struct RotateKeysRequest: Codable, Sendable, Equatable {
+    public var graceSeconds: Int?
+
+    public init(graceSeconds: Int? = nil) {
+        self.graceSeconds = graceSeconds
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case graceSeconds = "grace_seconds"
     }
 }

@@ -200,6 +200,31 @@ struct ProvisioningConsumerPacts {
         }
 
         try await pact.verify(Interaction(
+            description: "a request to store a rotation's next API keys beside the active ones",
+            states: [keysState(Fixtures.keySet)],
+            request: .init(method: "PUT", path: keysPath + "/next", headers: putHeaders, body: keySetValue(Fixtures.otherKeySet)),
+            response: .init(status: 201, headers: jsonHeaders, body: activeKeysBody)
+        )) { url in
+            try await Fixtures.withClient { http in
+                let stored = try await keys(url, http).storeNext(Fixtures.otherKeySet, tenantID: Fixtures.tenantID)
+                try #require(stored.created && stored.active.keys.count >= 2)
+            }
+        }
+
+        try await pact.verify(Interaction(
+            description: "a request to revoke a rotation's old API keys by id",
+            states: [keysState(Fixtures.keySet)],
+            request: .init(method: "POST", path: keysPath + "/revoke", headers: putHeaders, body: [
+                "key_ids": .array(Fixtures.keySet.keys.map { .string($0.id.uuidString.lowercased()) }),
+            ]),
+            response: .init(status: 204)
+        )) { url in
+            try await Fixtures.withClient { http in
+                try await keys(url, http).revoke(keyIDs: Fixtures.keySet.keys.map(\.id), tenantID: Fixtures.tenantID)
+            }
+        }
+
+        try await pact.verify(Interaction(
             description: "a request to revoke a tenant's API keys",
             states: [keysState(Fixtures.keySet)],
             request: .init(method: "DELETE", path: keysPath, headers: tokenHeader),

@@ -277,6 +277,8 @@ struct OpenAPITests {
         try Self.check(document, "APIKeySet", Self.keys)
         try Self.check(document, "APIKeyHash", Self.keys.keys[0])
         try Self.check(document, "APIKeyIdentity", APIKeyIdentity(keyId: UUID(), tenantId: UUID(), slug: "my_app", kind: .secret))
+        try Self.check(document, "RevokeAPIKeysRequest", RevokeAPIKeysRequest(keyIds: [UUID(), UUID()]))
+        try Self.check(document, "ActiveAPIKeys", APIKeySet(keys: Self.keys.keys + Self.keys.keys))
         try Self.check(document, "TenantSignup", TenantSignup(email: "ada@example.com", password: "correct horse battery", metadata: .emptyObject))
         try Self.check(document, "TenantUser", Self.user)
         try Self.check(document, "TenantTokens", TenantTokenResponse(accessToken: "a.b.c", expiresIn: 900, refreshToken: "rt", user: Self.user))
@@ -340,7 +342,9 @@ struct OpenAPITests {
         try Self.check(document, "ProjectList", ProjectList(projects: [listed], nextCursor: listed.id))
         try Self.check(document, "ProjectList", ProjectList(projects: [], nextCursor: nil), allKeys: false)
         try Self.check(document, "NewProjectRequest", NewProjectRequest(name: "My App", slug: "my_app", ownerId: UUID()))
-        let key = ProjectAPIKey(id: UUID(), kind: .secret, prefix: "sk_abcdefghi", createdAt: Self.now, key: "sk_x")
+        let key = ProjectAPIKey(id: UUID(), kind: .secret, prefix: "sk_abcdefghi", createdAt: Self.now, key: "sk_x", state: .retiring,
+                                retiresAt: Self.now)
+        try Self.check(document, "RotateKeysRequest", RotateKeysRequest(graceSeconds: 60))
         try Self.check(document, "ProjectAPIKey", key)
         try Self.check(document, "ProjectAPIKeys", ProjectAPIKeys(keys: [key]))
         try Self.check(document, "ProjectAPIKey", ProjectAPIKey(id: UUID(), kind: .publishable, prefix: "pk_abcdefghi", createdAt: Self.now, key: nil),

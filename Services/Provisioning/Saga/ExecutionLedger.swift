@@ -204,7 +204,7 @@ struct ExecutionLedger: Sendable {
 
     /// Ends an execution and moves the project to its resting state, in one transaction:
     /// provision succeeded → (already ready); provision failed → `failed`, inactive;
-    /// deprovision succeeded → `deleted`.
+    /// deprovision succeeded → `deleted`; a key rotation leaves the project as it is.
     func finish(_ execution: ClaimedExecution, owner: String, succeeded: Bool) async throws {
         try await guarded(execution, owner: owner) { tx in
             try await tx.query("""
@@ -223,6 +223,8 @@ struct ExecutionLedger: Sendable {
                 try await tx.query("""
                     UPDATE provisioning.projects SET status = 'deleted', is_active = false, updated_at = now() WHERE id = \(execution.projectID)
                     """)
+            case (.rotateKeys, _):
+                break  // the project stays ready, with its new keys or its old ones
             }
         }
     }

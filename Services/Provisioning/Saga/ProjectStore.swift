@@ -108,6 +108,34 @@ struct ProjectStore: Sendable {
         }
     }
 
+    /// Starts rotating a ready project's API keys (a `rotate_keys` execution and its record,
+    /// with the grace period the current keys keep working for). 404 when unknown (or not
+    /// `owner`'s), 409 `not_ready` unless the project is ready, 423 while another execution
+    /// (provisioning, a rotation) is open.
+    func startRotation(projectID: UUID, owner: UUID?, grace: Duration) async throws -> (execution: UUID, slug: String) {
+        try await pool.withTransaction { tx in
+            let project = try await lockProject(tx, projectID, owner: owner)
+            guard project.status == .ready else {
+                throw APIError.conflict(code: "not_ready", "Only a ready project's keys can be rotated; this one is \(project.status.rawValue).")
+            }
+            let open = try await tx.query("""
+                SELECT count(*)::int8 AS n FROM provisioning.workflow_executions
+                WHERE project_id = \(projectID) AND status IN ('pending', 'running', 'compensating')
+                """).single().decode("n", as: Int.self)
+            guard open == 0 else {
+                throw APIError(.init(code: 423, reasonPhrase: "Locked"), code: "operation_in_progress",
+                               message: "Another operation on this project is running (a key rotation, perhaps); try again once it has finished.")
+            }
+            let executionID = UUID()
+            try await insertExecution(tx, id: executionID, project: projectID, kind: .rotateKeys, attempt: 1)
+            try await tx.query("""
+                INSERT INTO provisioning.api_key_rotations (execution_id, project_id, grace_seconds)
+                VALUES (\(executionID), \(projectID), \(Int(grace.components.seconds)))
+                """)
+            return (executionID, project.slug)
+        }
+    }
+
     /// The project's row, locked; 404 when there is none, or it is not `owner`'s (nil: any owner).
     private func lockProject(_ tx: PostgresConnection, _ projectID: UUID, owner: UUID?) async throws -> (status: ProjectState, slug: String) {
         let rows = try await tx.query("""

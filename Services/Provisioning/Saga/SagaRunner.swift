@@ -55,7 +55,103 @@ struct SagaRunner: Sendable {
             try await provision(execution, owner: owner, logger: logger)
         case (.deprovision, _):
             try await deprovision(execution, owner: owner, logger: logger)
+        case (.rotateKeys, .compensating):
+            logger.info("resuming the undoing of a key rotation")
+            try await undoRotation(execution, owner: owner, logger: logger)
+        case (.rotateKeys, _):
+            try await rotate(execution, owner: owner, logger: logger)
         }
+    }
+
+    // MARK: Key rotation
+
+    /// Rotates the project's keys, step by step (`RotationStep`). Before its next set works
+    /// (`mint_keys`, `store_keys`) a failure undoes the rotation and the current keys stay;
+    /// after, the rotation only goes forward: a failing step is retried later. The grace period
+    /// is waited out durably: the execution is handed back until it ends, so no worker (and no
+    /// restart) holds it meanwhile.
+    private func rotate(_ execution: ClaimedExecution, owner: String, logger: Logger) async throws {
+        let steps = try await ledger.steps(of: execution.id)
+        for step in RotationStep.allCases where steps[step.rawValue]?.status != .succeeded {
+            if step == .awaitGrace, let until = try await vault.rotation(execution.id)?.graceUntil, until > Date() {
+                let remaining = Duration.milliseconds(Int((until.timeIntervalSinceNow * 1000).rounded(.up)))
+                logger.info("key rotation waits out its grace period", metadata: ["grace_until": "\(until)"])
+                try await ledger.release(execution.id, owner: owner, after: remaining)
+                return
+            }
+            do {
+                try await attempt(step.rawValue, of: execution, owner: owner, running: .running, done: .succeeded,
+                                  outcomeUnknown: steps[step.rawValue]?.status == .running, logger: logger) {
+                    try await perform(step, execution)
+                }
+            } catch let failure as StepFailure {
+                guard step == .mintKeys || step == .storeKeys else {
+                    logger.error("a key rotation step failed; it is retried later", metadata: ["step": "\(failure.step)", "error": "\(failure.message)"])
+                    try await ledger.release(execution.id, owner: owner, after: settings.retryMax)
+                    return
+                }
+                logger.warning("key rotation step failed; undoing the rotation", metadata: ["step": "\(failure.step)", "error": "\(failure.message)"])
+                try await ledger.beginCompensation(execution, owner: owner, error: "\(failure.step): \(failure.message)")
+                try await undoRotation(execution, owner: owner, logger: logger)
+                return
+            }
+        }
+        try await ledger.finish(execution, owner: owner, succeeded: true)
+        logger.info("api keys rotated")
+    }
+
+    private func perform(_ step: RotationStep, _ execution: ClaimedExecution) async throws -> String? {
+        switch step {
+        case .mintKeys:
+            let next = try await vault.nextKeySet(for: execution.id, project: execution.projectID, mint: APIKeyMinter.mint)
+            let ids = next.keys.map { #""\#($0.kind.rawValue)":"\#($0.id.uuidString.lowercased())""# }
+            return "{" + ids.joined(separator: ",") + "}"
+        case .storeKeys:
+            guard let next = try await vault.rotation(execution.id)?.next else { throw APIError.conflict("The rotation has no next key set.") }
+            try await registrar.storeNextAPIKeys(next, tenantID: execution.projectID)
+            let until = try await vault.markNextStored(execution.id)
+            return #"{"grace_until":"\#(ISO8601DateFormatter().string(from: until))"}"#
+        case .awaitGrace:
+            return nil
+        case .revokeOldKeys:
+            let current = try await vault.currentKeyIDs(of: execution.projectID)
+            let next = try await vault.rotation(execution.id)?.next?.keys.map(\.id) ?? []
+            try await registrar.revokeAPIKeys(current.filter { !next.contains($0) }, tenantID: execution.projectID)
+            return nil
+        case .switchKeys:
+            try await vault.switchToNextKeySet(execution.id, project: execution.projectID)
+            return nil
+        }
+    }
+
+    /// Undoes a rotation whose next set never came into use: revokes it in auth (if it may have
+    /// been stored), forgets it, and ends the execution failed; the current keys stay.
+    private func undoRotation(_ execution: ClaimedExecution, owner: String, logger: Logger) async throws {
+        let steps = try await ledger.steps(of: execution.id)
+        let acted: Set<StepState> = [.succeeded, .running, .failed, .compensating]
+        for step in [RotationStep.storeKeys, .mintKeys] {
+            guard let row = steps[step.rawValue], acted.contains(row.status), !(row.status == .failed && row.hadNoEffect) else { continue }
+            do {
+                try await attempt(step.rawValue, of: execution, owner: owner, running: .compensating, done: .compensated,
+                                  keepFailedStatus: true, logger: logger) {
+                    switch step {
+                    case .storeKeys:
+                        let next = try await vault.rotation(execution.id)?.next?.keys.map(\.id) ?? []
+                        try await registrar.revokeAPIKeys(next, tenantID: execution.projectID)
+                    default:
+                        try await vault.forgetNextKeySet(execution.id, project: execution.projectID)
+                    }
+                    return nil
+                }
+            } catch let failure as StepFailure {
+                logger.error("undoing a key rotation step failed; will retry later", metadata: ["step": "\(failure.step)", "error": "\(failure.message)"])
+                try await ledger.release(execution.id, owner: owner, after: settings.retryMax)
+                return
+            }
+        }
+        try await vault.endRotation(execution.id, project: execution.projectID)
+        try await ledger.finish(execution, owner: owner, succeeded: false)
+        logger.info("key rotation failed and was undone; the current keys stay")
     }
 
     // MARK: Provision

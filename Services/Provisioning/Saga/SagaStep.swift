@@ -41,16 +41,34 @@ enum SagaStep: String, CaseIterable, Sendable {
     }
 }
 
+/// The steps of rotating a project's API keys, in order. `mintKeys` and `storeKeys` are undone
+/// when the rotation fails before its next set is in use; from `awaitGrace` on, the next set is
+/// live and the rotation only goes forward (a failing step is retried later, never abandoned).
+enum RotationStep: String, CaseIterable, Sendable {
+    /// Mint the next set (hashes recorded, readable keys awaiting their one reveal).
+    case mintKeys = "mint_keys"
+    /// Make it active in auth beside the current set; the grace period starts.
+    case storeKeys = "store_keys"
+    /// Wait until the grace period is over (the execution sleeps, released until then).
+    case awaitGrace = "await_grace"
+    /// Revoke the old set in auth.
+    case revokeOldKeys = "revoke_old_keys"
+    /// Make the next set the project's, and announce `project.keys_rotated`.
+    case switchKeys = "switch_keys"
+}
+
 /// Which way an execution walks the steps.
 enum WorkflowKind: String, StoredEnum, Sendable {
     case provision
     case deprovision
+    case rotateKeys = "rotate_keys"
 
     /// Step names in the order the execution runs them.
     var stepNames: [String] {
         switch self {
         case .provision: SagaStep.allCases.map(\.rawValue)
         case .deprovision: SagaStep.allCases.reversed().map(\.undoName)
+        case .rotateKeys: RotationStep.allCases.map(\.rawValue)
         }
     }
 }

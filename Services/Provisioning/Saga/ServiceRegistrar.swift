@@ -38,4 +38,15 @@ struct ServiceRegistrar: Sendable {
     func revokeAPIKeys(tenantID: UUID) async throws {
         try await apiKeys.revoke(tenantID: tenantID)
     }
+
+    /// A rotation's next set, active in auth beside the current one.
+    func storeNextAPIKeys(_ keys: APIKeySet, tenantID: UUID) async throws {
+        _ = try await apiKeys.storeNext(keys, tenantID: tenantID)
+    }
+
+    /// Revokes these keys only (a rotation's old set, or its next set when it is undone).
+    func revokeAPIKeys(_ ids: [UUID], tenantID: UUID) async throws {
+        guard !ids.isEmpty else { return }
+        try await apiKeys.revoke(keyIDs: ids, tenantID: tenantID)
+    }
 }
