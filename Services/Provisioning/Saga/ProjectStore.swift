@@ -90,14 +90,7 @@ struct ProjectStore: Sendable {
                     return (try row.decode("id", as: UUID.self), project.slug, project.status)
                 }
             }
-            let open = try await tx.query("""
-                SELECT count(*)::int8 AS n FROM provisioning.workflow_executions
-                WHERE project_id = \(projectID) AND status IN ('pending', 'running', 'compensating')
-                """).single().decode("n", as: Int.self)
-            guard open == 0 else {
-                throw APIError(.init(code: 423, reasonPhrase: "Locked"), code: "operation_in_progress",
-                               message: "The project is being provisioned; delete it once that has finished.")
-            }
+            try await requireNoOpenExecution(tx, projectID, "The project is being provisioned or its keys rotated; delete it once that has finished.")
             let executionID = UUID()
             try await insertExecution(tx, id: executionID, project: projectID, kind: .deprovision, attempt: 1)
             try await tx.query("""
@@ -118,14 +111,7 @@ struct ProjectStore: Sendable {
             guard project.status == .ready else {
                 throw APIError.conflict(code: "not_ready", "Only a ready project's keys can be rotated; this one is \(project.status.rawValue).")
             }
-            let open = try await tx.query("""
-                SELECT count(*)::int8 AS n FROM provisioning.workflow_executions
-                WHERE project_id = \(projectID) AND status IN ('pending', 'running', 'compensating')
-                """).single().decode("n", as: Int.self)
-            guard open == 0 else {
-                throw APIError(.init(code: 423, reasonPhrase: "Locked"), code: "operation_in_progress",
-                               message: "Another operation on this project is running (a key rotation, perhaps); try again once it has finished.")
-            }
+            try await requireNoOpenExecution(tx, projectID, "Another operation on this project is running (a key rotation, perhaps); try again once it has finished.")
             let executionID = UUID()
             try await insertExecution(tx, id: executionID, project: projectID, kind: .rotateKeys, attempt: 1)
             try await tx.query("""
@@ -133,6 +119,17 @@ struct ProjectStore: Sendable {
                 VALUES (\(executionID), \(projectID), \(Int(grace.components.seconds)))
                 """)
             return (executionID, project.slug)
+        }
+    }
+
+    /// 423 `operation_in_progress` with `message` while an execution of the project is open.
+    private func requireNoOpenExecution(_ tx: PostgresConnection, _ projectID: UUID, _ message: String) async throws {
+        let open = try await tx.query("""
+            SELECT count(*)::int8 AS n FROM provisioning.workflow_executions
+            WHERE project_id = \(projectID) AND status IN ('pending', 'running', 'compensating')
+            """).single().decode("n", as: Int.self)
+        guard open == 0 else {
+            throw APIError(.init(code: 423, reasonPhrase: "Locked"), code: "operation_in_progress", message: message)
         }
     }
 
