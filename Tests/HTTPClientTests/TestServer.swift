@@ -51,6 +51,21 @@ actor ServerLog {
     func hits(_ path: String) -> Int {
         self.hits[path] ?? 0
     }
+
+    /// Requests being handled right now, and the most there ever were at once: with HTTP/1.1
+    /// (no pipelining) each needs a connection of its own, so this bounds the connections
+    /// open at the same time.
+    private(set) var inFlight = 0
+    private(set) var mostInFlight = 0
+
+    func began() {
+        inFlight += 1
+        mostInFlight = max(mostInFlight, inFlight)
+    }
+
+    func ended() {
+        inFlight -= 1
+    }
 }
 
 /// `HTTPTypes.HTTPField` is not re-exported by Hummingbird; reach its `Name` through `HTTPFields`.
