@@ -146,4 +146,34 @@ struct KeyRotationTests {
             #expect(gone.status == 409 && gone.errorEnvelope?.error.code == "not_ready")
         }
     }
+
+    @Test("the next keys are neither listed nor revealed until auth accepts them")
+    func nextKeysHiddenUntilStored() async throws {
+        // Auth stays down while store_keys keeps retrying (many attempts), then comes back.
+        try await withTestPlatform(provisioning: ["PROVISIONING_STEP_MAX_ATTEMPTS": "100", "PROVISIONING_RETRY_BASE_MS": "500", "PROVISIONING_RETRY_MAX_MS": "1000"]) { platform, _ in
+            let dev = try await platform.registerDeveloper("hide")
+            let project = dev.firstProject
+            _ = try await platform.waitForProject(project, in: [.ready])
+            let current = try await platform.apiKeys(project).decode(ProjectAPIKeys.self)
+            await platform.stop("auth")
+            let rotate = try await platform.projectsCall(.post, ProjectOwnerTests.path(project, "/api-keys/rotate"), token: nil,
+                                                         headers: ProjectOwnerTests.operatorHeaders)
+            #expect(rotate.status == 202)
+            #expect(try await eventually(timeout: .seconds(30)) {
+                let steps = try await platform.project(project).decode(ProjectStatus.self).workflow?.steps ?? []
+                return steps.first { $0.name == "mint_keys" }?.status == "succeeded" && (steps.first { $0.name == "store_keys" }?.attempts ?? 0) >= 1
+            })
+            let meanwhile = try await platform.apiKeys(project).decode(ProjectAPIKeys.self)
+            #expect(meanwhile.keys.map(\.id) == current.keys.map(\.id) && meanwhile.keys.allSatisfy { $0.state == .active && $0.key == nil })
+            try await platform.start(["auth"])
+            var shown: ProjectAPIKeys?
+            #expect(try await eventually(timeout: .seconds(30)) {
+                let answer = try await platform.apiKeys(project).decode(ProjectAPIKeys.self)
+                if answer.keys.contains(where: { $0.state == .next }) { shown = answer }
+                return shown != nil
+            })
+            #expect(shown?.keys.filter { $0.state == .next }.allSatisfy { $0.key != nil } == true)
+            #expect(shown?.keys.filter { $0.state == .retiring }.map(\.id) == current.keys.map(\.id))
+        }
+    }
 }

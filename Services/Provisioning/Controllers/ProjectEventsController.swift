@@ -53,24 +53,8 @@ struct ProjectEventsController: Sendable {
         let owner = caller.owner
         let body = ResponseBody { [self] writer in
             defer { signals.unwatch(id, signal) }
-            var cursor = after
-            var round = first
-            while true {
-                if !round.events.isEmpty {
-                    var buffer = ByteBuffer()
-                    for event in round.events {
-                        buffer.writeString("id: \(event.seq)\nevent: \(event.type)\ndata: \(event.json)\n\n")
-                        cursor = event.seq
-                    }
-                    try await writer.write(buffer)
-                }
-                if round.events.count < batch {
-                    if round.status.isResting || signals.isClosed { break }
-                    await signal.wait(upTo: heartbeat)
-                }
-                guard let next = try await events.events(of: id, owner: owner, after: cursor, limit: batch) else { break }
-                if next.events.isEmpty { try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }
-                round = next
+            try await signals.closingOnShutdown(signal) {
+                try await send(first, after: after, of: id, owner: owner, signal: signal, to: &writer)
             }
             try await writer.finish(nil)
         }
@@ -80,6 +64,32 @@ struct ProjectEventsController: Sendable {
             // nginx (the gateway) passes each event on at once instead of buffering the stream.
             HTTPField.Name("X-Accel-Buffering")!: "no",
         ], body: body)
+    }
+
+    /// Writes `first` and every later event, until the project rests with nothing more to
+    /// send, or the server shuts down.
+    private func send(_ first: (events: [ProjectEventStore.Event], status: ProjectState), after: Int, of id: UUID, owner: UUID?,
+                      signal: Signal, to writer: inout some ResponseBodyWriter) async throws {
+        var cursor = after
+        var round = first
+        while true {
+            if !round.events.isEmpty {
+                var buffer = ByteBuffer()
+                for event in round.events {
+                    buffer.writeString("id: \(event.seq)\nevent: \(event.type)\ndata: \(event.json)\n\n")
+                    cursor = event.seq
+                }
+                try await writer.write(buffer)
+            }
+            if round.events.count < batch {
+                if round.status.isResting || signals.isClosed || signal.isClosed { break }
+                await signal.wait(upTo: heartbeat)
+                if signal.isClosed { break }
+            }
+            guard let next = try await events.events(of: id, owner: owner, after: cursor, limit: batch) else { break }
+            if next.events.isEmpty { try await writer.write(ByteBuffer(string: ": keep-alive\n\n")) }
+            round = next
+        }
     }
 }
 

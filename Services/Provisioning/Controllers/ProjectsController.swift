@@ -118,7 +118,7 @@ struct ProjectsController: Sendable {
             guard var status = try await store.status(of: id, owner: caller.owner) else { throw APIError.notFound("project") }
             let found = status.status
             let deadline = ContinuousClock.now + wait
-            while status.status == found, !signals.isClosed, ContinuousClock.now < deadline {
+            while status.status == found, !signals.isClosed, !signal.isClosed, ContinuousClock.now < deadline {
                 await signal.wait(upTo: deadline - ContinuousClock.now)
                 guard let next = try await store.status(of: id, owner: caller.owner) else { throw APIError.notFound("project") }
                 status = next

@@ -11,7 +11,9 @@ import Synchronization
 /// reconnection costs at most one heartbeat of delay, never an event.
 ///
 /// On graceful shutdown every watcher is woken and `isClosed` turns true, so open streams end
-/// instead of holding the server up.
+/// instead of holding the server up. (The server stops before this service does, waiting for
+/// requests in flight: a watching request therefore also closes its own signal when its task
+/// learns of the shutdown — `watching` — and ends.)
 final class ProjectSignals: Service {
     static let channel = "provisioning_events"
 
@@ -47,11 +49,21 @@ final class ProjectSignals: Service {
         }
     }
 
-    /// Runs `body` with a signal of `project`'s events, and stops watching after it.
+    /// Runs `body` with a signal of `project`'s events, and stops watching after it. The
+    /// signal closes when the server shuts down gracefully, so a long wait ends at once.
     func watching<T: Sendable>(_ project: UUID, _ body: (Signal) async throws -> T) async throws -> T {
         let signal = watch(project)
         defer { unwatch(project, signal) }
-        return try await body(signal)
+        return try await closingOnShutdown(signal) { try await body(signal) }
+    }
+
+    /// Runs `body`; closes `signal` if the task is told of a graceful shutdown meanwhile.
+    func closingOnShutdown<T: Sendable>(_ signal: Signal, _ body: () async throws -> T) async throws -> T {
+        try await withGracefulShutdownHandler {
+            try await body()
+        } onGracefulShutdown: {
+            signal.close()
+        }
     }
 
     func run() async throws {
@@ -75,10 +87,20 @@ final class ProjectSignals: Service {
 final class Signal: Sendable {
     private struct State {
         var pending = false
+        var closed = false
         var waiter: CheckedContinuation<Void, Never>?
     }
 
     private let state = Mutex(State())
+
+    /// True once `close()` was called: its watcher should end.
+    var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// Tells the watcher to end (the server is shutting down), and wakes it.
+    func close() {
+        state.withLock { $0.closed = true }
+        fire()
+    }
 
     func fire() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in

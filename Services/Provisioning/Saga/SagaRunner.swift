@@ -74,7 +74,8 @@ struct SagaRunner: Sendable {
         let steps = try await ledger.steps(of: execution.id)
         for step in RotationStep.allCases where steps[step.rawValue]?.status != .succeeded {
             if step == .awaitGrace, let until = try await vault.rotation(execution.id)?.graceUntil, until > Date() {
-                let remaining = Duration.milliseconds(Int((until.timeIntervalSinceNow * 1000).rounded(.up)))
+                // Whole seconds, rounded up: the lease is handed back for at least a second.
+                let remaining = Duration.seconds(Int(until.timeIntervalSinceNow.rounded(.up)))
                 logger.info("key rotation waits out its grace period", metadata: ["grace_until": "\(until)"])
                 try await ledger.release(execution.id, owner: owner, after: remaining)
                 return
