@@ -51,12 +51,12 @@ struct KeyRotationTests {
 
             // Once the next set works, its keys are revealed (once), the current ones retiring.
             var next: ProjectAPIKeys?
-            #expect(try await eventually(timeout: .seconds(30)) {
+            try await waitUntil("the next keys work and are revealed") {
                 let answer = try await platform.projectsCall(.get, ProjectOwnerTests.path(project, "/api-keys"), token: dev.accessToken)
                     .decode(ProjectAPIKeys.self)
                 if answer.keys.contains(where: { $0.state == .next && $0.key != nil }) { next = answer }
                 return next != nil
-            })
+            }
             let shown = try #require(next)
             #expect(shown.keys.filter { $0.state == .retiring }.map(\.id) == revealed.keys.map(\.id))
             #expect(shown.keys.filter { $0.state == .retiring }.allSatisfy { $0.retiresAt != nil && $0.key == nil })
@@ -78,10 +78,10 @@ struct KeyRotationTests {
                 try await pool.query("UPDATE provisioning.api_key_rotations SET grace_until = now() WHERE execution_id = \(rotation)")
                 try await pool.query("UPDATE provisioning.workflow_executions SET lease_expires_at = now() WHERE id = \(rotation)")
             }
-            #expect(try await eventually(timeout: .seconds(30)) {
+            try await waitUntil("the rotation succeeded") {
                 let status = try await platform.project(project).decode(ProjectStatus.self)
                 return status.workflow?.id == rotation && status.workflow?.status == "succeeded"
-            })
+            }
             stop.withLock { $0 = true }
             try await client.value
 
@@ -124,9 +124,9 @@ struct KeyRotationTests {
                                                          headers: ProjectOwnerTests.operatorHeaders)
             let secondID = try? second.decode(ProjectAccepted.self).workflowId
             #expect(second.status == 423 || (second.status == 202 && secondID == rotation))
-            #expect(try await eventually(timeout: .seconds(60)) {
+            try await waitUntil("the undone rotation ended failed") {
                 try await platform.project(project).decode(ProjectStatus.self).workflow?.status == "failed"
-            })
+            }
             try await platform.start(["auth"])
             let status = try await platform.project(project).decode(ProjectStatus.self)
             #expect(status.status == .ready && status.workflow?.steps.first { $0.name == "store_keys" }?.status == "failed")
@@ -159,19 +159,19 @@ struct KeyRotationTests {
             let rotate = try await platform.projectsCall(.post, ProjectOwnerTests.path(project, "/api-keys/rotate"), token: nil,
                                                          headers: ProjectOwnerTests.operatorHeaders)
             #expect(rotate.status == 202)
-            #expect(try await eventually(timeout: .seconds(30)) {
+            try await waitUntil("mint_keys succeeded and store_keys was attempted") {
                 let steps = try await platform.project(project).decode(ProjectStatus.self).workflow?.steps ?? []
                 return steps.first { $0.name == "mint_keys" }?.status == "succeeded" && (steps.first { $0.name == "store_keys" }?.attempts ?? 0) >= 1
-            })
+            }
             let meanwhile = try await platform.apiKeys(project).decode(ProjectAPIKeys.self)
             #expect(meanwhile.keys.map(\.id) == current.keys.map(\.id) && meanwhile.keys.allSatisfy { $0.state == .active && $0.key == nil })
             try await platform.start(["auth"])
             var shown: ProjectAPIKeys?
-            #expect(try await eventually(timeout: .seconds(30)) {
+            try await waitUntil("the next keys are listed once auth accepts them") {
                 let answer = try await platform.apiKeys(project).decode(ProjectAPIKeys.self)
                 if answer.keys.contains(where: { $0.state == .next }) { shown = answer }
                 return shown != nil
-            })
+            }
             #expect(shown?.keys.filter { $0.state == .next }.allSatisfy { $0.key != nil } == true)
             #expect(shown?.keys.filter { $0.state == .retiring }.map(\.id) == current.keys.map(\.id))
         }

@@ -119,7 +119,7 @@ struct WebhookTests {
 
             // ready: one signed delivery naming the project.
             let first = try await Self.newProject(platform, dev, "hooked")
-            #expect(try await eventually(timeout: .seconds(30)) { receiver.requests.contains { $0.type == "project.ready" } })
+            try await waitUntil("the project.ready delivery reached the receiver") { receiver.requests.contains { $0.type == "project.ready" } }
             let ready = try #require(receiver.requests.first { $0.type == "project.ready" })
             #expect(ready.signature == WebhookReceiver.expectedSignature(ready, secret: secret))
             #expect(Int(ready.timestamp) != nil)
@@ -134,13 +134,13 @@ struct WebhookTests {
             await receiver.stop()
             let second = try await Self.newProject(platform, dev, "while_down")
             _ = try await platform.waitForProject(second, in: [.ready])
-            #expect(try await eventually(timeout: .seconds(30)) {
+            try await waitUntil("the down receiver's delivery failed at least twice") {
                 try await Self.deliveries(platform, dev, endpoint.id).contains { $0.projectId == second && $0.attempts >= 2 && $0.lastError != nil }
-            })
+            }
             try await receiver.start()
-            #expect(try await eventually(timeout: .seconds(30)) {
+            try await waitUntil("the retried delivery was delivered") {
                 try await Self.deliveries(platform, dev, endpoint.id).contains { $0.projectId == second && $0.status == .delivered }
-            })
+            }
             #expect(receiver.requests.contains { $0.json?["data"]?.objectValue?["project_id"] == .string(second.uuidString.lowercased()) })
 
             // By hand: the first delivery again, same id and body.
@@ -149,13 +149,13 @@ struct WebhookTests {
                 .post, "/v1/webhooks/\(endpoint.id.uuidString.lowercased())/deliveries/\(delivered.id.uuidString.lowercased())/redeliver",
                 token: dev.accessToken)
             #expect(redeliver.status == 202)
-            #expect(try await eventually(timeout: .seconds(30)) { receiver.requests.filter { $0.id == delivered.id.uuidString.lowercased() }.count >= 2 })
+            try await waitUntil("the redelivery reached the receiver") { receiver.requests.filter { $0.id == delivered.id.uuidString.lowercased() }.count >= 2 }
 
             // failed: storage is down for good, so the project fails, naming the step.
             await platform.stop("storage")
             let doomed = try await Self.newProject(platform, dev, "doomed")
             _ = try await platform.waitForProject(doomed, in: [.failed])
-            #expect(try await eventually(timeout: .seconds(30)) { receiver.requests.contains { $0.type == "project.failed" } })
+            try await waitUntil("the project.failed delivery reached the receiver") { receiver.requests.contains { $0.type == "project.failed" } }
             let failed = try #require(receiver.requests.first { $0.type == "project.failed" })
             #expect(failed.json?["data"]?.objectValue?["failed_step"] == .string("register_storage"))
             #expect(failed.signature == WebhookReceiver.expectedSignature(failed, secret: secret))
@@ -163,7 +163,7 @@ struct WebhookTests {
 
             // deleted.
             #expect(try await platform.projectsCall(.delete, ProjectOwnerTests.path(first), token: dev.accessToken).status == 202)
-            #expect(try await eventually(timeout: .seconds(30)) { receiver.requests.contains { $0.type == "project.deleted" } })
+            try await waitUntil("the project.deleted delivery reached the receiver") { receiver.requests.contains { $0.type == "project.deleted" } }
 
             // Every request of one webhook-id carried the same body, and every one verifies.
             let byID = Dictionary(grouping: receiver.requests, by: \.id)
@@ -182,10 +182,10 @@ struct WebhookTests {
             let dev = try await platform.registerDeveloper("flaky")
             let endpoint = try await Self.register(platform, dev, url: receiver.url, events: [.projectReady])
             _ = try await Self.newProject(platform, dev, "flaky")
-            #expect(try await eventually(timeout: .seconds(30)) {
+            try await waitUntil("the failing endpoint was disabled") {
                 let list = try await platform.projectsCall(.get, "/v1/webhooks", token: dev.accessToken).decode(WebhookEndpointList.self)
                 return list.webhooks.first?.disabledAt != nil
-            })
+            }
             let disabled = try #require(try await platform.projectsCall(.get, "/v1/webhooks", token: dev.accessToken)
                 .decode(WebhookEndpointList.self).webhooks.first)
             #expect(disabled.disabledReason?.contains("HTTP 500") == true, "\(disabled.disabledReason ?? "")")
@@ -207,9 +207,9 @@ struct WebhookTests {
             #expect(enabled.status == 200 && enabledEndpoint.disabledAt == nil)
             #expect(try await platform.projectsCall(.post, path + "/deliveries/\(delivery.id.uuidString.lowercased())/redeliver",
                                                     token: dev.accessToken).status == 202)
-            #expect(try await eventually(timeout: .seconds(30)) {
+            try await waitUntil("the redelivery after enabling was delivered") {
                 try await Self.deliveries(platform, dev, endpoint.id).first { $0.id == delivery.id }?.status == .delivered
-            })
+            }
             #expect(try await platform.projectsCall(.delete, path, token: dev.accessToken).status == 204)
         }
     }

@@ -93,6 +93,15 @@ public func eventually(
     return try await condition()
 }
 
+/// Waits until `condition` holds (re-checked every 20 ms): the state a test needs before it goes
+/// on. Fails, naming `what`, only if it never holds within `hangGuard` — a guard against a hung
+/// test, generous on purpose, never a claim about speed.
+public func waitUntil(_ what: String, hangGuard: Duration = .seconds(120), _ condition: () async throws -> Bool) async throws {
+    guard try await eventually(timeout: hangGuard, condition) else {
+        throw ServiceProcessError(description: "never happened: \(what)")
+    }
+}
+
 /// Runs `body` with the URL of a database created for it (and dropped afterwards), on the same
 /// server as `DATABASE_URL`. Tests that start the real services use one each: the services own
 /// fixed schema names (`auth`, `storage`, …), so a database per test keeps them apart and
