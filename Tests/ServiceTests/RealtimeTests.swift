@@ -264,15 +264,15 @@ struct RealtimeTests {
             // Once both replicas have published their counts (a beat each), neither admits a third:
             // the check without an upgrade answers what an upgrade would get.
             for base in [platform.url("realtime"), second.baseURL] {
-                #expect(try await eventually(timeout: .seconds(30)) {
+                try await waitUntil("the other replica counts both sockets and refuses a third") {
                     try await platform.client.execute(HTTPClientRequest(method: .get, url: base + "/realtime/v1/websocket?apikey=\(key)&vsn=1.0.0")).status == 429
-                })
+                }
             }
             // One closes: there is room again.
             await there.close()
-            #expect(try await eventually(timeout: .seconds(30)) {
+            try await waitUntil("a closed socket makes room again") {
                 try await platform.client.execute(HTTPClientRequest(method: .get, url: platform.url("realtime") + "/realtime/v1/websocket?apikey=\(key)&vsn=1.0.0")).status == 400
-            })
+            }
             await here.close()
             await second.stop()
         }
@@ -313,15 +313,16 @@ struct RealtimeTests {
             try await reader.join("flood")
             let big = String(repeating: "x", count: 16_000)
             var sent = 0
-            #expect(try await eventually(timeout: .seconds(30)) { try await platform.realtimeMetric("realtime_sockets_open") == 2 })
+            try await waitUntil("both sockets are open") { try await platform.realtimeMetric("realtime_sockets_open") == 2 }
             while sent < 2_000, try await platform.realtimeMetric("realtime_slow_consumers_closed_total") == 0 {
                 #expect(try await broadcast(platform, key: key, topic: "flood", ["n": sent, "pad": big]) == 202)
                 sent += 1
             }
             // The relay may lag behind the sends: the close may come after the last of them.
-            #expect(try await eventually(timeout: .seconds(60)) { try await platform.realtimeMetric("realtime_slow_consumers_closed_total") == 1 },
-                    "the stalled socket was never closed")
-            #expect(try await eventually(timeout: .seconds(30)) { try await platform.realtimeMetric("realtime_sockets_open") == 1 })
+            try await waitUntil("the stalled socket is closed as a slow consumer") {
+                try await platform.realtimeMetric("realtime_slow_consumers_closed_total") == 1
+            }
+            try await waitUntil("the slow consumer's socket is gone") { try await platform.realtimeMetric("realtime_sockets_open") == 1 }
             // The reader received everything, in order.
             _ = try await reader.next { ($0["payload"] as? [String: Any]).map(Self.inner)?["n"] as? Int == sent - 1 }
             #expect(reader.broadcasts("flood").map { Self.inner($0)["n"] as? Int } == Array(0..<sent).map { $0 })
