@@ -45,27 +45,13 @@ struct Orchestrator: Service {
 
     /// One worker: claim, run, repeat; wait for the doorbell (or the poll) when idle.
     private func work(_ index: Int) async {
-        var failures = 0
-        while !Task.isCancelled {
-            guard readiness.migrationsApplied else {
-                await doorbell.wait(upTo: .milliseconds(100))
-                continue
-            }
-            do {
-                guard let execution = try await ledger.claim(owner: owner, lease: settings.lease) else {
-                    failures = 0
-                    await doorbell.wait(upTo: settings.pollInterval)
-                    continue
-                }
-                failures = 0
-                await runHoldingLease(execution)
-            } catch {
-                failures += 1
-                if !Task.isCancelled {
-                    logger.warning("could not claim work", metadata: ["worker": "\(index)", "error": "\(error)"])
-                }
-                try? await Task.sleep(for: settings.backoff.delay(beforeRetry: failures))
-            }
+        let loop = ClaimLoop(readiness: readiness, doorbell: doorbell, pollInterval: settings.pollInterval, backoff: settings.backoff)
+        await loop.run(failed: { error in
+            logger.warning("could not claim work", metadata: ["worker": "\(index)", "error": "\(error)"])
+        }) {
+            guard let execution = try await ledger.claim(owner: owner, lease: settings.lease) else { return false }
+            await runHoldingLease(execution)
+            return true
         }
     }
 

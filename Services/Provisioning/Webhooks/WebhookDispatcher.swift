@@ -43,27 +43,15 @@ struct WebhookDispatcher: Service {
     }
 
     private func dispatch() async {
-        var failures = 0
-        while !Task.isCancelled {
-            guard readiness.migrationsApplied else {
-                await doorbell.wait(upTo: .milliseconds(100))
-                continue
+        let loop = ClaimLoop(readiness: readiness, doorbell: doorbell, pollInterval: pollInterval, backoff: settings.backoff)
+        await loop.run(failed: { error in
+            logger.warning("could not claim webhook deliveries", metadata: ["error": "\(error)"])
+        }) {
+            let due = try await store.claimDue(limit: batch, lease: settings.timeout + .seconds(30))
+            await withTaskGroup(of: Void.self) { group in
+                for delivery in due { group.addTask { await deliver(delivery) } }
             }
-            do {
-                let due = try await store.claimDue(limit: batch, lease: settings.timeout + .seconds(30))
-                failures = 0
-                if due.isEmpty {
-                    await doorbell.wait(upTo: pollInterval)
-                    continue
-                }
-                await withTaskGroup(of: Void.self) { group in
-                    for delivery in due { group.addTask { await deliver(delivery) } }
-                }
-            } catch {
-                failures += 1
-                if !Task.isCancelled { logger.warning("could not claim webhook deliveries", metadata: ["error": "\(error)"]) }
-                try? await Task.sleep(for: settings.backoff.delay(beforeRetry: failures))
-            }
+            return !due.isEmpty
         }
     }
 
