@@ -479,7 +479,11 @@ struct CurlHTTPClientTests {
             }
         }) { baseURL, log in
             let maxConnections = 8
-            try await withClient(.init(maxConnectionsPerHost: maxConnections)) { client in
+            // No request may be given up and retried on a fresh connection while the server
+            // still handles it (a loaded machine queues these 200 for a while): no retries, and
+            // a request timeout that is only a hang guard.
+            try await withClient(.init(connectTimeout: .seconds(60), requestTimeout: .seconds(120), retry: .none,
+                                       maxConnectionsPerHost: maxConnections)) { client in
                 let results = try await withThrowingTaskGroup(of: (Int, String).self) { group in
                     for index in 0..<200 {
                         group.addTask { (index, try await client.get("\(baseURL)/item/\(index)", as: Message.self).value) }
