@@ -20,7 +20,13 @@ public func buildApplication(
     let runtime = ServiceRuntime(configuration: configuration, migrations: try TenantRegistry.migrations(with: ServiceRuntime.bundledMigrations(in: .module)),
                                  apiDocument: try APIDocument.bundled(in: .module))
     let tokenSettings = try TokenSettings(configuration)
-    let keyring = SigningKeyring(pool: runtime.pool, accessTTL: tokenSettings.accessTokenTTL)
+    // Loads of the signing keys from the database: a flood of tokens naming made-up key ids
+    // must not move this faster than once a second per owner.
+    let keyLoads = runtime.metrics.registry.makeCounter(descriptor: MetricNameDescriptor(
+        namespace: "auth", metricName: "signing_key_loads", unitName: "total",
+        helpText: "loads of the signing keys from the database"
+    ))
+    let keyring = SigningKeyring(pool: runtime.pool, accessTTL: tokenSettings.accessTokenTTL, onLoad: { keyLoads.increment() })
     let registry = runtime.tenantRegistry()
     let apiKeys = APIKeyStore(pool: runtime.pool)
 

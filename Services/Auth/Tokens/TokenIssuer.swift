@@ -76,7 +76,11 @@ struct TokenIssuer: Sendable {
     /// A password sign-in: the per-account limit is counted before any hashing; an unknown
     /// email costs one dummy verify, as a wrong password costs one real one.
     func signIn<Accounts: TokenAccounts>(email: String, password: String, _ accounts: Accounts) async throws -> Issued<Accounts.Account> {
+        // No account has an address over 254 bytes (registration refuses them): such a sign-in
+        // is refused before it is counted, looked up or hashed, so its size costs nothing.
+        guard email.utf8.count <= 1_024 else { throw Refusal.invalidCredentials }
         let email = email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        guard email.utf8.count <= 254 else { throw Refusal.invalidCredentials }
         try limits.checkAccount(accounts.rateLimitRealm + email)
         guard let found = try await accounts.account(email: email), let hash = found.passwordHash else {
             await hasher.verifyDummy(password)
