@@ -275,9 +275,6 @@ public enum ServiceMain {
         PlatformLogging.bootstrap(configuration)
         var logger = Logger(label: "platform.\(service.rawValue)")
         logger.logLevel = configuration.logLevel
-        if configuration.usesDevelopmentToken {
-            logger.warning("INTERNAL_SERVICE_TOKEN is not set; using the development default (never do this in production)")
-        }
         do {
             let app = try await build(configuration)
             var groupConfiguration = ServiceGroupConfiguration(
