@@ -17,6 +17,12 @@ public enum ServiceName: String, Sendable, CaseIterable {
         }
     }
 
+    /// How many connections the service holds open at once by default (`HTTP_MAX_CONNECTIONS`):
+    /// realtime's are long-lived websockets (about 37 KiB each), the others' short requests.
+    public var defaultMaxConnections: Int {
+        self == .realtime ? 20_000 : 4_096
+    }
+
     /// The environment variable that holds this service's base URL for the others.
     public var urlVariable: String { rawValue.uppercased() + "_URL" }
 }
@@ -56,6 +62,14 @@ public struct ServiceConfiguration: Sendable {
     public var internalToken: String
     /// `AUTH_URL`, `PROVISIONING_URL`, `REALTIME_URL`, `STORAGE_URL`.
     public var serviceURLs: [ServiceName: String]
+    /// `HTTP_IDLE_TIMEOUT_SECONDS` (default 60): a connection that has not completed a request
+    /// head this long after it opened, or after its last response, is closed. The timer moves
+    /// only on whole HTTP parts, never on single bytes, so it is also the header-read bound: a
+    /// client trickling a request head one byte at a time is cut off at the same point.
+    public var idleTimeout: Duration
+    /// `HTTP_MAX_CONNECTIONS`: connections held at once; past it the server stops accepting (new
+    /// ones wait in the listen backlog) until one closes. Default 4,096; realtime 20,000.
+    public var maxConnections: Int
     /// `SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may take after SIGTERM.
     public var shutdownGracePeriod: Duration
     /// The raw environment, for the service's own settings.
@@ -93,6 +107,8 @@ public struct ServiceConfiguration: Sendable {
         let maxUses = try integer("DB_CONNECTION_MAX_USES", default: 1000, range: 0...100_000_000)
         self.connectionMaxUses = maxUses == 0 ? nil : maxUses
         self.shutdownGracePeriod = .seconds(try integer("SHUTDOWN_GRACE_SECONDS", default: 25, range: 0...3600))
+        self.idleTimeout = .seconds(try integer("HTTP_IDLE_TIMEOUT_SECONDS", default: 60, range: 1...3600))
+        self.maxConnections = try integer("HTTP_MAX_CONNECTIONS", default: service.defaultMaxConnections, range: 1...1_000_000)
 
         let level = value("LOG_LEVEL")?.lowercased() ?? "info"
         guard let logLevel = Logger.Level(rawValue: level) else {
