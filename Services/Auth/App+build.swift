@@ -36,7 +36,18 @@ public func buildApplication(
         namespace: "auth", metricName: "password_verifications", unitName: "total",
         helpText: "argon2id password verifications run, against stored and dummy hashes alike"
     ))
-    let hasher = PasswordHasher(verificationObserver: { _ in verifications.increment() })
+    let threads = ProcessInfo.processInfo.activeProcessorCount
+    let argon2 = PasswordHasher(threads: threads, verificationObserver: { _ in verifications.increment() })
+    // Jobs refused by the bounded queue (503 busy), by lane.
+    let refusedNewAccount = runtime.metrics.registry.makeCounter(descriptor: MetricNameDescriptor(
+        namespace: "auth", metricName: "password_jobs_refused", unitName: "total", helpText: "argon2id jobs refused because the queue was full"
+    ), labels: [("lane", "new_account")])
+    let refusedAccount = runtime.metrics.registry.makeCounter(descriptor: MetricNameDescriptor(
+        namespace: "auth", metricName: "password_jobs_refused", unitName: "total", helpText: "argon2id jobs refused because the queue was full"
+    ), labels: [("lane", "account")])
+    let hasher = try HashingQueue(hasher: argon2, threads: threads, configuration: configuration) { lane in
+        (lane == .newAccount ? refusedNewAccount : refusedAccount).increment()
+    }
     let passwords = try PasswordPolicy.bundled()
     runtime.logger.info("password policy loaded", metadata: ["passwords.common": "\(passwords.commonPasswords.count)"])
     // POSTs to provisioning carry an Idempotency-Key, so the client may retry them.
@@ -58,6 +69,8 @@ public func buildApplication(
         users: TenantUserStore(pool: runtime.pool),
         invites: InviteStore(pool: runtime.pool),
         hasher: hasher,
+        registrationsPerAddress: RateLimiter(
+            limit: try configuration.integer("REGISTRATION_RATE_LIMIT_PER_IP", default: 20, range: 1...1_000_000), per: .seconds(3600)),
         passwords: passwords,
         issuer: TokenIssuer(sessions: sessions, hasher: hasher, settings: tokenSettings,
                             limits: TokenRateLimits(tokenSettings, proxies: try TrustedProxies(configuration: configuration)), now: now),
@@ -68,7 +81,7 @@ public func buildApplication(
     )
     return runtime.makeApplication(router: buildRouter(runtime, parts), services: [
         ShutdownAction { await client.shutdown() },
-        ShutdownAction { await hasher.shutdown() },
+        ShutdownAction { await argon2.shutdown() },
     ])
 }
 
@@ -81,7 +94,9 @@ struct AuthParts: Sendable {
     var developers: DeveloperStore
     var users: TenantUserStore
     var invites: InviteStore
-    var hasher: PasswordHasher
+    var hasher: HashingQueue
+    /// `REGISTRATION_RATE_LIMIT_PER_IP` (per hour).
+    var registrationsPerAddress: RateLimiter
     var passwords: PasswordPolicy
     var issuer: TokenIssuer
     var projects: ProjectsClient
@@ -105,7 +120,8 @@ func buildRouter(_ runtime: ServiceRuntime, _ parts: AuthParts) -> Router<Platfo
     let bearer = BearerAuthenticator(keys: keyring.developers, sessions: parts.sessions, now: parts.now)
     RegistrationController(
         developers: parts.developers, hasher: parts.hasher, projects: parts.projects,
-        invites: parts.invites, inviteOnly: parts.inviteOnly, passwords: parts.passwords, now: parts.now
+        invites: parts.invites, inviteOnly: parts.inviteOnly, passwords: parts.passwords, now: parts.now,
+        perAddress: parts.registrationsPerAddress, proxies: parts.issuer.limits.proxies
     ).addRoutes(to: router)
     TokenController(issuer: parts.issuer, accounts: DeveloperAccounts(developers: parts.developers, keys: keyring.developers), authenticator: bearer)
         .addRoutes(to: router, internal: internalRoutes)

@@ -143,7 +143,8 @@ struct RegistrationTests {
 
     @Test("50 concurrent registrations of 10 slugs make exactly 10 projects and 10 developers")
     func racingRegistrations() async throws {
-        try await withTestPlatform { platform, url in
+        // A burst this size from one address is what the limits stop (see `registrationLimits`).
+        try await withTestPlatform(provisioning: ["REGISTRATION_RATE_LIMIT_PER_IP": "1000", "AUTH_PASSWORD_QUEUE": "200"]) { platform, url in
             let slugs = (0..<10).map { _ in TestDatabase.uniqueName("race") }
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for index in 0..<50 {
@@ -159,6 +160,24 @@ struct RegistrationTests {
                 #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.projects WHERE slug = ANY(\(slugs))") == 10)
                 #expect(try await pool.scalar("SELECT count(*)::int8 FROM auth.developers") == 10)
             }
+        }
+    }
+
+    @Test("registrations per client address are limited: past REGISTRATION_RATE_LIMIT_PER_IP, 429 with Retry-After, counted before any work")
+    func registrationLimits() async throws {
+        try await withTestPlatform(provisioning: ["REGISTRATION_RATE_LIMIT_PER_IP": "5"]) { platform, url in
+            // Invalid ones count too: the limit is on attempts, checked before the body is read.
+            for index in 0..<5 {
+                #expect(try await register(platform, email: "not-an-email-\(index)", slug: nil).status == 422)
+            }
+            let refused = try await register(platform, email: "late@example.com", slug: TestDatabase.uniqueName("late"))
+            #expect(refused.status == 429)
+            #expect(refused.errorEnvelope?.error.code == "rate_limited")
+            #expect(Int(refused.headers["Retry-After"] ?? "") ?? 0 > 0)
+            let made = try await withPool(url: url) { pool in
+                try await pool.query("SELECT count(*) AS n FROM auth.developers WHERE email = 'late@example.com'").single().decode("n", as: Int.self)
+            }
+            #expect(made == 0)
         }
     }
 }

@@ -128,7 +128,7 @@ export STORAGE_URL="http://127.0.0.1:${port[storage]}"
 export STORAGE_ROOT="$work/storage"
 export HOST=127.0.0.1 LOG_FORMAT=json LOG_LEVEL="${FUZZ_SERVICE_LOG_LEVEL:-notice}"
 # Sign-ins are rate-limited per address; the fuzzer is one address making thousands of them.
-export TOKEN_RATE_LIMIT_PER_IP=100000 TOKEN_RATE_LIMIT_PER_ACCOUNT=100000
+export TOKEN_RATE_LIMIT_PER_IP=100000 TOKEN_RATE_LIMIT_PER_ACCOUNT=100000 REGISTRATION_RATE_LIMIT_PER_IP=100000
 export PROVISIONING_RETRY_BASE_MS=50 PROVISIONING_RETRY_MAX_MS=500 PROVISIONING_POLL_MS=200
 
 services_start "$bin" "$output/logs" \

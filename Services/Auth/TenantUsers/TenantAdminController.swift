@@ -15,7 +15,7 @@ import TenantKit
 struct TenantAdminController: Sendable {
     let access: TenantRouteAccess
     let users: TenantUserStore
-    let hasher: PasswordHasher
+    let hasher: HashingQueue
     let passwords: PasswordPolicy
     let now: @Sendable () -> Date
 

@@ -21,7 +21,7 @@ import ServiceKit
 /// window and bans are all decided by it.
 struct TokenIssuer: Sendable {
     let sessions: SessionStore
-    let hasher: PasswordHasher
+    let hasher: HashingQueue
     let settings: TokenSettings
     let limits: TokenRateLimits
     let now: @Sendable () -> Date
@@ -83,10 +83,10 @@ struct TokenIssuer: Sendable {
         guard email.utf8.count <= 254 else { throw Refusal.invalidCredentials }
         try limits.checkAccount(accounts.rateLimitRealm + email)
         guard let found = try await accounts.account(email: email), let hash = found.passwordHash else {
-            await hasher.verifyDummy(password)
+            try await hasher.verifyDummy(password)
             throw Refusal.invalidCredentials
         }
-        guard await hasher.verify(password, against: hash) else { throw Refusal.invalidCredentials }
+        guard try await hasher.verify(password, against: hash) else { throw Refusal.invalidCredentials }
         return try await open(try await accounts.signedIn(found.account, at: now()), of: accounts)
     }
 
