@@ -283,6 +283,33 @@ struct GoTrueTests {
         }
     }
 
+    func refresh(_ platform: TestPlatform, _ key: String, _ token: Any?) async throws -> Answer {
+        try await call(platform, .post, "/token?grant_type=refresh_token", apikey: key, json: ["refresh_token": token ?? ""])
+    }
+
+    @Test("a used refresh token inside the reuse window answers the same child, as GoTrue does; no second chain is forked")
+    func reuseInGraceAnswersTheSameChild() async throws {
+        try await withTestPlatform(provisioning: ["REFRESH_REUSE_GRACE_SECONDS": "10"]) { platform, _ in
+            let key = try await platform.provisionTenant("gtg").keys.publishable
+            let first = try await signUp(platform, key, "ada@example.test").json
+            let child = try await refresh(platform, key, first["refresh_token"])
+            #expect(child.status == 200)
+            let childToken = try #require(child.json["refresh_token"] as? String)
+
+            // A second tab, or a client that lost the answer, presents the used token again.
+            try platform.advanceClock(by: .seconds(5))
+            let again = try await refresh(platform, key, first["refresh_token"])
+            #expect(again.status == 200 && again.json["refresh_token"] as? String == childToken)
+            #expect(again.json["access_token"] as? String != nil)
+            // One chain: the child rotates on; its own reuse later ends the session.
+            let grandchild = try await refresh(platform, key, childToken)
+            #expect(grandchild.status == 200 && grandchild.json["refresh_token"] as? String != childToken)
+            try platform.advanceClock(by: .seconds(11))
+            #expect(try await refresh(platform, key, first["refresh_token"]).code == "refresh_token_already_used")
+            #expect(try await refresh(platform, key, grandchild.json["refresh_token"]).code == "refresh_token_not_found")
+        }
+    }
+
     @Test("the admin API takes the secret key only: newest first with X-Total-Count and Link, metadata merges, bans, deletes")
     func admin() async throws {
         try await withTestPlatform { platform, _ in

@@ -39,17 +39,28 @@ struct SessionStore: Sendable {
         return (session, token)
     }
 
-    /// Uses a refresh token at `now`: marks it used and issues its child. A token used before
-    /// is accepted again only inside the grace window (concurrent refreshes); otherwise its
-    /// whole family (the session) is revoked. Only tokens of `tenant`'s sessions (nil:
-    /// developers') count: another tenant's token is unknown here, and is left untouched.
-    /// `now` comes from auth's clock, not the database's, so tests can step past the window.
+    /// Uses a refresh token at `now`: marks it used and issues its child. Only tokens of
+    /// `tenant`'s sessions (nil: developers') count: another tenant's token is unknown here, and
+    /// is left untouched. `now` comes from auth's clock, not the database's, so tests can step
+    /// past the window.
+    ///
+    /// A token used before is accepted again only inside the grace window after its first use
+    /// (two tabs refreshing at once, or a client that lost the answer), and then answers the
+    /// same child it got the first time, as GoTrue does, so the session stays one chain; past
+    /// the window its whole family (the session) is revoked.
+    ///
+    /// The same child without keeping it: tokens are stored as SHA-256 only, so the child is
+    /// not drawn at random but derived, HMAC-SHA256 keyed by the parent token over a random
+    /// `child_salt` kept in the parent's row (`SecureToken.derived`). Presenting the parent
+    /// again re-derives the same child. Deriving it takes both halves: the database alone has
+    /// no plaintext token, and a client (or a thief) holding the parent has no salt, so it can
+    /// get the child only from this method, under the grace window and reuse detection; a
+    /// stolen old token cannot be walked forward to the current one.
     func refresh(_ token: String, tenant: UUID?, at now: Date) async throws -> RefreshOutcome {
         try await pool.withTransaction { tx -> RefreshOutcome in
             let rows = try await tx.query("""
-                SELECT r.id, r.session_id, s.created_at AS started, s.developer_id, s.tenant_id, s.user_id, s.revoked_at IS NOT NULL AS revoked,
-                       r.used_at IS NOT NULL AS used,
-                       coalesce(r.used_at > \(now.addingTimeInterval(-Double(reuseGrace.components.seconds))), false) AS in_grace
+                SELECT r.id, r.session_id, r.used_at, r.child_salt,
+                       s.created_at AS started, s.developer_id, s.tenant_id, s.user_id, s.revoked_at IS NOT NULL AS revoked
                 FROM auth.refresh_tokens r JOIN auth.sessions s ON s.id = r.session_id
                 WHERE r.token_sha256 = \(Self.sha256(token)) AND s.tenant_id IS NOT DISTINCT FROM \(tenant)
                 FOR UPDATE OF r, s
@@ -57,18 +68,30 @@ struct SessionStore: Sendable {
             guard let row = rows.first else { return .rejected(reused: false) }
             let session: UUID = try row.decode("session_id")
             guard try !row.decode("revoked", as: Bool.self) else { return .rejected(reused: false) }
-            if try row.decode("used", as: Bool.self), try !row.decode("in_grace", as: Bool.self) {
-                try await tx.query("""
-                    UPDATE auth.sessions SET revoked_at = now(), revoked_reason = 'refresh_token_reused' WHERE id = \(session)
-                    """)
-                return .rejected(reused: true)
-            }
             let id: Int = try row.decode("id")
-            let child = Self.newToken()
-            try await tx.query("UPDATE auth.refresh_tokens SET used_at = coalesce(used_at, \(now)) WHERE id = \(id)")
-            try await tx.query("""
-                INSERT INTO auth.refresh_tokens (session_id, token_sha256, parent_id) VALUES (\(session), \(Self.sha256(child)), \(id))
-                """)
+            let child: String
+            if let usedAt: Date = try row.decode("used_at") {
+                guard now < usedAt.addingTimeInterval(Double(reuseGrace.components.seconds)) else {
+                    try await tx.query("""
+                        UPDATE auth.sessions SET revoked_at = now(), revoked_reason = 'refresh_token_reused' WHERE id = \(session)
+                        """)
+                    return .rejected(reused: true)
+                }
+                // Used before 0008 gave tokens a salt: its child cannot be derived again.
+                guard let salt: String = try row.decode("child_salt") else { return .rejected(reused: false) }
+                child = SecureToken.derived(from: token, salt: salt)
+                let issued = try await tx.query("""
+                    SELECT 1 FROM auth.refresh_tokens WHERE parent_id = \(id) AND token_sha256 = \(Self.sha256(child))
+                    """)
+                guard issued.count == 1 else { return .rejected(reused: false) }
+            } else {
+                let salt = SecureToken.random()
+                child = SecureToken.derived(from: token, salt: salt)
+                try await tx.query("UPDATE auth.refresh_tokens SET used_at = \(now), child_salt = \(salt) WHERE id = \(id)")
+                try await tx.query("""
+                    INSERT INTO auth.refresh_tokens (session_id, token_sha256, parent_id) VALUES (\(session), \(Self.sha256(child)), \(id))
+                    """)
+            }
             let subject: Subject
             if let developer: UUID = try row.decode("developer_id") {
                 subject = .developer(developer)

@@ -14,8 +14,9 @@ import ServiceKit
 ///   as a wrong password costs one against the real hash, and both answer the same 400
 ///   `invalid_grant`, so the endpoint does not tell which emails have accounts. Every sign-in
 ///   opens its own session.
-/// - `grant_type=refresh_token`: the refresh token rotates; reuse of a rotated one outside the
-///   grace window ends its whole session (400 `refresh_token_reused`).
+/// - `grant_type=refresh_token`: the refresh token rotates; reuse of a rotated one inside the
+///   grace window answers the same child again, outside it ends its whole session (400
+///   `refresh_token_reused`).
 ///
 /// `now` is auth's clock (the system's, or a test's): tokens' `iat`/`exp`, the refresh grace
 /// window and bans are all decided by it.

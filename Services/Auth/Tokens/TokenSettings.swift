@@ -5,7 +5,8 @@ struct TokenSettings: Sendable {
     /// `ACCESS_TOKEN_TTL_SECONDS`: lifetime of an access token (default 900, 15 minutes).
     var accessTokenTTL: Duration
     /// `REFRESH_REUSE_GRACE_SECONDS`: a refresh token used again within this window (two tabs
-    /// refreshing at once) gets a fresh child instead of revoking its family (default 10).
+    /// refreshing at once) gets the child it got the first time instead of revoking its family
+    /// (default 10).
     var refreshReuseGrace: Duration
 
     /// `TOKEN_RATE_LIMIT_PER_IP` / `TOKEN_RATE_LIMIT_PER_ACCOUNT`: attempts on `/v1/token` per
