@@ -128,6 +128,83 @@ struct TokenTests {
         }
     }
 
+    /// The session an access token names (its `sid`), read without verifying.
+    func sessionID(of accessToken: String) throws -> String {
+        let payload = try #require(Base64URL.decode(String(accessToken.split(separator: ".")[1])))
+        return try #require((try JSONSerialization.jsonObject(with: payload) as? [String: Any])?["sid"] as? String)
+    }
+
+    /// Provisioning's question about a developer's session (`GET /internal/v1/sessions/{id}`).
+    func sessionLookup(_ platform: TestPlatform, _ accessToken: String) async throws -> Int {
+        try await platform.client.execute(HTTPClientRequest(
+            url: platform.url("auth") + "/internal/v1/sessions/" + (try sessionID(of: accessToken)), headers: platform.tokenHeaders)).status
+    }
+
+    @Test("a session ends at its timebox, however often it is refreshed: its refresh token is invalid_grant, its access tokens 401, its lookup 404")
+    func sessionTimebox() async throws {
+        try await withTestPlatform(provisioning: ["SESSION_TIMEBOX_SECONDS": "3600", "SESSION_INACTIVITY_TIMEOUT_SECONDS": "86400",
+                                                  "ACCESS_TOKEN_TTL_SECONDS": "7200"]) { platform, _ in
+            let email = try await registerDeveloper(platform)
+            let first = try await login(platform, email).decode(TokenResponse.self)
+            try platform.advanceClock(by: .seconds(1800))
+            let second = try await refresh(platform, first.refreshToken).decode(TokenResponse.self)
+            try platform.advanceClock(by: .seconds(1200))
+            #expect(try await me(platform, second.accessToken) == 200)
+            #expect(try await sessionLookup(platform, second.accessToken) == 200)
+
+            // Over an hour after sign-in; the access token itself would live on for another hour.
+            try platform.advanceClock(by: .seconds(601))
+            let refused = try await refresh(platform, second.refreshToken)
+            #expect(refused.status == 400 && refused.errorEnvelope?.error.code == "invalid_grant")
+            #expect(try await me(platform, second.accessToken) == 401)
+            #expect(try await sessionLookup(platform, second.accessToken) == 404)
+            // A new sign-in is a new session, with its own hour.
+            #expect(try await me(platform, try await login(platform, email).decode(TokenResponse.self).accessToken) == 200)
+        }
+    }
+
+    @Test("a session not refreshed within the inactivity timeout ends; each refresh restarts the timeout")
+    func sessionInactivityTimeout() async throws {
+        try await withTestPlatform(provisioning: ["SESSION_INACTIVITY_TIMEOUT_SECONDS": "3600", "ACCESS_TOKEN_TTL_SECONDS": "7200"]) { platform, _ in
+            let email = try await registerDeveloper(platform)
+            let first = try await login(platform, email).decode(TokenResponse.self)
+            try platform.advanceClock(by: .seconds(3000))
+            let second = try await refresh(platform, first.refreshToken).decode(TokenResponse.self)
+            // Past an hour since sign-in, not since the last refresh.
+            try platform.advanceClock(by: .seconds(3000))
+            let third = try await refresh(platform, second.refreshToken).decode(TokenResponse.self)
+            try platform.advanceClock(by: .seconds(3000))
+            #expect(try await me(platform, third.accessToken) == 200)
+            #expect(try await sessionLookup(platform, third.accessToken) == 200)
+
+            try platform.advanceClock(by: .seconds(601))
+            #expect(try await me(platform, third.accessToken) == 401)
+            #expect(try await sessionLookup(platform, third.accessToken) == 404)
+            let refused = try await refresh(platform, third.refreshToken)
+            #expect(refused.status == 400 && refused.errorEnvelope?.error.code == "invalid_grant")
+        }
+    }
+
+    @Test("a refresh token expires REFRESH_TOKEN_TTL_SECONDS after it was issued (invalid_grant); each child gets its own lifetime")
+    func refreshTokenExpiry() async throws {
+        try await withTestPlatform(provisioning: ["REFRESH_TOKEN_TTL_SECONDS": "3600", "ACCESS_TOKEN_TTL_SECONDS": "7200"]) { platform, _ in
+            let email = try await registerDeveloper(platform)
+            let first = try await login(platform, email).decode(TokenResponse.self)
+            try platform.advanceClock(by: .seconds(3000))
+            let second = try await refresh(platform, first.refreshToken).decode(TokenResponse.self)
+            // Over an hour after the first token was issued, under one since the second was.
+            try platform.advanceClock(by: .seconds(3000))
+            let third = try await refresh(platform, second.refreshToken).decode(TokenResponse.self)
+
+            try platform.advanceClock(by: .seconds(3601))
+            let refused = try await refresh(platform, third.refreshToken)
+            #expect(refused.status == 400 && refused.errorEnvelope?.error.code == "invalid_grant")
+            #expect(refused.errorEnvelope?.error.message == "The refresh token has expired.")
+            // The session itself has not ended (7 days' inactivity): its access token still works.
+            #expect(try await me(platform, third.accessToken) == 200)
+        }
+    }
+
     @Test("logout: local ends one session, global ends all")
     func logoutScopes() async throws {
         try await withTestPlatform { platform, _ in
