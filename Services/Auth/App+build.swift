@@ -10,9 +10,10 @@ import TenantKit
 /// Builds the auth service: developer accounts, tokens, API-key checks and tenants' end users.
 /// The executable and the tests call this same function, so what is tested is what runs.
 ///
-/// `now` is auth's wall clock: it stamps access tokens and decides their expiry, the refresh
-/// grace window, invite expiry and bans. Tests pass one they can move forward instead of
-/// sleeping; record-keeping timestamps (`created_at`, `revoked_at`, …) stay the database's.
+/// `now` is auth's wall clock: it stamps access tokens and decides their expiry, sessions'
+/// timebox and inactivity timeout, refresh tokens' expiry and grace window, invite expiry and
+/// bans. Tests pass one they can move forward instead of sleeping; record-keeping timestamps
+/// (`created_at`, `revoked_at`, …) stay the database's.
 public func buildApplication(
     _ configuration: ServiceConfiguration,
     now: @escaping @Sendable () -> Date = { Date() }
@@ -55,7 +56,7 @@ public func buildApplication(
         configuration: HTTPClientConfiguration(connectTimeout: .seconds(2), requestTimeout: .seconds(10)),
         logger: runtime.logger
     )
-    let sessions = SessionStore(pool: runtime.pool, reuseGrace: tokenSettings.refreshReuseGrace)
+    let sessions = SessionStore(pool: runtime.pool, limits: tokenSettings.sessionLimits)
     let mode = configuration.value("REGISTRATION_MODE") ?? "open"
     guard mode == "open" || mode == "invite_only" else {
         throw ConfigurationError(description: "REGISTRATION_MODE must be open or invite_only")
