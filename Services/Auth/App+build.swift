@@ -72,6 +72,8 @@ public func buildApplication(
         hasher: hasher,
         registrationsPerAddress: RateLimiter(
             limit: try configuration.integer("REGISTRATION_RATE_LIMIT_PER_IP", default: 20, range: 1...1_000_000), per: .seconds(3600)),
+        registrationsGlobal: RateLimiter(
+            limit: try configuration.integer("REGISTRATION_RATE_LIMIT_GLOBAL", default: 60, range: 1...1_000_000), per: .seconds(60)),
         passwords: passwords,
         issuer: TokenIssuer(sessions: sessions, hasher: hasher, settings: tokenSettings,
                             limits: TokenRateLimits(tokenSettings, proxies: try TrustedProxies(configuration: configuration)), now: now),
@@ -98,6 +100,8 @@ struct AuthParts: Sendable {
     var hasher: HashingQueue
     /// `REGISTRATION_RATE_LIMIT_PER_IP` (per hour).
     var registrationsPerAddress: RateLimiter
+    /// `REGISTRATION_RATE_LIMIT_GLOBAL` (per minute, from everyone).
+    var registrationsGlobal: RateLimiter
     var passwords: PasswordPolicy
     var issuer: TokenIssuer
     var projects: ProjectsClient
@@ -122,7 +126,7 @@ func buildRouter(_ runtime: ServiceRuntime, _ parts: AuthParts) -> Router<Platfo
     RegistrationController(
         developers: parts.developers, hasher: parts.hasher, projects: parts.projects,
         invites: parts.invites, inviteOnly: parts.inviteOnly, passwords: parts.passwords, now: parts.now,
-        perAddress: parts.registrationsPerAddress, proxies: parts.issuer.limits.proxies
+        perAddress: parts.registrationsPerAddress, global: parts.registrationsGlobal, proxies: parts.issuer.limits.proxies
     ).addRoutes(to: router)
     TokenController(issuer: parts.issuer, accounts: DeveloperAccounts(developers: parts.developers, keys: keyring.developers), authenticator: bearer)
         .addRoutes(to: router, internal: internalRoutes)

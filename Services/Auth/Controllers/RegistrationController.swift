@@ -19,9 +19,11 @@ import ServiceKit
 /// transaction: used exactly once, and left unused by a registration that fails.
 ///
 /// Cost bounds: `REGISTRATION_RATE_LIMIT_PER_IP` registrations an hour per client address
-/// (default 20; 429 `rate_limited` with `Retry-After`, counted before anything else), the
-/// password hashed in the hashing queue's new-account lane (503 `busy` past it), and
-/// provisioning's own limit of projects per developer.
+/// (default 20) and `REGISTRATION_RATE_LIMIT_GLOBAL` a minute from everyone (default 60, per
+/// replica: each registration starts a project's provisioning, which a flood from many
+/// addresses would otherwise turn into unbounded database work), both 429 `rate_limited` with
+/// `Retry-After`, counted before anything else; the password hashed in the hashing queue's
+/// new-account lane (503 `busy` past it); provisioning's own limit of projects per developer.
 struct RegistrationController: Sendable {
     let developers: DeveloperStore
     let hasher: HashingQueue
@@ -36,6 +38,8 @@ struct RegistrationController: Sendable {
     let now: @Sendable () -> Date
     /// Registrations per client address and hour.
     let perAddress: RateLimiter
+    /// Registrations from everyone, per minute.
+    let global: RateLimiter
     /// Whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
     let proxies: TrustedProxies
 
@@ -45,6 +49,7 @@ struct RegistrationController: Sendable {
 
     @Sendable func register(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         try perAddress.check("ip:" + proxies.clientAddress(request, context: context)).enforce()
+        try global.check("everyone").enforce()
         let input = try await request.decodeJSON(as: RegisterRequest.self, context: context)
         let email = input.email.trimmingCharacters(in: .whitespacesAndNewlines)
         guard Self.isPlausibleEmail(email) else {
