@@ -121,6 +121,7 @@ func buildRouter(_ runtime: ServiceRuntime, _ parts: AuthParts) -> Router<Platfo
     // (ON DELETE CASCADE); the tenant's users go with its schema.
     TenantRegistryController(registry: parts.registry, afterRemove: { id in keyring.forget(id) }).addRoutes(to: internalRoutes)
     APIKeysController(store: parts.apiKeys).addRoutes(to: internalRoutes)
+    DevelopersController(developers: parts.developers).addRoutes(internal: internalRoutes)
 
     let bearer = BearerAuthenticator(keys: keyring.developers, sessions: parts.sessions, now: parts.now)
     RegistrationController(

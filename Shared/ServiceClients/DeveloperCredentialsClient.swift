@@ -4,8 +4,9 @@ import HTTPClient
 
 /// Provisioning's calls to auth about developers' access tokens: the developers' public
 /// signing keys (`GET /.well-known/jwks.json`) and whether a session is live
-/// (`GET /internal/v1/sessions/{id}`). Caching and verification are the caller's
-/// (provisioning's `DeveloperAuthenticator`).
+/// (`GET /internal/v1/sessions/{id}`); and whether a developer account exists
+/// (`GET /internal/v1/developers/{id}`, the orphan reconciler's question). Caching and
+/// verification are the caller's (provisioning's `DeveloperAuthenticator`).
 public struct DeveloperCredentialsClient: Sendable {
     private let auth: AuthLookup
     private let serviceToken: String
@@ -20,6 +21,12 @@ public struct DeveloperCredentialsClient: Sendable {
         let response = try await auth.get("/.well-known/jwks.json")
         guard response.status == 200 else { throw AuthUnavailable(description: "JWKS answered \(response.status)") }
         return response.body
+    }
+
+    /// The developer account (200), or nil when there is none (404).
+    public func developer(_ id: UUID) async throws(AuthUnavailable) -> DeveloperAccount? {
+        try await auth.find(DeveloperAccount.self, at: "/internal/v1/developers/" + id.uuidString.lowercased(),
+                            headers: InternalCall.headers(token: serviceToken), what: "developer check")
     }
 
     /// The live developer session (200), or nil when it is unknown, ended, or not a developer's (404).

@@ -242,6 +242,8 @@ extension ProvisioningConsumerPacts {
 
     static let sessionID = UUID(uuidString: "9a4e6c2b-1f3d-4b5a-8c7e-0d2f4a6b8c1e")!
     static let endedSessionID = UUID(uuidString: "4c2a8e6f-3b1d-4f9a-a7c5-e1d3b5f7a9c2")!
+    /// The owner of a registration's project that never committed (the orphan reconciler's case).
+    static let orphanOwnerID = UUID(uuidString: "9d0c6b1e-5a2f-4e3d-8c7b-6a5f4e3d2c1b")!
 
     static func credentials(_ url: String, _ http: CurlHTTPClient) -> DeveloperCredentialsClient {
         DeveloperCredentialsClient(http: http, authURL: url, serviceToken: Fixtures.serviceToken)
@@ -296,6 +298,29 @@ extension ProvisioningConsumerPacts {
             try await Fixtures.withClient { http in
                 // Ended: the token is refused (401), not an outage (503).
                 try #require(try await credentials(url, http).session(endedSessionID) == nil)
+            }
+        }
+
+        try await pact.verify(Interaction(
+            description: "a request whether a registration's developer account exists",
+            states: [ProviderState(name: "a developer account exists", params: [("developer_id", .string(Fixtures.developerID.uuidString.lowercased()))])],
+            request: .init(method: "GET", path: "/internal/v1/developers/" + Fixtures.developerID.uuidString.lowercased(), headers: tokenHeader),
+            response: .init(status: 200, headers: jsonHeaders, body: ["developer_id": .uuid(Fixtures.developerID.uuidString)])
+        )) { url in
+            try await Fixtures.withClient { http in
+                try #require(try await credentials(url, http).developer(Fixtures.developerID) == DeveloperAccount(developerId: Fixtures.developerID))
+            }
+        }
+
+        try await pact.verify(Interaction(
+            description: "a request whether a registration that never committed has a developer account",
+            states: [ProviderState(name: "no developer account has this id", params: [("developer_id", .string(orphanOwnerID.uuidString.lowercased()))])],
+            request: .init(method: "GET", path: "/internal/v1/developers/" + orphanOwnerID.uuidString.lowercased(), headers: tokenHeader),
+            response: .init(status: 404)
+        )) { url in
+            try await Fixtures.withClient { http in
+                // No account: the orphan reconciler deprovisions the project (not an outage).
+                try #require(try await credentials(url, http).developer(orphanOwnerID) == nil)
             }
         }
     }

@@ -195,7 +195,22 @@ def registry_states(base: str, token: str, database_url: str, service: str) -> d
         if action == "setup":
             psql(database_url, "UPDATE auth.sessions SET revoked_at = now() WHERE id = :'session';", session=params["session_id"])
 
+    def developer_exists(action: str, params: dict) -> None:
+        # A made-up developer account (no password that can sign in).
+        psql(database_url, "DELETE FROM auth.developers WHERE id = :'developer';", developer=params["developer_id"])
+        if action == "setup":
+            psql(database_url, """
+                INSERT INTO auth.developers (id, email, email_normalized, password_hash)
+                VALUES (:'developer', :'email', :'email', 'not-a-hash');
+                """, developer=params["developer_id"], email=f"pact-{params['developer_id']}@example.com")
+
+    def no_developer(action: str, params: dict) -> None:
+        if action == "setup":
+            psql(database_url, "DELETE FROM auth.developers WHERE id = :'developer';", developer=params["developer_id"])
+
     states.update({
+        "a developer account exists": developer_exists,
+        "no developer account has this id": no_developer,
         "a developer session is live": live_session,
         "no live session has this id": no_live_session,
         "the tenant is registered without API keys": without_keys,
