@@ -166,6 +166,7 @@ let package = Package(
             name: "Auth",
             dependencies: [
                 "Contracts", "HTTPClient", "Passwords", "Postgres", "ServiceClients", "ServiceKit", "TenantKit",
+                .product(name: "Crypto", package: "swift-crypto"),  // registration ids derived from the request (SHA-256)
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "JWTKit", package: "jwt-kit"),

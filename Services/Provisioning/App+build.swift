@@ -48,9 +48,9 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
         configuration: HTTPClientConfiguration(connectTimeout: .seconds(1), requestTimeout: .seconds(3)),
         logger: runtime.logger
     )
+    let developers = DeveloperCredentialsClient(http: authClient, authURL: configuration.serviceURLs[.auth] ?? "", serviceToken: configuration.internalToken)
     let authenticator = DeveloperAuthenticator(
-        serviceToken: configuration.internalToken,
-        auth: DeveloperCredentialsClient(http: authClient, authURL: configuration.serviceURLs[.auth] ?? "", serviceToken: configuration.internalToken),
+        serviceToken: configuration.internalToken, auth: developers,
         jwksTTL: settings.jwksTTL, sessionTTL: settings.sessionCacheTTL, logger: runtime.logger
     )
 
@@ -67,8 +67,9 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
                                        pollInterval: settings.pollInterval, listener: listener, readiness: runtime.readiness,
                                        logger: runtime.logger)
 
+    let projects = ProjectStore(pool: runtime.pool, vault: vault)
     let router = buildRouter(runtime, ProvisioningParts(
-        projects: ProjectStore(pool: runtime.pool, vault: vault),
+        projects: projects,
         events: ProjectEventStore(pool: runtime.pool),
         webhooks: webhooks, target: target,
         idempotency: IdempotencyStore(pool: runtime.pool, schema: "provisioning"),
@@ -79,10 +80,12 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let upgrader = TenantUpgrader(store: TenantUpgradeStore(pool: runtime.pool), tenants: tenants, readiness: runtime.readiness,
                                   backoff: settings.backoff, logger: runtime.logger)
     let janitor = KeyRevealJanitor(vault: vault, ttl: settings.keyRevealTTL, readiness: runtime.readiness, logger: runtime.logger)
+    let orphans = OrphanReconciler(pool: runtime.pool, store: projects, auth: developers, doorbell: doorbell, grace: settings.orphanGrace,
+                                   interval: settings.orphanCheckInterval, readiness: runtime.readiness, logger: runtime.logger)
     return runtime.makeApplication(router: router, services: [
         ShutdownAction { await client.shutdown() }, ShutdownAction { await authClient.shutdown() },
         ShutdownAction { await webhookClient.shutdown() },
-        orchestrator, upgrader, janitor, dispatcher, signals,
+        orchestrator, upgrader, janitor, orphans, dispatcher, signals,
     ])
 }
 

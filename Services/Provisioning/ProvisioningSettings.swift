@@ -38,6 +38,11 @@ struct ProvisioningSettings: Sendable {
     /// session check's answer are reused (`DeveloperAuthenticator`).
     var jwksTTL: Duration
     var sessionCacheTTL: Duration
+    /// `PROVISIONING_ORPHAN_GRACE_SECONDS` (default 600): how old a registration's project must
+    /// be before the orphan reconciler asks auth whether its owner exists;
+    /// `PROVISIONING_ORPHAN_CHECK_SECONDS` (default 60): how often it looks.
+    var orphanGrace: Duration
+    var orphanCheckInterval: Duration
 
     init(_ configuration: ServiceConfiguration) throws {
         workers = try configuration.integer("PROVISIONING_WORKERS", default: 4, range: 1...64)
@@ -56,6 +61,8 @@ struct ProvisioningSettings: Sendable {
         keyGrace = .seconds(try configuration.integer("PROVISIONING_KEY_GRACE_SECONDS", default: 86_400, range: 0...2_592_000))
         jwksTTL = .seconds(try configuration.integer("JWKS_CACHE_SECONDS", default: 300, range: 0...86_400))
         sessionCacheTTL = .seconds(try configuration.integer("SESSION_CACHE_SECONDS", default: 5, range: 0...300))
+        orphanGrace = .seconds(try configuration.integer("PROVISIONING_ORPHAN_GRACE_SECONDS", default: 600, range: 1...604_800))
+        orphanCheckInterval = .seconds(try configuration.integer("PROVISIONING_ORPHAN_CHECK_SECONDS", default: 60, range: 1...3600))
     }
 
     /// The delays between attempts: the platform's one backoff rule, from `retryBase` to `retryMax`.

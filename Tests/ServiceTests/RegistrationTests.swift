@@ -195,4 +195,70 @@ struct RegistrationTests {
             #expect(made == 0)
         }
     }
+
+    /// Registers, holding inserts into `auth.developers` (reads pass) so that auth stops right
+    /// before its commit, after provisioning's 202; kills auth there (SIGKILL), and returns the
+    /// project provisioning had accepted.
+    func registerKilledBeforeCommit(_ platform: TestPlatform, _ pool: PostgresPool, email: String, slug: String) async throws -> UUID {
+        try await pool.withTransaction { tx in
+            try await tx.query("LOCK TABLE auth.developers IN SHARE MODE")
+            let attempt = Task { try? await register(platform, email: email, slug: slug) }
+            try await waitUntil("auth waits to insert the developer, provisioning having accepted the project") {
+                try await pool.query("""
+                    SELECT 1 FROM pg_stat_activity
+                    WHERE wait_event_type = 'Lock' AND query LIKE '%INSERT INTO auth.developers%' AND pid <> pg_backend_pid()
+                    """).count == 1
+            }
+            let project = try await pool.query("SELECT id FROM provisioning.projects WHERE slug = \(slug)").single().decode("id", as: UUID.self)
+            try await platform.kill("auth")
+            _ = await attempt.value
+            return project
+        }
+    }
+
+    @Test("auth killed between provisioning's 202 and its commit: the project whose owner never committed is deprovisioned after the grace period, and its slug is free again")
+    func abandonedRegistrationReconciled() async throws {
+        let reconciler = ["PROVISIONING_ORPHAN_GRACE_SECONDS": "1", "PROVISIONING_ORPHAN_CHECK_SECONDS": "1"]
+        try await withTestPlatform(.processes, provisioning: reconciler) { platform, url in
+            let email = TestDatabase.uniqueName("orphan") + "@example.test"
+            let slug = TestDatabase.uniqueName("orphan")
+            let (project, developers) = try await withPool(url: url) { pool in
+                let project = try await registerKilledBeforeCommit(platform, pool, email: email, slug: slug)
+                let developers = try await pool.query("SELECT count(*) AS n FROM auth.developers WHERE email_normalized = \(email)").single()
+                    .decode("n", as: Int.self)
+                return (project, developers)
+            }
+            #expect(developers == 0)
+            try await platform.start(["auth"])
+            let gone = try await platform.waitForProject(project, in: [.deleted], timeout: .seconds(120))
+            #expect(gone.status == .deleted)
+            // The slug is free, and the same registration made again is a new one.
+            let again = try await register(platform, email: email, slug: slug)
+            #expect(again.status == 202, "\(String(decoding: again.body, as: UTF8.self))")
+            let accepted = try again.decode(ProjectAccepted.self)
+            #expect(accepted.projectId != project)
+            #expect(try await platform.waitForProject(accepted.projectId, in: [.ready, .failed]).status == .ready)
+        }
+    }
+
+    @Test("auth killed between provisioning's 202 and its commit: the same registration retried gets the same project and commits its developer")
+    func retriedRegistrationCompletes() async throws {
+        // The saga's own calls to auth keep retrying while auth is down (about 15 s of attempts).
+        let patient = ["PROVISIONING_STEP_MAX_ATTEMPTS": "30", "PROVISIONING_RETRY_MAX_MS": "500"]
+        try await withTestPlatform(.processes, provisioning: patient) { platform, url in
+            let email = TestDatabase.uniqueName("retry") + "@example.test"
+            let slug = TestDatabase.uniqueName("retry")
+            let project = try await withPool(url: url) { pool in try await registerKilledBeforeCommit(platform, pool, email: email, slug: slug) }
+            try await platform.start(["auth"])
+            let retried = try await register(platform, email: email, slug: slug)
+            #expect(retried.status == 202, "\(String(decoding: retried.body, as: UTF8.self))")
+            let accepted = try retried.decode(ProjectAccepted.self)
+            #expect(accepted.projectId == project)
+            let ready = try await platform.waitForProject(project, in: [.ready, .failed])
+            #expect(ready.status == .ready && ready.ownerId == accepted.developerId)
+            // Once committed, the account exists: registering it again is refused.
+            let repeated = try await register(platform, email: email, slug: slug)
+            #expect(repeated.status == 409 && repeated.errorEnvelope?.error.code == "email_taken")
+        }
+    }
 }

@@ -1,4 +1,5 @@
 import Contracts
+import Crypto
 import Foundation
 import Hummingbird
 import Logging
@@ -9,11 +10,18 @@ import ServiceKit
 /// `POST /v1/register`: a developer account and their first project, in one step.
 ///
 /// The password is hashed (argon2id, on the hasher's own threads, holding no database
-/// connection); then, in one transaction, the developer is inserted and provisioning is asked
-/// to create the project (with the developer's id as `Idempotency-Key`, so a retried call
-/// cannot create two). The transaction commits only when provisioning accepted the project:
-/// a taken slug (409), a refused project (422) or an unreachable provisioning service (503)
-/// leaves no developer behind. Answers `202 Accepted` with the ids and the status URL.
+/// connection); provisioning is asked for the project, holding no connection or transaction
+/// either; then one short transaction inserts the developer (and accepts the invite). A taken
+/// slug (409), a refused project (422) or an unreachable provisioning service (503) leaves no
+/// developer behind. Answers `202 Accepted` with the ids and the status URL.
+///
+/// Nothing is left half-made when auth dies or its commit fails after provisioning's 202:
+/// - The developer's id, which is the project's owner and the call's `Idempotency-Key`, is
+///   derived from the request (email, slug, project name), so a retried registration asks for
+///   the same project and provisioning answers it again; its commit then completes the first.
+/// - A project whose owner never committed is found by provisioning's orphan reconciler, which
+///   asks auth (`GET /internal/v1/developers/{id}`) after a grace period and deprovisions it,
+///   freeing its slug.
 ///
 /// An invite is checked before any work and accepted, under a row lock, in the developer's
 /// transaction: used exactly once, and left unused by a registration that fails.
@@ -77,24 +85,44 @@ struct RegistrationController: Sendable {
             throw APIError(.forbidden, code: "invite_required", message: "Registration is by invite only.")
         }
 
+        // A taken email costs no hash and no project (the insert below still decides races).
+        guard try await developers.developer(email: email) == nil else { throw Self.emailTaken }
         let passwordHash = try await hasher.hash(input.password, lane: .newAccount)
-        let developerID = UUID()
-        let accepted: ProjectAccepted
+        let developerID = Self.developerID(email: email, slug: slug, projectName: projectName)
+        let accepted = try await createProject(owner: developerID, name: projectName, slug: slug, logger: context.logger)
         do {
-            accepted = try await developers.insert(id: developerID, email: email, passwordHash: passwordHash) { tx in
+            try await developers.insert(id: developerID, email: email, passwordHash: passwordHash) { tx in
                 if let token = input.inviteToken {
                     try check(try await invites.find(token, lockingOn: tx), email: email)
                     try await invites.markAccepted(token, by: developerID, on: tx)
                 }
-                return try await createProject(owner: developerID, name: projectName, slug: slug, logger: context.logger)
             }
         } catch is DeveloperStore.EmailTaken {
-            throw APIError.conflict(code: "email_taken", "An account with this email address already exists.")
+            // This very registration, committed by an earlier attempt whose answer was lost: the
+            // same answer again. Anyone else's account: the project just accepted is left to the
+            // orphan reconciler.
+            guard try await developers.developer(email: email)?.id == developerID else { throw Self.emailTaken }
+            context.logger.info("registration repeated after it had committed", metadata: ["developer.id": "\(developerID)"])
         }
         context.logger.info("developer registered", metadata: ["developer.id": "\(developerID)", "project.id": "\(accepted.projectId)"])
         var answer = accepted
         answer.developerId = developerID
         return try jsonResponse(answer, status: .accepted)
+    }
+
+    static var emailTaken: APIError {
+        APIError.conflict(code: "email_taken", "An account with this email address already exists.")
+    }
+
+    /// The developer id of a registration: a name-based UUID (version 5 layout, SHA-256) of its
+    /// email (case-insensitive), slug and project name, so the same registration repeated asks
+    /// provisioning for the same project under the same `Idempotency-Key`.
+    static func developerID(email: String, slug: String, projectName: String) -> UUID {
+        var bytes = Array(SHA256.hash(data: Data("platform.registration\n\(email.lowercased())\n\(slug)\n\(projectName)".utf8)).prefix(16))
+        bytes[6] = (bytes[6] & 0x0F) | 0x50
+        bytes[8] = (bytes[8] & 0x3F) | 0x80
+        return UUID(uuid: (bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
+                           bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
     }
 
     /// Throws the answer a registration gets when the invite cannot be used for `email`.

@@ -43,7 +43,7 @@ struct ProjectsController: Sendable {
     @Sendable func createForRegistration(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         try await idempotency.respond(to: request, context: context, scope: "POST /internal/v1/projects") { body in
             let input = try decodeJSON(CreateProjectRequest.self, from: body)
-            return try await start(owner: input.ownerId, name: input.name, slug: input.slug, context: context)
+            return try await start(owner: input.ownerId, name: input.name, slug: input.slug, ownerUnconfirmed: true, context: context)
         }
     }
 
@@ -67,7 +67,8 @@ struct ProjectsController: Sendable {
         }
     }
 
-    private func start(owner: UUID, name rawName: String, slug: String, context: PlatformRequestContext) async throws -> IdempotentResponse {
+    private func start(owner: UUID, name rawName: String, slug: String, ownerUnconfirmed: Bool = false,
+                       context: PlatformRequestContext) async throws -> IdempotentResponse {
         let name = rawName.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...200).contains(name.count) else {
             throw APIError.validation(field: "name", "The project name must be 1 to 200 characters.")
@@ -75,7 +76,8 @@ struct ProjectsController: Sendable {
         guard ProjectSlug.isValid(slug) else {
             throw APIError.validation(field: "slug", "The slug must be \(ProjectSlug.rule).")
         }
-        let created = try await store.createProject(ownerID: owner, name: name, slug: slug, limit: settings.projectsPerDeveloper)
+        let created = try await store.createProject(ownerID: owner, name: name, slug: slug, limit: settings.projectsPerDeveloper,
+                                                    ownerUnconfirmed: ownerUnconfirmed)
         doorbell.ring()
         context.logger.info("project accepted", metadata: ["project.id": "\(created.project)", "tenant.slug": "\(slug)"])
         return try .json(accepted(project: created.project, execution: created.execution, slug: slug, status: .pending), status: .accepted)

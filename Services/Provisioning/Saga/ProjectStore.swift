@@ -18,8 +18,10 @@ struct ProjectStore: Sendable {
     /// Creates a project in `pending` with its provisioning execution and steps, in one
     /// transaction. A taken slug is a 409; an owner who already has `limit` projects (any but
     /// deleted ones) a 403 `project_limit_reached`, counted under a lock on the owner so two
-    /// concurrent creations cannot both pass.
-    func createProject(ownerID: UUID, name: String, slug: String, limit: Int) async throws -> (project: UUID, execution: UUID) {
+    /// concurrent creations cannot both pass. `ownerUnconfirmed`: made for a registration, whose
+    /// owner auth commits only afterwards (`OrphanReconciler`).
+    func createProject(ownerID: UUID, name: String, slug: String, limit: Int,
+                       ownerUnconfirmed: Bool = false) async throws -> (project: UUID, execution: UUID) {
         let projectID = UUID()
         let executionID = UUID()
         do {
@@ -33,7 +35,8 @@ struct ProjectStore: Sendable {
                                    message: "A developer may have at most \(limit) projects; delete one before creating another.")
                 }
                 try await tx.query("""
-                    INSERT INTO provisioning.projects (id, slug, name, owner_id) VALUES (\(projectID), \(slug), \(name), \(ownerID))
+                    INSERT INTO provisioning.projects (id, slug, name, owner_id, owner_unconfirmed_since)
+                    VALUES (\(projectID), \(slug), \(name), \(ownerID), CASE WHEN \(ownerUnconfirmed) THEN now() END)
                     """)
                 try await insertExecution(tx, id: executionID, project: projectID, kind: .provision, attempt: 1)
             }
