@@ -10,9 +10,10 @@ import TenantKit
 /// Builds the auth service: developer accounts, tokens, API-key checks and tenants' end users.
 /// The executable and the tests call this same function, so what is tested is what runs.
 ///
-/// `now` is auth's wall clock: it stamps access tokens and decides their expiry, the refresh
-/// grace window, invite expiry and bans. Tests pass one they can move forward instead of
-/// sleeping; record-keeping timestamps (`created_at`, `revoked_at`, …) stay the database's.
+/// `now` is auth's wall clock: it stamps access tokens and decides their expiry, sessions'
+/// timebox and inactivity timeout, refresh tokens' expiry and grace window, invite expiry and
+/// bans. Tests pass one they can move forward instead of sleeping; record-keeping timestamps
+/// (`created_at`, `revoked_at`, …) stay the database's.
 public func buildApplication(
     _ configuration: ServiceConfiguration,
     now: @escaping @Sendable () -> Date = { Date() }
@@ -20,7 +21,13 @@ public func buildApplication(
     let runtime = ServiceRuntime(configuration: configuration, migrations: try TenantRegistry.migrations(with: ServiceRuntime.bundledMigrations(in: .module)),
                                  apiDocument: try APIDocument.bundled(in: .module))
     let tokenSettings = try TokenSettings(configuration)
-    let keyring = SigningKeyring(pool: runtime.pool, accessTTL: tokenSettings.accessTokenTTL)
+    // Loads of the signing keys from the database: a flood of tokens naming made-up key ids
+    // must not move this faster than once a second per owner.
+    let keyLoads = runtime.metrics.registry.makeCounter(descriptor: MetricNameDescriptor(
+        namespace: "auth", metricName: "signing_key_loads", unitName: "total",
+        helpText: "loads of the signing keys from the database"
+    ))
+    let keyring = SigningKeyring(pool: runtime.pool, accessTTL: tokenSettings.accessTokenTTL, onLoad: { keyLoads.increment() })
     let registry = runtime.tenantRegistry()
     let apiKeys = APIKeyStore(pool: runtime.pool)
 
@@ -30,7 +37,18 @@ public func buildApplication(
         namespace: "auth", metricName: "password_verifications", unitName: "total",
         helpText: "argon2id password verifications run, against stored and dummy hashes alike"
     ))
-    let hasher = PasswordHasher(verificationObserver: { _ in verifications.increment() })
+    let threads = ProcessInfo.processInfo.activeProcessorCount
+    let argon2 = PasswordHasher(threads: threads, verificationObserver: { _ in verifications.increment() })
+    // Jobs refused by the bounded queue (503 busy), by lane.
+    let refusedNewAccount = runtime.metrics.registry.makeCounter(descriptor: MetricNameDescriptor(
+        namespace: "auth", metricName: "password_jobs_refused", unitName: "total", helpText: "argon2id jobs refused because the queue was full"
+    ), labels: [("lane", "new_account")])
+    let refusedAccount = runtime.metrics.registry.makeCounter(descriptor: MetricNameDescriptor(
+        namespace: "auth", metricName: "password_jobs_refused", unitName: "total", helpText: "argon2id jobs refused because the queue was full"
+    ), labels: [("lane", "account")])
+    let hasher = try HashingQueue(hasher: argon2, threads: threads, configuration: configuration) { lane in
+        (lane == .newAccount ? refusedNewAccount : refusedAccount).increment()
+    }
     let passwords = try PasswordPolicy.bundled()
     runtime.logger.info("password policy loaded", metadata: ["passwords.common": "\(passwords.commonPasswords.count)"])
     // POSTs to provisioning carry an Idempotency-Key, so the client may retry them.
@@ -38,7 +56,7 @@ public func buildApplication(
         configuration: HTTPClientConfiguration(connectTimeout: .seconds(2), requestTimeout: .seconds(10)),
         logger: runtime.logger
     )
-    let sessions = SessionStore(pool: runtime.pool, reuseGrace: tokenSettings.refreshReuseGrace)
+    let sessions = SessionStore(pool: runtime.pool, limits: tokenSettings.sessionLimits)
     let mode = configuration.value("REGISTRATION_MODE") ?? "open"
     guard mode == "open" || mode == "invite_only" else {
         throw ConfigurationError(description: "REGISTRATION_MODE must be open or invite_only")
@@ -54,6 +72,10 @@ public func buildApplication(
         tenantLimits: tenantLimits,
         invites: InviteStore(pool: runtime.pool),
         hasher: hasher,
+        registrationsPerAddress: RateLimiter(
+            limit: try configuration.integer("REGISTRATION_RATE_LIMIT_PER_IP", default: 20, range: 1...1_000_000), per: .seconds(3600)),
+        registrationsGlobal: RateLimiter(
+            limit: try configuration.integer("REGISTRATION_RATE_LIMIT_GLOBAL", default: 60, range: 1...1_000_000), per: .seconds(60)),
         passwords: passwords,
         issuer: TokenIssuer(sessions: sessions, hasher: hasher, settings: tokenSettings,
                             limits: TokenRateLimits(tokenSettings, proxies: try TrustedProxies(configuration: configuration)), now: now),
@@ -64,7 +86,7 @@ public func buildApplication(
     )
     return runtime.makeApplication(router: buildRouter(runtime, parts), services: [
         ShutdownAction { await client.shutdown() },
-        ShutdownAction { await hasher.shutdown() },
+        ShutdownAction { await argon2.shutdown() },
     ])
 }
 
@@ -78,7 +100,11 @@ struct AuthParts: Sendable {
     var users: TenantUserStore
     var tenantLimits: TenantLimits
     var invites: InviteStore
-    var hasher: PasswordHasher
+    var hasher: HashingQueue
+    /// `REGISTRATION_RATE_LIMIT_PER_IP` (per hour).
+    var registrationsPerAddress: RateLimiter
+    /// `REGISTRATION_RATE_LIMIT_GLOBAL` (per minute, from everyone).
+    var registrationsGlobal: RateLimiter
     var passwords: PasswordPolicy
     var issuer: TokenIssuer
     var projects: ProjectsClient
@@ -102,7 +128,8 @@ func buildRouter(_ runtime: ServiceRuntime, _ parts: AuthParts) -> Router<Platfo
     let bearer = BearerAuthenticator(keys: keyring.developers, sessions: parts.sessions, now: parts.now)
     RegistrationController(
         developers: parts.developers, hasher: parts.hasher, projects: parts.projects,
-        invites: parts.invites, inviteOnly: parts.inviteOnly, passwords: parts.passwords, now: parts.now
+        invites: parts.invites, inviteOnly: parts.inviteOnly, passwords: parts.passwords, now: parts.now,
+        perAddress: parts.registrationsPerAddress, global: parts.registrationsGlobal, proxies: parts.issuer.limits.proxies
     ).addRoutes(to: router)
     TokenController(issuer: parts.issuer, accounts: DeveloperAccounts(developers: parts.developers, keys: keyring.developers), authenticator: bearer)
         .addRoutes(to: router, internal: internalRoutes)

@@ -17,6 +17,12 @@ public enum ServiceName: String, Sendable, CaseIterable {
         }
     }
 
+    /// How many connections the service holds open at once by default (`HTTP_MAX_CONNECTIONS`):
+    /// realtime's are long-lived websockets (about 37 KiB each), the others' short requests.
+    public var defaultMaxConnections: Int {
+        self == .realtime ? 20_000 : 4_096
+    }
+
     /// The environment variable that holds this service's base URL for the others.
     public var urlVariable: String { rawValue.uppercased() + "_URL" }
 }
@@ -50,12 +56,20 @@ public struct ServiceConfiguration: Sendable {
     /// `LOG_LEVEL` (trace … critical, default info) and `LOG_FORMAT` (json or text).
     public var logLevel: Logger.Level
     public var logFormat: LogFormat
-    /// `INTERNAL_SERVICE_TOKEN`: the shared secret on `/internal/...` calls. Never logged.
+    /// `INTERNAL_SERVICE_TOKEN`: the shared secret on `/internal/...` calls and the operator
+    /// API. Required in every mode (there is no default to forget to change), at least 32
+    /// characters, and never a shipped placeholder. Never logged.
     public var internalToken: String
-    /// True when `INTERNAL_SERVICE_TOKEN` was not set and the development default is in use.
-    public var usesDevelopmentToken: Bool
     /// `AUTH_URL`, `PROVISIONING_URL`, `REALTIME_URL`, `STORAGE_URL`.
     public var serviceURLs: [ServiceName: String]
+    /// `HTTP_IDLE_TIMEOUT_SECONDS` (default 60): a connection that has not completed a request
+    /// head this long after it opened, or after its last response, is closed. The timer moves
+    /// only on whole HTTP parts, never on single bytes, so it is also the header-read bound: a
+    /// client trickling a request head one byte at a time is cut off at the same point.
+    public var idleTimeout: Duration
+    /// `HTTP_MAX_CONNECTIONS`: connections held at once; past it the server stops accepting (new
+    /// ones wait in the listen backlog) until one closes. Default 4,096; realtime 20,000.
+    public var maxConnections: Int
     /// `SHUTDOWN_GRACE_SECONDS`: how long in-flight requests may take after SIGTERM.
     public var shutdownGracePeriod: Duration
     /// The raw environment, for the service's own settings.
@@ -66,7 +80,12 @@ public struct ServiceConfiguration: Sendable {
         case text
     }
 
-    static let developmentToken = "insecure-development-token-change-me"
+    /// A secret's minimum length, in characters (32 random hex characters are 128 bits).
+    public static let minimumSecretLength = 32
+
+    /// What the placeholders shipped in `deploy/.env.example` and `deploy/k8s/secret.yaml`
+    /// contain: a value with one of them was copied, not generated.
+    static let placeholderMarkers = ["change-me", "change_me", "changeme", "replace-me", "replace_me"]
 
     public init(service: ServiceName, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         func value(_ key: String) -> String? { Self.value(key, in: environment) }
@@ -78,13 +97,18 @@ public struct ServiceConfiguration: Sendable {
         self.environment = environment
         self.host = value("HOST") ?? "127.0.0.1"
         self.port = try integer("PORT", default: service.defaultPort, range: 0...65535)
-        self.databaseURL = value("DATABASE_URL") ?? "postgresql://platform:platform@127.0.0.1:5432/platform"
+        guard let databaseURL = value("DATABASE_URL") else {
+            throw ConfigurationError(description: "DATABASE_URL is required (a libpq URI, e.g. postgresql://auth:…@db:5432/platform)")
+        }
+        self.databaseURL = databaseURL
         self.poolSize = try integer("DB_POOL_MAX", default: 10, range: 1...500)
         self.acquireTimeout = .milliseconds(try integer("DB_ACQUIRE_TIMEOUT_MS", default: 5000, range: 1...600_000))
         self.statementTimeout = .milliseconds(try integer("DB_STATEMENT_TIMEOUT_MS", default: 30_000, range: 1...3_600_000))
         let maxUses = try integer("DB_CONNECTION_MAX_USES", default: 1000, range: 0...100_000_000)
         self.connectionMaxUses = maxUses == 0 ? nil : maxUses
         self.shutdownGracePeriod = .seconds(try integer("SHUTDOWN_GRACE_SECONDS", default: 25, range: 0...3600))
+        self.idleTimeout = .seconds(try integer("HTTP_IDLE_TIMEOUT_SECONDS", default: 60, range: 1...3600))
+        self.maxConnections = try integer("HTTP_MAX_CONNECTIONS", default: service.defaultMaxConnections, range: 1...1_000_000)
 
         let level = value("LOG_LEVEL")?.lowercased() ?? "info"
         guard let logLevel = Logger.Level(rawValue: level) else {
@@ -96,18 +120,7 @@ public struct ServiceConfiguration: Sendable {
         }
         self.logFormat = logFormat
 
-        if let token = value("INTERNAL_SERVICE_TOKEN") {
-            guard token.utf8.count >= 16 else {
-                throw ConfigurationError(description: "INTERNAL_SERVICE_TOKEN must be at least 16 characters")
-            }
-            self.internalToken = token
-            self.usesDevelopmentToken = false
-        } else if value("PLATFORM_ENV")?.lowercased() == "production" {
-            throw ConfigurationError(description: "INTERNAL_SERVICE_TOKEN is required when PLATFORM_ENV=production")
-        } else {
-            self.internalToken = Self.developmentToken
-            self.usesDevelopmentToken = true
-        }
+        self.internalToken = try Self.secret("INTERNAL_SERVICE_TOKEN", in: environment)
 
         var urls: [ServiceName: String] = [:]
         for other in ServiceName.allCases {
@@ -115,6 +128,26 @@ public struct ServiceConfiguration: Sendable {
             urls[other] = url.hasSuffix("/") ? String(url.dropLast()) : url
         }
         self.serviceURLs = urls
+    }
+
+    /// A required secret: set, at least `minimumSecretLength` characters, and not a shipped
+    /// placeholder. The message names the variable, never its value.
+    public func secret(_ key: String) throws -> String {
+        try Self.secret(key, in: environment)
+    }
+
+    private static func secret(_ key: String, in environment: [String: String]) throws -> String {
+        guard let secret = value(key, in: environment) else {
+            throw ConfigurationError(description: "\(key) is required: generate one, e.g. `openssl rand -hex 32`")
+        }
+        guard secret.count >= minimumSecretLength else {
+            throw ConfigurationError(description: "\(key) must be at least \(minimumSecretLength) characters")
+        }
+        let lowered = secret.lowercased()
+        guard !placeholderMarkers.contains(where: { lowered.contains($0) }) else {
+            throw ConfigurationError(description: "\(key) is still the shipped placeholder: generate one, e.g. `openssl rand -hex 32`")
+        }
+        return secret
     }
 
     /// A service's own setting: the trimmed value, or nil when unset or empty.

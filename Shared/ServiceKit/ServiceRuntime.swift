@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import HummingbirdCore
 import Logging
+import NIOCore
 import Postgres
 import Resilience
 import ServiceLifecycle
@@ -138,9 +139,10 @@ public struct ServiceRuntime: Sendable {
 
     /// The application: the server plus the pool and migration services, then `services`
     /// (started after the pool and migrations; stopped after the server, before the pool).
-    /// The HTTP/1 channel every service's server uses (a websocket server wraps it).
+    /// The HTTP/1 channel every service's server uses (a websocket server wraps it), with the
+    /// idle (and header-read) timeout `HTTP_IDLE_TIMEOUT_SECONDS`.
     public var http1Configuration: HTTP1Channel.Configuration {
-        .init(additionalChannelHandlers: [ExpectContinueHandler()])
+        .init(additionalChannelHandlers: [ExpectContinueHandler()], idleTimeout: TimeAmount(configuration.idleTimeout))
     }
 
     /// `server`: a server other than plain HTTP/1 (realtime's, which upgrades websockets),
@@ -166,7 +168,14 @@ public struct ServiceRuntime: Sendable {
         var app = Application(
             router: router,
             server: server ?? .http1(configuration: http1Configuration),
-            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "platform-\(configuration.service.rawValue)"),
+            configuration: .init(
+                address: .hostname(configuration.host, port: configuration.port),
+                serverName: "platform-\(configuration.service.rawValue)",
+                // A burst of connections queues in the kernel (up to net.core.somaxconn) instead
+                // of being dropped at Hummingbird's default of 256.
+                backlog: 2048,
+                availableConnectionsDelegate: ConnectionBudget(limit: configuration.maxConnections, metrics: metrics, logger: logger)
+            ),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? configuration.port
                 logger.info("server listening", metadata: ["host": "\(configuration.host)", "port": "\(port)"])
@@ -275,9 +284,6 @@ public enum ServiceMain {
         PlatformLogging.bootstrap(configuration)
         var logger = Logger(label: "platform.\(service.rawValue)")
         logger.logLevel = configuration.logLevel
-        if configuration.usesDevelopmentToken {
-            logger.warning("INTERNAL_SERVICE_TOKEN is not set; using the development default (never do this in production)")
-        }
         do {
             let app = try await build(configuration)
             var groupConfiguration = ServiceGroupConfiguration(

@@ -1,5 +1,6 @@
 @testable import Provisioning
 import ServiceKit
+import TestSupport
 import Testing
 
 /// The fault campaign's test-only failpoint (`PROVISIONING_FAILPOINT`): off by default, parsed
@@ -7,7 +8,8 @@ import Testing
 @Suite("Provisioning failpoint")
 struct FailpointTests {
     func settings(_ environment: [String: String]) throws -> ProvisioningSettings {
-        try ProvisioningSettings(ServiceConfiguration(service: .provisioning, environment: environment))
+        try ProvisioningSettings(ServiceConfiguration(service: .provisioning,
+                                                      environment: TestServices.requiredEnvironment.merging(environment) { $1 }))
     }
 
     @Test("off unless PROVISIONING_FAILPOINT is set; the call timeout defaults to 10 s")

@@ -283,6 +283,64 @@ struct GoTrueTests {
         }
     }
 
+    func refresh(_ platform: TestPlatform, _ key: String, _ token: Any?) async throws -> Answer {
+        try await call(platform, .post, "/token?grant_type=refresh_token", apikey: key, json: ["refresh_token": token ?? ""])
+    }
+
+    @Test("a used refresh token inside the reuse window answers the same child, as GoTrue does; no second chain is forked")
+    func reuseInGraceAnswersTheSameChild() async throws {
+        try await withTestPlatform(provisioning: ["REFRESH_REUSE_GRACE_SECONDS": "10"]) { platform, _ in
+            let key = try await platform.provisionTenant("gtg").keys.publishable
+            let first = try await signUp(platform, key, "ada@example.test").json
+            let child = try await refresh(platform, key, first["refresh_token"])
+            #expect(child.status == 200)
+            let childToken = try #require(child.json["refresh_token"] as? String)
+
+            // A second tab, or a client that lost the answer, presents the used token again.
+            try platform.advanceClock(by: .seconds(5))
+            let again = try await refresh(platform, key, first["refresh_token"])
+            #expect(again.status == 200 && again.json["refresh_token"] as? String == childToken)
+            #expect(again.json["access_token"] as? String != nil)
+            // One chain: the child rotates on; its own reuse later ends the session.
+            let grandchild = try await refresh(platform, key, childToken)
+            #expect(grandchild.status == 200 && grandchild.json["refresh_token"] as? String != childToken)
+            try platform.advanceClock(by: .seconds(11))
+            #expect(try await refresh(platform, key, first["refresh_token"]).code == "refresh_token_already_used")
+            #expect(try await refresh(platform, key, grandchild.json["refresh_token"]).code == "refresh_token_not_found")
+        }
+    }
+
+    @Test("an ended session's refresh token is 400 session_expired in GoTrue's words (timebox, inactivity); its access token 403 session_not_found")
+    func sessionsExpire() async throws {
+        try await withTestPlatform(provisioning: ["SESSION_TIMEBOX_SECONDS": "7200", "SESSION_INACTIVITY_TIMEOUT_SECONDS": "3600",
+                                                  "ACCESS_TOKEN_TTL_SECONDS": "7200"]) { platform, _ in
+            let key = try await platform.provisionTenant("gte").keys.publishable
+            // Refreshed every 50 minutes: never idle for an hour, yet over at two hours.
+            var session = try await signUp(platform, key, "eve@example.test").json
+            for _ in 0..<2 {
+                try platform.advanceClock(by: .seconds(3000))
+                session = try await refresh(platform, key, session["refresh_token"]).json
+                #expect(session["refresh_token"] as? String != nil)
+            }
+            try platform.advanceClock(by: .seconds(1201))
+            let timeboxed = try await refresh(platform, key, session["refresh_token"])
+            #expect(timeboxed.status == 400 && timeboxed.code == "session_expired")
+            #expect(timeboxed.json["message"] as? String == "Invalid Refresh Token: Session Expired")
+            let ended = try await call(platform, .get, "/user", apikey: key, bearer: session["access_token"] as? String)
+            #expect(ended.status == 403 && ended.code == "session_not_found")
+
+            // A new session left alone for an hour.
+            let idle = try await signIn(platform, key, "eve@example.test").json
+            try platform.advanceClock(by: .seconds(3000))
+            #expect(try await call(platform, .get, "/user", apikey: key, bearer: idle["access_token"] as? String).status == 200)
+            try platform.advanceClock(by: .seconds(601))
+            let inactive = try await refresh(platform, key, idle["refresh_token"])
+            #expect(inactive.status == 400 && inactive.code == "session_expired")
+            #expect(inactive.json["message"] as? String == "Invalid Refresh Token: Session Expired (Inactivity)")
+            #expect(try await call(platform, .get, "/user", apikey: key, bearer: idle["access_token"] as? String).code == "session_not_found")
+        }
+    }
+
     @Test("the admin API takes the secret key only: newest first with X-Total-Count and Link, metadata merges, bans, deletes")
     func admin() async throws {
         try await withTestPlatform { platform, _ in

@@ -143,7 +143,8 @@ struct RegistrationTests {
 
     @Test("50 concurrent registrations of 10 slugs make exactly 10 projects and 10 developers")
     func racingRegistrations() async throws {
-        try await withTestPlatform { platform, url in
+        // A burst this size from one address is what the limits stop (see `registrationLimits`).
+        try await withTestPlatform(provisioning: ["REGISTRATION_RATE_LIMIT_PER_IP": "1000", "REGISTRATION_RATE_LIMIT_GLOBAL": "1000", "AUTH_PASSWORD_QUEUE": "200"]) { platform, url in
             let slugs = (0..<10).map { _ in TestDatabase.uniqueName("race") }
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for index in 0..<50 {
@@ -159,6 +160,39 @@ struct RegistrationTests {
                 #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.projects WHERE slug = ANY(\(slugs))") == 10)
                 #expect(try await pool.scalar("SELECT count(*)::int8 FROM auth.developers") == 10)
             }
+        }
+    }
+
+    @Test("registrations are limited per client address and from everyone: 429 with Retry-After, counted before any work")
+    func registrationLimits() async throws {
+        let limits = ["REGISTRATION_RATE_LIMIT_PER_IP": "5", "REGISTRATION_RATE_LIMIT_GLOBAL": "8", "TRUSTED_PROXIES": "127.0.0.1/32"]
+        try await withTestPlatform(provisioning: limits) { platform, url in
+            func attempt(from address: String, email: String) async throws -> HTTPClientResponse {
+                let body = try JSONEncoder().encode(RegisterRequest(email: email, password: "correct horse battery", projectName: "Late", slug: nil))
+                return try await platform.client.execute(HTTPClientRequest(
+                    method: .post, url: platform.url("auth") + "/v1/register",
+                    headers: HTTPClientHeaders([("Content-Type", "application/json"), ("X-Forwarded-For", address)]), body: Array(body)))
+            }
+            func expectLimited(_ response: HTTPClientResponse) {
+                #expect(response.status == 429)
+                #expect(response.errorEnvelope?.error.code == "rate_limited")
+                #expect(Int(response.headers["Retry-After"] ?? "") ?? 0 > 0)
+            }
+            // Invalid ones count too: the limits are on attempts, checked before the body is read.
+            for index in 0..<5 {
+                #expect(try await attempt(from: "203.0.113.1", email: "not-an-email-\(index)").status == 422)
+            }
+            expectLimited(try await attempt(from: "203.0.113.1", email: "late@example.com"))
+            // Other addresses may go on until everyone's limit (8 a minute) is spent.
+            for index in 0..<3 {
+                #expect(try await attempt(from: "203.0.113.\(10 + index)", email: "not-an-email").status == 422)
+            }
+            expectLimited(try await attempt(from: "203.0.113.99", email: "later@example.com"))
+            let made = try await withPool(url: url) { pool in
+                try await pool.query("SELECT count(*) AS n FROM auth.developers WHERE email IN ('late@example.com', 'later@example.com')")
+                    .single().decode("n", as: Int.self)
+            }
+            #expect(made == 0)
         }
     }
 }

@@ -227,16 +227,41 @@ struct ServiceKitTests {
     /// The advisory lock key `/blocked-db` waits for.
     static let stallLock = 7_221_001
 
-    @Test("configuration errors are clear, and the internal token has a minimum length")
+    @Test("configuration errors are clear; no secret has a default, a short one or a shipped placeholder")
     func configuration() throws {
-        #expect(throws: ConfigurationError.self) { try ServiceConfiguration(service: .auth, environment: ["PORT": "http"]) }
-        #expect(throws: ConfigurationError.self) { try ServiceConfiguration(service: .auth, environment: ["INTERNAL_SERVICE_TOKEN": "short"]) }
-        #expect(throws: ConfigurationError.self) { try ServiceConfiguration(service: .auth, environment: ["PLATFORM_ENV": "production"]) }
-        #expect(throws: ConfigurationError.self) { try ServiceConfiguration(service: .auth, environment: ["LOG_LEVEL": "loud"]) }
-        let defaults = try ServiceConfiguration(service: .storage, environment: [:])
+        let required = TestServices.requiredEnvironment
+        func configuration(_ changes: [String: String?]) throws -> ServiceConfiguration {
+            var environment = required
+            for (key, value) in changes { environment[key] = value }
+            return try ServiceConfiguration(service: .storage, environment: environment)
+        }
+        func refusal(_ changes: [String: String?]) -> String {
+            do {
+                _ = try configuration(changes)
+                return "accepted"
+            } catch {
+                return "\(error)"
+            }
+        }
+        #expect(refusal(["PORT": "http"]).contains("PORT"))
+        #expect(refusal(["LOG_LEVEL": "loud"]).contains("LOG_LEVEL"))
+        // No token, in any mode: there is no development default any more.
+        #expect(refusal(["INTERNAL_SERVICE_TOKEN": nil]).contains("INTERNAL_SERVICE_TOKEN is required"))
+        #expect(refusal(["INTERNAL_SERVICE_TOKEN": nil, "PLATFORM_ENV": "development"]).contains("INTERNAL_SERVICE_TOKEN is required"))
+        #expect(refusal(["INTERNAL_SERVICE_TOKEN": String(repeating: "a", count: 31)]).contains("at least 32"))
+        // The placeholders deploy/.env.example and deploy/k8s/secret.yaml ship, whatever their length.
+        for placeholder in ["change-me-to-a-long-random-secret-0123456789", "CHANGE-ME-internal-service-token-0123456789abcdef"] {
+            #expect(refusal(["INTERNAL_SERVICE_TOKEN": placeholder]).contains("placeholder"), "\(placeholder)")
+        }
+        #expect(refusal(["DATABASE_URL": nil]).contains("DATABASE_URL is required"))
+        // A refusal names the variable, never the secret's value.
+        let secret = "change-me-" + SecureToken.random()
+        #expect(!refusal(["INTERNAL_SERVICE_TOKEN": secret]).contains(secret))
+
+        let defaults = try configuration([:])
         #expect(defaults.port == 8084)
         #expect(defaults.serviceURLs[.auth] == "http://127.0.0.1:8081")
-        #expect(defaults.usesDevelopmentToken)
+        #expect(defaults.internalToken == TestServices.internalToken)
     }
 
     @Test("constant-time comparison agrees with ==")

@@ -81,7 +81,7 @@ struct TokenTests {
         }
     }
 
-    @Test("refresh rotates; a rotated token reused inside the grace window gets a child, after it revokes the whole session")
+    @Test("refresh rotates; a rotated token reused inside the grace window gets the same child again, after it revokes the whole session")
     func refreshRotationAndReuse() async throws {
         try await withTestPlatform(provisioning: ["REFRESH_REUSE_GRACE_SECONDS": "10"]) { platform, _ in
             let email = try await registerDeveloper(platform)
@@ -90,10 +90,12 @@ struct TokenTests {
             #expect(second.refreshToken != first.refreshToken)
             #expect(try await me(platform, second.accessToken) == 200)
 
-            // Inside the window (a second tab refreshing with the same token): another child.
+            // Inside the window (a second tab refreshing with the same token): the child it got
+            // the first time, so the session stays one chain.
             try platform.advanceClock(by: .seconds(5))
             let again = try await refresh(platform, first.refreshToken)
             #expect(again.status == 200)
+            #expect(try again.decode(TokenResponse.self).refreshToken == second.refreshToken)
 
             // Past the window, counted from the token's first use.
             try platform.advanceClock(by: .seconds(6))
@@ -101,7 +103,6 @@ struct TokenTests {
             #expect(reused.status == 400 && reused.errorEnvelope?.error.code == "refresh_token_reused")
             // The whole family is gone: the newer refresh tokens and the session's access tokens.
             #expect(try await refresh(platform, second.refreshToken).status == 400)
-            #expect(try await refresh(platform, try again.decode(TokenResponse.self).refreshToken).status == 400)
             #expect(try await me(platform, second.accessToken) == 401)
             // Another sign-in is a new session and works.
             let other = try await login(platform, email).decode(TokenResponse.self)
@@ -109,17 +110,98 @@ struct TokenTests {
         }
     }
 
-    @Test("concurrent refreshes with one token inside the grace window all succeed and keep the session")
+    @Test("concurrent refreshes with one token inside the grace window all succeed with one child and keep the session")
     func concurrentRefreshInGrace() async throws {
         try await withTestPlatform { platform, _ in
             let email = try await registerDeveloper(platform)
             let first = try await login(platform, email).decode(TokenResponse.self)
-            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
-                for _ in 0..<3 { group.addTask { try await refresh(platform, first.refreshToken).status } }
-                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            let answers = try await withThrowingTaskGroup(of: HTTPClientResponse.self) { group in
+                for _ in 0..<3 { group.addTask { try await refresh(platform, first.refreshToken) } }
+                return try await group.reduce(into: [HTTPClientResponse]()) { $0.append($1) }
             }
-            #expect(statuses == [200, 200, 200])
+            #expect(answers.map(\.status) == [200, 200, 200])
+            let children = Set(try answers.map { try $0.decode(TokenResponse.self).refreshToken })
+            #expect(children.count == 1)
             #expect(try await me(platform, first.accessToken) == 200)
+            // The one child carries the session on.
+            #expect(try await refresh(platform, try #require(children.first)).status == 200)
+        }
+    }
+
+    /// The session an access token names (its `sid`), read without verifying.
+    func sessionID(of accessToken: String) throws -> String {
+        let payload = try #require(Base64URL.decode(String(accessToken.split(separator: ".")[1])))
+        return try #require((try JSONSerialization.jsonObject(with: payload) as? [String: Any])?["sid"] as? String)
+    }
+
+    /// Provisioning's question about a developer's session (`GET /internal/v1/sessions/{id}`).
+    func sessionLookup(_ platform: TestPlatform, _ accessToken: String) async throws -> Int {
+        try await platform.client.execute(HTTPClientRequest(
+            url: platform.url("auth") + "/internal/v1/sessions/" + (try sessionID(of: accessToken)), headers: platform.tokenHeaders)).status
+    }
+
+    @Test("a session ends at its timebox, however often it is refreshed: its refresh token is invalid_grant, its access tokens 401, its lookup 404")
+    func sessionTimebox() async throws {
+        try await withTestPlatform(provisioning: ["SESSION_TIMEBOX_SECONDS": "3600", "SESSION_INACTIVITY_TIMEOUT_SECONDS": "86400",
+                                                  "ACCESS_TOKEN_TTL_SECONDS": "7200"]) { platform, _ in
+            let email = try await registerDeveloper(platform)
+            let first = try await login(platform, email).decode(TokenResponse.self)
+            try platform.advanceClock(by: .seconds(1800))
+            let second = try await refresh(platform, first.refreshToken).decode(TokenResponse.self)
+            try platform.advanceClock(by: .seconds(1200))
+            #expect(try await me(platform, second.accessToken) == 200)
+            #expect(try await sessionLookup(platform, second.accessToken) == 200)
+
+            // Over an hour after sign-in; the access token itself would live on for another hour.
+            try platform.advanceClock(by: .seconds(601))
+            let refused = try await refresh(platform, second.refreshToken)
+            #expect(refused.status == 400 && refused.errorEnvelope?.error.code == "invalid_grant")
+            #expect(try await me(platform, second.accessToken) == 401)
+            #expect(try await sessionLookup(platform, second.accessToken) == 404)
+            // A new sign-in is a new session, with its own hour.
+            #expect(try await me(platform, try await login(platform, email).decode(TokenResponse.self).accessToken) == 200)
+        }
+    }
+
+    @Test("a session not refreshed within the inactivity timeout ends; each refresh restarts the timeout")
+    func sessionInactivityTimeout() async throws {
+        try await withTestPlatform(provisioning: ["SESSION_INACTIVITY_TIMEOUT_SECONDS": "3600", "ACCESS_TOKEN_TTL_SECONDS": "7200"]) { platform, _ in
+            let email = try await registerDeveloper(platform)
+            let first = try await login(platform, email).decode(TokenResponse.self)
+            try platform.advanceClock(by: .seconds(3000))
+            let second = try await refresh(platform, first.refreshToken).decode(TokenResponse.self)
+            // Past an hour since sign-in, not since the last refresh.
+            try platform.advanceClock(by: .seconds(3000))
+            let third = try await refresh(platform, second.refreshToken).decode(TokenResponse.self)
+            try platform.advanceClock(by: .seconds(3000))
+            #expect(try await me(platform, third.accessToken) == 200)
+            #expect(try await sessionLookup(platform, third.accessToken) == 200)
+
+            try platform.advanceClock(by: .seconds(601))
+            #expect(try await me(platform, third.accessToken) == 401)
+            #expect(try await sessionLookup(platform, third.accessToken) == 404)
+            let refused = try await refresh(platform, third.refreshToken)
+            #expect(refused.status == 400 && refused.errorEnvelope?.error.code == "invalid_grant")
+        }
+    }
+
+    @Test("a refresh token expires REFRESH_TOKEN_TTL_SECONDS after it was issued (invalid_grant); each child gets its own lifetime")
+    func refreshTokenExpiry() async throws {
+        try await withTestPlatform(provisioning: ["REFRESH_TOKEN_TTL_SECONDS": "3600", "ACCESS_TOKEN_TTL_SECONDS": "7200"]) { platform, _ in
+            let email = try await registerDeveloper(platform)
+            let first = try await login(platform, email).decode(TokenResponse.self)
+            try platform.advanceClock(by: .seconds(3000))
+            let second = try await refresh(platform, first.refreshToken).decode(TokenResponse.self)
+            // Over an hour after the first token was issued, under one since the second was.
+            try platform.advanceClock(by: .seconds(3000))
+            let third = try await refresh(platform, second.refreshToken).decode(TokenResponse.self)
+
+            try platform.advanceClock(by: .seconds(3601))
+            let refused = try await refresh(platform, third.refreshToken)
+            #expect(refused.status == 400 && refused.errorEnvelope?.error.code == "invalid_grant")
+            #expect(refused.errorEnvelope?.error.message == "The refresh token has expired.")
+            // The session itself has not ended (7 days' inactivity): its access token still works.
+            #expect(try await me(platform, third.accessToken) == 200)
         }
     }
 

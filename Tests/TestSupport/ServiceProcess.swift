@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import HTTPClient
+import ServiceKit
 import Logging
 
 #if canImport(Glibc)
@@ -139,7 +140,16 @@ public struct ServiceProcessError: Error, CustomStringConvertible {
 }
 
 public enum TestServices {
-    public static let internalToken = "test-internal-token-0123456789abcdef"
+    /// This test run's service token: generated, as every deployment's must be (a service
+    /// refuses to start without one).
+    public static let internalToken = "test-" + SecureToken.random()
+
+    /// What every service configuration needs (its secrets), for tests that build one from
+    /// scratch; the database is never reached by those.
+    public static let requiredEnvironment = [
+        "INTERNAL_SERVICE_TOKEN": internalToken,
+        "DATABASE_URL": "postgresql://unused@127.0.0.1:1/unused",
+    ]
 
     /// A client for tests: no retries (tests assert exact behaviour), short timeouts.
     public static func client() throws -> CurlHTTPClient {

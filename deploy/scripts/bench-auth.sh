@@ -34,7 +34,7 @@ export INTERNAL_SERVICE_TOKEN="$token" LOG_LEVEL=warning STORAGE_ROOT="$work/sto
 export AUTH_URL=http://127.0.0.1:18281 PROVISIONING_URL=http://127.0.0.1:18282
 export REALTIME_URL=http://127.0.0.1:18283 STORAGE_URL=http://127.0.0.1:18284
 # The limits' ceiling (per minute); the bench reports any 429 it still gets as errors.
-export TOKEN_RATE_LIMIT_PER_IP=100000 TOKEN_RATE_LIMIT_PER_ACCOUNT=100000
+export TOKEN_RATE_LIMIT_PER_IP=100000 TOKEN_RATE_LIMIT_PER_ACCOUNT=100000 REGISTRATION_RATE_LIMIT_PER_IP=100000 REGISTRATION_RATE_LIMIT_GLOBAL=100000
 
 . "$root/deploy/scripts/lib/services.sh"
 cleanup() {

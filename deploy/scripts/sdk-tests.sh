@@ -140,7 +140,7 @@ export STORAGE_URL="http://127.0.0.1:${port[storage]}"
 export STORAGE_ROOT="$work/storage"
 export HOST=127.0.0.1 LOG_FORMAT=json LOG_LEVEL="${SDK_SERVICE_LOG_LEVEL:-notice}"
 # One client address signs in hundreds of times (TokenSettings: per address and per account).
-export TOKEN_RATE_LIMIT_PER_IP=100000 TOKEN_RATE_LIMIT_PER_ACCOUNT=100000
+export TOKEN_RATE_LIMIT_PER_IP=100000 TOKEN_RATE_LIMIT_PER_ACCOUNT=100000 REGISTRATION_RATE_LIMIT_PER_IP=100000 REGISTRATION_RATE_LIMIT_GLOBAL=100000
 # A reused refresh token is refused at once (the reference's reuse interval 0), so the reuse
 # test needs no waiting.
 export REFRESH_REUSE_GRACE_SECONDS=0

@@ -68,7 +68,7 @@ else
 fi
 "${as_db[@]}" "$pg_bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start -o \
   "-c listen_addresses=127.0.0.1 -p $port -k $dir/sock $durability \
-   -c max_connections=300 -c max_locks_per_transaction=256 \
+   -c max_connections=400 -c max_locks_per_transaction=256 \
    -c shared_buffers=128MB" >/dev/null \
   || { cat "$dir/server.log" >&2; exit 1; }
 

@@ -17,9 +17,16 @@ import ServiceKit
 ///
 /// An invite is checked before any work and accepted, under a row lock, in the developer's
 /// transaction: used exactly once, and left unused by a registration that fails.
+///
+/// Cost bounds: `REGISTRATION_RATE_LIMIT_PER_IP` registrations an hour per client address
+/// (default 20) and `REGISTRATION_RATE_LIMIT_GLOBAL` a minute from everyone (default 60, per
+/// replica: each registration starts a project's provisioning, which a flood from many
+/// addresses would otherwise turn into unbounded database work), both 429 `rate_limited` with
+/// `Retry-After`, counted before anything else; the password hashed in the hashing queue's
+/// new-account lane (503 `busy` past it); provisioning's own limit of projects per developer.
 struct RegistrationController: Sendable {
     let developers: DeveloperStore
-    let hasher: PasswordHasher
+    let hasher: HashingQueue
     /// Provisioning's `POST /internal/v1/projects`.
     let projects: ProjectsClient
     let invites: InviteStore
@@ -29,12 +36,20 @@ struct RegistrationController: Sendable {
     let passwords: PasswordPolicy
     /// Auth's clock, which decides whether an invite has expired.
     let now: @Sendable () -> Date
+    /// Registrations per client address and hour.
+    let perAddress: RateLimiter
+    /// Registrations from everyone, per minute.
+    let global: RateLimiter
+    /// Whose `X-Forwarded-For` names the client (`TRUSTED_PROXIES`).
+    let proxies: TrustedProxies
 
     func addRoutes(to router: Router<PlatformRequestContext>) {
         router.post("/v1/register", use: register)
     }
 
     @Sendable func register(_ request: Request, context: PlatformRequestContext) async throws -> Response {
+        try perAddress.check("ip:" + proxies.clientAddress(request, context: context)).enforce()
+        try global.check("everyone").enforce()
         let input = try await request.decodeJSON(as: RegisterRequest.self, context: context)
         let email = input.email.trimmingCharacters(in: .whitespacesAndNewlines)
         guard Self.isPlausibleEmail(email) else {
@@ -62,7 +77,7 @@ struct RegistrationController: Sendable {
             throw APIError(.forbidden, code: "invite_required", message: "Registration is by invite only.")
         }
 
-        let passwordHash = try await hasher.hash(input.password)
+        let passwordHash = try await hasher.hash(input.password, lane: .newAccount)
         let developerID = UUID()
         let accepted: ProjectAccepted
         do {

@@ -69,7 +69,7 @@ struct TokenController: Sendable {
         guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
             throw APIError.validation(field: "id", "The session id must be a UUID.")
         }
-        guard let developer = try await issuer.sessions.liveDeveloper(of: id) else { throw APIError.notFound("session") }
+        guard let developer = try await issuer.sessions.liveDeveloper(of: id, at: issuer.now()) else { throw APIError.notFound("session") }
         return try jsonResponse(DeveloperSession(sessionId: id, developerId: developer), headers: [.cacheControl: "no-store"])
     }
 }

@@ -36,7 +36,7 @@ import TenantKit
 struct GoTrueAdminController: Sendable {
     let access: GoTrueAccess
     let users: TenantUserStore
-    let hasher: PasswordHasher
+    let hasher: HashingQueue
     let passwords: PasswordPolicy
     let now: @Sendable () -> Date
 

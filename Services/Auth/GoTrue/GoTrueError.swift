@@ -110,6 +110,13 @@ struct GoTrueError: Error, HTTPResponseError, Sendable {
             self.init(.badRequest, "refresh_token_not_found", "Invalid Refresh Token: Refresh Token Not Found")
         case .refreshTokenReused:
             self.init(.badRequest, "refresh_token_already_used", "Invalid Refresh Token: Already Used")
+        // GoTrue's `SessionTimedOut` and past-timebox answers (internal/tokens/service.go,
+        // RefreshTokenGrant). Its inactivity is measured from the refresh token's own last use
+        // when the session has no refreshed_at, which is what a refresh token's lifetime is here.
+        case .expired(.timebox):
+            self.init(.badRequest, "session_expired", "Invalid Refresh Token: Session Expired")
+        case .expired(.inactivity), .expired(.refreshToken):
+            self.init(.badRequest, "session_expired", "Invalid Refresh Token: Session Expired (Inactivity)")
         case .banned:
             self.init(.badRequest, "user_banned", refreshing ? "Invalid Refresh Token: User Banned" : "User is banned")
         }

@@ -26,7 +26,7 @@ struct GoTrueSessionsController: Sendable {
     let issuer: TokenIssuer
     let users: TenantUserStore
     let keyring: SigningKeyring
-    let hasher: PasswordHasher
+    let hasher: HashingQueue
     let passwords: PasswordPolicy
 
     func addRoutes(to group: RouterGroup<PlatformRequestContext>) {
@@ -59,7 +59,7 @@ struct GoTrueSessionsController: Sendable {
                 throw GoTrueError.validation("data must be a JSON object")
             }
             fields["email_verified"] = .bool(true)
-            let hash = try await hasher.hash(password)
+            let hash = try await hasher.hash(password, lane: .newAccount)
             let user: TenantUser
             do {
                 user = try await users.insert(tenant, email: valid.lowercased(), passwordHash: hash, role: TenantUserRules.defaultRole,

@@ -16,7 +16,7 @@ import TenantKit
 struct GoTrueUserController: Sendable {
     let access: GoTrueAccess
     let users: TenantUserStore
-    let hasher: PasswordHasher
+    let hasher: HashingQueue
     let passwords: PasswordPolicy
 
     func addRoutes(to group: RouterGroup<PlatformRequestContext>) {
@@ -43,7 +43,7 @@ struct GoTrueUserController: Sendable {
         }
         if let password = input.password {
             if let weakness = passwords.weakness(of: password, email: changes.email ?? current.email) { throw GoTrueError.weakPassword(weakness) }
-            if let hash = try await users.passwordHash(tenant, id: current.id), await hasher.verify(password, against: hash) {
+            if let hash = try await users.passwordHash(tenant, id: current.id), try await hasher.verify(password, against: hash) {
                 throw GoTrueError(.unprocessableContent, "same_password", "New password should be different from the old password.")
             }
             changes.passwordHash = try await hasher.hash(password)

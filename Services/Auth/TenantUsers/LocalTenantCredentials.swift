@@ -24,7 +24,8 @@ struct LocalTenantCredentials: TenantCredentialResolver {
         case valid(TenantUserClaims)
         /// Malformed, of no known tenant, wrongly signed, expired: why, for the answer.
         case invalid(String)
-        /// A good token whose session was ended (logout, new password, ban, deleted user).
+        /// A good token whose session was ended (logout, new password, ban, deleted user, or
+        /// past its timebox or inactivity timeout).
         case sessionEnded
     }
 
@@ -46,7 +47,7 @@ struct LocalTenantCredentials: TenantCredentialResolver {
             return .invalid(error.errorType == .claimVerificationFailure ? "token has invalid claims: token is expired" : "signature is invalid")
         }
         guard claims.tid == tenant.id.uuidString.lowercased(), let session = claims.sessionID else { return .invalid("token has invalid claims") }
-        guard try await sessions.isLive(session) else { return .sessionEnded }
+        guard try await sessions.isLive(session, at: now()) else { return .sessionEnded }
         return .valid(claims)
     }
 }

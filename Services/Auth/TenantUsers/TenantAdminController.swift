@@ -19,7 +19,7 @@ struct TenantAdminController: Sendable {
     let access: TenantRouteAccess
     let users: TenantUserStore
     let limits: TenantLimits
-    let hasher: PasswordHasher
+    let hasher: HashingQueue
     let passwords: PasswordPolicy
     let now: @Sendable () -> Date
 

@@ -11,7 +11,7 @@ import TenantKit
 struct TenantCurrentUserController: Sendable {
     let access: TenantRouteAccess
     let users: TenantUserStore
-    let hasher: PasswordHasher
+    let hasher: HashingQueue
     let passwords: PasswordPolicy
 
     func addRoutes(to router: Router<PlatformRequestContext>) {

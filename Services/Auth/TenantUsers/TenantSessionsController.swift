@@ -22,7 +22,7 @@ struct TenantSessionsController: Sendable {
     let issuer: TokenIssuer
     let users: TenantUserStore
     let keyring: SigningKeyring
-    let hasher: PasswordHasher
+    let hasher: HashingQueue
     let passwords: PasswordPolicy
 
     func addRoutes(to router: Router<PlatformRequestContext>, internal internalGroup: RouterGroup<PlatformRequestContext>) {
@@ -49,7 +49,7 @@ struct TenantSessionsController: Sendable {
             let email = try TenantUserRules.validEmail(input.email)
             try passwords.validate(input.password, email: email)
             let metadata = try TenantUserRules.validMetadata(input.metadata)
-            let hash = try await hasher.hash(input.password)
+            let hash = try await hasher.hash(input.password, lane: .newAccount)
             let user = try await TenantUserRules.uniqueEmail {
                 try await users.insert(tenant, email: email, passwordHash: hash, role: TenantUserRules.defaultRole, metadata: metadata,
                                        signedIn: true) { user in

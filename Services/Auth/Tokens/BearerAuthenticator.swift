@@ -26,7 +26,7 @@ struct BearerAuthenticator: Sendable {
         } catch {
             throw APIError.unauthorized("The access token is invalid or expired.")
         }
-        guard let session = UUID(uuidString: claims.sid), try await sessions.isLive(session) else {
+        guard let session = UUID(uuidString: claims.sid), try await sessions.isLive(session, at: now()) else {
             throw APIError.unauthorized("The session has ended.")
         }
         return claims

@@ -12,8 +12,10 @@ import Synchronization
 /// The active key (one row without `retired_at`) signs; retired keys keep verifying until the
 /// tokens they signed have expired (`retired_at + access TTL`), so rotation never logs anyone
 /// out. Every replica reads the keys from auth's schema (cached for `reloadInterval`, and
-/// reloaded at once when a token names an unknown key id); the first replica to find no active
-/// key makes one, under an advisory lock.
+/// reloaded when a token names an unknown key id, at most once per `unknownKIDInterval`:
+/// callers wait for the next slot and share one load, so made-up key ids cannot turn requests
+/// into database reads); the first replica to find no active key makes one, under an advisory
+/// lock.
 final class SigningKeys: Sendable {
     private struct Snapshot: Sendable {
         var keys: JWTKeyCollection
@@ -27,12 +29,17 @@ final class SigningKeys: Sendable {
     private let accessTTL: Duration
     let tenant: UUID?
     private let reloadInterval: Duration = .seconds(30)
+    private let unknownKIDInterval: Duration = .seconds(1)
     private let snapshot = Mutex<Snapshot?>(nil)
+    private let loads = SingleFlight<Bool, Snapshot>()
+    /// Called on every load from the database (a metric).
+    private let onLoad: @Sendable () -> Void
 
-    init(pool: PostgresPool, accessTTL: Duration, tenant: UUID? = nil) {
+    init(pool: PostgresPool, accessTTL: Duration, tenant: UUID? = nil, onLoad: @escaping @Sendable () -> Void = {}) {
         self.pool = pool
         self.accessTTL = accessTTL
         self.tenant = tenant
+        self.onLoad = onLoad
     }
 
     /// Signs `claims` with the active key; its id goes in the header.
@@ -48,7 +55,7 @@ final class SigningKeys: Sendable {
         var current = try await current()
         if !current.kids.contains(kid) {
             // A key made (or rotated in) by another replica since the last load.
-            current = try await reload()
+            current = try await reloaded(after: current.loadedAt)
             guard current.kids.contains(kid) else { throw JWTError.unknownKID(JWKIdentifier(string: kid)) }
         }
         return try await current.keys.verify(token, as: Claims.self)
@@ -80,7 +87,22 @@ final class SigningKeys: Sendable {
         return try await reload()
     }
 
+    /// A snapshot loaded after `seen`, waiting for the next unknown-kid slot.
+    private func reloaded(after seen: ContinuousClock.Instant) async throws -> Snapshot {
+        if let loaded = snapshot.withLock({ $0 }), loaded.loadedAt > seen { return loaded }
+        let wait = unknownKIDInterval - (ContinuousClock.now - seen)
+        if wait > .zero { try await Task.sleep(for: wait) }
+        if let loaded = snapshot.withLock({ $0 }), loaded.loadedAt > seen { return loaded }
+        return try await reload()
+    }
+
+    /// Loads the keys (one load at a time; concurrent callers share it).
     private func reload() async throws -> Snapshot {
+        try await loads.run(true) { [self] in try await load() }
+    }
+
+    private func load() async throws -> Snapshot {
+        onLoad()
         let rows = try await pool.withTransaction { tx in
             let live = try await loadRows(tx)
             if live.contains(where: { $0.retired == false }) { return live }
@@ -137,18 +159,20 @@ final class SigningKeyring: Sendable {
     let developers: SigningKeys
     private let pool: PostgresPool
     private let accessTTL: Duration
+    private let onLoad: @Sendable () -> Void
     private let tenants = Mutex<[UUID: SigningKeys]>([:])
 
-    init(pool: PostgresPool, accessTTL: Duration) {
+    init(pool: PostgresPool, accessTTL: Duration, onLoad: @escaping @Sendable () -> Void = {}) {
         self.pool = pool
         self.accessTTL = accessTTL
-        developers = SigningKeys(pool: pool, accessTTL: accessTTL)
+        self.onLoad = onLoad
+        developers = SigningKeys(pool: pool, accessTTL: accessTTL, onLoad: onLoad)
     }
 
     func tenant(_ id: UUID) -> SigningKeys {
         tenants.withLock { tenants in
             if let keys = tenants[id] { return keys }
-            let keys = SigningKeys(pool: pool, accessTTL: accessTTL, tenant: id)
+            let keys = SigningKeys(pool: pool, accessTTL: accessTTL, tenant: id, onLoad: onLoad)
             tenants[id] = keys
             return keys
         }

@@ -14,14 +14,16 @@ import ServiceKit
 ///   as a wrong password costs one against the real hash, and both answer the same 400
 ///   `invalid_grant`, so the endpoint does not tell which emails have accounts. Every sign-in
 ///   opens its own session.
-/// - `grant_type=refresh_token`: the refresh token rotates; reuse of a rotated one outside the
-///   grace window ends its whole session (400 `refresh_token_reused`).
+/// - `grant_type=refresh_token`: the refresh token rotates; reuse of a rotated one inside the
+///   grace window answers the same child again, outside it ends its whole session (400
+///   `refresh_token_reused`). A session past its timebox or inactivity timeout, or a refresh
+///   token past its lifetime, is refused (400 `invalid_grant`).
 ///
-/// `now` is auth's clock (the system's, or a test's): tokens' `iat`/`exp`, the refresh grace
-/// window and bans are all decided by it.
+/// `now` is auth's clock (the system's, or a test's): tokens' `iat`/`exp`, sessions' limits,
+/// the refresh grace window and bans are all decided by it.
 struct TokenIssuer: Sendable {
     let sessions: SessionStore
-    let hasher: PasswordHasher
+    let hasher: HashingQueue
     let settings: TokenSettings
     let limits: TokenRateLimits
     let now: @Sendable () -> Date
@@ -35,6 +37,8 @@ struct TokenIssuer: Sendable {
         case invalidRefreshToken
         /// A rotated refresh token used again outside the grace window: its session has ended.
         case refreshTokenReused
+        /// The session outlived its timebox or inactivity timeout, or the token its lifetime.
+        case expired(SessionStore.Expiry)
         /// The account is banned.
         case banned
     }
@@ -76,13 +80,17 @@ struct TokenIssuer: Sendable {
     /// A password sign-in: the per-account limit is counted before any hashing; an unknown
     /// email costs one dummy verify, as a wrong password costs one real one.
     func signIn<Accounts: TokenAccounts>(email: String, password: String, _ accounts: Accounts) async throws -> Issued<Accounts.Account> {
+        // No account has an address over 254 bytes (registration refuses them): such a sign-in
+        // is refused before it is counted, looked up or hashed, so its size costs nothing.
+        guard email.utf8.count <= 1_024 else { throw Refusal.invalidCredentials }
         let email = email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
+        guard email.utf8.count <= 254 else { throw Refusal.invalidCredentials }
         try limits.checkAccount(accounts.rateLimitRealm + email)
         guard let found = try await accounts.account(email: email), let hash = found.passwordHash else {
-            await hasher.verifyDummy(password)
+            try await hasher.verifyDummy(password)
             throw Refusal.invalidCredentials
         }
-        guard await hasher.verify(password, against: hash) else { throw Refusal.invalidCredentials }
+        guard try await hasher.verify(password, against: hash) else { throw Refusal.invalidCredentials }
         return try await open(try await accounts.signedIn(found.account, at: now()), of: accounts)
     }
 
@@ -97,13 +105,16 @@ struct TokenIssuer: Sendable {
         case .rejected(let reused):
             if reused { context.logger.warning("refresh token reused; its session was revoked") }
             throw reused ? Refusal.refreshTokenReused : Refusal.invalidRefreshToken
+        case .expired(let expiry):
+            throw Refusal.expired(expiry)
         }
     }
 
     /// A new session for `account` (a sign-in, or a sign-up that signs in at once).
     func open<Accounts: TokenAccounts>(_ account: Accounts.Account, of accounts: Accounts) async throws -> Issued<Accounts.Account> {
-        let opened = try await sessions.open(accounts.subject(of: account))
-        return try await tokens(for: account, of: accounts, session: opened.session, started: now(), refreshToken: opened.refreshToken)
+        let started = now()
+        let opened = try await sessions.open(accounts.subject(of: account), at: started)
+        return try await tokens(for: account, of: accounts, session: opened.session, started: started, refreshToken: opened.refreshToken)
     }
 
     /// The platform's token answer (`SessionTokens`), never cached.
@@ -130,6 +141,9 @@ struct TokenIssuer: Sendable {
         case .invalidCredentials: APIError(.badRequest, code: "invalid_grant", message: "Invalid login credentials.")
         case .invalidRefreshToken: APIError(.badRequest, code: "invalid_grant", message: "The refresh token is invalid or has been revoked.")
         case .refreshTokenReused: APIError(.badRequest, code: "refresh_token_reused", message: "This refresh token was already used; the session has been ended.")
+        case .expired(.timebox): APIError(.badRequest, code: "invalid_grant", message: "The session has reached its maximum lifetime.")
+        case .expired(.inactivity): APIError(.badRequest, code: "invalid_grant", message: "The session has expired after inactivity.")
+        case .expired(.refreshToken): APIError(.badRequest, code: "invalid_grant", message: "The refresh token has expired.")
         case .banned: APIError(.badRequest, code: "user_banned", message: "This user is banned.")
         }
     }

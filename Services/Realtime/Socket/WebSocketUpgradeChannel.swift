@@ -127,6 +127,13 @@ struct WebSocketUpgradeChannel: ServerChildChannel, HTTPChannelHandler {
             configuration.decoderConfiguration.maxHeaderListSize = http1.httpDecoder.maxHeaderListSize
             configuration.decoderConfiguration.maxHeaderFieldCount = http1.httpDecoder.maxHeaderFieldCount
             let result = try channel.pipeline.syncOperations.configureUpgradableHTTPServerPipeline(configuration: configuration)
+            // The HTTP side's idle timer starts only once the first request head has been read
+            // (it is added by the negotiation), so until then this one bounds the head: a client
+            // that connects and trickles or sends nothing is closed after the idle timeout.
+            if let timeout = http1.idleTimeout {
+                let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+                result.whenComplete { _ in deadline.cancel() }
+            }
             return Value(upgradeResult: result, channel: channel)
         }
     }

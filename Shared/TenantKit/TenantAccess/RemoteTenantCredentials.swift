@@ -12,7 +12,9 @@ import ServiceKit
 /// - **API keys**: `GET {AUTH_URL}/internal/v1/api-keys/{sha256}` (the key's hash, never the
 ///   key), answer cached for `API_KEY_CACHE_SECONDS` (default 30), found or not. A revoked key
 ///   therefore stops working here at most that long after auth revoked it; with 0, every
-///   request asks auth.
+///   request asks auth. Known keys (up to 10,000) and unknown ones (up to 1,000) are cached
+///   apart, each evicting its least recently used, so random `pk_…` strings churn only the
+///   small cache of misses and never push out the keys real clients use.
 /// - **User tokens**: verified offline with the tenant's public keys, fetched from
 ///   `GET {AUTH_URL}/v1/tenants/{slug}/.well-known/jwks.json` and cached for
 ///   `JWKS_CACHE_SECONDS` (default 300); a token naming a key id the cached set lacks (a key
@@ -28,7 +30,8 @@ public final class RemoteTenantCredentials: TenantCredentialResolver {
     /// The clock the API-key cache ages by (injected by tests that check the revocation bound).
     private let now: @Sendable () -> ContinuousClock.Instant
     private let logger: Logger
-    private let keys: ExpiringCache<String, APIKeyIdentity?>
+    private let keys: ExpiringCache<String, APIKeyIdentity>
+    private let unknownKeys: ExpiringCache<String, Bool>
     /// Tenants' public keys, by slug.
     private let jwks: RemoteJWKS<String>
 
@@ -39,7 +42,8 @@ public final class RemoteTenantCredentials: TenantCredentialResolver {
         self.auth = auth
         self.now = now
         self.logger = logger
-        keys = ExpiringCache(ttl: apiKeyTTL)
+        keys = ExpiringCache(ttl: apiKeyTTL, capacity: 10_000)
+        unknownKeys = ExpiringCache(ttl: apiKeyTTL, capacity: 1_000)
         // nil from auth: no such tenant, so nothing verifies.
         jwks = RemoteJWKS(ttl: jwksTTL) { slug in try await auth.jwks(slug: slug) }
     }
@@ -56,9 +60,10 @@ public final class RemoteTenantCredentials: TenantCredentialResolver {
 
     public func apiKey(sha256: String) async throws -> APIKeyIdentity? {
         if let cached = keys.get(sha256, now: now()) { return cached.value }
+        if unknownKeys.get(sha256, now: now()) != nil { return nil }
         let identity: APIKeyIdentity?
         do { identity = try await auth.apiKey(sha256: sha256) } catch { throw unavailable(error.description) }
-        keys.set(sha256, identity, now: now())
+        if let identity { keys.set(sha256, identity, now: now()) } else { unknownKeys.set(sha256, true, now: now()) }
         return identity
     }
 

@@ -61,6 +61,7 @@ bench_services_env() {
   export REALTIME_URL="http://127.0.0.1:$realtime_port" STORAGE_URL="http://127.0.0.1:$storage_port"
   # Tenant sign-in is measured, not rate limited.
   export TOKEN_RATE_LIMIT_PER_IP=100000 TOKEN_RATE_LIMIT_PER_ACCOUNT=100000
+  export REGISTRATION_RATE_LIMIT_PER_IP="${REGISTRATION_RATE_LIMIT_PER_IP:-100000}" REGISTRATION_RATE_LIMIT_GLOBAL="${REGISTRATION_RATE_LIMIT_GLOBAL:-100000}"
   # A bin directory of links, so that a second provisioning process has a name of its own
   # (the resource bundles are found at their build path).
   mkdir -p "$work/bin"
