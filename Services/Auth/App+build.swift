@@ -61,13 +61,15 @@ public func buildApplication(
     guard mode == "open" || mode == "invite_only" else {
         throw ConfigurationError(description: "REGISTRATION_MODE must be open or invite_only")
     }
+    let tenantLimits = try TenantLimits(configuration)
     let parts = AuthParts(
         registry: registry,
         keyring: keyring,
         apiKeys: apiKeys,
         sessions: sessions,
         developers: DeveloperStore(pool: runtime.pool),
-        users: TenantUserStore(pool: runtime.pool),
+        users: TenantUserStore(pool: runtime.pool, budget: tenantLimits.connections),
+        tenantLimits: tenantLimits,
         invites: InviteStore(pool: runtime.pool),
         hasher: hasher,
         registrationsPerAddress: RateLimiter(
@@ -96,6 +98,7 @@ struct AuthParts: Sendable {
     var sessions: SessionStore
     var developers: DeveloperStore
     var users: TenantUserStore
+    var tenantLimits: TenantLimits
     var invites: InviteStore
     var hasher: HashingQueue
     /// `REGISTRATION_RATE_LIMIT_PER_IP` (per hour).
@@ -140,7 +143,7 @@ func buildRouter(_ runtime: ServiceRuntime, _ parts: AuthParts) -> Router<Platfo
     TenantSessionsController(access: access, issuer: parts.issuer, users: parts.users, keyring: keyring, hasher: parts.hasher, passwords: parts.passwords)
         .addRoutes(to: router, internal: internalRoutes)
     TenantCurrentUserController(access: access, users: parts.users, hasher: parts.hasher, passwords: parts.passwords).addRoutes(to: router)
-    TenantAdminController(access: access, users: parts.users, hasher: parts.hasher, passwords: parts.passwords, now: parts.now).addRoutes(to: router)
+    TenantAdminController(access: access, users: parts.users, limits: parts.tenantLimits, hasher: parts.hasher, passwords: parts.passwords, now: parts.now).addRoutes(to: router)
 
     // The same users through GoTrue's protocol, for Supabase's clients: the project from the
     // apikey or the host, errors in GoTrue's shape — its routes' (added below), and an unknown

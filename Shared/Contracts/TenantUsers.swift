@@ -136,23 +136,40 @@ public struct AdminUserUpdate: Codable, Sendable, Equatable {
     }
 }
 
-/// `GET /v1/tenants/{slug}/admin/users?page=&per_page=`.
+/// `GET /v1/tenants/{slug}/admin/users`: one page of users, oldest first.
+///
+/// - By page number (`page=&per_page=`): `page` and `total` are set. `total` is exact up to
+///   `TenantUserPage.exactTotalLimit` users; beyond that it is the database's estimate and
+///   `total_estimated` is true, so no page counts a large table in full.
+/// - By keyset (`cursor=&per_page=`, `cursor` empty for the first page): no `page`, no `total`;
+///   nothing is counted and no row is skipped over.
+///
+/// Either way `next_cursor` (when more users follow) continues after the last user of this page.
 public struct TenantUserPage: Codable, Sendable, Equatable {
     public var users: [TenantUser]
-    public var page: Int
+    public var page: Int?
     public var perPage: Int
-    public var total: Int
+    public var total: Int?
+    public var totalEstimated: Bool?
+    public var nextCursor: String?
 
-    public init(users: [TenantUser], page: Int, perPage: Int, total: Int) {
+    /// Up to this many users, `total` is an exact count; past it, an estimate.
+    public static let exactTotalLimit = 10_000
+
+    public init(users: [TenantUser], page: Int?, perPage: Int, total: Int?, totalEstimated: Bool? = nil, nextCursor: String? = nil) {
         self.users = users
         self.page = page
         self.perPage = perPage
         self.total = total
+        self.totalEstimated = totalEstimated
+        self.nextCursor = nextCursor
     }
 
     enum CodingKeys: String, CodingKey {
         case users, page, total
         case perPage = "per_page"
+        case totalEstimated = "total_estimated"
+        case nextCursor = "next_cursor"
     }
 }
 
@@ -205,21 +222,36 @@ public struct AuditPage: Codable, Sendable, Equatable {
     }
 }
 
-/// `GET /v1/tenants/{slug}/admin/audit/verify`: whether the chain holds, and if not the id of
-/// the first row (in chain order) whose link is broken.
+/// `GET /v1/tenants/{slug}/admin/audit/verify[?full=true]`: whether the chain holds, and if
+/// not the id of the first row (in chain order) found broken and why.
+///
+/// By default a verification goes on from where the last one ended (auth's checkpoint: that
+/// row must still hold the hash it had), so `checked` counts only the rows added since; `full`
+/// walks the whole chain again, which also finds a row changed in place before the checkpoint.
 public struct AuditVerification: Codable, Sendable, Equatable {
     public var valid: Bool
+    /// Rows in the chain (the last row's `seq`).
     public var entries: Int
     public var firstBrokenId: Int?
+    /// Rows read and hashed by this verification.
+    public var checked: Int
+    /// Why the chain does not hold (nil when it does): `chain_broken` (a row's hash or link is
+    /// wrong), `rows_missing` (a gap, or rows gone that auth appended or verified),
+    /// `checkpoint_mismatch` (a row no longer holds the hash auth recorded for it: the chain was
+    /// rewritten and recomputed), `diverged` (an entry auth appended did not follow the one it
+    /// appended before), `unreadable` (the audit log cannot be read as auth wrote it).
+    public var reason: String?
 
-    public init(valid: Bool, entries: Int, firstBrokenId: Int?) {
+    public init(valid: Bool, entries: Int, firstBrokenId: Int?, checked: Int, reason: String? = nil) {
         self.valid = valid
         self.entries = entries
         self.firstBrokenId = firstBrokenId
+        self.checked = checked
+        self.reason = reason
     }
 
     enum CodingKeys: String, CodingKey {
-        case valid, entries
+        case valid, entries, checked, reason
         case firstBrokenId = "first_broken_id"
     }
 }

@@ -287,12 +287,12 @@ struct OpenAPITests {
                                                                     metadata: .emptyObject))
         try Self.check(document, "AdminUserUpdate", AdminUserUpdate(email: "ada@example.com", password: "correct horse battery", role: "editor",
                                                                     metadata: .emptyObject, banSeconds: 60))
-        try Self.check(document, "TenantUserPage", TenantUserPage(users: [Self.user], page: 1, perPage: 50, total: 1))
+        try Self.check(document, "TenantUserPage", TenantUserPage(users: [Self.user], page: 1, perPage: 50, total: 1, totalEstimated: false, nextCursor: "eyJ9"))
         let entry = AuditEntry(id: 1, seq: 1, occurredAt: Self.now, actor: "user:x", action: "user.signed_up", target: "x",
                                details: .object(["via": .string("secret_key:x")]), prevHash: "00", hash: "ff")
         try Self.check(document, "AuditEntry", entry)
         try Self.check(document, "AuditPage", AuditPage(entries: [entry], nextAfterSeq: 1))
-        try Self.check(document, "AuditVerification", AuditVerification(valid: false, entries: 3, firstBrokenId: 2))
+        try Self.check(document, "AuditVerification", AuditVerification(valid: false, entries: 3, firstBrokenId: 2, checked: 2, reason: "chain_broken"))
         try Self.check(document, "RotatedSigningKey", RotatedSigningKey(kid: "2f1c"))
         // Optional fields left out still validate (they are absent, never null).
         try Self.check(document, "TenantUser", TenantUser(id: UUID(), email: "a@example.com", role: "authenticated", metadata: .emptyObject,
@@ -314,7 +314,9 @@ struct OpenAPITests {
         let issued = TokenIssuer.Issued(account: Self.user, session: UUID(), accessToken: "a.b.c", refreshToken: "rt",
                                         expiresIn: 900, expiresAt: 1_750_000_900)
         try Self.check(document, "GoTrueSession", GoTrueSession(issued))
-        try Self.check(document, "GoTrueUserList", GoTrueUserList(users: [user], aud: GoTrueUser.audience))
+        try Self.check(document, "GoTrueUserList", GoTrueUserList(users: [user], aud: GoTrueUser.audience), allKeys: false)
+        try Self.check(document, "GoTrueUserList", GoTrueUserList(users: [user], aud: GoTrueUser.audience,
+                                                                  pagination: .init(nextCursor: "eyJ9", hasMore: true)))
         try Self.check(document, "GoTrueSettings", GoTrueSettings())
         try Self.check(document, "JWKS", PublicKeySet(keys: [.init(kid: "2f1c", x: "x", y: "y")]))
         try Self.check(document, "GoTrueEmpty", JSONValue.emptyObject)

@@ -278,3 +278,38 @@ struct ServiceKitTests {
 enum RelayTarget {
     static let url = Mutex("")
 }
+
+extension ServiceKitTests {
+    @Test("a tenant's concurrency budget: at most `limit` permits per tenant, refused at once past it with 429 and Retry-After, given back however the work ends; tenants apart; no entry left for a tenant with nothing in flight")
+    func tenantConcurrency() async throws {
+        let budget = TenantConcurrency(limit: 2)
+        let a = UUID(), b = UUID()
+        #expect(budget.tryAcquire(a) && budget.tryAcquire(a))
+        #expect(!budget.tryAcquire(a))
+        #expect(budget.tryAcquire(b))
+        budget.release(a)
+        #expect(budget.tryAcquire(a))
+        budget.release(a)
+        budget.release(a)
+        budget.release(b)
+        #expect(budget.tenantsInFlight == 0)
+
+        struct Failure: Error {}
+        await #expect(throws: Failure.self) { try await budget.withPermit(a) { throw Failure() } }
+        #expect(budget.permits(of: a) == 0)
+        let held = try await budget.withPermit(a) {
+            try await budget.withPermit(a) {
+                do {
+                    try await budget.withPermit(a) { Issue.record("a third permit was granted") }
+                    return budget.permits(of: a)
+                } catch let refused as APIError {
+                    #expect(refused.status == .tooManyRequests && refused.code == "tenant_busy")
+                    #expect(refused.headers[.retryAfter] == "1")
+                    return budget.permits(of: a)
+                }
+            }
+        }
+        #expect(held == 2)
+        #expect(budget.tenantsInFlight == 0)
+    }
+}

@@ -12,6 +12,7 @@ import TenantKit
 /// | route | answer |
 /// |---|---|
 /// | `GET users?page=&per_page=` | 200 `{users, aud}` newest first, `X-Total-Count`, `Link` |
+/// | `GET users?limit=&cursor=` | 200 `{users, aud, pagination: {next_cursor, has_more}}`, `Link` rel=next |
 /// | `POST users` | 200 the user |
 /// | `GET users/{id}` | 200 the user; 404 `user_not_found` |
 /// | `PUT users/{id}` | 200 the user (metadata merged; a new password or a ban ends the user's sessions) |
@@ -23,6 +24,15 @@ import TenantKit
 /// users' own; every email counts as confirmed (`email_confirm` changes nothing); importing
 /// password hashes, custom ids and phone numbers are not enabled (422 `feature_disabled`,
 /// 400 `phone_provider_disabled`); a soft delete deletes.
+///
+/// Listing: GoTrue's two modes. By page number (`page`/`per_page`, what supabase-js and
+/// supabase-py send), with `X-Total-Count` and a `Link` to the next and last pages; GoTrue
+/// counts the whole table for them on every page, this counts up to 10,000 users and past that
+/// gives PostgreSQL's estimate (a total of a million users off by a few per cent is still the
+/// right last page to within a few; an exact one would cost a full count per page). By cursor
+/// (`limit`/`cursor`, neither `page` nor `per_page`: GoTrue's keyset mode, behind its
+/// experimental flag there, always on here): no count, no offset, the next cursor in the body
+/// and in `Link`.
 struct GoTrueAdminController: Sendable {
     let access: GoTrueAccess
     let users: TenantUserStore
@@ -45,9 +55,15 @@ struct GoTrueAdminController: Sendable {
 
     @Sendable func listUsers(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         let (tenant, _) = try await access.admin(request)
+        let query = request.uri.queryParameters
+        let pageMode = [query.get("page"), query.get("per_page")].contains { !($0 ?? "").isEmpty }
+        if !pageMode, [query.get("cursor"), query.get("limit")].contains(where: { !($0 ?? "").isEmpty }) {
+            return try await listUsersByCursor(request, tenant)
+        }
         let page = try Self.pagination(request, "page", default: 1, range: 1...1_000_000)
         let perPage = try Self.pagination(request, "per_page", default: 50, range: 1...1000)
-        let (list, total) = try await users.list(tenant, page: page, perPage: perPage, newestFirst: true)
+        let list = try await users.list(tenant, page: page, perPage: perPage, newestFirst: true)
+        let total = try await users.count(tenant).count
         var headers: HTTPFields = [Self.totalCountField: String(total)]
         // `page` first: supabase-js reads the page number right after the first `=`.
         let lastPage = max(1, (total + perPage - 1) / perPage)
@@ -55,7 +71,32 @@ struct GoTrueAdminController: Sendable {
         if page < lastPage { links.append("</auth/v1/admin/users?page=\(page + 1)&per_page=\(perPage)>; rel=\"next\"") }
         links.append("</auth/v1/admin/users?page=\(lastPage)&per_page=\(perPage)>; rel=\"last\"")
         headers[Self.linkField] = links.joined(separator: ", ")
-        return try jsonResponse(GoTrueUserList(users: list.map(GoTrueUser.init), aud: GoTrueUser.audience), headers: headers)
+        return try jsonResponse(GoTrueUserList(users: list.users.map(GoTrueUser.init), aud: GoTrueUser.audience), headers: headers)
+    }
+
+    /// GoTrue's keyset mode: `limit` (default 50, at most 1,000) users after `cursor`.
+    private func listUsersByCursor(_ request: Request, _ tenant: RegisteredTenant) async throws -> Response {
+        let query = request.uri.queryParameters
+        var limit = 50
+        if let text = query.get("limit"), !text.isEmpty {
+            guard let number = Int(text), number > 0 else {
+                throw GoTrueError.validation("Bad Pagination Parameters: limit must be greater than 0")
+            }
+            limit = min(number, 1000)
+        }
+        var cursor: UserCursor?
+        if let text = query.get("cursor"), !text.isEmpty {
+            guard let given = UserCursor(token: text) else { throw GoTrueError.validation("Bad Pagination Parameters: invalid cursor") }
+            cursor = given
+        }
+        let list = try await users.list(tenant, after: cursor, limit: limit, newestFirst: true)
+        var headers: HTTPFields = [:]
+        if let next = list.next {
+            headers[Self.linkField] = "</auth/v1/admin/users?cursor=\(next.token)&limit=\(limit)>; rel=\"next\""
+        }
+        return try jsonResponse(GoTrueUserList(users: list.users.map(GoTrueUser.init), aud: GoTrueUser.audience,
+                                               pagination: .init(nextCursor: list.next?.token, hasMore: list.next != nil)),
+                                headers: headers)
     }
 
     @Sendable func createUser(_ request: Request, context: PlatformRequestContext) async throws -> Response {
@@ -198,8 +239,19 @@ struct GoTrueAdminController: Sendable {
     }
 }
 
-/// `GET /auth/v1/admin/users`.
+/// `GET /auth/v1/admin/users`; `pagination` in cursor mode only, as GoTrue.
 struct GoTrueUserList: Encodable, Sendable {
     var users: [GoTrueUser]
     var aud: String
+    var pagination: CursorPagination?
+
+    struct CursorPagination: Encodable, Sendable {
+        var nextCursor: String?
+        var hasMore: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case nextCursor = "next_cursor"
+            case hasMore = "has_more"
+        }
+    }
 }

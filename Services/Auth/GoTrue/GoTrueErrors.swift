@@ -24,7 +24,8 @@ struct GoTrueErrors: ProtocolErrorVocabulary {
             GoTrueError.validation(error.message)
         case "payload_too_large":
             GoTrueError(error.status, "request_too_large", error.message, headers: error.headers)
-        case "rate_limited":
+        case "rate_limited", "tenant_busy":
+            // A project past its concurrency budget (TenantConcurrency) is a rate limit to a client.
             GoTrueError(error.status, "over_request_rate_limit", "Request rate limit reached", headers: error.headers)
         default:
             GoTrueError(error.status, error.code, error.message, headers: error.headers)

@@ -7,14 +7,18 @@ import TenantKit
 
 /// A tenant's administration of its users, on `/v1/tenants/{slug}/admin/…` (secret key only):
 ///
-/// - `GET users?page=&per_page=`, `POST users` `{email, password?, role?, metadata?}`;
+/// - `GET users?page=&per_page=` (a total, exact up to 10,000 users) or `GET
+///   users?cursor=&per_page=` (keyset: nothing counted, nothing skipped over; each page's
+///   `next_cursor` continues), `POST users` `{email, password?, role?, metadata?}`;
 /// - `GET` / `PUT` / `DELETE users/{id}`; a `PUT` with `ban_seconds` bans (ending the user's
 ///   sessions) until auth's clock passes `now + ban_seconds`, 0 lifts the ban;
 /// - `GET audit?after_seq=&limit=`: the tenant's hash-chained audit log, in order;
-///   `GET audit/verify`: walks the chain and names the first broken row.
+///   `GET audit/verify[?full=true]`: verifies the chain from auth's checkpoint on (or all of it)
+///   and names the first broken row; rate-limited per tenant (`TenantLimits`).
 struct TenantAdminController: Sendable {
     let access: TenantRouteAccess
     let users: TenantUserStore
+    let limits: TenantLimits
     let hasher: HashingQueue
     let passwords: PasswordPolicy
     let now: @Sendable () -> Date
@@ -32,10 +36,26 @@ struct TenantAdminController: Sendable {
 
     @Sendable func listUsers(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         let (_, tenant) = try await access.authenticate(request, context, requiring: .secretKey)
-        let page = try Self.intParameter(request, "page", default: 1, range: 1...1_000_000)
         let perPage = try Self.intParameter(request, "per_page", default: 50, range: 1...1000)
-        let (list, total) = try await users.list(tenant, page: page, perPage: perPage)
-        return try jsonResponse(TenantUserPage(users: list, page: page, perPage: perPage, total: total))
+        if let cursorText = request.uri.queryParameters.get("cursor") {
+            guard request.uri.queryParameters.get("page") == nil else {
+                throw APIError.validation(field: "cursor", "Give page or cursor, not both.")
+            }
+            var cursor: UserCursor?
+            if !cursorText.isEmpty {
+                guard let given = UserCursor(token: cursorText) else {
+                    throw APIError.validation(field: "cursor", "cursor must be a next_cursor this API returned.")
+                }
+                cursor = given
+            }
+            let list = try await users.list(tenant, after: cursor, limit: perPage)
+            return try jsonResponse(TenantUserPage(users: list.users, page: nil, perPage: perPage, total: nil, nextCursor: list.next?.token))
+        }
+        let page = try Self.intParameter(request, "page", default: 1, range: 1...1_000_000)
+        let list = try await users.list(tenant, page: page, perPage: perPage)
+        let total = try await users.count(tenant)
+        return try jsonResponse(TenantUserPage(users: list.users, page: page, perPage: perPage, total: total.count,
+                                               totalEstimated: total.estimated, nextCursor: list.next?.token))
     }
 
     @Sendable func createUser(_ request: Request, context: PlatformRequestContext) async throws -> Response {
@@ -112,20 +132,23 @@ struct TenantAdminController: Sendable {
         let after = try Self.intParameter(request, "after_seq", default: 0, range: 0...Int(Int64.max))
         let limit = try Self.intParameter(request, "limit", default: 100, range: 1...1000)
         // One more than asked tells whether a next page exists.
-        let entries = try await users.audit(tenant, afterSeq: after, limit: limit + 1)
+        let entries = try await users.auditLog.entries(tenant, afterSeq: after, limit: limit + 1)
         let page = Array(entries.prefix(limit))
         return try jsonResponse(AuditPage(entries: page, nextAfterSeq: entries.count > limit ? page.last?.seq : nil))
     }
 
     @Sendable func verifyAudit(_ request: Request, context: PlatformRequestContext) async throws -> Response {
         let (_, tenant) = try await access.authenticate(request, context, requiring: .secretKey)
-        let verification = try await users.verifyAudit(tenant)
+        let full = try Self.boolParameter(request, "full")
+        let decision = try limits.checkAuditVerification(tenant.id, full: full)
+        let verification = try await users.auditLog.verify(tenant, full: full)
         if !verification.valid {
             context.logger.error("tenant audit chain broken", metadata: [
                 "tenant.id": "\(tenant.id.uuidString.lowercased())", "audit.first_broken_id": "\(verification.firstBrokenId ?? 0)",
+                "audit.reason": "\(verification.reason ?? "")",
             ])
         }
-        return try jsonResponse(verification)
+        return try jsonResponse(verification, headers: decision.headers)
     }
 
     static func userID(_ context: PlatformRequestContext) throws -> UUID {
@@ -139,5 +162,13 @@ struct TenantAdminController: Sendable {
             throw APIError.validation(field: name, "\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound).")
         }
         return number
+    }
+
+    static func boolParameter(_ request: Request, _ name: String) throws -> Bool {
+        switch request.uri.queryParameters.get(name) {
+        case nil, "false": false
+        case "true": true
+        default: throw APIError.validation(field: name, "\(name) must be true or false.")
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Contracts
 import Foundation
 import Postgres
+import ServiceKit
 
 /// A tenant's end users, in the tenant's own schema (`tenant_<slug>.users`). The tables belong
 /// to the tenant's role, which grants the platform's login role exactly the privileges used
@@ -8,8 +9,16 @@ import Postgres
 /// privilege checks cost the same at 5 tenants and at 5,000 (docs/measurements/
 /// tenant-ddl-roles.md). Every change appends to the tenant's hash-chained `audit_log` in the
 /// same transaction: no change without its audit row, no audit row without its change.
+///
+/// Every query runs under the tenant's concurrency budget (`TenantConcurrency`): the pool is
+/// shared by every tenant, so one tenant's flood of expensive reads is answered 429 once it
+/// holds its share of connections, instead of making every tenant wait for the pool.
 struct TenantUserStore: Sendable {
     let pool: PostgresPool
+    let budget: TenantConcurrency
+
+    /// The tenant's audit log and auth's witness of it.
+    var auditLog: TenantAuditLog { TenantAuditLog(pool: pool, budget: budget) }
 
     /// Another user of this tenant has the email.
     struct EmailTaken: Error {}
@@ -59,7 +68,7 @@ struct TenantUserStore: Sendable {
                 appMetadata: JSONValue = .emptyObject, bannedUntil: Date? = nil, signedIn: Bool = false,
                 audit: @escaping @Sendable (TenantUser) -> Audit) async throws -> TenantUser {
         do {
-            return try await pool.withTransaction { tx in
+            return try await transaction(tenant) { tx in
                 let user = try Self.user(try await tx.query("""
                     INSERT INTO \(identifier: tenant.schema).users
                         (email, email_normalized, password_hash, role, metadata, app_metadata, banned_until, last_sign_in_at)
@@ -67,7 +76,7 @@ struct TenantUserStore: Sendable {
                             \(PostgresJSON(appMetadata)), \(bannedUntil), CASE WHEN \(signedIn) THEN now() END)
                     RETURNING \(unescaped: Self.columns)
                     """).single())
-                try await Self.append(audit(user), target: user.id, schema: tenant.schema, on: tx)
+                try await TenantAuditLog.append(audit(user), target: user.id, tenant: tenant, on: tx)
                 return user
             }
         } catch let error as PostgresError where error.kind == .uniqueViolation {
@@ -80,7 +89,7 @@ struct TenantUserStore: Sendable {
     func update(_ tenant: RegisteredTenant, id: UUID, _ changes: Changes, keepSession: UUID? = nil,
                 audit: Audit) async throws -> TenantUser? {
         do {
-            return try await pool.withTransaction { tx in
+            return try await transaction(tenant) { tx in
                 var bannedUntil: Date?
                 let banned = changes.bannedUntil.map { value in bannedUntil = value; return true } ?? false
                 guard let row = try await tx.query("""
@@ -109,7 +118,7 @@ struct TenantUserStore: Sendable {
                 if changes.appMetadataPatch != nil { _ = try TenantUserRules.validMetadata(user.appMetadata, field: "app_metadata") }
                 var entry = audit
                 entry.details["fields"] = .array(changes.fieldNames.map(JSONValue.string))
-                try await Self.append(entry, target: id, schema: tenant.schema, on: tx)
+                try await TenantAuditLog.append(entry, target: id, tenant: tenant, on: tx)
                 // A ban is always set in the future (now + ban_seconds); nil lifts it.
                 let banStarts = bannedUntil != nil
                 if changes.passwordHash != nil || banStarts {
@@ -125,10 +134,10 @@ struct TenantUserStore: Sendable {
 
     /// Deletes the user and ends their sessions; false when there was no such user.
     func delete(_ tenant: RegisteredTenant, id: UUID, audit: Audit) async throws -> Bool {
-        try await pool.withTransaction { tx in
+        try await transaction(tenant) { tx in
             let deleted = try await tx.query("DELETE FROM \(identifier: tenant.schema).users WHERE id = \(id) RETURNING id")
             guard !deleted.isEmpty else { return false }
-            try await Self.append(audit, target: id, schema: tenant.schema, on: tx)
+            try await TenantAuditLog.append(audit, target: id, tenant: tenant, on: tx)
             try await SessionStore.revokeAll(tenant: tenant.id, user: id, except: nil, reason: "user_deleted", on: tx)
             return true
         }
@@ -136,25 +145,25 @@ struct TenantUserStore: Sendable {
 
     /// Stamps a successful sign-in.
     func recordSignIn(_ tenant: RegisteredTenant, id: UUID, audit: Audit) async throws -> TenantUser? {
-        try await pool.withTransaction { tx in
+        try await transaction(tenant) { tx in
             guard let row = try await tx.query("""
                 UPDATE \(identifier: tenant.schema).users SET last_sign_in_at = now() WHERE id = \(id)
                 RETURNING \(unescaped: Self.columns)
                 """).first else { return nil }
-            try await Self.append(audit, target: id, schema: tenant.schema, on: tx)
+            try await TenantAuditLog.append(audit, target: id, tenant: tenant, on: tx)
             return try Self.user(row)
         }
     }
 
     /// An audit row on its own (a sign-out).
     func record(_ tenant: RegisteredTenant, target: UUID, audit: Audit) async throws {
-        try await pool.withTransaction { tx in try await Self.append(audit, target: target, schema: tenant.schema, on: tx) }
+        try await transaction(tenant) { tx in try await TenantAuditLog.append(audit, target: target, tenant: tenant, on: tx) }
     }
 
     // MARK: Reads
 
     func user(_ tenant: RegisteredTenant, id: UUID) async throws -> TenantUser? {
-        try await pool.withTransaction { tx in
+        try await transaction(tenant) { tx in
             try await tx.query("SELECT \(unescaped: Self.columns) FROM \(identifier: tenant.schema).users WHERE id = \(id)")
                 .first.map(Self.user)
         }
@@ -163,14 +172,14 @@ struct TenantUserStore: Sendable {
     /// The user's password hash (nil: none set, or no such user): to refuse a new password that
     /// is the current one.
     func passwordHash(_ tenant: RegisteredTenant, id: UUID) async throws -> String? {
-        try await pool.withTransaction { tx in
+        try await transaction(tenant) { tx in
             try await tx.query("SELECT password_hash FROM \(identifier: tenant.schema).users WHERE id = \(id)").first?.decode("password_hash")
         }
     }
 
     /// The user with this email and their password hash, for a sign-in.
     func credentials(_ tenant: RegisteredTenant, email: String) async throws -> Credentials? {
-        try await pool.withTransaction { tx in
+        try await transaction(tenant) { tx in
             try await tx.query("""
                 SELECT \(unescaped: Self.columns), password_hash FROM \(identifier: tenant.schema).users
                 WHERE email_normalized = \(Self.normalized(email))
@@ -178,55 +187,100 @@ struct TenantUserStore: Sendable {
         }
     }
 
-    /// One page of users, oldest first (newest first for GoTrue's admin list), and how many
-    /// there are. Both orders walk the `(created_at, id)` index.
-    func list(_ tenant: RegisteredTenant, page: Int, perPage: Int, newestFirst: Bool = false) async throws -> (users: [TenantUser], total: Int) {
-        try await pool.withTransaction { tx in
-            let users = try await tx.query("""
-                SELECT \(unescaped: Self.columns) FROM \(identifier: tenant.schema).users
+    /// One page of users by page number, oldest first (newest first for GoTrue's admin list):
+    /// `OFFSET`, for clients that ask for page N. Both orders walk the `(created_at, id)` index.
+    /// A client that pages through (`next_cursor`) uses `list(after:)`, which skips nothing.
+    func list(_ tenant: RegisteredTenant, page: Int, perPage: Int, newestFirst: Bool = false) async throws -> UserList {
+        try await transaction(tenant) { tx in
+            try Self.userList(try await tx.query("""
+                SELECT \(unescaped: Self.listColumns) FROM \(identifier: tenant.schema).users
                 ORDER BY \(unescaped: newestFirst ? "created_at DESC, id DESC" : "created_at, id")
-                LIMIT \(perPage) OFFSET \((page - 1) * perPage)
-                """).map(Self.user)
-            let total: Int = try await tx.query("SELECT count(*)::int8 AS n FROM \(identifier: tenant.schema).users").single().decode("n")
-            return (users, total)
+                LIMIT \(perPage + 1) OFFSET \((page - 1) * perPage)
+                """), limit: perPage)
         }
     }
 
-    /// Audit rows in chain order after `afterSeq`.
-    func audit(_ tenant: RegisteredTenant, afterSeq: Int, limit: Int) async throws -> [AuditEntry] {
-        try await pool.withTransaction { tx in
-            try await tx.query("""
-                SELECT id, seq, occurred_at, actor, action, target, details, prev_hash, hash
-                FROM \(identifier: tenant.schema).audit_log WHERE seq > \(afterSeq) ORDER BY seq LIMIT \(limit)
-                """).map { row in
-                AuditEntry(id: try row.decode("id"), seq: try row.decode("seq"), occurredAt: try row.decode("occurred_at"),
-                           actor: try row.decode("actor"), action: try row.decode("action"), target: try row.decode("target"),
-                           details: try row.decode("details", as: PostgresJSON<JSONValue>.self).value,
-                           prevHash: try row.decode("prev_hash"), hash: try row.decode("hash"))
+    /// One page of users after `cursor` (nil: the first page) in the same orders, by keyset:
+    /// the index is entered at the cursor, so page 1,000 costs what page 1 does.
+    func list(_ tenant: RegisteredTenant, after cursor: UserCursor?, limit: Int, newestFirst: Bool = false) async throws -> UserList {
+        try await transaction(tenant) { tx in
+            let rows: PostgresResult
+            switch (cursor, newestFirst) {
+            case (nil, _):
+                rows = try await tx.query("""
+                    SELECT \(unescaped: Self.listColumns) FROM \(identifier: tenant.schema).users
+                    ORDER BY \(unescaped: newestFirst ? "created_at DESC, id DESC" : "created_at, id") LIMIT \(limit + 1)
+                    """)
+            case (let cursor?, true):
+                rows = try await tx.query("""
+                    SELECT \(unescaped: Self.listColumns) FROM \(identifier: tenant.schema).users
+                    WHERE (created_at, id) < (\(cursor.createdAt)::timestamptz, \(cursor.id))
+                    ORDER BY created_at DESC, id DESC LIMIT \(limit + 1)
+                    """)
+            case (let cursor?, false):
+                rows = try await tx.query("""
+                    SELECT \(unescaped: Self.listColumns) FROM \(identifier: tenant.schema).users
+                    WHERE (created_at, id) > (\(cursor.createdAt)::timestamptz, \(cursor.id))
+                    ORDER BY created_at, id LIMIT \(limit + 1)
+                    """)
             }
+            return try Self.userList(rows, limit: limit)
         }
     }
 
-    /// Walks the chain (`audit_log_verify()`): the first row whose link is broken, if any.
-    func verifyAudit(_ tenant: RegisteredTenant) async throws -> AuditVerification {
-        try await pool.withTransaction { tx in
-            let row = try await tx.query("""
-                SELECT \(identifier: tenant.schema).audit_log_verify() AS broken,
-                       (SELECT count(*)::int8 FROM \(identifier: tenant.schema).audit_log) AS entries
-                """).single()
-            let broken: Int? = try row.decode("broken")
-            return AuditVerification(valid: broken == nil, entries: try row.decode("entries"), firstBrokenId: broken)
+    /// How many users the tenant has: exact up to `TenantUserPage.exactTotalLimit` (counting
+    /// stops there, so the cost is bounded), past it the planner's estimate (`pg_class.reltuples`,
+    /// as of the table's last ANALYZE, never less than what was counted).
+    func count(_ tenant: RegisteredTenant) async throws -> (count: Int, estimated: Bool) {
+        try await transaction(tenant) { tx in
+            let cap = TenantUserPage.exactTotalLimit
+            let counted: Int = try await tx.query("""
+                SELECT count(*)::int8 AS n FROM (SELECT 1 FROM \(identifier: tenant.schema).users LIMIT \(cap + 1)) AS bounded
+                """).single().decode("n")
+            guard counted > cap else { return (counted, false) }
+            let estimate: Int = try await tx.query("""
+                SELECT greatest(c.reltuples, 0)::int8 AS n FROM pg_catalog.pg_class c
+                JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = \(tenant.schema) AND c.relname = 'users'
+                """).first?.decode("n") ?? 0
+            return (max(estimate, counted), true)
         }
+    }
+
+    /// A page of users, and where the next one starts (nil: this was the last).
+    struct UserList: Sendable {
+        var users: [TenantUser]
+        var next: UserCursor?
     }
 
     // MARK: Helpers
 
-    private static func append(_ audit: Audit, target: UUID, schema: String, on tx: PostgresConnection) async throws {
-        try await tx.query("""
-            INSERT INTO \(identifier: schema).audit_log (actor, action, target, details)
-            VALUES (\(audit.actor), \(audit.action), \(target.uuidString.lowercased()), \(PostgresJSON(JSONValue.object(audit.details))))
-            """)
+    /// Runs `body` in a transaction, under one of the tenant's concurrency permits.
+    private func transaction<Result: Sendable>(_ tenant: RegisteredTenant,
+                                               _ body: (PostgresConnection) async throws -> sending Result) async throws -> Result {
+        try await budget.withPermit(tenant.id) {
+            try await pool.withTransaction(body)
+        }
     }
+
+    /// The user columns and the keyset position of each row, `created_at` in full microseconds.
+    private static let listColumns = columns + #", pg_catalog.to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS cursor_created_at"#
+
+    /// Reads `limit + 1` rows: the extra one only says that another page follows.
+    private static func userList(_ rows: PostgresResult, limit: Int) throws -> UserList {
+        var users: [TenantUser] = []
+        var last: UserCursor?
+        var more = false
+        for row in rows {
+            guard users.count < limit else { more = true; break }
+            let user = try Self.user(row)
+            users.append(user)
+            last = UserCursor(createdAt: try row.decode("cursor_created_at"), id: user.id)
+        }
+        return UserList(users: users, next: more ? last : nil)
+    }
+
+    // MARK: Helpers
 
     static func normalized(_ email: String) -> String {
         email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()

@@ -1,13 +1,13 @@
 # shellcheck shell=bash
-# Sourced by bench-saga.sh and bench-scale.sh (after with-postgres.sh has exported DATABASE_URL):
+# Sourced by bench-saga.sh, bench-scale.sh, bench-storage.sh and bench-fairness.sh (after with-postgres.sh has exported DATABASE_URL):
 # the release build, the four services on free ports, the load tool, and the result table.
 #
 #   bench_begin LETTER          all of the below that both benchmarks start with: build,
 #                               environment, services up, clean-up on exit; sets $load_start,
 #                               $run (LETTER + 6 hex: the run's slug prefix) and $prov
 #   log MESSAGE                 a timestamped line on stderr
-#   bench_build                 release build (SCRATCH=.build-x builds in another directory);
-#                               sets $bin
+#   bench_build                 release build (SCRATCH=.build-x builds in another directory,
+#                               BENCH_CONFIG=debug a debug build); sets $bin
 #   bench_services_env          picks free ports, exports the services' environment; sets
 #                               $work, $token, $auth_port … $storage_port
 #   bench_start_services        starts auth, provisioning, realtime and storage, waits for /ready
@@ -45,8 +45,8 @@ bench_begin() {
 bench_build() {
   local scratch=()
   if [ -n "${SCRATCH:-}" ]; then scratch=(--scratch-path "$SCRATCH"); fi
-  (cd "$root" && swift build -c release "${scratch[@]}" >&2)
-  bin="$(cd "$root" && swift build -c release "${scratch[@]}" --show-bin-path)"
+  (cd "$root" && swift build -c "${BENCH_CONFIG:-release}" "${scratch[@]}" >&2)
+  bin="$(cd "$root" && swift build -c "${BENCH_CONFIG:-release}" "${scratch[@]}" --show-bin-path)"
 }
 
 bench_services_env() {
