@@ -21,7 +21,7 @@ struct ConnectionLimitTests {
         try Self.allowOpenFiles(8_192)
         try await withScratchDatabase { url in
             let port = try freePort()
-            let auth = try InProcessService("auth", port: port, environment: ["DATABASE_URL": url, "DB_POOL_MAX": "2", "HTTP_IDLE_TIMEOUT_SECONDS": "3"])
+            let auth = try InProcessService("auth", port: port, environment: ["DATABASE_URL": url, "DB_POOL_MAX": "2", "HTTP_IDLE_TIMEOUT_SECONDS": "15"])
             let client = try TestServices.client()
             do {
                 try await auth.waitUntilReady()

@@ -144,7 +144,8 @@ struct RegistrationTests {
     @Test("50 concurrent registrations of 10 slugs make exactly 10 projects and 10 developers")
     func racingRegistrations() async throws {
         // A burst this size from one address is what the limits stop (see `registrationLimits`).
-        try await withTestPlatform(provisioning: ["REGISTRATION_RATE_LIMIT_PER_IP": "1000", "REGISTRATION_RATE_LIMIT_GLOBAL": "1000", "AUTH_PASSWORD_QUEUE": "200"]) { platform, url in
+        try await withTestPlatform(provisioning: ["REGISTRATION_RATE_LIMIT_PER_IP": "1000", "REGISTRATION_RATE_LIMIT_GLOBAL": "1000",
+                                                          "AUTH_PASSWORD_QUEUE": "200", "AUTH_NEW_ACCOUNT_HASHES": "4"]) { platform, url in
             let slugs = (0..<10).map { _ in TestDatabase.uniqueName("race") }
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for index in 0..<50 {

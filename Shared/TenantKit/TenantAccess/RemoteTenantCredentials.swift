@@ -35,15 +35,17 @@ public final class RemoteTenantCredentials: TenantCredentialResolver {
     /// Tenants' public keys, by slug.
     private let jwks: RemoteJWKS<String>
 
+    /// `knownKeys` / `unknownKeys`: how many found and not-found answers are cached.
     public init(
         auth: TenantCredentialsClient, apiKeyTTL: Duration, jwksTTL: Duration, logger: Logger,
+        knownKeys: Int = 10_000, unknownKeys: Int = 1_000,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
     ) {
         self.auth = auth
         self.now = now
         self.logger = logger
-        keys = ExpiringCache(ttl: apiKeyTTL, capacity: 10_000)
-        unknownKeys = ExpiringCache(ttl: apiKeyTTL, capacity: 1_000)
+        keys = ExpiringCache(ttl: apiKeyTTL, capacity: knownKeys)
+        self.unknownKeys = ExpiringCache(ttl: apiKeyTTL, capacity: unknownKeys)
         // nil from auth: no such tenant, so nothing verifies.
         jwks = RemoteJWKS(ttl: jwksTTL) { slug in try await auth.jwks(slug: slug) }
     }
