@@ -27,7 +27,8 @@ public func buildApplication(
         namespace: "auth", metricName: "signing_key_loads", unitName: "total",
         helpText: "loads of the signing keys from the database"
     ))
-    let keyring = SigningKeyring(pool: runtime.pool, accessTTL: tokenSettings.accessTokenTTL, onLoad: { keyLoads.increment() })
+    let keyring = SigningKeyring(pool: runtime.pool, accessTTL: tokenSettings.accessTokenTTL,
+                                 cipher: try SigningKeyCipher(configuration: configuration), onLoad: { keyLoads.increment() })
     let registry = runtime.tenantRegistry()
     let apiKeys = APIKeyStore(pool: runtime.pool)
 

@@ -49,6 +49,7 @@ func withRouterTest(
 ) async throws {
     var environment = ProcessInfo.processInfo.environment
     environment["INTERNAL_SERVICE_TOKEN"] = TestServices.internalToken
+    environment["SIGNING_KEY_ENCRYPTION_KEY"] = TestServices.signingKeyEncryptionKey
     environment["LOG_LEVEL"] = environment["TEST_SERVICE_LOG_LEVEL"] ?? "warning"
     for (key, value) in extra { environment[key] = value }
     let configuration = try ServiceConfiguration(service: service, environment: environment)

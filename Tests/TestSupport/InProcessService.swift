@@ -35,6 +35,7 @@ public final class InProcessService: @unchecked Sendable {  // `task` is only to
         environment["HOST"] = "127.0.0.1"
         environment["LOG_LEVEL"] = environment["TEST_SERVICE_LOG_LEVEL"] ?? "warning"
         environment["INTERNAL_SERVICE_TOKEN"] = TestServices.internalToken
+        environment["SIGNING_KEY_ENCRYPTION_KEY"] = TestServices.signingKeyEncryptionKey
         for (key, value) in extra { environment[key] = value }
         guard let service = ServiceName(rawValue: name) else {
             throw ServiceProcessError(description: "no service named \(name)")

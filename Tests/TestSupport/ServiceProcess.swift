@@ -46,6 +46,7 @@ public final class ServiceProcess: @unchecked Sendable {  // `process` is only t
         environment["HOST"] = "127.0.0.1"
         environment["LOG_LEVEL"] = environment["TEST_SERVICE_LOG_LEVEL"] ?? "info"
         environment["INTERNAL_SERVICE_TOKEN"] = TestServices.internalToken
+        environment["SIGNING_KEY_ENCRYPTION_KEY"] = TestServices.signingKeyEncryptionKey
         for (key, value) in extra { environment[key] = value }
 
         let executable = Self.binaryDirectory.appendingPathComponent(name)
@@ -143,11 +144,14 @@ public enum TestServices {
     /// This test run's service token: generated, as every deployment's must be (a service
     /// refuses to start without one).
     public static let internalToken = "test-" + SecureToken.random()
+    /// This test run's `SIGNING_KEY_ENCRYPTION_KEY` (auth's signing keys are sealed with it).
+    public static let signingKeyEncryptionKey = "test-sealing-" + SecureToken.random()
 
     /// What every service configuration needs (its secrets), for tests that build one from
     /// scratch; the database is never reached by those.
     public static let requiredEnvironment = [
         "INTERNAL_SERVICE_TOKEN": internalToken,
+        "SIGNING_KEY_ENCRYPTION_KEY": signingKeyEncryptionKey,
         "DATABASE_URL": "postgresql://unused@127.0.0.1:1/unused",
     ]
 

@@ -31,6 +31,7 @@ work="$(mktemp -d)"
 token="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
 export INTERNAL_SERVICE_TOKEN="$token" LOG_LEVEL=warning STORAGE_ROOT="$work/storage"
+export SIGNING_KEY_ENCRYPTION_KEY="$token-sealing"
 export AUTH_URL=http://127.0.0.1:18281 PROVISIONING_URL=http://127.0.0.1:18282
 export REALTIME_URL=http://127.0.0.1:18283 STORAGE_URL=http://127.0.0.1:18284
 # The limits' ceiling (per minute); the bench reports any 429 it still gets as errors.

@@ -24,6 +24,7 @@ work="$(mktemp -d)"
 token="$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 
 export INTERNAL_SERVICE_TOKEN="$token" LOG_LEVEL=warning STORAGE_ROOT="$work/storage" REGISTRATION_RATE_LIMIT_PER_IP=100000 REGISTRATION_RATE_LIMIT_GLOBAL=100000
+export SIGNING_KEY_ENCRYPTION_KEY="$token-sealing"
 export AUTH_URL=http://127.0.0.1:18181 PROVISIONING_URL=http://127.0.0.1:18182
 export REALTIME_URL=http://127.0.0.1:18183 STORAGE_URL=http://127.0.0.1:18184
 # Compensation is measured with a short retry budget: 3 attempts, backoff capped at 200 ms.

@@ -72,6 +72,7 @@ UNDO_STEPS = ["drop_tenant_schema", "drop_tenant_tables", "deregister_auth", "de
               "deregister_storage", "revoke_api_keys", "deactivate"]
 CALL_TIMEOUT_SECONDS = 3.0
 TOKEN = "chaos-internal-token-" + uuid.uuid4().hex
+SEALING_KEY = "chaos-sealing-key-" + uuid.uuid4().hex
 
 
 def log(message: str) -> None:
@@ -191,6 +192,7 @@ class Campaign:
         environment = {
             "DATABASE_URL": self.database_url,
             "INTERNAL_SERVICE_TOKEN": TOKEN,
+            "SIGNING_KEY_ENCRYPTION_KEY": SEALING_KEY,
             "HOST": "127.0.0.1",
             "LOG_LEVEL": "info",
             "STORAGE_ROOT": str(self.storage_root),

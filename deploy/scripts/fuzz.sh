@@ -121,6 +121,8 @@ done
 
 token="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export INTERNAL_SERVICE_TOKEN="$token"
+SIGNING_KEY_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export SIGNING_KEY_ENCRYPTION_KEY
 export AUTH_URL="http://127.0.0.1:${port[auth]}"
 export PROVISIONING_URL="http://127.0.0.1:${port[provisioning]}"
 export REALTIME_URL="http://127.0.0.1:${port[realtime]}"

@@ -36,6 +36,18 @@ export INTERNAL_SERVICE_TOKEN="${INTERNAL_SERVICE_TOKEN:-$(head -c 32 /dev/urand
 token_file="${PLATFORM_TOKEN_FILE:-$root/.tmp/operator-token}"
 mkdir -p "$(dirname "$token_file")"
 (umask 077 && printf '%s\n' "$INTERNAL_SERVICE_TOKEN" > "$token_file")
+# The secret auth seals its signing keys with: made once and kept (a new one would leave the
+# keys in a database that outlives this run unreadable), in a file only its owner can read,
+# unless one is given (SIGNING_KEY_ENCRYPTION_KEY).
+sealing_file="${PLATFORM_SEALING_KEY_FILE:-$root/.tmp/signing-key-encryption-key}"
+mkdir -p "$(dirname "$sealing_file")"
+if [ -z "${SIGNING_KEY_ENCRYPTION_KEY:-}" ]; then
+  if [ ! -s "$sealing_file" ]; then
+    (umask 077 && head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$sealing_file")
+  fi
+  SIGNING_KEY_ENCRYPTION_KEY="$(cat "$sealing_file")"
+fi
+export SIGNING_KEY_ENCRYPTION_KEY
 export AUTH_URL="${AUTH_URL:-http://127.0.0.1:8081}"
 export PROVISIONING_URL="${PROVISIONING_URL:-http://127.0.0.1:8082}"
 export REALTIME_URL="${REALTIME_URL:-http://127.0.0.1:8083}"

@@ -133,6 +133,8 @@ done
 
 export INTERNAL_SERVICE_TOKEN
 INTERNAL_SERVICE_TOKEN="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+export SIGNING_KEY_ENCRYPTION_KEY
+SIGNING_KEY_ENCRYPTION_KEY="$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')"
 export AUTH_URL="http://127.0.0.1:${port[auth]}"
 export PROVISIONING_URL="http://127.0.0.1:${port[provisioning]}"
 export REALTIME_URL="http://127.0.0.1:${port[realtime]}"

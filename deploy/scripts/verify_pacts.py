@@ -432,6 +432,7 @@ def main() -> int:
     base_environment = {key: value for key, value in os.environ.items() if not key.endswith("_URL") or key == "DATABASE_URL"}
     base_environment.update({
         "HOST": "127.0.0.1", "DATABASE_URL": database_url, "INTERNAL_SERVICE_TOKEN": token,
+        "SIGNING_KEY_ENCRYPTION_KEY": "pact-sealing-key-" + uuid.uuid4().hex,
         "LOG_LEVEL": os.environ.get("CONTRACTS_LOG_LEVEL", "info"),
     })
     providers: dict[str, Provider] = {}

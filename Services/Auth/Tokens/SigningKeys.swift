@@ -15,7 +15,8 @@ import Synchronization
 /// reloaded when a token names an unknown key id, at most once per `unknownKIDInterval`:
 /// callers wait for the next slot and share one load, so made-up key ids cannot turn requests
 /// into database reads); the first replica to find no active key makes one, under an advisory
-/// lock.
+/// lock. Private keys are stored sealed (`SigningKeyCipher`): a row written before sealing, or
+/// sealed with a secret since rotated out, is sealed with the current secret as it is loaded.
 final class SigningKeys: Sendable {
     private struct Snapshot: Sendable {
         var keys: JWTKeyCollection
@@ -27,6 +28,7 @@ final class SigningKeys: Sendable {
 
     private let pool: PostgresPool
     private let accessTTL: Duration
+    private let cipher: SigningKeyCipher
     let tenant: UUID?
     private let reloadInterval: Duration = .seconds(30)
     private let unknownKIDInterval: Duration = .seconds(1)
@@ -35,9 +37,10 @@ final class SigningKeys: Sendable {
     /// Called on every load from the database (a metric).
     private let onLoad: @Sendable () -> Void
 
-    init(pool: PostgresPool, accessTTL: Duration, tenant: UUID? = nil, onLoad: @escaping @Sendable () -> Void = {}) {
+    init(pool: PostgresPool, accessTTL: Duration, cipher: SigningKeyCipher, tenant: UUID? = nil, onLoad: @escaping @Sendable () -> Void = {}) {
         self.pool = pool
         self.accessTTL = accessTTL
+        self.cipher = cipher
         self.tenant = tenant
         self.onLoad = onLoad
     }
@@ -128,21 +131,49 @@ final class SigningKeys: Sendable {
         return fresh
     }
 
+    /// The live keys, opened; a row in the clear (written before sealing) or sealed with a
+    /// previous secret is sealed with the current one on the way.
     private func loadRows(_ tx: PostgresConnection) async throws -> [(kid: String, pem: String, retired: Bool)] {
         let seconds = Double(accessTTL.components.seconds)
-        return try await tx.query("""
-            SELECT kid, private_key_pem, retired_at IS NOT NULL AS retired FROM auth.signing_keys
+        let rows = try await tx.query("""
+            SELECT kid, private_key_pem, private_key_sealed, sealed_with, retired_at IS NOT NULL AS retired FROM auth.signing_keys
             WHERE tenant_id IS NOT DISTINCT FROM \(tenant)
               AND (retired_at IS NULL OR retired_at > now() - make_interval(secs => \(seconds)))
             ORDER BY created_at
-            """).map { (try $0.decode("kid"), try $0.decode("private_key_pem"), try $0.decode("retired")) }
+            """)
+        var keys: [(kid: String, pem: String, retired: Bool)] = []
+        for row in rows {
+            let kid: String = try row.decode("kid")
+            let pem: String
+            let sealedWith: String? = try row.decode("sealed_with")
+            if let sealed: Data = try row.decode("private_key_sealed"), let sealedWith {
+                pem = try cipher.open(sealed, with: sealedWith, kid: kid, tenant: tenant)
+                if sealedWith != cipher.current.fingerprint { try await store(pem, kid: kid, on: tx) }
+            } else {
+                pem = try row.decode("private_key_pem")
+                try await store(pem, kid: kid, on: tx)
+            }
+            keys.append((kid, pem, try row.decode("retired")))
+        }
+        return keys
+    }
+
+    /// Seals `pem` with the current secret into its row, clearing any PEM in the clear.
+    private func store(_ pem: String, kid: String, on tx: PostgresConnection) async throws {
+        let sealed = try cipher.seal(pem, kid: kid, tenant: tenant)
+        try await tx.query("""
+            UPDATE auth.signing_keys SET private_key_sealed = \(sealed.sealed), sealed_with = \(sealed.with), private_key_pem = NULL
+            WHERE kid = \(kid)
+            """)
     }
 
     private func insertKey(_ tx: PostgresConnection) async throws -> String {
         let key = ES256PrivateKey()
         let kid = UUID().uuidString.lowercased()
+        let sealed = try cipher.seal(key.pemRepresentation, kid: kid, tenant: tenant)
         try await tx.query("""
-            INSERT INTO auth.signing_keys (kid, private_key_pem, tenant_id) VALUES (\(kid), \(key.pemRepresentation), \(tenant))
+            INSERT INTO auth.signing_keys (kid, private_key_sealed, sealed_with, tenant_id)
+            VALUES (\(kid), \(sealed.sealed), \(sealed.with), \(tenant))
             """)
         return kid
     }
@@ -159,20 +190,22 @@ final class SigningKeyring: Sendable {
     let developers: SigningKeys
     private let pool: PostgresPool
     private let accessTTL: Duration
+    private let cipher: SigningKeyCipher
     private let onLoad: @Sendable () -> Void
     private let tenants = Mutex<[UUID: SigningKeys]>([:])
 
-    init(pool: PostgresPool, accessTTL: Duration, onLoad: @escaping @Sendable () -> Void = {}) {
+    init(pool: PostgresPool, accessTTL: Duration, cipher: SigningKeyCipher, onLoad: @escaping @Sendable () -> Void = {}) {
         self.pool = pool
         self.accessTTL = accessTTL
+        self.cipher = cipher
         self.onLoad = onLoad
-        developers = SigningKeys(pool: pool, accessTTL: accessTTL, onLoad: onLoad)
+        developers = SigningKeys(pool: pool, accessTTL: accessTTL, cipher: cipher, onLoad: onLoad)
     }
 
     func tenant(_ id: UUID) -> SigningKeys {
         tenants.withLock { tenants in
             if let keys = tenants[id] { return keys }
-            let keys = SigningKeys(pool: pool, accessTTL: accessTTL, tenant: id, onLoad: onLoad)
+            let keys = SigningKeys(pool: pool, accessTTL: accessTTL, cipher: cipher, tenant: id, onLoad: onLoad)
             tenants[id] = keys
             return keys
         }

@@ -57,6 +57,7 @@ bench_services_env() {
   auth_port="$(pick_port)"; provisioning_port="$(pick_port)"
   realtime_port="$(pick_port)"; storage_port="$(pick_port)"
   export INTERNAL_SERVICE_TOKEN="$token" LOG_LEVEL="${BENCH_LOG_LEVEL:-warning}" STORAGE_ROOT="$work/storage"
+  export SIGNING_KEY_ENCRYPTION_KEY="$token-sealing"
   export AUTH_URL="http://127.0.0.1:$auth_port" PROVISIONING_URL="http://127.0.0.1:$provisioning_port"
   export REALTIME_URL="http://127.0.0.1:$realtime_port" STORAGE_URL="http://127.0.0.1:$storage_port"
   # Tenant sign-in is measured, not rate limited.
