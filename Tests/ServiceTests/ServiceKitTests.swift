@@ -300,7 +300,7 @@ extension ServiceKitTests {
         let held = try await budget.withPermit(a) {
             try await budget.withPermit(a) {
                 do {
-                    try await budget.withPermit(a) { Issue.record("a third permit was granted") }
+                    _ = try await budget.withPermit(a) { Issue.record("a third permit was granted") }
                     return budget.permits(of: a)
                 } catch let refused as APIError {
                     #expect(refused.status == .tooManyRequests && refused.code == "tenant_busy")

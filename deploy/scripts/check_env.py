@@ -2,7 +2,7 @@
 """Every environment variable the services read must be configured wherever they are deployed.
 
 Finds the variables in the Swift sources (Shared/ and Services/, not Tests/):
-  value("X"), integer("X", …), environment["X"], getenv("X"), and the service URL variables
+  value("X"), integer("X", …), secret("X"), environment["X"], getenv("X"), and the service URL variables
   ServiceName.urlVariable derives from the service names (AUTH_URL, …).
 A variable read in Shared/ is read by every service; one read in Services/<Name>/ by that one.
 
@@ -36,7 +36,7 @@ NAME = r"([A-Z][A-Z0-9_]*)"
 # Read by the services for the test tooling only; must never reach a deployment.
 TEST_ONLY = {"PROVISIONING_FAILPOINT"}
 READ_PATTERNS = [
-    re.compile(r'\b(?:value|integer)\(\s*"' + NAME + r'"'),
+    re.compile(r'\b(?:value|integer|secret)\(\s*"' + NAME + r'"'),
     re.compile(r'\benvironment\[\s*"' + NAME + r'"\s*\]'),
     re.compile(r'\bgetenv\(\s*"' + NAME + r'"'),
 ]
