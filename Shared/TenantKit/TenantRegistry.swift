@@ -112,16 +112,18 @@ public struct TenantRegistry: Sendable {
             """, binds: binds)
     }
 
-    /// Deletes the tenant; `hook` runs in the same transaction when a row was deleted. Returns
-    /// false when there was no such tenant (the hook is not run then). Takes the tenant's
-    /// advisory lock too, so a PUT's side effect and a DELETE's never interleave.
+    /// Deletes the tenant; `hook` runs in the same transaction. Returns false when there was no
+    /// such tenant. The hook runs then too (hooks are idempotent): a registration whose process
+    /// died after its side effect but before its commit (storage's directory made, the row never
+    /// written) leaves the effect behind, and the DELETE that compensates it must undo it all the
+    /// same. Takes the tenant's advisory lock too, so a PUT's side effect and a DELETE's never
+    /// interleave.
     public func remove(id: UUID, hook: @Sendable (UUID) async throws -> Void = { _ in }) async throws -> Bool {
         try await pool.withTransaction { connection in
             try await lock(id, on: connection)
             let deleted = try await connection.query("DELETE FROM \(unescaped: table) WHERE id = \(id) RETURNING id")
-            guard !deleted.isEmpty else { return false }
             try await hook(id)
-            return true
+            return !deleted.isEmpty
         }
     }
 

@@ -77,4 +77,18 @@ struct StorageLifecycleTests {
             }
         }
     }
+
+    @Test("a registration that died after making its directory but before its row committed: the compensating DELETE (404) removes the directory too")
+    func removalWithoutRow() async throws {
+        try await withTestPlatform { platform, url in
+            // What a SIGKILL between the directory and the commit leaves: a directory, no row.
+            let tenant = UUID()
+            let directory = platform.storageRoot.appendingPathComponent(tenant.uuidString.lowercased())
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent("objects"), withIntermediateDirectories: true)
+            let path = platform.url("storage") + "/internal/v1/tenants/\(tenant.uuidString.lowercased())"
+            let removed = try await platform.client.execute(HTTPClientRequest(method: .delete, url: path, headers: platform.tokenHeaders))
+            #expect(removed.status == 404)
+            #expect(!FileManager.default.fileExists(atPath: directory.path))
+        }
+    }
 }
