@@ -1,6 +1,5 @@
 import Foundation
 import JWTKit
-import Synchronization
 
 /// Public signing keys published by another service as JWKS documents, one per owner (a
 /// tenant's slug, or the developers'), fetched on first use and cached for `ttl`, so tokens are
