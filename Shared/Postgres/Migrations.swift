@@ -77,11 +77,19 @@ public struct MigrationRunner: Sendable {
     /// each in its own transaction, so a failing one rolls back alone.
     public var oneTransaction: Bool
 
-    public init(schema: String, migrations: [Migration], role: String? = nil, oneTransaction: Bool = false) {
+    /// Settings each migration's transaction starts with (`set_config(name, value, true)`):
+    /// values a migration reads with `current_setting(name, true)` that are the deployment's,
+    /// not the migration text's (the roles a tenant's schema grants to), so the text, and its
+    /// checksum, stay one for every deployment.
+    public var settings: [String: String]
+
+    public init(schema: String, migrations: [Migration], role: String? = nil, oneTransaction: Bool = false,
+                settings: [String: String] = [:]) {
         self.schema = schema
         self.migrations = migrations
         self.role = role
         self.oneTransaction = oneTransaction
+        self.settings = settings
     }
 
     @discardableResult
@@ -145,9 +153,17 @@ public struct MigrationRunner: Sendable {
     }
 
     /// Creates the ledger when missing (and, without a role, the schema), then reads it.
+    ///
+    /// A schema that exists is not created again, not even `IF NOT EXISTS`: that form still
+    /// needs CREATE on the database, which a service whose schema the operator made for it
+    /// (deploy/postgres/service-schemas.sql) does not have.
     private func readLedger(_ tx: PostgresConnection) async throws -> [Int: (name: String, checksum: String)] {
+        if role == nil {
+            let exists = try await tx.query("SELECT EXISTS (SELECT FROM pg_catalog.pg_namespace WHERE nspname = \(schema)) AS found")
+                .single().decode("found", as: Bool.self)
+            if !exists { try await tx.execute(simple: "CREATE SCHEMA \(PostgresQuery.quoteIdentifier(schema))") }
+        }
         try await tx.execute(simple: """
-            \(role == nil ? "CREATE SCHEMA IF NOT EXISTS \(PostgresQuery.quoteIdentifier(schema));" : "")
             CREATE TABLE IF NOT EXISTS \(PostgresQuery.quoteIdentifier(schema))._migrations (
                 version     integer PRIMARY KEY,
                 name        text        NOT NULL,
@@ -198,6 +214,9 @@ public struct MigrationRunner: Sendable {
         let started = ContinuousClock.now
         do {
             try await tx.query("SELECT set_config('search_path', \(PostgresQuery.quoteIdentifier(schema) + ", public"), true)")
+            for (name, value) in settings.sorted(by: { $0.key < $1.key }) {
+                try await tx.query("SELECT set_config(\(name), \(value), true)")
+            }
             if let role {
                 try await tx.execute(simple: "SET LOCAL ROLE \(PostgresQuery.quoteIdentifier(role))")
             }
