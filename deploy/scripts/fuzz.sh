@@ -113,6 +113,9 @@ trap 'exit 143' TERM
 
 # A scratch database on DATABASE_URL's server (lib/scratch-database.sh).
 scratch_database_create platform_fuzz
+# Each service as its own database role there (when with-postgres.sh made the roles).
+. "$root/deploy/scripts/lib/service-roles.sh"
+service_roles_prepare
 
 for name in auth provisioning realtime storage; do
   port[$name]="$(pick_port)"

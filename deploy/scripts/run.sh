@@ -65,6 +65,7 @@ services=(auth provisioning realtime storage)
 ports=(8081 8082 8083 8084)
 
 . "$root/deploy/scripts/lib/services.sh"
+. "$root/deploy/scripts/lib/service-roles.sh"
 . "$root/deploy/scripts/lib/gateway.sh"
 stop_all() {
   trap - INT TERM EXIT
@@ -88,6 +89,9 @@ if ! port_is_free "$gateway_port"; then
   echo "error: something already answers on port $gateway_port (GATEWAY_PORT, wanted by the gateway)" >&2
   exit 1
 fi
+# Each service as its own database role (on the cluster with-postgres.sh started; a
+# DATABASE_URL given here is every service's).
+service_roles_prepare
 services_start "$bin" "$log_dir" "${specs[@]}"
 GATEWAY_LOG_DIR="$log_dir" gateway_start "$gateway_port" "$AUTH_URL" "$PROVISIONING_URL" "$REALTIME_URL" "$STORAGE_URL"
 services_wait_ready

@@ -8,6 +8,11 @@
 # DATABASE_URL (the application role) and DATABASE_ADMIN_URL (the superuser, for tests that
 # must act as an operator) are exported, and everything is stopped and removed on exit.
 #
+# The four services' own login roles (deploy/postgres/service-roles.sql) are created too, each
+# with a password of its own, exported as AUTH_DB_PASSWORD, PROVISIONING_DB_PASSWORD,
+# REALTIME_DB_PASSWORD and STORAGE_DB_PASSWORD; lib/service-roles.sh gives each service its own
+# DATABASE_URL from them (the `platform` role is then the tests' and the operator's only).
+#
 #   deploy/scripts/with-postgres.sh swift test
 set -euo pipefail
 
@@ -76,6 +81,17 @@ fi
 CREATE ROLE platform LOGIN CREATEROLE CREATEDB PASSWORD '$password';
 CREATE DATABASE platform OWNER platform;
 SQL
+
+# The services' roles: cluster-wide, so every database of this cluster (the tests' scratch
+# databases too) can give each service its own. Their schemas are made per database
+# (lib/service-roles.sh, the tests' TestPlatform).
+service_password() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+export AUTH_DB_PASSWORD PROVISIONING_DB_PASSWORD REALTIME_DB_PASSWORD STORAGE_DB_PASSWORD
+AUTH_DB_PASSWORD="$(service_password)" PROVISIONING_DB_PASSWORD="$(service_password)"
+REALTIME_DB_PASSWORD="$(service_password)" STORAGE_DB_PASSWORD="$(service_password)"
+"${as_db[@]}" psql -X -q -v ON_ERROR_STOP=1 -h "$dir/sock" -p "$port" -U postgres -d platform \
+      -v auth_password="$AUTH_DB_PASSWORD" -v provisioning_password="$PROVISIONING_DB_PASSWORD" \
+      -v realtime_password="$REALTIME_DB_PASSWORD" -v storage_password="$STORAGE_DB_PASSWORD" -f - <"$here/../postgres/service-roles.sql" >/dev/null
 
 export DATABASE_URL="postgresql://platform:$password@127.0.0.1:$port/platform"
 export DATABASE_ADMIN_URL="postgresql://postgres:$password@127.0.0.1:$port/platform"

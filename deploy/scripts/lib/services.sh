@@ -5,8 +5,10 @@
 #   services_start BIN_DIR LOG_DIR NAME:PORT...
 #       Fails (status 1, nothing started) when an executable is missing or something already
 #       answers on one of the ports. Otherwise starts each BIN_DIR/NAME in the background with
-#       PORT set (and the caller's exported environment), its output appended to
-#       LOG_DIR/NAME.log, and records its pid, port and log.
+#       PORT set (and the caller's exported environment, less the superuser's URL and the
+#       services' database passwords; DATABASE_URL is <NAME>_DATABASE_URL when that is set:
+#       lib/service-roles.sh), its output appended to LOG_DIR/NAME.log, and records its pid,
+#       port and log.
 #   services_wait_ready [SECONDS]
 #       Waits until every started service answers GET /ready with a 2xx, for at most SECONDS
 #       (whole seconds) in all: default $PLATFORM_READY_TIMEOUT, else 120. Fails at once, with
@@ -37,7 +39,7 @@ declare -gA _service_pid=() _service_port=() _service_log=()
 services_start() {
   local bin="$1" log_dir="$2"
   shift 2
-  local spec name port
+  local spec name port database
   for spec in "$@"; do
     name="${spec%%:*}"; port="${spec#*:}"
     if [ ! -x "$bin/$name" ]; then
@@ -52,7 +54,10 @@ services_start() {
   mkdir -p "$log_dir"
   for spec in "$@"; do
     name="${spec%%:*}"; port="${spec#*:}"
-    PORT="$port" "$bin/$name" >>"$log_dir/$name.log" 2>&1 &
+    database="${name^^}_DATABASE_URL"
+    DATABASE_URL="${!database:-${DATABASE_URL:-}}" PORT="$port" \
+      env -u DATABASE_ADMIN_URL -u AUTH_DB_PASSWORD -u PROVISIONING_DB_PASSWORD -u REALTIME_DB_PASSWORD -u STORAGE_DB_PASSWORD \
+      "$bin/$name" >>"$log_dir/$name.log" 2>&1 &
     _service_pid[$name]=$!
     _service_port[$name]="$port"
     _service_log[$name]="$log_dir/$name.log"
