@@ -19,7 +19,8 @@ public func buildApplication(_ configuration: ServiceConfiguration) throws -> so
     let vault = KeyVault(pool: runtime.pool)
     let ledger = ExecutionLedger(pool: runtime.pool)
     let doorbell = Doorbell()
-    let tenants = TenantDatabase(pool: runtime.pool, migrations: try TenantDatabase.bundledMigrations(), logger: runtime.logger)
+    let tenants = TenantDatabase(pool: runtime.pool, migrations: try TenantDatabase.bundledMigrations(),
+                                 grantees: settings.tenantGrantees, logger: runtime.logger)
     let runner = SagaRunner(
         ledger: ledger,
         vault: vault,

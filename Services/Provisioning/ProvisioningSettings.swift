@@ -43,6 +43,8 @@ struct ProvisioningSettings: Sendable {
     /// `PROVISIONING_ORPHAN_CHECK_SECONDS` (default 60): how often it looks.
     var orphanGrace: Duration
     var orphanCheckInterval: Duration
+    /// `AUTH_DATABASE_ROLE` / `REALTIME_DATABASE_ROLE`: whom tenants' schemas grant to.
+    var tenantGrantees: TenantGrantees
 
     init(_ configuration: ServiceConfiguration) throws {
         workers = try configuration.integer("PROVISIONING_WORKERS", default: 4, range: 1...64)
@@ -63,6 +65,7 @@ struct ProvisioningSettings: Sendable {
         sessionCacheTTL = .seconds(try configuration.integer("SESSION_CACHE_SECONDS", default: 5, range: 0...300))
         orphanGrace = .seconds(try configuration.integer("PROVISIONING_ORPHAN_GRACE_SECONDS", default: 600, range: 1...604_800))
         orphanCheckInterval = .seconds(try configuration.integer("PROVISIONING_ORPHAN_CHECK_SECONDS", default: 60, range: 1...3600))
+        tenantGrantees = try TenantGrantees(configuration)
     }
 
     /// The delays between attempts: the platform's one backoff rule, from `retryBase` to `retryMax`.

@@ -13,6 +13,8 @@ import Postgres
 struct TenantDatabase: Sendable {
     let pool: PostgresPool
     let migrations: [Migration]
+    /// The roles the tenant migrations grant to (auth's, realtime's).
+    var grantees = TenantGrantees()
     let logger: Logger
 
     /// The tenant migrations bundled with provisioning (`TenantMigrations/NNNN_name.sql`).
@@ -74,7 +76,9 @@ struct TenantDatabase: Sendable {
     /// returns the tenant's schema version: the highest migration its ledger records.
     @discardableResult
     func migrate(_ tenant: TenantNames) async throws -> Int {
-        let report = try await MigrationRunner(schema: tenant.schema, migrations: migrations, role: tenant.role, oneTransaction: true).run(on: pool, logger: logger)
+        let report = try await MigrationRunner(
+            schema: tenant.schema, migrations: migrations, role: tenant.role, oneTransaction: true, settings: grantees.migrationSettings
+        ).run(on: pool, logger: logger)
         return (report.applied + report.alreadyApplied).max() ?? 0
     }
 
@@ -93,6 +97,7 @@ struct TenantDatabase: Sendable {
                     IF EXISTS (
                         SELECT FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.roleid
                         WHERE r.rolname = \(role) AND m.member = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
+                          AND \(RoleMembership.usable("m"))
                     ) THEN
                         EXECUTE format('REVOKE %I FROM CURRENT_USER', \(role));
                     END IF;
