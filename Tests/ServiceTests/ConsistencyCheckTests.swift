@@ -157,7 +157,7 @@ struct ConsistencyCheckTests {
 
             func check(_ arguments: [String]) throws -> (status: Int32, output: [String: Any]) {
                 let (status, data) = try runCommand(ServiceProcess.binaryDirectory.appendingPathComponent("storage"), ["check"] + arguments,
-                                                    environment: ["DATABASE_URL": url, "STORAGE_ROOT": platform.storageRoot.path, "PATH": "/usr/bin:/bin",
+                                                    environment: ["DATABASE_URL": platform.databaseURL(for: "storage"), "STORAGE_ROOT": platform.storageRoot.path, "PATH": "/usr/bin:/bin",
                                                                  "INTERNAL_SERVICE_TOKEN": TestServices.internalToken])
                 return (status, (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:])
             }

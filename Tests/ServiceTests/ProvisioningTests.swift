@@ -95,19 +95,29 @@ struct ProvisioningTests {
                 #expect(try await pool.scalar("""
                     SELECT tenant_schema_version::int8 FROM provisioning.projects WHERE id = \(created.projectId)
                     """) == tenantVersions.last)
-                // The platform's login role reaches the tables through the tenant's grants, as a
-                // member of no tenant role (docs/measurements/tenant-ddl-roles.md).
+                // The services' login roles reach the tables through the tenant's grants, each
+                // what it uses, as members of no tenant role (docs/measurements/tenant-ddl-roles.md;
+                // PostgreSQL 16's ADMIN-only membership of the role's maker lets it act as nothing).
+                let services = TestPlatform.names.map(ServiceDatabaseRoles.role)
                 #expect(try await pool.scalar("""
-                    SELECT count(*)::int8 FROM pg_auth_members WHERE member = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                    SELECT count(*)::int8 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.member
+                    WHERE r.rolname = ANY(\(services)::text[]) AND \(unescaped: RoleMembership.usable("m"))
                     """) == 0)
+                let auth = ServiceDatabaseRoles.role("auth")
+                let realtime = ServiceDatabaseRoles.role("realtime")
+                let storage = ServiceDatabaseRoles.role("storage")
                 #expect(try await pool.scalar("""
                     SELECT count(*)::int8 FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p(privilege)
-                    WHERE has_table_privilege(current_user, \(schema + ".users"), privilege)
+                    WHERE has_table_privilege(\(auth), \(schema + ".users"), privilege)
                     """) == 4)
                 #expect(try await pool.scalar("""
                     SELECT count(*)::int8 FROM unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE']) AS p(privilege)
-                    WHERE has_table_privilege(current_user, \(schema + ".audit_log"), privilege)
+                    WHERE has_table_privilege(\(auth), \(schema + ".audit_log"), privilege)
                     """) == 0)
+                // Realtime reads its outbox, not the users; storage has nothing in the schema.
+                #expect(try await pool.scalar("SELECT has_table_privilege(\(realtime), \(schema + ".realtime_outbox"), 'SELECT')::int::int8") == 1)
+                #expect(try await pool.scalar("SELECT has_table_privilege(\(realtime), \(schema + ".users"), 'SELECT')::int::int8") == 0)
+                #expect(try await pool.scalar("SELECT has_schema_privilege(\(storage), \(schema), 'USAGE')::int::int8") == 0)
                 #expect(try await pool.scalar("SELECT count(*)::int8 FROM provisioning.workflow_executions WHERE project_id = \(created.projectId)") == 1)
             }
         }
@@ -125,8 +135,8 @@ struct ProvisioningTests {
             let schemaA = "tenant_" + a
             let schemaB = "tenant_" + b
 
-            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
-                // The platform's role writes through the tenant's grants, as auth does.
+            try await withPool(url: platform.databaseURL(for: "auth")) { (pool: PostgresPool) async throws -> Void in
+                // Auth's role writes through the tenant's grants.
                 try await pool.withTransaction { tx in
                     try await tx.query("INSERT INTO \(identifier: schemaA).users (email, email_normalized) VALUES ('x@a.test', 'x@a.test')")
                     try await tx.query("INSERT INTO \(identifier: schemaA).audit_log (actor, action, target) VALUES ('test', 'user.created', 'x@a.test')")
@@ -464,11 +474,13 @@ struct ProvisioningTests {
                 #expect(try await platform.waitForProject(project, in: [.ready, .failed]).status == .ready)
                 projects.append(project)
             }
-            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+            // Provisioning's role, which was once the one role of the whole platform.
+            try await withPool(url: platform.databaseURL(for: "provisioning")) { (pool: PostgresPool) async throws -> Void in
                 let platformRole: String = try await pool.query("SELECT current_user AS name").single().decode("name")
                 let memberships = { @Sendable () async throws -> Int in
                     try await pool.scalar("""
-                        SELECT count(*)::int8 FROM pg_auth_members WHERE member = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                        SELECT count(*)::int8 FROM pg_auth_members m
+                        WHERE m.member = (SELECT oid FROM pg_roles WHERE rolname = current_user) AND \(unescaped: RoleMembership.usable("m"))
                         """)
                 }
                 let versions = { @Sendable (slug: String) async throws -> [Int] in
@@ -482,6 +494,8 @@ struct ProvisioningTests {
                     for (slug, project) in zip(slugs, projects) {
                         let name = PostgresQuery.quoteIdentifier("tenant_" + slug)
                         let platformName = PostgresQuery.quoteIdentifier(platformRole)
+                        let authName = PostgresQuery.quoteIdentifier(ServiceDatabaseRoles.role("auth"))
+                        let realtimeName = PostgresQuery.quoteIdentifier(ServiceDatabaseRoles.role("realtime"))
                         try await admin.withConnection { try await $0.execute(simple: """
                             DELETE FROM \(name)._migrations WHERE version > 1;
                             DROP INDEX IF EXISTS \(name).users_created_at_id;
@@ -490,20 +504,23 @@ struct ProvisioningTests {
                             DROP FUNCTION IF EXISTS \(name).realtime_enable(regclass), \(name).realtime_disable(regclass),
                                 \(name).realtime_tables(), \(name).realtime_reader(), \(name).realtime_capture(),
                                 \(name).auth_uid(), \(name).auth_role(), \(name).auth_claims();
-                            REVOKE ALL ON \(name).users, \(name).audit_log FROM \(platformName);
-                            REVOKE USAGE ON SCHEMA \(name) FROM \(platformName);
+                            REVOKE ALL ON \(name).users, \(name).audit_log FROM \(platformName), \(authName);
+                            REVOKE USAGE ON SCHEMA \(name) FROM \(platformName), \(authName), \(realtimeName);
                             GRANT \(name) TO \(platformName);
                             UPDATE provisioning.projects SET tenant_schema_version = NULL WHERE id = '\(project.uuidString)';
                             """) }
                     }
                 }
                 #expect(try await memberships() == 2)
-                // Auth's access still works through the old membership.
+                // The old single role's access still works through its membership.
                 #expect(try await pool.scalar("SELECT count(*)::int8 FROM \(identifier: "tenant_" + slugs[0]).users") == 0)
 
                 let upgrader = TenantUpgrader(
                     store: TenantUpgradeStore(pool: pool),
-                    tenants: TenantDatabase(pool: pool, migrations: try TenantDatabase.bundledMigrations(), logger: TestDatabase.logger),
+                    tenants: TenantDatabase(pool: pool, migrations: try TenantDatabase.bundledMigrations(),
+                                            grantees: TenantGrantees(authRole: ServiceDatabaseRoles.role("auth"),
+                                                                     realtimeRole: ServiceDatabaseRoles.role("realtime")),
+                                            logger: TestDatabase.logger),
                     readiness: Readiness(), backoff: Backoff(base: .milliseconds(10), cap: .milliseconds(50)), logger: TestDatabase.logger
                 )
                 // Stopped after one tenant (as a kill would stop it): the oldest is done, the other untouched.
@@ -527,13 +544,15 @@ struct ProvisioningTests {
                     """) == 2)
                 #expect(await upgrader.upgradeAll() == TenantUpgrader.Report())
 
-                // And auth's tenant users work on the upgraded tenants, with no membership.
+            }
+            // And auth's tenant users work on the upgraded tenants, as auth's own role, a member of nothing.
+            try await withPool(url: platform.databaseURL(for: "auth")) { (auth: PostgresPool) async throws -> Void in
                 for slug in slugs {
-                    try await pool.withTransaction { tx in
+                    try await auth.withTransaction { tx in
                         try await tx.query("INSERT INTO \(identifier: "tenant_" + slug).users (email, email_normalized) VALUES ('u@x.test', 'u@x.test')")
                         try await tx.query("INSERT INTO \(identifier: "tenant_" + slug).audit_log (actor, action) VALUES ('test', 'user.created')")
                     }
-                    #expect(try await pool.scalar("SELECT count(*)::int8 FROM \(identifier: "tenant_" + slug).users") == 1)
+                    #expect(try await auth.scalar("SELECT count(*)::int8 FROM \(identifier: "tenant_" + slug).users") == 1)
                 }
             }
         }

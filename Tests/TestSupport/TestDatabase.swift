@@ -127,10 +127,11 @@ public func withScratchDatabase<Result: Sendable>(_ body: (String) async throws 
     }
 }
 
-/// `WITH (FORCE)` cannot end a superuser's session (42501): a test's admin pool on the scratch
-/// database may still be closing when its body returns, so a refused drop is tried again briefly.
+/// Dropped as the superuser: `WITH (FORCE)` ends the sessions of the services' own roles
+/// (which the database's owner may not end) and of a test's admin pool. A test's admin pool may
+/// still be closing when its body returns, so a refused drop is tried again briefly.
 private func dropScratchDatabase(_ name: String) async throws {
-    try await withTestPool(maximumConnections: 1) { pool in
+    try await withPool(url: try TestDatabase.adminURL(for: try TestDatabase.url())) { pool in
         var attempt = 0
         while true {
             attempt += 1

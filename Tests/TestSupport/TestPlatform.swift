@@ -2,8 +2,9 @@ import Contracts
 import Foundation
 import HTTPClient
 
-/// All four services on one scratch database, wired to each other, with the provisioning saga's
-/// timings shortened for tests. By default each runs inside the test process, built by its
+/// All four services on one scratch database, each connected as its own role (as a deployment
+/// is: `ServiceDatabaseRoles`), wired to each other, with the provisioning saga's timings
+/// shortened for tests. By default each runs inside the test process, built by its
 /// library's `buildApplication` (`InProcessService`); `.processes` starts the real executables
 /// instead, for tests whose point is the process boundary (SIGKILL, replicas).
 public final class TestPlatform: @unchecked Sendable {  // used by one test at a time
@@ -22,6 +23,8 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
     private var inProcess: [String: InProcessService] = [:]
     private let ports: [String: Int]
     private let environment: [String: String]
+    /// Each service's own database URL (its role on the scratch database).
+    private let databaseURLs: [String: String]
     public let client: CurlHTTPClient
     /// Auth's wall clock when it runs in this process (`advanceClock`).
     private let clock = TestClock()
@@ -36,7 +39,6 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
         for name in Self.names { ports[name] = try freePort() }
         self.ports = ports
         var environment = [
-            "DATABASE_URL": databaseURL,
             "STORAGE_ROOT": storageRoot.path,
             "PROVISIONING_LEASE_SECONDS": "3",
             "PROVISIONING_STEP_MAX_ATTEMPTS": "4",
@@ -50,17 +52,27 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
             "DB_POOL_MAX": "5",
         ]
         for name in Self.names { environment[name.uppercased() + "_URL"] = "http://127.0.0.1:\(ports[name] ?? 0)" }
+        // Provisioning's tenant migrations grant auth's and realtime's roles what they use.
+        environment["AUTH_DATABASE_ROLE"] = ServiceDatabaseRoles.role("auth")
+        environment["REALTIME_DATABASE_ROLE"] = ServiceDatabaseRoles.role("realtime")
         for (key, value) in extra { environment[key] = value }
         self.environment = environment
+        var databaseURLs: [String: String] = [:]
+        for name in Self.names { databaseURLs[name] = try ServiceDatabaseRoles.url(name, database: databaseURL) }
+        self.databaseURLs = databaseURLs
         client = try TestServices.client()
     }
 
     public func url(_ name: String) -> String { "http://127.0.0.1:\(ports[name] ?? 0)" }
 
+    /// The database URL the named service connects with: its own role.
+    public func databaseURL(for name: String) -> String { databaseURLs[name] ?? databaseURL }
+
     /// The environment a service of this platform runs with, on `port`.
     public func environment(for name: String, port: Int) -> [String: String] {
         var environment = self.environment
         environment["PORT"] = String(port)
+        environment["DATABASE_URL"] = environment["DATABASE_URL"] ?? databaseURL(for: name)
         return environment
     }
 
@@ -159,18 +171,20 @@ public final class TestPlatform: @unchecked Sendable {  // used by one test at a
     }
 }
 
-/// Runs `body` with all four services up (in this process by default) on a scratch database (given to `body` too), and
-/// stops them afterwards whatever happens.
+/// Runs `body` with all four services up (in this process by default) on a scratch database,
+/// each as its own role, and stops them afterwards whatever happens. `body` gets the scratch
+/// database's superuser URL: the test looks at everything as an operator would.
 public func withTestPlatform(
     _ runner: TestPlatform.Runner = .inProcess,
     provisioning extra: [String: String] = [:],
     _ body: (TestPlatform, String) async throws -> Void
 ) async throws {
     try await withScratchDatabase { url in
+        try await ServiceDatabaseRoles.prepare(database: url)
         let platform = try TestPlatform(databaseURL: url, runner: runner, provisioning: extra)
         do {
             try await platform.start()
-            try await body(platform, url)
+            try await body(platform, try TestDatabase.adminURL(for: url))
         } catch {
             await platform.shutdown()
             throw error
