@@ -2,7 +2,7 @@
 """Fault campaign for the provisioning saga (run through deploy/scripts/chaos.sh).
 
 Starts the four service executables on the database in DATABASE_URL (chaos.sh makes a
-throwaway one), with short leases, then runs RUNS randomized rounds. Each round creates
+throwaway one), each as its own database role (service_roles.py), with short leases, then runs RUNS randomized rounds. Each round creates
 projects (one at a time and concurrently), deletes some ready ones, and meanwhile injects
 faults at random moments:
 
@@ -60,6 +60,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from fault_proxy import KINDS as PROXY_FAULTS, FaultProxy, ProxyGroup  # noqa: E402
+import service_roles  # noqa: E402
 
 SERVICES = ["auth", "provisioning", "realtime", "storage"]
 DOWNSTREAM = ["auth", "realtime", "storage"]
@@ -205,9 +206,14 @@ class Campaign:
             "SHUTDOWN_GRACE_SECONDS": "5",
             **{name.upper() + "_URL": url for name, url in urls.items()},
         }
+        # Each service as its own database role, as a deployment has it (service_roles.py).
+        database_urls = service_roles.prepare(self.database_url) or {}
+        if database_urls:
+            environment.update(service_roles.ROLE_SETTINGS)
         log_dir = work / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
-        self.services = {name: Service(name, bin_dir / name, port, dict(environment), log_dir)
+        self.services = {name: Service(name, bin_dir / name, port,
+                                       dict(environment, DATABASE_URL=database_urls.get(name, self.database_url)), log_dir)
                          for name, port in zip(SERVICES, ports)}
         self.services["provisioning"].environment.update(
             {name.upper() + "_URL": f"http://127.0.0.1:{proxy.port}" for name, proxy in self.proxies.items()},

@@ -124,6 +124,9 @@ trap 'exit 143' TERM
 
 # A scratch database on DATABASE_URL's server (lib/scratch-database.sh).
 scratch_database_create platform_sdk
+# Each service as its own database role there (when with-postgres.sh made the roles).
+. "$root/deploy/scripts/lib/service-roles.sh"
+service_roles_prepare
 
 declare -A port
 for name in auth provisioning realtime storage gateway; do
@@ -179,8 +182,9 @@ fi
 
 # Storage's own port (its internal registry and limits route; the gateway exposes neither) and
 # the scratch database, where the storage tests make one project's quota small as an operator
-# would (storage.tenants.quota_bytes: no API sets it).
-export SDK_STORAGE_URL="$STORAGE_URL" SDK_DATABASE_URL="$DATABASE_URL"
+# would (storage.tenants.quota_bytes: no API sets it), as the superuser when the services have
+# roles of their own (the `platform` role then owns none of their schemas).
+export SDK_STORAGE_URL="$STORAGE_URL" SDK_DATABASE_URL="${service_roles_admin_url:-$DATABASE_URL}"
 # Storage's process, whose resident memory the 1 GiB test (test_large_objects.py) watches.
 export SDK_STORAGE_PID="${_service_pid[storage]}"
 

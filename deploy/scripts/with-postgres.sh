@@ -89,9 +89,12 @@ service_password() { head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
 export AUTH_DB_PASSWORD PROVISIONING_DB_PASSWORD REALTIME_DB_PASSWORD STORAGE_DB_PASSWORD
 AUTH_DB_PASSWORD="$(service_password)" PROVISIONING_DB_PASSWORD="$(service_password)"
 REALTIME_DB_PASSWORD="$(service_password)" STORAGE_DB_PASSWORD="$(service_password)"
-"${as_db[@]}" psql -X -q -v ON_ERROR_STOP=1 -h "$dir/sock" -p "$port" -U postgres -d platform \
-      -v auth_password="$AUTH_DB_PASSWORD" -v provisioning_password="$PROVISIONING_DB_PASSWORD" \
-      -v realtime_password="$REALTIME_DB_PASSWORD" -v storage_password="$STORAGE_DB_PASSWORD" -f - <"$here/../postgres/service-roles.sql" >/dev/null
+# The passwords through psql's environment (\getenv; runuser keeps it), not its command line.
+{
+  printf '\\getenv %s %s\n' auth_password AUTH_DB_PASSWORD provisioning_password PROVISIONING_DB_PASSWORD \
+    realtime_password REALTIME_DB_PASSWORD storage_password STORAGE_DB_PASSWORD
+  cat "$here/../postgres/service-roles.sql"
+} | "${as_db[@]}" psql -X -q -v ON_ERROR_STOP=1 -h "$dir/sock" -p "$port" -U postgres -d platform -f - >/dev/null
 
 export DATABASE_URL="postgresql://platform:$password@127.0.0.1:$port/platform"
 export DATABASE_ADMIN_URL="postgresql://postgres:$password@127.0.0.1:$port/platform"

@@ -131,8 +131,8 @@ def now() -> int:
 
 
 def sql(platform, statement: str) -> str:
-    """SQL on the services' scratch database, as an operator runs it (psql, as the platform's
-    role); several statements may be given at once."""
+    """SQL on the services' scratch database, as an operator runs it (psql, as the superuser,
+    or as the one role of a one-role set-up); several statements may be given at once."""
     assert platform.database_url, "sdk-tests.sh exports SDK_DATABASE_URL"
     result = subprocess.run(["psql", platform.database_url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
                              "-c", statement], capture_output=True, text=True, timeout=60)
