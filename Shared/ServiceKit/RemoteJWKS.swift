@@ -63,11 +63,9 @@ public final class RemoteJWKS<Owner: Hashable & Sendable>: Sendable {
 
     /// The owner's keys fetched after `seen`, waiting for the next refetch slot.
     private func refreshedKeySet(_ owner: Owner, after seen: ContinuousClock.Instant) async throws -> (KeySet, ContinuousClock.Instant) {
-        if let cached = cached(owner), cached.storedAt > seen { return cached }
-        let wait = refetchInterval - (ContinuousClock.now - seen)
-        if wait > .zero { try await Task.sleep(for: wait) }
-        if let cached = cached(owner), cached.storedAt > seen { return cached }
-        return try await sharedFetch(owner)
+        try await inflight.run(owner, after: seen, interval: refetchInterval, fresh: {
+            cached(owner).flatMap { $0.storedAt > seen ? ($0.value, $0.storedAt) : nil }
+        }) { [self] in try await fetchUncached(owner) }
     }
 
     private func sharedFetch(_ owner: Owner) async throws -> (KeySet, ContinuousClock.Instant) {

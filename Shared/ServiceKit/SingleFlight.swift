@@ -20,4 +20,17 @@ public final class SingleFlight<Key: Hashable & Sendable, Value: Sendable>: Send
         }
         return try await task.value
     }
+
+    /// A value newer than `seen`, loaded at most once per `interval` after it: `fresh` gives
+    /// one stored since `seen`, if there is; otherwise the rest of the interval is waited out,
+    /// `fresh` asked again, and only then `work` run (shared under `key`). For a lookup that
+    /// missed (an unknown `kid`): a burst of made-up ones costs one load per interval.
+    public func run(_ key: Key, after seen: ContinuousClock.Instant, interval: Duration, fresh: () -> Value?,
+                    _ work: @escaping @Sendable () async throws -> Value) async throws -> Value {
+        if let value = fresh() { return value }
+        let wait = interval - (ContinuousClock.now - seen)
+        if wait > .zero { try await Task.sleep(for: wait) }
+        if let value = fresh() { return value }
+        return try await run(key, work)
+    }
 }

@@ -10,11 +10,13 @@ import Testing
 /// `POST /v1/register` on auth, through provisioning, on the four real executables.
 @Suite("Registration", .serialized)
 struct RegistrationTests {
-    func register(_ platform: TestPlatform, email: String, password: String = "correct horse battery", name: String = "My App", slug: String?) async throws -> HTTPClientResponse {
+    func register(_ platform: TestPlatform, email: String, password: String = "correct horse battery", name: String = "My App", slug: String?,
+                  from address: String? = nil) async throws -> HTTPClientResponse {
         let body = try JSONEncoder().encode(RegisterRequest(email: email, password: password, projectName: name, slug: slug))
+        var headers = HTTPClientHeaders([("Content-Type", "application/json")])
+        if let address { headers.add(name: "X-Forwarded-For", value: address) }
         return try await platform.client.execute(HTTPClientRequest(
-            method: .post, url: platform.url("auth") + "/v1/register",
-            headers: HTTPClientHeaders([("Content-Type", "application/json")]), body: Array(body)
+            method: .post, url: platform.url("auth") + "/v1/register", headers: headers, body: Array(body)
         ))
     }
 
@@ -169,10 +171,7 @@ struct RegistrationTests {
         let limits = ["REGISTRATION_RATE_LIMIT_PER_IP": "5", "REGISTRATION_RATE_LIMIT_GLOBAL": "8", "TRUSTED_PROXIES": "127.0.0.1/32"]
         try await withTestPlatform(provisioning: limits) { platform, url in
             func attempt(from address: String, email: String) async throws -> HTTPClientResponse {
-                let body = try JSONEncoder().encode(RegisterRequest(email: email, password: "correct horse battery", projectName: "Late", slug: nil))
-                return try await platform.client.execute(HTTPClientRequest(
-                    method: .post, url: platform.url("auth") + "/v1/register",
-                    headers: HTTPClientHeaders([("Content-Type", "application/json"), ("X-Forwarded-For", address)]), body: Array(body)))
+                try await register(platform, email: email, name: "Late", slug: nil, from: address)
             }
             func expectLimited(_ response: HTTPClientResponse) {
                 #expect(response.status == 429)

@@ -92,11 +92,9 @@ final class SigningKeys: Sendable {
 
     /// A snapshot loaded after `seen`, waiting for the next unknown-kid slot.
     private func reloaded(after seen: ContinuousClock.Instant) async throws -> Snapshot {
-        if let loaded = snapshot.withLock({ $0 }), loaded.loadedAt > seen { return loaded }
-        let wait = unknownKIDInterval - (ContinuousClock.now - seen)
-        if wait > .zero { try await Task.sleep(for: wait) }
-        if let loaded = snapshot.withLock({ $0 }), loaded.loadedAt > seen { return loaded }
-        return try await reload()
+        try await loads.run(true, after: seen, interval: unknownKIDInterval, fresh: {
+            snapshot.withLock { $0 }.flatMap { $0.loadedAt > seen ? $0 : nil }
+        }) { [self] in try await load() }
     }
 
     /// Loads the keys (one load at a time; concurrent callers share it).
