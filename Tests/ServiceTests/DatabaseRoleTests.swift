@@ -26,6 +26,22 @@ struct DatabaseRoleTests {
         }
     }
 
+    @Test("provisioning refuses to start when AUTH_DATABASE_ROLE names no role: every tenant's grants would fail")
+    func missingGranteeRefused() async throws {
+        try await withScratchDatabase { url in
+            let missing = "no_such_role_" + TestDatabase.uniqueName("r")
+            let refused = try ServiceProcess("provisioning", environment: ["DATABASE_URL": url, "AUTH_DATABASE_ROLE": missing])
+            let status = await refused.waitForExit(timeout: .seconds(60))
+            #expect(status != 0)
+            #expect(refused.log.contains("refusing to start"))
+            #expect(refused.log.contains("AUTH_DATABASE_ROLE=\(missing)"))
+            // Named rightly, it starts.
+            let started = try ServiceProcess("provisioning", environment: ["DATABASE_URL": url, "AUTH_DATABASE_ROLE": ServiceDatabaseRoles.role("auth")])
+            try await started.waitUntil()
+            #expect(await started.stop() == 0)
+        }
+    }
+
     @Test("each service connects as its own role, and no service can read another's schema or a tenant's users it was not granted")
     func servicesReadOnlyTheirOwn() async throws {
         try await withTestPlatform { platform, url in

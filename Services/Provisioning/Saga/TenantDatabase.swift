@@ -82,6 +82,19 @@ struct TenantDatabase: Sendable {
         return (report.applied + report.alreadyApplied).max() ?? 0
     }
 
+    /// The settings naming a grantee role that does not exist, as `AUTH_DATABASE_ROLE=name`
+    /// (a catalog read: a tenant migration would fail on each of them).
+    func missingGrantees() async throws -> [String] {
+        var missing: [String] = []
+        for (setting, role) in [("AUTH_DATABASE_ROLE", grantees.authRole), ("REALTIME_DATABASE_ROLE", grantees.realtimeRole)] {
+            guard let role else { continue }
+            if try await pool.query("SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = \(role)").isEmpty {
+                missing.append("\(setting)=\(role)")
+            }
+        }
+        return missing
+    }
+
     /// The version the tenant migrations of this binary bring a tenant to.
     var latestVersion: Int { migrations.map(\.version).max() ?? 0 }
 

@@ -29,14 +29,24 @@ struct TenantUpgrader: Service {
     }
 
     /// Upgrades once, then stays (a service that ends would stop the whole service group)
-    /// until the graceful shutdown.
+    /// until the graceful shutdown. Refuses to start (ending the group, as a failed migration
+    /// does) when a role the tenants grant to does not exist: every tenant migration would fail.
     func run() async throws {
-        _ = await cancelWhenGracefulShutdown {
+        let missing = await cancelWhenGracefulShutdown { () async -> [String] in
             while !readiness.migrationsApplied {
                 try? await Task.sleep(for: .milliseconds(100))
-                if Task.isCancelled { return }
+                if Task.isCancelled { return [] }
             }
-            _ = await upgradeAll()
+            // Unreadable now (the database away): the migrations' own errors will say it.
+            let missing = (try? await tenants.missingGrantees()) ?? []
+            if missing.isEmpty { _ = await upgradeAll() }
+            return missing
+        }
+        if !missing.isEmpty {
+            let message = "\(missing.joined(separator: ", ")) names no role of this database cluster: "
+                + "tenants could not grant it what it uses (deploy/postgres/service-roles.sql makes the services' roles)"
+            logger.critical("refusing to start: \(message)")
+            throw ConfigurationError(description: message)
         }
         try? await gracefulShutdown()
     }
