@@ -19,3 +19,10 @@ ALTER ROLE platform_auth LOGIN NOCREATEROLE NOCREATEDB PASSWORD :'auth_password'
 ALTER ROLE platform_provisioning LOGIN CREATEROLE NOCREATEDB PASSWORD :'provisioning_password';
 ALTER ROLE platform_realtime LOGIN NOCREATEROLE NOCREATEDB PASSWORD :'realtime_password';
 ALTER ROLE platform_storage LOGIN NOCREATEROLE NOCREATEDB PASSWORD :'storage_password';
+-- No "$user" or public on their search path: every service names the schema of what it uses,
+-- so an unqualified name resolves to the catalog or nowhere, never to a schema someone with
+-- CREATE on the database (provisioning) named after a role.
+ALTER ROLE platform_auth SET search_path = pg_catalog;
+ALTER ROLE platform_provisioning SET search_path = pg_catalog;
+ALTER ROLE platform_realtime SET search_path = pg_catalog;
+ALTER ROLE platform_storage SET search_path = pg_catalog;
