@@ -85,9 +85,12 @@ public func buildApplication(
         inviteLifetime: .seconds(3600 * (try configuration.integer("INVITE_TTL_HOURS", default: 72, range: 1...8760))),
         now: now
     )
+    let janitor = SessionJanitor(sessions: sessions, interval: tokenSettings.sessionPurgeInterval, readiness: runtime.readiness,
+                                 now: now, logger: runtime.logger)
     return runtime.makeApplication(router: buildRouter(runtime, parts), services: [
         ShutdownAction { await client.shutdown() },
         ShutdownAction { await argon2.shutdown() },
+        janitor,
     ])
 }
 

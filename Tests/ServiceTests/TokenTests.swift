@@ -205,6 +205,38 @@ struct TokenTests {
         }
     }
 
+    @Test("sessions that ended over a day ago are deleted with their refresh tokens: a revoked one and an inactive one go, a live one stays")
+    func endedSessionsPurged() async throws {
+        try await withTestPlatform(provisioning: ["SESSION_INACTIVITY_TIMEOUT_SECONDS": "3600", "ACCESS_TOKEN_TTL_SECONDS": "7200",
+                                                  "SESSION_PURGE_INTERVAL_SECONDS": "1"]) { platform, url in
+            let email = try await registerDeveloper(platform)
+            let revoked = try await login(platform, email).decode(TokenResponse.self)
+            #expect(try await post(platform, "/v1/logout", [String: String](), bearer: revoked.accessToken).status == 204)
+            let idle = try await login(platform, email).decode(TokenResponse.self)
+            try await withPool(url: url) { (pool: PostgresPool) async throws -> Void in
+                let ended = [try sessionID(of: revoked.accessToken), try sessionID(of: idle.accessToken)].compactMap(UUID.init(uuidString:))
+                #expect(ended.count == 2)
+                func rows(_ sessions: [UUID]) async throws -> (sessions: Int, tokens: Int) {
+                    (try await pool.scalar("SELECT count(*)::int8 FROM auth.sessions WHERE id = ANY(\(sessions))"),
+                     try await pool.scalar("SELECT count(*)::int8 FROM auth.refresh_tokens WHERE session_id = ANY(\(sessions))"))
+                }
+                // Ended under a day ago (the idle one an hour from now): kept, through the
+                // janitor's rounds (one a second) until the clock moves.
+                #expect(try await rows(ended) == (2, 2))
+
+                // A day and two hours on: both ended over a day ago; a new sign-in is live.
+                try platform.advanceClock(by: .seconds(26 * 3600))
+                let live = try await login(platform, email).decode(TokenResponse.self)
+                let kept = [try #require(UUID(uuidString: try sessionID(of: live.accessToken)))]
+                try await waitUntil("the janitor deletes the ended sessions", hangGuard: .seconds(60)) {
+                    try await rows(ended) == (0, 0)
+                }
+                #expect(try await rows(kept) == (1, 1))
+                #expect(try await me(platform, live.accessToken) == 200)
+            }
+        }
+    }
+
     @Test("logout: local ends one session, global ends all")
     func logoutScopes() async throws {
         try await withTestPlatform { platform, _ in

@@ -172,6 +172,28 @@ struct SessionStore: Sendable {
             """).first?.decode("developer_id")
     }
 
+    /// How long an ended session stays before `purgeEnded` deletes it (GoTrue's clean-up keeps
+    /// them a day too: `internal/models/cleanup.go`): long enough for an operator to look at
+    /// what ended and why, and for a late refresh of it to be told it ended.
+    static let keptAfterEnd: Duration = .seconds(86_400)
+
+    /// Deletes up to `batch` sessions that ended — revoked, or past their timebox or inactivity
+    /// timeout — more than `keptAfterEnd` before `now` (auth's clock), with their refresh
+    /// tokens (ON DELETE CASCADE). Rows another transaction holds are skipped, so replicas
+    /// purging at once share the work and a refresh in flight is never waited for. Returns how
+    /// many went.
+    func purgeEnded(at now: Date, batch: Int) async throws -> Int {
+        let cutoff = now - Self.keptAfterEnd
+        return try await pool.query("""
+            WITH ended AS (
+                SELECT id FROM auth.sessions
+                WHERE revoked_at < \(cutoff) OR started_at < \(cutoff - limits.timebox) OR refreshed_at < \(cutoff - limits.inactivityTimeout)
+                LIMIT \(batch) FOR UPDATE SKIP LOCKED
+            )
+            DELETE FROM auth.sessions s USING ended WHERE s.id = ended.id RETURNING s.id
+            """).count
+    }
+
     /// Which sessions a logout ends, seen from the session that asks.
     enum LogoutScope: String, Sendable {
         /// This session only.

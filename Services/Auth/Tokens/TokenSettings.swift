@@ -17,6 +17,9 @@ struct TokenSettings: Sendable {
     /// `REFRESH_TOKEN_TTL_SECONDS`: a refresh token must be used this soon after it was issued
     /// (default 604,800, 7 days). Never off.
     var refreshTokenTTL: Duration
+    /// `SESSION_PURGE_INTERVAL_SECONDS`: how often each replica deletes sessions that ended over
+    /// a day ago, with their refresh tokens (`SessionJanitor`; default 600).
+    var sessionPurgeInterval: Duration
 
     /// `TOKEN_RATE_LIMIT_PER_IP` / `TOKEN_RATE_LIMIT_PER_ACCOUNT`: attempts on `/v1/token` per
     /// minute from one client address / for one email (defaults 60 and 10).
@@ -31,6 +34,7 @@ struct TokenSettings: Sendable {
         sessionTimebox = .seconds(try configuration.integer("SESSION_TIMEBOX_SECONDS", default: 2_592_000, range: lifetimes))
         sessionInactivityTimeout = .seconds(try configuration.integer("SESSION_INACTIVITY_TIMEOUT_SECONDS", default: 604_800, range: lifetimes))
         refreshTokenTTL = .seconds(try configuration.integer("REFRESH_TOKEN_TTL_SECONDS", default: 604_800, range: lifetimes))
+        sessionPurgeInterval = .seconds(try configuration.integer("SESSION_PURGE_INTERVAL_SECONDS", default: 600, range: 1...86_400))
         perAddressPerMinute = try configuration.integer("TOKEN_RATE_LIMIT_PER_IP", default: 60, range: 1...100_000)
         perAccountPerMinute = try configuration.integer("TOKEN_RATE_LIMIT_PER_ACCOUNT", default: 10, range: 1...100_000)
     }
