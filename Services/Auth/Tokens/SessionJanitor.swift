@@ -21,21 +21,10 @@ struct SessionJanitor: Service {
     static let batchesPerRound = 20
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                guard readiness.migrationsApplied else {
-                    try? await Task.sleep(for: .milliseconds(200))
-                    continue
-                }
-                do {
-                    let purged = try await purgeRound()
-                    if purged > 0 { logger.info("ended sessions deleted", metadata: ["sessions": "\(purged)"]) }
-                } catch {
-                    if !Task.isCancelled { logger.warning("could not delete ended sessions", metadata: ["error": "\(error)"]) }
-                }
-                try? await Task.sleep(for: interval)
-            }
-        }
+        try await RecurringWork(every: interval, readiness: readiness, logger: logger, failure: "could not delete ended sessions") {
+            let purged = try await purgeRound()
+            if purged > 0 { logger.info("ended sessions deleted", metadata: ["sessions": "\(purged)"]) }
+        }.run()
     }
 
     /// One round: batches until one comes back short, or `batchesPerRound` of them.

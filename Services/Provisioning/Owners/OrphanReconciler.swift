@@ -33,18 +33,9 @@ struct OrphanReconciler: Service {
     let logger: Logger
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                if readiness.migrationsApplied {
-                    do {
-                        try await reconcile()
-                    } catch {
-                        if !Task.isCancelled { logger.warning("orphan check failed", metadata: ["error": "\(error)"]) }
-                    }
-                }
-                try? await Task.sleep(for: readiness.migrationsApplied ? interval : .milliseconds(200))
-            }
-        }
+        try await RecurringWork(every: interval, readiness: readiness, logger: logger, failure: "orphan check failed") {
+            try await reconcile()
+        }.run()
     }
 
     /// One pass over the projects due a check; returns how many were deprovisioned.

@@ -16,20 +16,9 @@ struct KeyRevealJanitor: Service {
     var interval: Duration { min(max(ttl / 12, .seconds(1)), .seconds(60)) }
 
     func run() async throws {
-        await cancelWhenGracefulShutdown {
-            while !Task.isCancelled {
-                guard readiness.migrationsApplied else {
-                    try? await Task.sleep(for: .milliseconds(200))
-                    continue
-                }
-                do {
-                    let purged = try await vault.purgeUnrevealed(olderThan: ttl)
-                    if purged > 0 { logger.info("unrevealed api keys deleted", metadata: ["projects": "\(purged)"]) }
-                } catch {
-                    if !Task.isCancelled { logger.warning("could not delete unrevealed api keys", metadata: ["error": "\(error)"]) }
-                }
-                try? await Task.sleep(for: interval)
-            }
-        }
+        try await RecurringWork(every: interval, readiness: readiness, logger: logger, failure: "could not delete unrevealed api keys") {
+            let purged = try await vault.purgeUnrevealed(olderThan: ttl)
+            if purged > 0 { logger.info("unrevealed api keys deleted", metadata: ["projects": "\(purged)"]) }
+        }.run()
     }
 }
