@@ -489,7 +489,8 @@ struct ProvisioningTests {
                 }
                 let tenantVersions = try TenantDatabase.bundledMigrations().map(\.version)
                 // Put both tenants back as they were made before: tenant migration 1 only, no
-                // grants, the platform role a standing member of the tenant's role.
+                // grants, the platform role a standing member of the tenant's role (granted by
+                // itself, as it did then; on PostgreSQL 16 beside its ADMIN-only membership).
                 try await withPool(url: try TestDatabase.adminURL(for: url)) { admin in
                     for (slug, project) in zip(slugs, projects) {
                         let name = PostgresQuery.quoteIdentifier("tenant_" + slug)
@@ -506,7 +507,7 @@ struct ProvisioningTests {
                                 \(name).auth_uid(), \(name).auth_role(), \(name).auth_claims();
                             REVOKE ALL ON \(name).users, \(name).audit_log FROM \(platformName), \(authName);
                             REVOKE USAGE ON SCHEMA \(name) FROM \(platformName), \(authName), \(realtimeName);
-                            GRANT \(name) TO \(platformName);
+                            GRANT \(name) TO \(platformName) GRANTED BY \(platformName);
                             UPDATE provisioning.projects SET tenant_schema_version = NULL WHERE id = '\(project.uuidString)';
                             """) }
                     }
