@@ -5,7 +5,8 @@
 # the closing line:
 #
 #   - before: the deployment files, checked offline (deploy/scripts/check-deploy.sh);
-#   - after: the consumer-driven contracts the Swift consumer tests wrote, verified against the
+#   - after: the Swift tests again on PostgreSQL 16, compose's version, from PyPI's pgserver
+#     (deploy/scripts/test-postgres16.sh); the consumer-driven contracts the Swift consumer tests wrote, verified against the
 #     real providers (deploy/scripts/contracts.sh); every service fuzzed against its OpenAPI
 #     document (deploy/scripts/fuzz.sh, schemathesis); the supabase-py acceptance suite, the
 #     official client SDK against tenant auth's GoTrue API through the gateway
@@ -13,7 +14,7 @@
 #     (deploy/scripts/quickstart-test.sh); and the saga's fault campaign, CHAOS_RUNS (50) randomized
 #     runs with a fresh, printed seed (deploy/scripts/chaos.sh).
 #
-# PLATFORM_SKIP_DEPLOY_CHECKS=1, PLATFORM_SKIP_CONTRACTS=1, PLATFORM_SKIP_FUZZ=1,
+# PLATFORM_SKIP_DEPLOY_CHECKS=1, PLATFORM_SKIP_PG16=1, PLATFORM_SKIP_CONTRACTS=1, PLATFORM_SKIP_FUZZ=1,
 # PLATFORM_SKIP_SDK=1, PLATFORM_SKIP_QUICKSTART=1 and PLATFORM_SKIP_CHAOS=1 skip them (quick loops); what was skipped is named before the closing
 # line and counted in it.
 #
@@ -76,6 +77,7 @@ status=${PIPESTATUS[0]}
 set -e
 test_seconds=$(( $(date +%s) - start ))
 
+check "Swift tests on PostgreSQL 16" PLATFORM_SKIP_PG16 "$root/deploy/scripts/test-postgres16.sh" "$@"
 check "contract verification" PLATFORM_SKIP_CONTRACTS "$root/deploy/scripts/contracts.sh"
 check "schema fuzzing" PLATFORM_SKIP_FUZZ "$root/deploy/scripts/fuzz.sh"
 check "SDK acceptance" PLATFORM_SKIP_SDK "$root/deploy/scripts/sdk-tests.sh"

@@ -24,9 +24,11 @@ fi
 
 "$here/install-deps.sh"
 
-pg_bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+# PLATFORM_PG_BIN picks the server's binaries (another major version than Debian's, to test
+# against); by default the newest under /usr/lib/postgresql.
+pg_bin="${PLATFORM_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
 if [ -z "$pg_bin" ] || [ ! -x "$pg_bin/initdb" ]; then
-  echo "error: PostgreSQL server binaries not found under /usr/lib/postgresql" >&2
+  echo "error: PostgreSQL server binaries not found (under /usr/lib/postgresql, or PLATFORM_PG_BIN)" >&2
   exit 1
 fi
 
