@@ -97,7 +97,10 @@ class Service:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        environment = dict(os.environ, **self.environment, PORT=str(self.port))
+        # Not the superuser's URL, nor the services' database passwords (each has its own URL).
+        inherited = {key: value for key, value in os.environ.items()
+                     if key != "DATABASE_ADMIN_URL" and not key.endswith("_DB_PASSWORD")}
+        environment = dict(inherited, **self.environment, PORT=str(self.port))
         if "PROVISIONING_FAILPOINT" not in self.environment:  # only when the campaign sets it
             environment.pop("PROVISIONING_FAILPOINT", None)
         with open(self.log_path, "ab") as output:

@@ -1,6 +1,7 @@
 """Each service as its own database role, as a deployment has it (deploy/postgres/
-service-roles.sql makes the roles, service-schemas.sql their schemas): for chaos.py, and for
-lib/service-roles.sh (run.sh, fuzz.sh, sdk-tests.sh), which calls this file for its URLs.
+service-roles.sql makes the roles, service-schemas.sql their schemas): for chaos.py and
+verify_pacts.py, and for lib/service-roles.sh (run.sh, fuzz.sh, sdk-tests.sh), which calls this
+file for its URLs.
 
 with-postgres.sh creates the four roles in its throwaway cluster, with a password each in
 AUTH_DB_PASSWORD, PROVISIONING_DB_PASSWORD, REALTIME_DB_PASSWORD and STORAGE_DB_PASSWORD.
@@ -42,6 +43,12 @@ def with_credentials(url: str, user: str, password: str, database_from: str) -> 
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc, path=urllib.parse.urlsplit(database_from).path))
 
 
+def available(environ=os.environ) -> bool:
+    """True when with-postgres.sh made the services' roles: their passwords and the
+    superuser's URL (DATABASE_ADMIN_URL) are set."""
+    return bool(environ.get("DATABASE_ADMIN_URL")) and all(environ.get(s.upper() + "_DB_PASSWORD") for s in SERVICES)
+
+
 def admin_url(database_url: str, environ=os.environ) -> str:
     """The superuser's URL (DATABASE_ADMIN_URL) on the database `database_url` names."""
     return with_credentials(environ["DATABASE_ADMIN_URL"], "", "", database_url)
@@ -51,10 +58,9 @@ def prepare(database_url: str, environ=os.environ) -> dict[str, str] | None:
     """When with-postgres.sh made the roles (their passwords and DATABASE_ADMIN_URL are set):
     makes their schemas in `database_url`'s database, as the superuser, and returns each
     service's URL there. Otherwise None: every service connects as `database_url`'s role."""
-    passwords = {service: environ.get(service.upper() + "_DB_PASSWORD", "") for service in SERVICES}
-    admin = environ.get("DATABASE_ADMIN_URL", "")
-    if not admin or not all(passwords.values()):
+    if not available(environ):
         return None
+    passwords = {service: environ[service.upper() + "_DB_PASSWORD"] for service in SERVICES}
     subprocess.run(["psql", admin_url(database_url, environ), "-X", "-q", "-v", "ON_ERROR_STOP=1",
                     "-f", str(SCHEMAS_SQL)], check=True, capture_output=True, text=True)
     return {service: with_credentials(database_url, role(service), passwords[service], database_url) for service in SERVICES}

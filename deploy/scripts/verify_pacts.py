@@ -35,6 +35,9 @@ os.environ.setdefault("PACT_DO_NOT_TRACK", "true")  # the verifier would report 
 
 from pact import Verifier  # noqa: E402  (after PACT_DO_NOT_TRACK)
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import service_roles  # noqa: E402
+
 # pact-python answers the verifier's state-change calls with an http.server handler that logs
 # every call to stderr; the verifier's own report already names each state.
 http.server.BaseHTTPRequestHandler.log_message = lambda *args, **kwargs: None  # type: ignore[method-assign]
@@ -101,7 +104,7 @@ def call(method: str, url: str, token: str, body: Any = None, headers: dict[str,
 
 
 def psql(database_url: str, sql: str, **variables: str) -> str:
-    """Runs `sql` (with :'name' variables) as the platform role; returns what it printed."""
+    """Runs `sql` (with :'name' variables) on `database_url`; returns what it printed."""
     binary = shutil.which("psql") or os.path.join(os.environ.get("PLATFORM_PG_BIN", ""), "psql")
     args = [binary, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", database_url]
     for name, value in variables.items():
@@ -425,11 +428,26 @@ def main() -> int:
         return 2
     token = pact_token(list(pacts.values()))
 
+    # Each provider as its own database role (service_roles.py), on a scratch database of this
+    # run's (the services' schemas in DATABASE_URL's database may belong to one role already),
+    # when with-postgres.sh made the roles; the states' SQL then runs as the superuser there,
+    # an operator's view of every schema. Otherwise every provider and state uses DATABASE_URL.
+    scratch = ""
+    database_urls: dict[str, str] = {}
+    state_url = database_url
+    if service_roles.available():
+        scratch = "platform_pacts_" + uuid.uuid4().hex[:8]
+        psql(service_roles.admin_url(database_url), f"CREATE DATABASE {scratch};")
+        scratch_url = service_roles.with_credentials(database_url, "", "", f"postgresql:///{scratch}")
+        database_urls = service_roles.prepare(scratch_url) or {}
+        state_url = service_roles.admin_url(scratch_url)
+
     work = Path(args.work or tempfile.mkdtemp(prefix="platform-contracts."))
     (work / "logs").mkdir(parents=True, exist_ok=True)
     ports = {name: free_port() for name in by_provider}
     urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-    base_environment = {key: value for key, value in os.environ.items() if not key.endswith("_URL") or key == "DATABASE_URL"}
+    base_environment = {key: value for key, value in os.environ.items()
+                        if (not key.endswith("_URL") or key == "DATABASE_URL") and not key.endswith("_DB_PASSWORD")}
     base_environment.update({
         "HOST": "127.0.0.1", "DATABASE_URL": database_url, "INTERNAL_SERVICE_TOKEN": token,
         "SIGNING_KEY_ENCRYPTION_KEY": "pact-sealing-key-" + uuid.uuid4().hex,
@@ -440,8 +458,10 @@ def main() -> int:
     report: list[str] = []
     try:
         for name in sorted(by_provider):
-            environment = dict(base_environment, PORT=str(ports[name]))
+            environment = dict(base_environment, PORT=str(ports[name]), DATABASE_URL=database_urls.get(name, database_url))
             if name == "provisioning":
+                if database_urls:
+                    environment.update(service_roles.ROLE_SETTINGS)
                 environment.update({
                     "PROVISIONING_URL": urls[name], "AUTH_URL": UNREACHABLE, "REALTIME_URL": UNREACHABLE,
                     "STORAGE_URL": UNREACHABLE, "PROVISIONING_STEP_MAX_ATTEMPTS": "1",
@@ -467,9 +487,9 @@ def main() -> int:
         for name in sorted(by_provider):
             provider = providers[name]
             if name == "provisioning":
-                states = provisioning_states(provider.url, token, database_url)
+                states = provisioning_states(provider.url, token, state_url)
             else:
-                states = registry_states(provider.url, token, database_url, name)
+                states = registry_states(provider.url, token, state_url, name)
             state_failures: list[tuple[str, str]] = []
             count = sum(len(pacts[path]["interactions"]) for path in by_provider[name])
             total += count
@@ -500,6 +520,8 @@ def main() -> int:
                 report.append(f"{name} exited during verification ({provider.process.returncode}); last lines of {provider.log}:\n{provider.tail()}")
     finally:
         stop_all(list(providers.values()))
+        if scratch:
+            psql(service_roles.admin_url(database_url), f"DROP DATABASE IF EXISTS {scratch} WITH (FORCE);")
 
     print()
     if failed:
