@@ -102,21 +102,10 @@ struct TenantDatabase: Sendable {
     /// before memberships became transient). Only once the tenant's grants to the platform role
     /// are in (tenant migration 2), so auth never loses access in between.
     func dropStandingMembership(_ tenant: TenantNames) async throws {
-        let role = PostgresQuery.quoteLiteral(tenant.role)
         try await pool.withConnection { connection in
-            try await connection.execute(simple: """
-                DO $$
-                BEGIN
-                    IF EXISTS (
-                        SELECT FROM pg_catalog.pg_auth_members m JOIN pg_catalog.pg_roles r ON r.oid = m.roleid
-                        WHERE r.rolname = \(role) AND m.member = (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
-                          AND \(RoleMembership.usable("m"))
-                    ) THEN
-                        EXECUTE format('REVOKE %I FROM CURRENT_USER', \(role));
-                    END IF;
-                END
-                $$;
-                """)
+            // The same reading of the catalog as a transient membership's (`RoleMembership`).
+            guard try await RoleMembership(role: tenant.role, on: connection).standing else { return }
+            try await connection.execute(simple: "REVOKE \(PostgresQuery.quoteIdentifier(tenant.role)) FROM CURRENT_USER")
         }
     }
 
